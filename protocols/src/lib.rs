@@ -1,0 +1,5 @@
+//! torsion's built-in protocols. Each is a sans-I/O core (a pure state machine fed bytes,
+//! importing nothing from the reactor) plus, with the default `reactor` feature, a thin
+//! [`Protocol`](torsion_reactor::Protocol) adapter over it.
+//!
+//! Nothing is here yet: line, length-prefixed and HTTP protocols arrive in later releases.

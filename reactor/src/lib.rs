@@ -1,0 +1,54 @@
+//! torsion's reactor: a hand-written, edge-triggered [mio] event loop that calls your
+//! protocol objects, in the style of Python's Twisted.
+//!
+//! # The model
+//! A [`Reactor`] owns every socket. It waits until some are ready, does the I/O itself, and
+//! calls methods on objects you write: one [`Protocol`] per connection, built by a
+//! [`Factory`] (for a listening port) or a [`ClientFactory`] (for an outgoing connection).
+//! A protocol never touches a socket: it receives bytes in
+//! [`data_received`](Protocol::data_received) and writes through the [`Context`] it is handed,
+//! which is its connection's transport and reaches the rest of the reactor.
+//!
+//! What a callback asks for (a write, a close, a pause) is recorded and carried out when it
+//! returns: all writes of a turn leave together, one `writev` per connection, and a protocol is
+//! never re-entered. Connections are named by [`ConnectionId`]s that carry a generation, so an
+//! id kept after its connection closed is a harmless no-op, never a write to a stranger.
+//!
+//! # Example: an echo server
+//! ```no_run
+//! use torsion_reactor::{Context, Protocol, Reactor};
+//!
+//! struct Echo;
+//!
+//! impl Protocol for Echo {
+//!     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+//!         cx.write(data);
+//!     }
+//! }
+//!
+//! fn main() -> std::io::Result<()> {
+//!     let mut reactor = Reactor::new()?;
+//!     let port = reactor.listen_tcp("127.0.0.1:8000".parse().unwrap(), || Echo)?;
+//!     println!("echo server on {}", port.local_addr());
+//!     reactor.run()
+//! }
+//! ```
+//!
+//! The guide (the `torsion` crate's `guide` module, from `docs/`) explains each part.
+
+mod context;
+mod error;
+mod protocol;
+mod reactor;
+mod slot;
+mod tcp;
+mod time;
+mod write_queue;
+
+pub use bytes::Bytes;
+pub use context::Context;
+pub use error::{ConnectError, DisconnectReason};
+pub use protocol::{ClientFactory, Factory, Protocol};
+pub use reactor::Reactor;
+pub use slot::ConnectionId;
+pub use tcp::{ConnectOptions, Connector, ListeningPort, DEFAULT_CONNECT_TIMEOUT};

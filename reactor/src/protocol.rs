@@ -1,0 +1,157 @@
+//! The traits user code implements: [`Protocol`] per connection, [`Factory`] per listening
+//! port, [`ClientFactory`] per outgoing connection.
+
+use std::net::SocketAddr;
+
+use crate::{ConnectError, Context, DisconnectReason, Reactor};
+
+/// The behaviour of one connection, called by the reactor as events arrive.
+///
+/// The reactor owns the protocol and calls one method at a time, never re-entering it: a write,
+/// close or pause requested through the [`Context`] is recorded and carried out after the
+/// method returns. Every method gets a `Context` that is the connection's transport and reaches
+/// the rest of the reactor.
+///
+/// Order of calls: `connection_made` once, then any number of `data_received`, at most one
+/// `eof_received`, interleaved with `pause_writing`/`resume_writing`, and finally exactly one
+/// `connection_lost` (unless the reactor is dropped first, which drops the protocol silently).
+pub trait Protocol: 'static {
+    /// The connection is established. A greeting can be written from here.
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        let _ = cx;
+    }
+
+    /// Bytes arrived. `data` is only valid during the call (it lives in the reactor's shared
+    /// read buffer); keep what you need by copying it. Chunk boundaries are arbitrary: one
+    /// message can arrive split over calls and several in one call.
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]);
+
+    /// The peer half-closed its side (it will send nothing more). The default closes the
+    /// connection once queued data is flushed; override it to keep writing, then call
+    /// [`Context::lose_connection`] when done.
+    fn eof_received(&mut self, cx: &mut Context<'_>) {
+        cx.lose_connection();
+    }
+
+    /// The connection is gone, for `reason`. The context can still reach other connections and
+    /// the reactor; writes to this connection are ignored.
+    fn connection_lost(&mut self, cx: &mut Context<'_>, reason: &DisconnectReason) {
+        let _ = (cx, reason);
+    }
+
+    /// The write queue rose above its high watermark: stop producing data until
+    /// [`resume_writing`](Protocol::resume_writing). Writes still succeed (they queue), so
+    /// this is advice the protocol follows to keep memory bounded.
+    fn pause_writing(&mut self, cx: &mut Context<'_>) {
+        let _ = cx;
+    }
+
+    /// The write queue drained to its low watermark after a `pause_writing`.
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        let _ = cx;
+    }
+}
+
+/// Builds a [`Protocol`] for each connection a listening port accepts (Twisted's
+/// `ServerFactory`). State shared by all connections lives here, typically behind an
+/// `Rc<RefCell<_>>` the protocols also hold: the reactor is single-threaded.
+///
+/// Any `FnMut() -> P` closure is a factory that accepts every connection.
+pub trait Factory: 'static {
+    /// The protocol type this factory builds.
+    type Protocol: Protocol;
+
+    /// Builds the protocol for a connection from `peer`, or refuses it with `None` (the socket
+    /// is closed at once, and no protocol method is called).
+    fn build_protocol(&mut self, peer: SocketAddr) -> Option<Self::Protocol>;
+
+    /// Called once when the port starts listening.
+    fn start_factory(&mut self) {}
+
+    /// Called once when the port stops listening (connections already accepted go on).
+    fn stop_factory(&mut self) {}
+}
+
+impl<F, P> Factory for F
+where
+    F: FnMut() -> P + 'static,
+    P: Protocol,
+{
+    type Protocol = P;
+
+    fn build_protocol(&mut self, _peer: SocketAddr) -> Option<P> {
+        Some(self())
+    }
+}
+
+/// Builds the [`Protocol`] of an outgoing connection and hears how the attempt and the
+/// connection end (Twisted's `ClientFactory`). The reactor keeps it for the connection's life.
+///
+/// Any `FnMut() -> P` closure is a client factory whose failure is only logged.
+pub trait ClientFactory: 'static {
+    /// The protocol type this factory builds.
+    type Protocol: Protocol;
+
+    /// Builds the protocol once the connection to `peer` is established.
+    fn build_protocol(&mut self, peer: SocketAddr) -> Self::Protocol;
+
+    /// The connection attempt failed with `error` (refused, unreachable, timed out, ...).
+    /// Called on a later reactor turn than `connect_tcp`, never from inside it.
+    fn client_connection_failed(&mut self, reactor: &mut Reactor, error: ConnectError) {
+        let _ = reactor;
+        log::warn!("connection failed: {error}");
+    }
+
+    /// The established connection was lost, after the protocol's
+    /// [`connection_lost`](Protocol::connection_lost).
+    fn client_connection_lost(&mut self, reactor: &mut Reactor, reason: &DisconnectReason) {
+        let _ = (reactor, reason);
+    }
+}
+
+impl<F, P> ClientFactory for F
+where
+    F: FnMut() -> P + 'static,
+    P: Protocol,
+{
+    type Protocol = P;
+
+    fn build_protocol(&mut self, _peer: SocketAddr) -> P {
+        self()
+    }
+}
+
+/// Object-safe face of [`Factory`], so listeners of different factory types share the slab.
+pub(crate) trait AnyFactory {
+    fn build(&mut self, peer: SocketAddr) -> Option<Box<dyn Protocol>>;
+    fn stop(&mut self);
+}
+
+impl<F: Factory> AnyFactory for F {
+    fn build(&mut self, peer: SocketAddr) -> Option<Box<dyn Protocol>> {
+        self.build_protocol(peer)
+            .map(|p| Box::new(p) as Box<dyn Protocol>)
+    }
+    fn stop(&mut self) {
+        self.stop_factory()
+    }
+}
+
+/// Object-safe face of [`ClientFactory`].
+pub(crate) trait AnyClientFactory {
+    fn build(&mut self, peer: SocketAddr) -> Box<dyn Protocol>;
+    fn failed(&mut self, reactor: &mut Reactor, error: ConnectError);
+    fn lost(&mut self, reactor: &mut Reactor, reason: &DisconnectReason);
+}
+
+impl<F: ClientFactory> AnyClientFactory for F {
+    fn build(&mut self, peer: SocketAddr) -> Box<dyn Protocol> {
+        Box::new(self.build_protocol(peer))
+    }
+    fn failed(&mut self, reactor: &mut Reactor, error: ConnectError) {
+        self.client_connection_failed(reactor, error)
+    }
+    fn lost(&mut self, reactor: &mut Reactor, reason: &DisconnectReason) {
+        self.client_connection_lost(reactor, reason)
+    }
+}

@@ -1,0 +1,490 @@
+//! The reactor: owns every socket, waits for readiness, does the I/O and calls the protocols.
+//!
+//! One turn is Twisted's three steps: run due timers, poll with a timeout computed from the
+//! next deadline, dispatch. After dispatch, every connection that a callback touched is
+//! settled once (flushed with one `writev`, closed, half-closed, told to pause or resume
+//! writing), so writes made during a turn coalesce and leave in that same turn.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Read};
+use std::time::{Duration, Instant};
+
+use log::{debug, warn};
+use mio::event::Event;
+use mio::{Events, Interest, Poll};
+use slab::Slab;
+
+use crate::context::Context;
+use crate::protocol::{AnyClientFactory, Protocol};
+use crate::slot::{flag, Connection, ConnectionId, Key, Listener, Slot, SlotKind};
+use crate::time::{TimerAction, TimerQueue};
+use crate::write_queue::WriteQueue;
+use crate::{ConnectError, DisconnectReason};
+
+/// Size of the one read buffer all connections share. A whole UDP datagram fits; for TCP it
+/// is large enough that one `read` usually drains the socket.
+const READ_BUFFER_SIZE: usize = 64 * 1024;
+
+/// Bytes one connection may read per turn before the others get their go (fairness).
+const READ_BUDGET_PER_TURN: usize = 4 * READ_BUFFER_SIZE;
+
+/// Events taken from one `epoll_wait`.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// Default write-queue watermarks (asyncio's defaults).
+pub(crate) const DEFAULT_HIGH_WATER: u32 = 64 * 1024;
+pub(crate) const DEFAULT_LOW_WATER: u32 = 16 * 1024;
+
+/// The event loop. Create one per thread with [`Reactor::new`], add listening ports and
+/// outgoing connections, then [`run`](Reactor::run) it (or drive it turn by turn with
+/// [`iterate`](Reactor::iterate) from another loop).
+///
+/// The reactor is single-threaded (`!Send` protocols are welcome): everything it calls runs on
+/// the thread that runs it. Dropping it closes every socket and drops every protocol and
+/// factory without calling them.
+pub struct Reactor {
+    pub(crate) poll: Poll,
+    events: Events,
+    pub(crate) slots: Slab<Slot>,
+    next_generation: u32,
+    read_buf: Vec<u8>,
+    /// Connections a callback touched this turn, to settle before the turn ends.
+    dirty: Vec<Key>,
+    /// Sockets with work left that no new readiness edge will announce: a connection over its
+    /// read budget or whose reading was resumed, a listener with a backlog left.
+    pub(crate) ready: VecDeque<Key>,
+    /// Connect attempts that failed inside `connect_tcp`, reported on the next turn.
+    pub(crate) failed_connects: VecDeque<(Box<dyn AnyClientFactory>, ConnectError)>,
+    pub(crate) timers: TimerQueue,
+    /// The factories of outgoing connections, kept beside the slab rather than in every slot
+    /// so that accepted connections do not pay for the field.
+    pub(crate) client_factories: HashMap<Key, Box<dyn AnyClientFactory>>,
+    stop_requested: bool,
+    in_turn: bool,
+}
+
+impl Reactor {
+    /// Creates a reactor with its own epoll instance.
+    pub fn new() -> io::Result<Reactor> {
+        Ok(Reactor {
+            poll: Poll::new()?,
+            events: Events::with_capacity(EVENTS_CAPACITY),
+            slots: Slab::new(),
+            next_generation: 0,
+            read_buf: vec![0; READ_BUFFER_SIZE],
+            dirty: Vec::new(),
+            ready: VecDeque::new(),
+            failed_connects: VecDeque::new(),
+            timers: TimerQueue::default(),
+            client_factories: HashMap::new(),
+            stop_requested: false,
+            in_turn: false,
+        })
+    }
+
+    /// Runs turns until [`stop`](Reactor::stop) is called, then returns (after finishing the
+    /// turn in which it was called, so writes made in it are flushed).
+    ///
+    /// Errors only if polling itself fails; socket errors close their connection instead.
+    pub fn run(&mut self) -> io::Result<()> {
+        loop {
+            self.iterate(None)?;
+            if std::mem::take(&mut self.stop_requested) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Asks [`run`](Reactor::run) to return at the end of the current turn. Callable from any
+    /// callback. If `run` is not running, the next `run` returns after one turn.
+    pub fn stop(&mut self) {
+        self.stop_requested = true;
+    }
+
+    /// Whether [`stop`](Reactor::stop) was called and `run` has not yet returned for it.
+    /// Hosts that drive the reactor with [`iterate`](Reactor::iterate) check this.
+    pub fn stop_requested(&self) -> bool {
+        self.stop_requested
+    }
+
+    /// Runs one turn: due timers, one poll that waits at most `timeout` (`None`: until
+    /// something happens or the next timer is due), then dispatch. The primitive for
+    /// embedding the reactor in another loop; `iterate(Some(Duration::ZERO))` never blocks.
+    ///
+    /// Calling it from inside a reactor callback is an error (`io::ErrorKind::Other`).
+    pub fn iterate(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        if self.in_turn {
+            return Err(io::Error::other(
+                "Reactor::iterate called from inside a reactor callback",
+            ));
+        }
+        self.in_turn = true;
+        let result = self.turn(timeout);
+        self.in_turn = false;
+        result
+    }
+
+    fn turn(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.run_due_timers();
+        self.settle_dirty();
+        let carried_over = self.ready.len();
+        let timeout = if carried_over > 0 || !self.failed_connects.is_empty() || self.stop_requested
+        {
+            Some(Duration::ZERO)
+        } else {
+            self.timers.poll_timeout(Instant::now(), timeout)
+        };
+        let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        let polled = match self.poll.poll(&mut events, timeout) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            other => other,
+        };
+        if polled.is_ok() {
+            for event in events.iter() {
+                self.dispatch(event);
+            }
+        }
+        self.events = events;
+        polled?;
+        self.run_ready(carried_over);
+        self.report_failed_connects();
+        self.settle_dirty();
+        Ok(())
+    }
+
+    fn run_due_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(action) = self.timers.pop_due(now) {
+            match action {
+                TimerAction::ConnectTimeout(key) => self.connect_timed_out(key),
+                TimerAction::AcceptRetry(key) => self.retry_accept(key),
+            }
+        }
+    }
+
+    fn dispatch(&mut self, event: &Event) {
+        let key = Key::from_token(event.token());
+        let Some(slot) = self.slots.get_mut(key.index as usize) else {
+            return;
+        };
+        if slot.generation != key.generation {
+            return; // a stale event for a socket closed earlier in this batch
+        }
+        match &mut slot.kind {
+            SlotKind::Listener(_) => self.accept_ready(key),
+            SlotKind::Connection(conn) if conn.has(flag::CONNECTING) => self.connect_ready(key),
+            SlotKind::Connection(conn) => {
+                if event.is_readable() || event.is_read_closed() {
+                    conn.set(flag::READABLE);
+                }
+                if event.is_read_closed() {
+                    conn.set(flag::READ_CLOSED);
+                }
+                if event.is_writable() || event.is_write_closed() {
+                    conn.set(flag::WRITABLE);
+                    if !conn.queue.is_empty() {
+                        self.mark_dirty(key);
+                    }
+                }
+                self.read_ready(key);
+                if event.is_error() {
+                    self.check_socket_error(key);
+                }
+            }
+        }
+    }
+
+    /// Reads until WouldBlock, a short read, EOF, a pause, or the turn's budget, handing each
+    /// chunk to the protocol.
+    fn read_ready(&mut self, key: Key) {
+        let mut buf = std::mem::take(&mut self.read_buf);
+        let mut budget = READ_BUDGET_PER_TURN;
+        while let Some(conn) = self.connection_mut(key).filter(|c| c.wants_read()) {
+            match conn.socket.read(&mut buf) {
+                Ok(0) => {
+                    conn.clear(flag::READABLE);
+                    conn.set(flag::EOF);
+                    debug!("connection {} received EOF", ConnectionId(key));
+                    self.callback(key, |p, cx| p.eof_received(cx));
+                    self.mark_dirty(key);
+                }
+                Ok(n) => {
+                    // A short read drained the socket: the next byte brings a new edge. Not
+                    // so once the FIN is in: no edge follows it, so read on to see EOF.
+                    if n < buf.len() && !conn.has(flag::READ_CLOSED) {
+                        conn.clear(flag::READABLE);
+                    }
+                    self.callback(key, |p, cx| p.data_received(cx, &buf[..n]));
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        self.queue_read(key);
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.clear(flag::READABLE),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => self.close_connection(key, DisconnectReason::from_io(e)),
+            }
+        }
+        self.read_buf = buf;
+    }
+
+    /// Closes a connection whose socket reports an error (`EPOLLERR`) that no read surfaced,
+    /// e.g. a reset while reading is paused.
+    fn check_socket_error(&mut self, key: Key) {
+        let Some(conn) = self.connection_mut(key) else {
+            return;
+        };
+        match conn.socket.take_error() {
+            Ok(None) => {}
+            Ok(Some(e)) | Err(e) => self.close_connection(key, DisconnectReason::from_io(e)),
+        }
+    }
+
+    /// Puts a connection with bytes left to read on the ready list, once.
+    pub(crate) fn queue_read(&mut self, key: Key) {
+        if let Some(conn) = self.connection_mut(key) {
+            if !conn.has(flag::QUEUED_READ) {
+                conn.set(flag::QUEUED_READ);
+                self.ready.push_back(key);
+            }
+        }
+    }
+
+    /// Serves the first `count` entries of the ready list; entries added meanwhile wait for
+    /// the next turn, so one busy socket cannot hold the loop.
+    fn run_ready(&mut self, count: usize) {
+        for _ in 0..count {
+            let Some(key) = self.ready.pop_front() else {
+                return;
+            };
+            match self.slots.get_mut(key.index as usize) {
+                Some(slot) if slot.generation == key.generation => match &mut slot.kind {
+                    SlotKind::Listener(_) => self.accept_ready(key),
+                    SlotKind::Connection(conn) => {
+                        conn.clear(flag::QUEUED_READ);
+                        self.read_ready(key);
+                    }
+                },
+                _ => {}
+            }
+        }
+    }
+
+    /// Calls into a connection's protocol with a context for it. The protocol is taken out of
+    /// its slot for the call, so the context can borrow the whole reactor; a connection whose
+    /// protocol is already out (in a callback) is never re-entered.
+    pub(crate) fn callback(
+        &mut self,
+        key: Key,
+        f: impl FnOnce(&mut dyn Protocol, &mut Context<'_>),
+    ) {
+        let Some(mut protocol) = self.connection_mut(key).and_then(|c| c.protocol.take()) else {
+            return;
+        };
+        f(&mut *protocol, &mut Context::new(self, ConnectionId(key)));
+        // Connections are only removed by the reactor between callbacks, so the slot is
+        // still there; if not, the protocol is dropped with it.
+        if let Some(conn) = self.connection_mut(key) {
+            conn.protocol = Some(protocol);
+        }
+    }
+
+    /// Records that a connection needs settling at the end of this turn.
+    pub(crate) fn mark_dirty(&mut self, key: Key) {
+        if let Some(conn) = self.connection_mut(key) {
+            if !conn.has(flag::DIRTY) {
+                conn.set(flag::DIRTY);
+                self.dirty.push(key);
+            }
+        }
+    }
+
+    /// Settles every dirty connection, including those dirtied by callbacks made while
+    /// settling (a `connection_lost` that broadcasts, a `resume_writing` that writes).
+    fn settle_dirty(&mut self) {
+        let mut batch = Vec::new();
+        while !self.dirty.is_empty() {
+            std::mem::swap(&mut batch, &mut self.dirty);
+            for key in batch.drain(..) {
+                self.settle(key);
+            }
+        }
+        // Keep the longer allocation for the next turn.
+        if batch.capacity() > self.dirty.capacity() {
+            self.dirty = batch;
+        }
+    }
+
+    /// Carries out what callbacks asked of one connection: abort, flush, watermark
+    /// callbacks, then the close or half-close that waited for the queue to drain.
+    fn settle(&mut self, key: Key) {
+        let Some(conn) = self.connection_mut(key) else {
+            return;
+        };
+        conn.clear(flag::DIRTY);
+        if conn.has(flag::CONNECTING) {
+            return;
+        }
+        if conn.has(flag::ABORTING) {
+            self.close_connection(key, DisconnectReason::Aborted);
+            return;
+        }
+        if let Err(e) = flush(conn) {
+            self.close_connection(key, DisconnectReason::from_io(e));
+            return;
+        }
+        self.apply_watermarks(key);
+        let Some(conn) = self.connection_mut(key) else {
+            return;
+        };
+        if !conn.queue.is_empty() || conn.has(flag::ABORTING) {
+            return; // the rest waits for writability; an abort asked meanwhile is settled next
+        }
+        if conn.has(flag::CLOSING) {
+            self.close_connection(key, DisconnectReason::Closed);
+        } else if conn.has(flag::SHUTDOWN_REQUESTED) && !conn.has(flag::WRITE_SHUT) {
+            conn.set(flag::WRITE_SHUT);
+            match conn.socket.shutdown(std::net::Shutdown::Write) {
+                Ok(()) if conn.has(flag::EOF) => {
+                    self.close_connection(key, DisconnectReason::Closed)
+                }
+                Ok(()) => debug!("connection {} half-closed", ConnectionId(key)),
+                Err(e) => self.close_connection(key, DisconnectReason::from_io(e)),
+            }
+        } else if conn.has(flag::WRITE_SHUT) && conn.has(flag::EOF) {
+            self.close_connection(key, DisconnectReason::Closed);
+        }
+    }
+
+    /// Tells the protocol to pause or resume writing when its queue crosses a watermark.
+    fn apply_watermarks(&mut self, key: Key) {
+        let Some(conn) = self.connection_mut(key) else {
+            return;
+        };
+        let queued = conn.queue.len();
+        if !conn.has(flag::WRITING_PAUSED) && queued > conn.high_water as usize {
+            conn.set(flag::WRITING_PAUSED);
+            self.callback(key, |p, cx| p.pause_writing(cx));
+        } else if conn.has(flag::WRITING_PAUSED) && queued <= conn.low_water as usize {
+            conn.clear(flag::WRITING_PAUSED);
+            self.callback(key, |p, cx| p.resume_writing(cx));
+        }
+    }
+
+    /// Removes a connection, closes its socket, and tells its protocol (and client factory)
+    /// why. Only ever called between callbacks.
+    pub(crate) fn close_connection(&mut self, key: Key, reason: DisconnectReason) {
+        let Some(mut conn) = self.remove_connection(key) else {
+            return;
+        };
+        let id = ConnectionId(key);
+        match &reason {
+            DisconnectReason::Error(_) => warn!("connection {id}: {reason}"),
+            _ => debug!("connection {id}: {reason}"),
+        }
+        // Close the socket before the callbacks, so the peer sees it whatever they do.
+        drop(conn.socket);
+        if let Some(mut protocol) = conn.protocol.take() {
+            protocol.connection_lost(&mut Context::new(self, id), &reason);
+        }
+        if let Some(mut factory) = self.client_factories.remove(&key) {
+            factory.lost(self, &reason);
+        }
+    }
+
+    /// Takes a connection out of the slab and the poll.
+    pub(crate) fn remove_connection(&mut self, key: Key) -> Option<Connection> {
+        self.connection_mut(key)?;
+        let slot = self.slots.remove(key.index as usize);
+        let SlotKind::Connection(mut conn) = slot.kind else {
+            return None;
+        };
+        if let Err(e) = self.poll.registry().deregister(&mut conn.socket) {
+            debug!("deregistering connection {}: {e}", ConnectionId(key));
+        }
+        Some(conn)
+    }
+
+    /// The connection at `key`, if `key` is not stale.
+    pub(crate) fn connection_mut(&mut self, key: Key) -> Option<&mut Connection> {
+        match self.slots.get_mut(key.index as usize) {
+            Some(Slot {
+                generation,
+                kind: SlotKind::Connection(conn),
+            }) if *generation == key.generation => Some(conn),
+            _ => None,
+        }
+    }
+
+    /// The connection at `key`, if `key` is not stale.
+    pub(crate) fn connection(&self, key: Key) -> Option<&Connection> {
+        match self.slots.get(key.index as usize) {
+            Some(Slot {
+                generation,
+                kind: SlotKind::Connection(conn),
+            }) if *generation == key.generation => Some(conn),
+            _ => None,
+        }
+    }
+
+    /// The listener at `key`, if `key` is not stale.
+    pub(crate) fn listener_mut(&mut self, key: Key) -> Option<&mut Listener> {
+        match self.slots.get_mut(key.index as usize) {
+            Some(Slot {
+                generation,
+                kind: SlotKind::Listener(l),
+            }) if *generation == key.generation => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Puts a new socket in the slab under a fresh generation, registered for both
+    /// interests once (edge-triggered: never re-registered).
+    pub(crate) fn insert<S: mio::event::Source>(
+        &mut self,
+        mut socket: S,
+        make: impl FnOnce(S) -> SlotKind,
+    ) -> io::Result<Key> {
+        let entry = self.slots.vacant_entry();
+        let index = u32::try_from(entry.key()).map_err(|_| io::Error::other("too many sockets"))?;
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let key = Key { index, generation };
+        self.poll.registry().register(
+            &mut socket,
+            key.token(),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        entry.insert(Slot {
+            generation,
+            kind: make(socket),
+        });
+        Ok(key)
+    }
+
+    /// A connection slot for a fresh socket: no protocol yet, empty queue, default watermarks.
+    pub(crate) fn new_connection(socket: mio::net::TcpStream, flags: u16) -> SlotKind {
+        SlotKind::Connection(Connection {
+            socket,
+            flags,
+            high_water: DEFAULT_HIGH_WATER,
+            low_water: DEFAULT_LOW_WATER,
+            protocol: None,
+            queue: WriteQueue::default(),
+        })
+    }
+}
+
+/// Writes the queue while the socket takes it. Skips the syscall when the last write already
+/// hit WouldBlock and no writable edge has come since.
+fn flush(conn: &mut Connection) -> io::Result<()> {
+    if conn.queue.is_empty() || !conn.has(flag::WRITABLE) || conn.has(flag::WRITE_SHUT) {
+        return Ok(());
+    }
+    conn.queue.write_to(&mut conn.socket)?;
+    if !conn.queue.is_empty() {
+        conn.clear(flag::WRITABLE);
+    }
+    Ok(())
+}

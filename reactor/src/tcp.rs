@@ -1,0 +1,348 @@
+//! TCP: listening ports and their accept loop, outgoing connections and their non-blocking
+//! connect.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info, warn};
+use mio::net::{TcpListener, TcpStream};
+
+use crate::protocol::{AnyClientFactory, ClientFactory, Factory};
+use crate::slot::{flag, ConnectionId, Key, Listener, SlotKind};
+use crate::time::TimerAction;
+use crate::{ConnectError, Reactor};
+
+/// Connections accepted per listener per turn before the other sockets get their go.
+const ACCEPT_BUDGET_PER_TURN: usize = 128;
+
+/// How long a listener stops accepting after the process or system ran out of descriptors
+/// or memory. Short enough that service resumes promptly, long enough not to spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The default connect timeout, as Twisted's `connectTCP`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A listening TCP port, returned by [`Reactor::listen_tcp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListeningPort {
+    key: Key,
+    addr: SocketAddr,
+}
+
+impl ListeningPort {
+    /// The address the port is bound to, with the real port number when bound to port 0.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Closes the listening socket and calls the factory's `stop_factory`. Connections it
+    /// already accepted go on. Returns false if the port had already stopped.
+    pub fn stop_listening(&self, reactor: &mut Reactor) -> bool {
+        if reactor.listener_mut(self.key).is_none() {
+            return false;
+        }
+        let slot = reactor.slots.remove(self.key.index as usize);
+        if let SlotKind::Listener(mut listener) = slot.kind {
+            if let Err(e) = reactor.poll.registry().deregister(&mut listener.socket) {
+                debug!("deregistering listener {}: {e}", self.addr);
+            }
+            drop(listener.socket);
+            listener.factory.stop();
+            info!("stopped listening on {}", self.addr);
+        }
+        true
+    }
+}
+
+/// Options for [`Reactor::connect_tcp_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectOptions {
+    /// How long to wait for the connection to be established before failing it with
+    /// [`ConnectError::TimedOut`]. Default: 30 seconds.
+    pub timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// Options with the given connect timeout.
+    pub fn with_timeout(timeout: Duration) -> Self {
+        ConnectOptions { timeout }
+    }
+}
+
+/// A connection attempt started by [`Reactor::connect_tcp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connector {
+    id: ConnectionId,
+}
+
+impl Connector {
+    /// The id the connection will have once established (it can be stored now, e.g. to write
+    /// to the connection from elsewhere later). Stale if the attempt fails.
+    pub fn id(&self) -> ConnectionId {
+        self.id
+    }
+}
+
+impl Reactor {
+    /// Listens on `addr` (port 0 picks a free port) and builds a protocol with `factory` for
+    /// each connection accepted. Calls the factory's `start_factory` before returning.
+    ///
+    /// Accepted sockets get `TCP_NODELAY`. When the process runs out of file descriptors the
+    /// port stops accepting for a moment (logged once) instead of spinning.
+    pub fn listen_tcp<F: Factory>(
+        &mut self,
+        addr: SocketAddr,
+        factory: F,
+    ) -> io::Result<ListeningPort> {
+        let socket = TcpListener::bind(addr)?;
+        let addr = socket.local_addr()?;
+        let mut factory = Box::new(factory);
+        factory.start_factory();
+        let key = self.insert(socket, |socket| {
+            SlotKind::Listener(Listener {
+                socket,
+                factory,
+                backing_off: false,
+                starved: false,
+            })
+        })?;
+        info!("listening on {addr}");
+        Ok(ListeningPort { key, addr })
+    }
+
+    /// Connects to `addr` with the default 30-second timeout; see
+    /// [`connect_tcp_with`](Reactor::connect_tcp_with).
+    pub fn connect_tcp<F: ClientFactory>(&mut self, addr: SocketAddr, factory: F) -> Connector {
+        self.connect_tcp_with(addr, factory, ConnectOptions::default())
+    }
+
+    /// Starts a non-blocking connect to `addr`. Once connected, the factory builds the
+    /// protocol and `connection_made` runs. If the attempt fails (refused, unreachable, no
+    /// answer within `options.timeout`), the factory's `client_connection_failed` gets the
+    /// real error on a later turn, never from inside this call.
+    pub fn connect_tcp_with<F: ClientFactory>(
+        &mut self,
+        addr: SocketAddr,
+        factory: F,
+        options: ConnectOptions,
+    ) -> Connector {
+        let factory: Box<dyn AnyClientFactory> = Box::new(factory);
+        let started = TcpStream::connect(addr).and_then(|socket| {
+            // TCP_NODELAY before connecting: no small write of the new connection waits.
+            socket.set_nodelay(true)?;
+            Ok(socket)
+        });
+        let socket = match started {
+            Ok(socket) => socket,
+            Err(e) => return self.fail_later(factory, e),
+        };
+        match self.insert(socket, |socket| {
+            Reactor::new_connection(socket, flag::CONNECTING)
+        }) {
+            Ok(key) => {
+                debug!("connecting to {addr} as {}", ConnectionId(key));
+                self.client_factories.insert(key, factory);
+                let deadline = Instant::now() + options.timeout;
+                self.timers
+                    .schedule(deadline, TimerAction::ConnectTimeout(key));
+                Connector {
+                    id: ConnectionId(key),
+                }
+            }
+            Err(e) => self.fail_later(factory, e),
+        }
+    }
+
+    /// Queues a failure detected inside `connect_tcp` for the next turn.
+    fn fail_later(&mut self, factory: Box<dyn AnyClientFactory>, e: io::Error) -> Connector {
+        self.failed_connects
+            .push_back((factory, ConnectError::from_io(e)));
+        stale_connector()
+    }
+
+    /// Reports the connect failures queued by `fail_later`.
+    pub(crate) fn report_failed_connects(&mut self) {
+        while let Some((mut factory, error)) = self.failed_connects.pop_front() {
+            factory.failed(self, error);
+        }
+    }
+
+    /// A readiness event on a connecting socket: connected, failed, or not yet.
+    pub(crate) fn connect_ready(&mut self, key: Key) {
+        let Some(conn) = self.connection_mut(key) else {
+            return;
+        };
+        let outcome = match conn.socket.take_error() {
+            Ok(Some(e)) | Err(e) => Err(e),
+            Ok(None) => match conn.socket.peer_addr() {
+                Ok(peer) => Ok(peer),
+                // Not connected yet: a spurious wake-up; the real edge is still to come.
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                Err(e) => Err(e),
+            },
+        };
+        match outcome {
+            Ok(peer) => self.connection_established(key, peer),
+            Err(e) => self.fail_connect(key, ConnectError::from_io(e)),
+        }
+    }
+
+    fn connection_established(&mut self, key: Key, peer: SocketAddr) {
+        let protocol = self
+            .client_factories
+            .get_mut(&key)
+            .map(|factory| factory.build(peer));
+        let Some(conn) = self.connection_mut(key) else {
+            return;
+        };
+        conn.clear(flag::CONNECTING);
+        conn.set(flag::WRITABLE);
+        conn.protocol = protocol;
+        debug!("connection {} established to {peer}", ConnectionId(key));
+        self.callback(key, |p, cx| p.connection_made(cx));
+    }
+
+    pub(crate) fn connect_timed_out(&mut self, key: Key) {
+        if self
+            .connection_mut(key)
+            .is_some_and(|c| c.has(flag::CONNECTING))
+        {
+            self.fail_connect(key, ConnectError::TimedOut);
+        }
+    }
+
+    fn fail_connect(&mut self, key: Key, error: ConnectError) {
+        let Some(conn) = self.remove_connection(key) else {
+            return;
+        };
+        debug!("connection {} failed: {error}", ConnectionId(key));
+        drop(conn);
+        if let Some(mut factory) = self.client_factories.remove(&key) {
+            factory.failed(self, error);
+        }
+    }
+
+    /// Accepts until the backlog is empty (WouldBlock) or this turn's budget is spent.
+    pub(crate) fn accept_ready(&mut self, key: Key) {
+        for _ in 0..ACCEPT_BUDGET_PER_TURN {
+            let Some(listener) = self.listener_mut(key) else {
+                return;
+            };
+            if listener.backing_off {
+                return;
+            }
+            match listener.socket.accept() {
+                Ok((socket, peer)) => {
+                    if std::mem::take(&mut listener.starved) {
+                        info!("accept: accepting connections again");
+                    }
+                    self.adopt(key, socket, peer)
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if is_per_connection_error(&e) => {
+                    debug!("accept: a connection failed before it was accepted: {e}")
+                }
+                Err(e) => return self.back_off_accepting(key, e),
+            }
+        }
+        // More may wait in the backlog, and no new edge will announce them.
+        self.ready.push_back(key);
+    }
+
+    /// Builds a protocol for an accepted socket and starts it.
+    fn adopt(&mut self, listener: Key, socket: TcpStream, peer: SocketAddr) {
+        let Some(l) = self.listener_mut(listener) else {
+            return;
+        };
+        let Some(protocol) = l.factory.build(peer) else {
+            debug!("factory refused connection from {peer}");
+            return;
+        };
+        if let Err(e) = socket.set_nodelay(true) {
+            debug!("TCP_NODELAY on connection from {peer}: {e}");
+        }
+        let mut protocol = Some(protocol);
+        let inserted = self.insert(socket, |socket| {
+            let mut slot = Reactor::new_connection(socket, flag::WRITABLE);
+            if let SlotKind::Connection(conn) = &mut slot {
+                conn.protocol = protocol.take();
+            }
+            slot
+        });
+        match inserted {
+            Ok(key) => {
+                debug!("connection {} accepted from {peer}", ConnectionId(key));
+                self.callback(key, |p, cx| p.connection_made(cx));
+            }
+            Err(e) => warn!("dropping connection from {peer}: cannot register it: {e}"),
+        }
+    }
+
+    /// Stops accepting for a moment after a resource error, logging once per episode.
+    fn back_off_accepting(&mut self, key: Key, e: io::Error) {
+        let Some(listener) = self.listener_mut(key) else {
+            return;
+        };
+        listener.backing_off = true;
+        if !listener.starved {
+            listener.starved = true;
+            let hint = match e.raw_os_error() {
+                Some(EMFILE | ENFILE) => " (raise the file descriptor limit?)",
+                Some(ENOBUFS | ENOMEM) => " (out of memory)",
+                _ => "",
+            };
+            error!("accept: {e}{hint}; retrying every {ACCEPT_BACKOFF:?} until it succeeds");
+        }
+        let deadline = Instant::now() + ACCEPT_BACKOFF;
+        self.timers
+            .schedule(deadline, TimerAction::AcceptRetry(key));
+    }
+
+    /// The back-off timer: accept again (no readiness edge will come for connections that
+    /// queued in the backlog meanwhile).
+    pub(crate) fn retry_accept(&mut self, key: Key) {
+        let Some(listener) = self.listener_mut(key) else {
+            return;
+        };
+        listener.backing_off = false;
+        self.accept_ready(key);
+    }
+}
+
+/// The id of a connection attempt that failed before it had a slot: stale from the start.
+fn stale_connector() -> Connector {
+    Connector {
+        id: ConnectionId(Key {
+            index: u32::MAX,
+            generation: u32::MAX,
+        }),
+    }
+}
+
+// Linux errno values for resource exhaustion on accept.
+const ENOMEM: i32 = 12;
+const ENFILE: i32 = 23;
+const EMFILE: i32 = 24;
+const ENOBUFS: i32 = 105;
+// A connection that died in the backlog or was refused by a filter: skip it, go on accepting.
+const EPROTO: i32 = 71;
+const EPERM: i32 = 1;
+
+fn is_per_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    ) || matches!(e.raw_os_error(), Some(EPROTO | EPERM))
+}

@@ -1,0 +1,38 @@
+//! torsion: a Twisted-style event-loop framework for Rust.
+//!
+//! A [`Reactor`] waits for sockets to become ready and calls methods on objects you write: a
+//! [`Protocol`] per connection (`connection_made`, `data_received`, `connection_lost`), a
+//! [`Factory`] that builds them, and a transport ([`Context`]) to write to.
+//!
+//! This crate is a facade: it re-exports [`torsion_reactor`] (the event loop) and
+//! [`torsion_protocols`] (built-in protocols), and holds the guide in [`guide`].
+//!
+//! ```no_run
+//! use torsion::{Context, Protocol, Reactor};
+//!
+//! struct Echo;
+//!
+//! impl Protocol for Echo {
+//!     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+//!         cx.write(data);
+//!     }
+//! }
+//!
+//! fn main() -> std::io::Result<()> {
+//!     let mut reactor = Reactor::new()?;
+//!     reactor.listen_tcp("127.0.0.1:8000".parse().unwrap(), || Echo)?;
+//!     reactor.run()
+//! }
+//! ```
+
+pub use torsion_protocols as protocols;
+pub use torsion_reactor::*;
+
+/// The guide: one page per topic, from `docs/`. Its code snippets compile as doctests.
+pub mod guide {
+    #[doc = include_str!("../docs/concepts.md")]
+    pub mod concepts {}
+
+    #[doc = include_str!("../docs/tcp.md")]
+    pub mod tcp {}
+}
