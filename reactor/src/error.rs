@@ -102,10 +102,11 @@ impl ConnectError {
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConnectError::Refused(e) => write!(f, "connection refused: {e}"),
-            ConnectError::Unreachable(e) => write!(f, "destination unreachable: {e}"),
+            // The OS's own words already say "refused" or "unreachable".
+            ConnectError::Refused(e) | ConnectError::Unreachable(e) | ConnectError::Io(e) => {
+                write!(f, "{e}")
+            }
             ConnectError::TimedOut => f.write_str("connect timed out"),
-            ConnectError::Io(e) => write!(f, "cannot connect: {e}"),
         }
     }
 }
@@ -152,6 +153,6 @@ mod tests {
         assert!(matches!(refused, ConnectError::Refused(_)));
         let unreachable = ConnectError::from_io(io::Error::from_raw_os_error(EHOSTUNREACH));
         assert!(matches!(unreachable, ConnectError::Unreachable(_)));
-        assert!(refused.to_string().contains("refused"));
+        assert!(refused.to_string().contains("refused"), "{refused}");
     }
 }
