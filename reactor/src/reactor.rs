@@ -131,8 +131,10 @@ impl Reactor {
         let timeout = if carried_over > 0 || !self.failed_connects.is_empty() || self.stop_requested
         {
             Some(Duration::ZERO)
-        } else {
+        } else if self.timers.next_deadline().is_some() {
             self.timers.poll_timeout(Instant::now(), timeout)
+        } else {
+            timeout
         };
         let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
         let polled = match self.poll.poll(&mut events, timeout) {
@@ -153,6 +155,9 @@ impl Reactor {
     }
 
     fn run_due_timers(&mut self) {
+        if self.timers.next_deadline().is_none() {
+            return; // spare the clock read on the hot path of a timer-free loop
+        }
         let now = Instant::now();
         while let Some(action) = self.timers.pop_due(now) {
             match action {

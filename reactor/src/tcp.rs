@@ -170,9 +170,14 @@ impl Reactor {
         stale_connector()
     }
 
-    /// Reports the connect failures queued by `fail_later`.
+    /// Reports the connect failures queued by `fail_later`. Only those queued before this
+    /// call: a factory that retries at once and fails at once again is heard next turn, so a
+    /// retry loop cannot hold the reactor.
     pub(crate) fn report_failed_connects(&mut self) {
-        while let Some((mut factory, error)) = self.failed_connects.pop_front() {
+        for _ in 0..self.failed_connects.len() {
+            let Some((mut factory, error)) = self.failed_connects.pop_front() else {
+                return;
+            };
             factory.failed(self, error);
         }
     }
