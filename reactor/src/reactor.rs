@@ -109,10 +109,13 @@ impl Reactor {
 
     /// Runs one turn: due timers, one poll that waits at most `timeout` (`None`: until
     /// something happens or the next timer is due), then dispatch. The primitive for
-    /// embedding the reactor in another loop; `iterate(Some(Duration::ZERO))` never blocks.
+    /// embedding the reactor in another loop: `iterate(Duration::ZERO)` never blocks,
+    /// `iterate(Duration::from_millis(10))` waits at most 10 ms, `iterate(None)` waits for
+    /// the next event or timer.
     ///
     /// Calling it from inside a reactor callback is an error (`io::ErrorKind::Other`).
-    pub fn iterate(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+    pub fn iterate(&mut self, timeout: impl Into<Option<Duration>>) -> io::Result<()> {
+        let timeout = timeout.into();
         if self.in_turn {
             return Err(io::Error::other(
                 "Reactor::iterate called from inside a reactor callback",
