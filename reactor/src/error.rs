@@ -78,6 +78,10 @@ pub enum ConnectError {
     Unreachable(io::Error),
     /// The peer did not answer within the connect timeout (ours, or the kernel's `ETIMEDOUT`).
     TimedOut,
+    /// The host name could not be resolved to an address.
+    Resolve(io::Error),
+    /// The attempt was cancelled locally (the reactor shut down).
+    Cancelled,
     /// A local failure (no file descriptors, bad address family, ...) or any other error.
     Io(io::Error),
 }
@@ -106,7 +110,9 @@ impl fmt::Display for ConnectError {
             ConnectError::Refused(e) | ConnectError::Unreachable(e) | ConnectError::Io(e) => {
                 write!(f, "{e}")
             }
+            ConnectError::Resolve(e) => write!(f, "cannot resolve host name: {e}"),
             ConnectError::TimedOut => f.write_str("connect timed out"),
+            ConnectError::Cancelled => f.write_str("connection attempt cancelled"),
         }
     }
 }
@@ -114,10 +120,11 @@ impl fmt::Display for ConnectError {
 impl std::error::Error for ConnectError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ConnectError::Refused(e) | ConnectError::Unreachable(e) | ConnectError::Io(e) => {
-                Some(e)
-            }
-            ConnectError::TimedOut => None,
+            ConnectError::Refused(e)
+            | ConnectError::Unreachable(e)
+            | ConnectError::Resolve(e)
+            | ConnectError::Io(e) => Some(e),
+            ConnectError::TimedOut | ConnectError::Cancelled => None,
         }
     }
 }

@@ -37,9 +37,13 @@
 //! The guide (the `torsion` crate's `guide` module, from `docs/`) explains each part.
 
 mod context;
+mod delayed_call;
 mod error;
+mod looping_call;
 mod protocol;
 mod reactor;
+mod remote;
+mod shutdown;
 mod slot;
 mod tcp;
 mod time;
@@ -47,8 +51,13 @@ mod write_queue;
 
 pub use bytes::Bytes;
 pub use context::Context;
+pub use delayed_call::DelayedCall;
 pub use error::{ConnectError, DisconnectReason};
+pub use looping_call::LoopingCall;
 pub use protocol::{ClientFactory, Factory, Protocol};
 pub use reactor::Reactor;
+pub use remote::{ReactorGone, ReactorHandle, WorkPanicked};
+pub use shutdown::{Phase, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use slot::ConnectionId;
 pub use tcp::{ConnectOptions, Connector, ListeningPort, DEFAULT_CONNECT_TIMEOUT};
+pub use time::ManualClock;

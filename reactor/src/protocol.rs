@@ -1,6 +1,7 @@
 //! The traits user code implements: [`Protocol`] per connection, [`Factory`] per listening
 //! port, [`ClientFactory`] per outgoing connection.
 
+use std::any::Any;
 use std::net::SocketAddr;
 
 use crate::{ConnectError, Context, DisconnectReason, Reactor};
@@ -15,7 +16,10 @@ use crate::{ConnectError, Context, DisconnectReason, Reactor};
 /// Order of calls: `connection_made` once, then any number of `data_received`, at most one
 /// `eof_received`, interleaved with `pause_writing`/`resume_writing`, and finally exactly one
 /// `connection_lost` (unless the reactor is dropped first, which drops the protocol silently).
-pub trait Protocol: 'static {
+///
+/// Protocols are `'static` (`Any`) so a timer scheduled with
+/// [`Context::call_later`] can reach the concrete protocol type.
+pub trait Protocol: Any {
     /// The connection is established. A greeting can be written from here.
     fn connection_made(&mut self, cx: &mut Context<'_>) {
         let _ = cx;

@@ -7,6 +7,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, warn};
@@ -15,9 +18,14 @@ use mio::{Events, Interest, Poll};
 use slab::Slab;
 
 use crate::context::Context;
+use crate::delayed_call::TimerAction;
+use crate::looping_call::Loops;
 use crate::protocol::{AnyClientFactory, Protocol};
+use crate::remote::{PendingWork, Remote, ThreadPool, WAKER_TOKEN};
+use crate::shutdown::{Shutdown, SIGNAL_TOKEN};
 use crate::slot::{flag, Connection, ConnectionId, Key, Listener, Slot, SlotKind};
-use crate::time::{TimerAction, TimerQueue};
+use crate::tcp::ConnectOptions;
+use crate::time::{Clock, ManualClock, TimerKey, TimerQueue};
 use crate::write_queue::WriteQueue;
 use crate::{ConnectError, DisconnectReason};
 
@@ -55,19 +63,63 @@ pub struct Reactor {
     pub(crate) ready: VecDeque<Key>,
     /// Connect attempts that failed inside `connect_tcp`, reported on the next turn.
     pub(crate) failed_connects: VecDeque<(Box<dyn AnyClientFactory>, ConnectError)>,
-    pub(crate) timers: TimerQueue,
+    pub(crate) timers: TimerQueue<TimerAction>,
     /// The factories of outgoing connections, kept beside the slab rather than in every slot
     /// so that accepted connections do not pay for the field.
     pub(crate) client_factories: HashMap<Key, Box<dyn AnyClientFactory>>,
+    /// Addresses still to try for a connection attempt to a name that resolved to several.
+    pub(crate) fallback_addrs: HashMap<Key, (VecDeque<SocketAddr>, ConnectOptions)>,
+    pub(crate) clock: Clock,
+    pub(crate) loops: Loops,
+    /// The pending timers of each connection that has any, cancelled when it closes.
+    pub(crate) connection_timers: HashMap<Key, Vec<TimerKey>>,
+    pub(crate) remote: Arc<Remote>,
+    pub(crate) pending_work: PendingWork,
+    pub(crate) thread_pool: ThreadPool,
+    pub(crate) shutdown: Shutdown,
     stop_requested: bool,
     in_turn: bool,
 }
 
+impl Drop for Reactor {
+    fn drop(&mut self) {
+        self.remote.mark_gone();
+    }
+}
+
+impl AsRawFd for Reactor {
+    /// The epoll descriptor: readable whenever the reactor has events to dispatch. Another
+    /// loop can wait on it (with [`next_timeout`](Reactor::next_timeout) as its timeout) and
+    /// then call `iterate(Duration::ZERO)`.
+    fn as_raw_fd(&self) -> RawFd {
+        self.poll.as_raw_fd()
+    }
+}
+
+impl AsFd for Reactor {
+    /// The epoll descriptor; see the `AsRawFd` implementation.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.poll.registry().as_fd()
+    }
+}
+
 impl Reactor {
-    /// Creates a reactor with its own epoll instance.
+    /// Creates a reactor with its own epoll instance, on the monotonic clock.
     pub fn new() -> io::Result<Reactor> {
+        Reactor::with_clock_source(Clock::Monotonic)
+    }
+
+    /// Creates a reactor whose time moves only when `clock` is advanced: timers become due
+    /// only through [`ManualClock::advance`], so tests of timer-driven logic need no sleeps.
+    pub fn with_clock(clock: ManualClock) -> io::Result<Reactor> {
+        Reactor::with_clock_source(Clock::Manual(clock))
+    }
+
+    fn with_clock_source(clock: Clock) -> io::Result<Reactor> {
+        let poll = Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
         Ok(Reactor {
-            poll: Poll::new()?,
+            poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
             slots: Slab::new(),
             next_generation: 0,
@@ -77,6 +129,14 @@ impl Reactor {
             failed_connects: VecDeque::new(),
             timers: TimerQueue::default(),
             client_factories: HashMap::new(),
+            fallback_addrs: HashMap::new(),
+            clock,
+            loops: Loops::default(),
+            connection_timers: HashMap::new(),
+            remote: Remote::new(waker),
+            pending_work: PendingWork::new(),
+            thread_pool: ThreadPool::default(),
+            shutdown: Shutdown::default(),
             stop_requested: false,
             in_turn: false,
         })
@@ -99,6 +159,28 @@ impl Reactor {
     /// callback. If `run` is not running, the next `run` returns after one turn.
     pub fn stop(&mut self) {
         self.stop_requested = true;
+    }
+
+    /// Runs turns until `deadline` passes or [`stop`](Reactor::stop) is called, whichever
+    /// comes first: for a host loop that gives the reactor a slice of time.
+    pub fn run_until(&mut self, deadline: Instant) -> io::Result<()> {
+        loop {
+            let left = deadline.saturating_duration_since(self.now());
+            if left.is_zero() && !self.clock.is_manual() {
+                return Ok(());
+            }
+            self.iterate(left)?;
+            if std::mem::take(&mut self.stop_requested) || self.now() >= deadline {
+                return Ok(());
+            }
+        }
+    }
+
+    /// How long the reactor may wait before its next turn has work: zero when work is
+    /// pending, the time to the next timer, or `None` when only I/O can bring work. With the
+    /// reactor's fd ([`AsRawFd`]) this lets another loop wait on the reactor's behalf.
+    pub fn next_timeout(&mut self) -> Option<Duration> {
+        self.poll_timeout(None)
     }
 
     /// Whether [`stop`](Reactor::stop) was called and `run` has not yet returned for it.
@@ -131,14 +213,7 @@ impl Reactor {
         self.run_due_timers();
         self.settle_dirty();
         let carried_over = self.ready.len();
-        let timeout = if carried_over > 0 || !self.failed_connects.is_empty() || self.stop_requested
-        {
-            Some(Duration::ZERO)
-        } else if self.timers.next_deadline().is_some() {
-            self.timers.poll_timeout(Instant::now(), timeout)
-        } else {
-            timeout
-        };
+        let timeout = self.poll_timeout(timeout);
         let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
         let polled = match self.poll.poll(&mut events, timeout) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
@@ -154,23 +229,42 @@ impl Reactor {
         self.run_ready(carried_over);
         self.report_failed_connects();
         self.settle_dirty();
+        if self.shutdown.draining {
+            self.finish_shutdown_if_drained();
+        }
         Ok(())
     }
 
-    fn run_due_timers(&mut self) {
-        if self.timers.next_deadline().is_none() {
-            return; // spare the clock read on the hot path of a timer-free loop
+    /// How long this turn's poll may sleep: not at all when work is waiting, else until the
+    /// next timer (on a manual clock, timers never shorten the wait: only `advance` moves
+    /// time), capped by `limit`.
+    fn poll_timeout(&mut self, limit: Option<Duration>) -> Option<Duration> {
+        let urgent = !self.ready.is_empty()
+            || !self.failed_connects.is_empty()
+            || !self.dirty.is_empty()
+            || self.stop_requested;
+        if urgent {
+            return Some(Duration::ZERO);
         }
-        let now = Instant::now();
-        while let Some(action) = self.timers.pop_due(now) {
-            match action {
-                TimerAction::ConnectTimeout(key) => self.connect_timed_out(key),
-                TimerAction::AcceptRetry(key) => self.retry_accept(key),
-            }
+        let Some(next) = self.timers.next_deadline() else {
+            return limit;
+        };
+        let until_next = next.saturating_duration_since(self.now());
+        if until_next.is_zero() {
+            Some(Duration::ZERO)
+        } else if self.clock.is_manual() {
+            limit
+        } else {
+            Some(limit.map_or(until_next, |limit| limit.min(until_next)))
         }
     }
 
     fn dispatch(&mut self, event: &Event) {
+        match event.token() {
+            WAKER_TOKEN => return self.run_remote_calls(),
+            SIGNAL_TOKEN => return self.signals_received(),
+            _ => {}
+        }
         let key = Key::from_token(event.token());
         let Some(slot) = self.slots.get_mut(key.index as usize) else {
             return;
@@ -401,9 +495,10 @@ impl Reactor {
         }
     }
 
-    /// Takes a connection out of the slab and the poll.
+    /// Takes a connection out of the slab and the poll, cancelling its timers.
     pub(crate) fn remove_connection(&mut self, key: Key) -> Option<Connection> {
         self.connection_mut(key)?;
+        self.cancel_connection_timers(key);
         let slot = self.slots.remove(key.index as usize);
         let SlotKind::Connection(mut conn) = slot.kind else {
             return None;

@@ -1,16 +1,17 @@
 //! TCP: listening ports and their accept loop, outgoing connections and their non-blocking
 //! connect.
 
+use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
 
 use log::{debug, error, info, warn};
 use mio::net::{TcpListener, TcpStream};
 
+use crate::delayed_call::TimerAction;
 use crate::protocol::{AnyClientFactory, ClientFactory, Factory};
 use crate::slot::{flag, ConnectionId, Key, Listener, SlotKind};
-use crate::time::TimerAction;
 use crate::{ConnectError, Reactor};
 
 /// Connections accepted per listener per turn before the other sockets get their go.
@@ -39,19 +40,7 @@ impl ListeningPort {
     /// Closes the listening socket and calls the factory's `stop_factory`. Connections it
     /// already accepted go on. Returns false if the port had already stopped.
     pub fn stop_listening(&self, reactor: &mut Reactor) -> bool {
-        if reactor.listener_mut(self.key).is_none() {
-            return false;
-        }
-        let slot = reactor.slots.remove(self.key.index as usize);
-        if let SlotKind::Listener(mut listener) = slot.kind {
-            if let Err(e) = reactor.poll.registry().deregister(&mut listener.socket) {
-                debug!("deregistering listener {}: {e}", self.addr);
-            }
-            drop(listener.socket);
-            listener.factory.stop();
-            info!("stopped listening on {}", self.addr);
-        }
-        true
+        reactor.stop_listener(self.key)
     }
 }
 
@@ -136,31 +125,85 @@ impl Reactor {
         factory: F,
         options: ConnectOptions,
     ) -> Connector {
-        let factory: Box<dyn AnyClientFactory> = Box::new(factory);
-        let started = TcpStream::connect(addr).and_then(|socket| {
-            // TCP_NODELAY before connecting: no small write of the new connection waits.
-            socket.set_nodelay(true)?;
-            Ok(socket)
-        });
-        let socket = match started {
-            Ok(socket) => socket,
-            Err(e) => return self.fail_later(factory, e),
+        self.connect_boxed(VecDeque::from([addr]), Box::new(factory), options)
+    }
+
+    /// Connects to `host` (a name or an address literal) on `port`, with the default
+    /// options; see [`connect_tcp_host_with`](Reactor::connect_tcp_host_with).
+    pub fn connect_tcp_host<F: ClientFactory>(&mut self, host: &str, port: u16, factory: F) {
+        self.connect_tcp_host_with(host, port, factory, ConnectOptions::default())
+    }
+
+    /// Resolves `host` on the thread pool (getaddrinfo blocks, so never on the reactor
+    /// thread), then connects to its addresses in turn until one answers. A name that does
+    /// not resolve fails with [`ConnectError::Resolve`]; otherwise the error of the last
+    /// address tried reaches `client_connection_failed`.
+    pub fn connect_tcp_host_with<F: ClientFactory>(
+        &mut self,
+        host: &str,
+        port: u16,
+        factory: F,
+        options: ConnectOptions,
+    ) {
+        let host = host.to_string();
+        let resolve = move || -> io::Result<VecDeque<SocketAddr>> {
+            Ok((host.as_str(), port).to_socket_addrs()?.collect())
         };
-        match self.insert(socket, |socket| {
-            Reactor::new_connection(socket, flag::CONNECTING)
-        }) {
-            Ok(key) => {
-                debug!("connecting to {addr} as {}", ConnectionId(key));
-                self.client_factories.insert(key, factory);
-                let deadline = Instant::now() + options.timeout;
-                self.timers
-                    .schedule(deadline, TimerAction::ConnectTimeout(key));
-                Connector {
-                    id: ConnectionId(key),
+        self.call_in_thread(resolve, move |reactor, resolved| {
+            let mut factory: Box<dyn AnyClientFactory> = Box::new(factory);
+            let error = match resolved {
+                Ok(Ok(addrs)) if !addrs.is_empty() => {
+                    reactor.connect_boxed(addrs, factory, options);
+                    return;
                 }
+                Ok(Ok(_)) => io::Error::new(io::ErrorKind::NotFound, "no address for host"),
+                Ok(Err(e)) => e,
+                Err(panicked) => io::Error::other(panicked.to_string()),
+            };
+            factory.failed(reactor, ConnectError::Resolve(error));
+        });
+    }
+
+    /// Starts connecting to the first address that a socket can be made for; the others
+    /// are kept to try if this one fails.
+    fn connect_boxed(
+        &mut self,
+        mut addrs: VecDeque<SocketAddr>,
+        factory: Box<dyn AnyClientFactory>,
+        options: ConnectOptions,
+    ) -> Connector {
+        while let Some(addr) = addrs.pop_front() {
+            match self.start_connect(addr, options) {
+                Ok(key) => {
+                    self.client_factories.insert(key, factory);
+                    if !addrs.is_empty() {
+                        self.fallback_addrs.insert(key, (addrs, options));
+                    }
+                    return Connector {
+                        id: ConnectionId(key),
+                    };
+                }
+                Err(e) if addrs.is_empty() => return self.fail_later(factory, e),
+                Err(e) => debug!("connect to {addr}: {e}; trying the next address"),
             }
-            Err(e) => self.fail_later(factory, e),
         }
+        let no_address = io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
+        self.fail_later(factory, no_address)
+    }
+
+    /// A non-blocking connect, registered and under its timeout.
+    fn start_connect(&mut self, addr: SocketAddr, options: ConnectOptions) -> io::Result<Key> {
+        let socket = TcpStream::connect(addr)?;
+        // TCP_NODELAY before connecting: no small write of the new connection waits.
+        socket.set_nodelay(true)?;
+        let key = self.insert(socket, |socket| {
+            Reactor::new_connection(socket, flag::CONNECTING)
+        })?;
+        debug!("connecting to {addr} as {}", ConnectionId(key));
+        let deadline = self.now() + options.timeout;
+        self.timers
+            .schedule(deadline, TimerAction::ConnectTimeout(key));
+        Ok(key)
     }
 
     /// Queues a failure detected inside `connect_tcp` for the next turn.
@@ -213,6 +256,7 @@ impl Reactor {
         conn.clear(flag::CONNECTING);
         conn.set(flag::WRITABLE);
         conn.protocol = protocol;
+        self.fallback_addrs.remove(&key);
         debug!("connection {} established to {peer}", ConnectionId(key));
         self.callback(key, |p, cx| p.connection_made(cx));
     }
@@ -226,15 +270,43 @@ impl Reactor {
         }
     }
 
-    fn fail_connect(&mut self, key: Key, error: ConnectError) {
+    /// Ends a connection attempt: on to the next address if there is one, else the factory
+    /// hears why.
+    pub(crate) fn fail_connect(&mut self, key: Key, error: ConnectError) {
         let Some(conn) = self.remove_connection(key) else {
             return;
         };
         debug!("connection {} failed: {error}", ConnectionId(key));
         drop(conn);
-        if let Some(mut factory) = self.client_factories.remove(&key) {
-            factory.failed(self, error);
+        let fallback = self.fallback_addrs.remove(&key);
+        let Some(mut factory) = self.client_factories.remove(&key) else {
+            return;
+        };
+        match fallback {
+            Some((addrs, options)) if !matches!(error, ConnectError::Cancelled) => {
+                self.connect_boxed(addrs, factory, options);
+            }
+            _ => factory.failed(self, error),
         }
+    }
+
+    /// Closes a listening socket and calls its factory's `stop_factory`; false if `key` is
+    /// stale.
+    pub(crate) fn stop_listener(&mut self, key: Key) -> bool {
+        if self.listener_mut(key).is_none() {
+            return false;
+        }
+        let slot = self.slots.remove(key.index as usize);
+        if let SlotKind::Listener(mut listener) = slot.kind {
+            let addr = listener.socket.local_addr();
+            if let Err(e) = self.poll.registry().deregister(&mut listener.socket) {
+                debug!("deregistering listener {addr:?}: {e}");
+            }
+            drop(listener.socket);
+            listener.factory.stop();
+            info!("stopped listening on {addr:?}");
+        }
+        true
     }
 
     /// Accepts until the backlog is empty (WouldBlock) or this turn's budget is spent.
@@ -308,7 +380,7 @@ impl Reactor {
             };
             error!("accept: {e}{hint}; retrying every {ACCEPT_BACKOFF:?} until it succeeds");
         }
-        let deadline = Instant::now() + ACCEPT_BACKOFF;
+        let deadline = self.now() + ACCEPT_BACKOFF;
         self.timers
             .schedule(deadline, TimerAction::AcceptRetry(key));
     }

@@ -1,0 +1,181 @@
+//! [`LoopingCall`]: a function run every interval, Twisted's `task.LoopingCall`.
+
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use crate::delayed_call::TimerAction;
+use crate::time::TimerKey;
+use crate::Reactor;
+
+/// The function of a looping call: gets the reactor and how many intervals passed since its
+/// previous run (1 on time; more when the reactor fell behind and runs were skipped).
+type LoopFn = Box<dyn FnMut(&mut Reactor, u64)>;
+
+/// Names a looping call's state in the reactor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct LoopKey {
+    index: u32,
+    generation: u32,
+}
+
+pub(crate) struct LoopState {
+    generation: u32,
+    interval: Duration,
+    started: Instant,
+    /// Index of the interval of the previous run (`None` before the first).
+    last_interval: Option<u64>,
+    /// The pending timer for the next run.
+    timer: Option<TimerKey>,
+    /// `None` while the function is running.
+    f: Option<LoopFn>,
+}
+
+/// The reactor's looping calls.
+#[derive(Default)]
+pub(crate) struct Loops {
+    slab: Slab<LoopState>,
+    next_generation: u32,
+}
+
+/// A function called every `interval` (Twisted's `LoopingCall`), made by
+/// [`Reactor::start_looping_call`]. A small `Copy` handle; stop it with
+/// [`stop`](LoopingCall::stop).
+///
+/// Runs are aligned to the start time: run *n* is due at `start + n × interval`. When the
+/// reactor falls behind (a long callback, a blocked thread), the missed runs are not made up
+/// in a burst: the next run happens once, and its count argument says how many intervals
+/// passed since the previous one, as Twisted's `withCount`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LoopingCall(LoopKey);
+
+impl LoopingCall {
+    /// Stops the loop: no further runs. False if it was already stopped. Callable from
+    /// inside the loop's own function.
+    pub fn stop(self, reactor: &mut Reactor) -> bool {
+        let Some(state) = reactor.loops.get(self.0) else {
+            return false;
+        };
+        let timer = state.timer.take();
+        reactor.loops.slab.remove(self.0.index as usize);
+        if let Some(timer) = timer {
+            reactor.timers.cancel(timer);
+        }
+        true
+    }
+
+    /// Whether the loop is still running (not stopped).
+    pub fn is_running(self, reactor: &Reactor) -> bool {
+        reactor
+            .loops
+            .slab
+            .get(self.0.index as usize)
+            .is_some_and(|s| s.generation == self.0.generation)
+    }
+}
+
+impl Loops {
+    fn get(&mut self, key: LoopKey) -> Option<&mut LoopState> {
+        self.slab
+            .get_mut(key.index as usize)
+            .filter(|s| s.generation == key.generation)
+    }
+}
+
+impl Reactor {
+    /// Starts calling `f` every `interval`; the first run is on the next turn if `now`, else
+    /// one interval from now. `f` gets the reactor and the number of intervals since its
+    /// previous run (see [`LoopingCall`]). An interval of zero runs `f` once per turn.
+    pub fn start_looping_call(
+        &mut self,
+        interval: Duration,
+        now: bool,
+        f: impl FnMut(&mut Reactor, u64) + 'static,
+    ) -> LoopingCall {
+        let started = self.now();
+        let generation = self.loops.next_generation;
+        self.loops.next_generation = generation.wrapping_add(1);
+        let index = self.loops.slab.insert(LoopState {
+            generation,
+            interval,
+            started,
+            last_interval: None,
+            timer: None,
+            f: Some(Box::new(f)),
+        });
+        let key = LoopKey {
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            generation,
+        };
+        let first = if now { started } else { started + interval };
+        let timer = self.timers.schedule(first, TimerAction::Loop(key));
+        if let Some(state) = self.loops.get(key) {
+            state.timer = Some(timer);
+        }
+        LoopingCall(key)
+    }
+
+    /// A loop's timer fired: run its function with the count of intervals, then schedule the
+    /// next run at the next interval boundary after now.
+    pub(crate) fn run_loop(&mut self, key: LoopKey) {
+        let now = self.now();
+        let Some(state) = self.loops.get(key) else {
+            return;
+        };
+        state.timer = None;
+        let index = interval_index(state.started, state.interval, now);
+        let count = match state.last_interval {
+            None => 1,
+            Some(last) => index.saturating_sub(last).max(1),
+        };
+        state.last_interval = Some(index);
+        let Some(mut f) = state.f.take() else { return };
+        f(self, count);
+        // The function may have stopped its own loop.
+        let now = self.now();
+        let Some(state) = self.loops.get(key) else {
+            return;
+        };
+        state.f = Some(f);
+        let next = next_boundary(state.started, state.interval, now);
+        state.timer = Some(self.timers.schedule(next, TimerAction::Loop(key)));
+    }
+}
+
+/// Which interval `now` falls in, counting from `started`.
+fn interval_index(started: Instant, interval: Duration, now: Instant) -> u64 {
+    if interval.is_zero() {
+        return 0;
+    }
+    let elapsed = now.saturating_duration_since(started).as_nanos();
+    u64::try_from(elapsed / interval.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The first interval boundary strictly after `now` (now itself for a zero interval).
+fn next_boundary(started: Instant, interval: Duration, now: Instant) -> Instant {
+    if interval.is_zero() {
+        return now;
+    }
+    let next = interval_index(started, interval, now).saturating_add(1);
+    let offset = interval.as_nanos().saturating_mul(u128::from(next));
+    started + Duration::from_nanos(u64::try_from(offset).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boundaries_are_aligned_to_the_start() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        assert_eq!(interval_index(t0, s, t0), 0);
+        assert_eq!(interval_index(t0, s, t0 + Duration::from_millis(3500)), 3);
+        assert_eq!(
+            next_boundary(t0, s, t0 + Duration::from_millis(3500)),
+            t0 + 4 * s
+        );
+        assert_eq!(next_boundary(t0, s, t0 + s), t0 + 2 * s);
+        assert_eq!(next_boundary(t0, Duration::ZERO, t0 + s), t0 + s);
+    }
+}
