@@ -209,9 +209,10 @@ impl Reactor {
         result
     }
 
+    /// Poll, dispatch, then timers: the poll sleeps at most until the next deadline, and the
+    /// timers it woke for fire in the same turn, so `iterate(None)` returns once it has done
+    /// something.
     fn turn(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.run_due_timers();
-        self.settle_dirty();
         let carried_over = self.ready.len();
         let timeout = self.poll_timeout(timeout);
         let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
@@ -228,6 +229,7 @@ impl Reactor {
         polled?;
         self.run_ready(carried_over);
         self.report_failed_connects();
+        self.run_due_timers();
         self.settle_dirty();
         if self.shutdown.draining {
             self.finish_shutdown_if_drained();
