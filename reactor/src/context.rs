@@ -128,13 +128,20 @@ impl<'a> Context<'a> {
         self.socket()?.set_nodelay(nodelay)
     }
 
-    /// Turns TCP keep-alive on, probing after `idle` of silence, or off with `None`. A peer
-    /// that stops answering probes ends with
+    /// Turns TCP keep-alive on, probing after `idle` of silence and then every `idle` again,
+    /// or off with `None`. A peer that leaves 3 probes unanswered (so after about 4 × `idle`)
+    /// ends the connection with
     /// [`DisconnectReason::TimedOut`](crate::DisconnectReason::TimedOut).
     pub fn set_keepalive(&mut self, idle: Option<Duration>) -> io::Result<()> {
         let socket = SockRef::from(self.socket()?);
         match idle {
-            Some(idle) => socket.set_tcp_keepalive(&TcpKeepalive::new().with_time(idle)),
+            Some(idle) => {
+                let probes = TcpKeepalive::new()
+                    .with_time(idle)
+                    .with_interval(idle)
+                    .with_retries(3);
+                socket.set_tcp_keepalive(&probes)
+            }
             None => socket.set_keepalive(false),
         }
     }

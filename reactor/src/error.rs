@@ -76,8 +76,9 @@ pub enum ConnectError {
     Refused(io::Error),
     /// No route to the network or host (`ENETUNREACH`, `EHOSTUNREACH`).
     Unreachable(io::Error),
-    /// The peer did not answer within the connect timeout (ours, or the kernel's `ETIMEDOUT`).
-    TimedOut,
+    /// The peer did not answer within the connect timeout: ours (the error says after how
+    /// long) or the kernel's `ETIMEDOUT`.
+    TimedOut(io::Error),
     /// The host name could not be resolved to an address.
     Resolve(io::Error),
     /// The attempt was cancelled locally (the reactor shut down).
@@ -97,7 +98,7 @@ impl ConnectError {
         match (error.kind(), error.raw_os_error()) {
             (io::ErrorKind::ConnectionRefused, _) => ConnectError::Refused(error),
             (_, Some(ENETUNREACH | EHOSTUNREACH)) => ConnectError::Unreachable(error),
-            (io::ErrorKind::TimedOut, _) => ConnectError::TimedOut,
+            (io::ErrorKind::TimedOut, _) => ConnectError::TimedOut(error),
             _ => ConnectError::Io(error),
         }
     }
@@ -111,7 +112,7 @@ impl fmt::Display for ConnectError {
                 write!(f, "{e}")
             }
             ConnectError::Resolve(e) => write!(f, "cannot resolve host name: {e}"),
-            ConnectError::TimedOut => f.write_str("connect timed out"),
+            ConnectError::TimedOut(e) => write!(f, "connect timed out: {e}"),
             ConnectError::Cancelled => f.write_str("connection attempt cancelled"),
         }
     }
@@ -123,8 +124,9 @@ impl std::error::Error for ConnectError {
             ConnectError::Refused(e)
             | ConnectError::Unreachable(e)
             | ConnectError::Resolve(e)
+            | ConnectError::TimedOut(e)
             | ConnectError::Io(e) => Some(e),
-            ConnectError::TimedOut | ConnectError::Cancelled => None,
+            ConnectError::Cancelled => None,
         }
     }
 }

@@ -100,7 +100,8 @@ pub trait ClientFactory: 'static {
     fn build_protocol(&mut self, peer: SocketAddr) -> Self::Protocol;
 
     /// The connection attempt failed with `error` (refused, unreachable, timed out, ...).
-    /// Called on a later reactor turn than `connect_tcp`, never from inside it.
+    /// Never called from inside `connect_tcp` itself: at the earliest once the callback that
+    /// called it has returned.
     fn client_connection_failed(&mut self, reactor: &mut Reactor, error: ConnectError) {
         let _ = reactor;
         log::warn!("connection failed: {error}");
@@ -128,6 +129,7 @@ where
 /// Object-safe face of [`Factory`], so listeners of different factory types share the slab.
 pub(crate) trait AnyFactory {
     fn build(&mut self, peer: SocketAddr) -> Option<Box<dyn Protocol>>;
+    fn start(&mut self);
     fn stop(&mut self);
 }
 
@@ -135,6 +137,9 @@ impl<F: Factory> AnyFactory for F {
     fn build(&mut self, peer: SocketAddr) -> Option<Box<dyn Protocol>> {
         self.build_protocol(peer)
             .map(|p| Box::new(p) as Box<dyn Protocol>)
+    }
+    fn start(&mut self) {
+        self.start_factory()
     }
     fn stop(&mut self) {
         self.stop_factory()

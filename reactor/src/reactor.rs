@@ -7,7 +7,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read};
-use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +23,7 @@ use crate::protocol::{AnyClientFactory, Protocol};
 use crate::remote::{PendingWork, Remote, ThreadPool, WAKER_TOKEN};
 use crate::shutdown::{Shutdown, SIGNAL_TOKEN};
 use crate::slot::{flag, Connection, ConnectionId, Key, Listener, Slot, SlotKind};
-use crate::tcp::ConnectOptions;
+use crate::tcp::Outgoing;
 use crate::time::{Clock, ManualClock, TimerKey, TimerQueue};
 use crate::write_queue::WriteQueue;
 use crate::{ConnectError, DisconnectReason};
@@ -66,9 +65,7 @@ pub struct Reactor {
     pub(crate) timers: TimerQueue<TimerAction>,
     /// The factories of outgoing connections, kept beside the slab rather than in every slot
     /// so that accepted connections do not pay for the field.
-    pub(crate) client_factories: HashMap<Key, Box<dyn AnyClientFactory>>,
-    /// Addresses still to try for a connection attempt to a name that resolved to several.
-    pub(crate) fallback_addrs: HashMap<Key, (VecDeque<SocketAddr>, ConnectOptions)>,
+    pub(crate) outgoing: HashMap<Key, Outgoing>,
     pub(crate) clock: Clock,
     pub(crate) loops: Loops,
     /// The pending timers of each connection that has any, cancelled when it closes.
@@ -128,8 +125,7 @@ impl Reactor {
             ready: VecDeque::new(),
             failed_connects: VecDeque::new(),
             timers: TimerQueue::default(),
-            client_factories: HashMap::new(),
-            fallback_addrs: HashMap::new(),
+            outgoing: HashMap::new(),
             clock,
             loops: Loops::default(),
             connection_timers: HashMap::new(),
@@ -276,25 +272,47 @@ impl Reactor {
         }
         match &mut slot.kind {
             SlotKind::Listener(_) => self.accept_ready(key),
-            SlotKind::Connection(conn) if conn.has(flag::CONNECTING) => self.connect_ready(key),
-            SlotKind::Connection(conn) => {
-                if event.is_readable() || event.is_read_closed() {
-                    conn.set(flag::READABLE);
-                }
-                if event.is_read_closed() {
-                    conn.set(flag::READ_CLOSED);
-                }
-                if event.is_writable() || event.is_write_closed() {
-                    conn.set(flag::WRITABLE);
-                    if !conn.queue.is_empty() {
-                        self.mark_dirty(key);
-                    }
-                }
-                self.read_ready(key);
-                if event.is_error() {
-                    self.check_socket_error(key);
+            SlotKind::Connection(conn) if conn.has(flag::CONNECTING) => {
+                self.connect_ready(key);
+                // The edge that completed the connect may also carry the peer's first bytes
+                // (a server that speaks first): no other edge will announce them.
+                if self
+                    .connection(key)
+                    .is_some_and(|c| !c.has(flag::CONNECTING))
+                {
+                    self.connection_event(key, event);
                 }
             }
+            SlotKind::Connection(_) => self.connection_event(key, event),
+        }
+    }
+
+    /// Readiness on an established connection: note it, read, surface errors.
+    fn connection_event(&mut self, key: Key, event: &Event) {
+        let Some(conn) = self.connection_mut(key) else {
+            return;
+        };
+        if event.is_readable() || event.is_read_closed() {
+            conn.set(flag::READABLE);
+        }
+        if event.is_read_closed() {
+            conn.set(flag::READ_CLOSED);
+        }
+        let flush_pending = (event.is_writable() || event.is_write_closed()) && {
+            conn.set(flag::WRITABLE);
+            !conn.queue.is_empty()
+        };
+        // A connection on the ready list is read from there this turn; reading it here too
+        // would give it two read budgets in one turn.
+        let queued_read = conn.has(flag::QUEUED_READ);
+        if flush_pending {
+            self.mark_dirty(key);
+        }
+        if !queued_read {
+            self.read_ready(key);
+        }
+        if event.is_error() {
+            self.check_socket_error(key);
         }
     }
 
@@ -434,11 +452,15 @@ impl Reactor {
             self.close_connection(key, DisconnectReason::Aborted);
             return;
         }
+        self.pause_writing_if_over_high_water(key);
+        let Some(conn) = self.connection_mut(key) else {
+            return;
+        };
         if let Err(e) = flush(conn) {
             self.close_connection(key, DisconnectReason::from_io(e));
             return;
         }
-        self.apply_watermarks(key);
+        self.resume_writing_if_under_low_water(key);
         let Some(conn) = self.connection_mut(key) else {
             return;
         };
@@ -461,16 +483,27 @@ impl Reactor {
         }
     }
 
-    /// Tells the protocol to pause or resume writing when its queue crosses a watermark.
-    fn apply_watermarks(&mut self, key: Key) {
+    /// Before the flush: the callbacks of this turn queued more than the high watermark, so
+    /// the protocol is told to pause (what it would have heard had each write gone to the
+    /// kernel at once, as in asyncio). Judged before the flush so that a producer whose
+    /// writes the kernel swallows whole still hears `pause_writing` and then
+    /// `resume_writing`, its cue to produce more.
+    fn pause_writing_if_over_high_water(&mut self, key: Key) {
         let Some(conn) = self.connection_mut(key) else {
             return;
         };
-        let queued = conn.queue.len();
-        if !conn.has(flag::WRITING_PAUSED) && queued > conn.high_water as usize {
+        if !conn.has(flag::WRITING_PAUSED) && conn.queue.len() > conn.high_water as usize {
             conn.set(flag::WRITING_PAUSED);
             self.callback(key, |p, cx| p.pause_writing(cx));
-        } else if conn.has(flag::WRITING_PAUSED) && queued <= conn.low_water as usize {
+        }
+    }
+
+    /// After the flush: a paused protocol whose queue drained to the low watermark resumes.
+    fn resume_writing_if_under_low_water(&mut self, key: Key) {
+        let Some(conn) = self.connection_mut(key) else {
+            return;
+        };
+        if conn.has(flag::WRITING_PAUSED) && conn.queue.len() <= conn.low_water as usize {
             conn.clear(flag::WRITING_PAUSED);
             self.callback(key, |p, cx| p.resume_writing(cx));
         }
@@ -492,8 +525,8 @@ impl Reactor {
         if let Some(mut protocol) = conn.protocol.take() {
             protocol.connection_lost(&mut Context::new(self, id), &reason);
         }
-        if let Some(mut factory) = self.client_factories.remove(&key) {
-            factory.lost(self, &reason);
+        if let Some(mut outgoing) = self.outgoing.remove(&key) {
+            outgoing.factory.lost(self, &reason);
         }
     }
 

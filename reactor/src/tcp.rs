@@ -12,6 +12,7 @@ use mio::net::{TcpListener, TcpStream};
 use crate::delayed_call::TimerAction;
 use crate::protocol::{AnyClientFactory, ClientFactory, Factory};
 use crate::slot::{flag, ConnectionId, Key, Listener, SlotKind};
+use crate::time::TimerKey;
 use crate::{ConnectError, Reactor};
 
 /// Connections accepted per listener per turn before the other sockets get their go.
@@ -68,6 +69,18 @@ impl ConnectOptions {
     }
 }
 
+/// What the reactor keeps for an outgoing connection beside its slot (so that accepted
+/// connections do not pay for these fields).
+pub(crate) struct Outgoing {
+    /// Builds the protocol once connected; hears how the attempt or the connection ends.
+    pub(crate) factory: Box<dyn AnyClientFactory>,
+    /// Addresses still to try if this attempt fails (a host name with several).
+    fallback: VecDeque<SocketAddr>,
+    options: ConnectOptions,
+    /// The pending connect timeout, cancelled once connected.
+    timeout: Option<TimerKey>,
+}
+
 /// A connection attempt started by [`Reactor::connect_tcp`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Connector {
@@ -75,6 +88,21 @@ pub struct Connector {
 }
 
 impl Connector {
+    /// Abandons the attempt if it is still connecting: the factory's
+    /// `client_connection_failed` gets [`ConnectError::Cancelled`] before this returns
+    /// (Twisted's `stopConnecting`). False if the attempt already ended either way.
+    pub fn stop_connecting(&self, reactor: &mut Reactor) -> bool {
+        let key = self.id.0;
+        if !reactor
+            .connection(key)
+            .is_some_and(|c| c.has(flag::CONNECTING))
+        {
+            return false;
+        }
+        reactor.fail_connect(key, ConnectError::Cancelled);
+        true
+    }
+
     /// The id the connection will have once established (it can be stored now, e.g. to write
     /// to the connection from elsewhere later). Stale if the attempt fails.
     pub fn id(&self) -> ConnectionId {
@@ -84,7 +112,7 @@ impl Connector {
 
 impl Reactor {
     /// Listens on `addr` (port 0 picks a free port) and builds a protocol with `factory` for
-    /// each connection accepted. Calls the factory's `start_factory` before returning.
+    /// each connection accepted. Calls the factory's `start_factory` once the port listens.
     ///
     /// Accepted sockets get `TCP_NODELAY`. When the process runs out of file descriptors the
     /// port stops accepting for a moment (logged once) instead of spinning.
@@ -95,8 +123,7 @@ impl Reactor {
     ) -> io::Result<ListeningPort> {
         let socket = TcpListener::bind(addr)?;
         let addr = socket.local_addr()?;
-        let mut factory = Box::new(factory);
-        factory.start_factory();
+        let factory = Box::new(factory);
         let key = self.insert(socket, |socket| {
             SlotKind::Listener(Listener {
                 socket,
@@ -105,6 +132,9 @@ impl Reactor {
                 starved: false,
             })
         })?;
+        if let Some(listener) = self.listener_mut(key) {
+            listener.factory.start();
+        }
         info!("listening on {addr}");
         Ok(ListeningPort { key, addr })
     }
@@ -118,7 +148,7 @@ impl Reactor {
     /// Starts a non-blocking connect to `addr`. Once connected, the factory builds the
     /// protocol and `connection_made` runs. If the attempt fails (refused, unreachable, no
     /// answer within `options.timeout`), the factory's `client_connection_failed` gets the
-    /// real error on a later turn, never from inside this call.
+    /// real error once the current callback has returned, never from inside this call.
     pub fn connect_tcp_with<F: ClientFactory>(
         &mut self,
         addr: SocketAddr,
@@ -173,12 +203,19 @@ impl Reactor {
         options: ConnectOptions,
     ) -> Connector {
         while let Some(addr) = addrs.pop_front() {
-            match self.start_connect(addr, options) {
+            match self.start_connect(addr) {
                 Ok(key) => {
-                    self.client_factories.insert(key, factory);
-                    if !addrs.is_empty() {
-                        self.fallback_addrs.insert(key, (addrs, options));
-                    }
+                    let deadline = self.now() + options.timeout;
+                    let timeout = self
+                        .timers
+                        .schedule(deadline, TimerAction::ConnectTimeout(key));
+                    let outgoing = Outgoing {
+                        factory,
+                        fallback: addrs,
+                        options,
+                        timeout: Some(timeout),
+                    };
+                    self.outgoing.insert(key, outgoing);
                     return Connector {
                         id: ConnectionId(key),
                     };
@@ -191,8 +228,8 @@ impl Reactor {
         self.fail_later(factory, no_address)
     }
 
-    /// A non-blocking connect, registered and under its timeout.
-    fn start_connect(&mut self, addr: SocketAddr, options: ConnectOptions) -> io::Result<Key> {
+    /// A non-blocking connect, registered.
+    fn start_connect(&mut self, addr: SocketAddr) -> io::Result<Key> {
         let socket = TcpStream::connect(addr)?;
         // TCP_NODELAY before connecting: no small write of the new connection waits.
         socket.set_nodelay(true)?;
@@ -200,9 +237,6 @@ impl Reactor {
             Reactor::new_connection(socket, flag::CONNECTING)
         })?;
         debug!("connecting to {addr} as {}", ConnectionId(key));
-        let deadline = self.now() + options.timeout;
-        self.timers
-            .schedule(deadline, TimerAction::ConnectTimeout(key));
         Ok(key)
     }
 
@@ -246,28 +280,32 @@ impl Reactor {
     }
 
     fn connection_established(&mut self, key: Key, peer: SocketAddr) {
-        let protocol = self
-            .client_factories
-            .get_mut(&key)
-            .map(|factory| factory.build(peer));
+        let Some(outgoing) = self.outgoing.get_mut(&key) else {
+            return;
+        };
+        let protocol = outgoing.factory.build(peer);
+        outgoing.fallback.clear();
+        if let Some(timeout) = outgoing.timeout.take() {
+            self.timers.cancel(timeout);
+        }
         let Some(conn) = self.connection_mut(key) else {
             return;
         };
         conn.clear(flag::CONNECTING);
         conn.set(flag::WRITABLE);
-        conn.protocol = protocol;
-        self.fallback_addrs.remove(&key);
+        conn.protocol = Some(protocol);
         debug!("connection {} established to {peer}", ConnectionId(key));
         self.callback(key, |p, cx| p.connection_made(cx));
     }
 
     pub(crate) fn connect_timed_out(&mut self, key: Key) {
-        if self
-            .connection_mut(key)
-            .is_some_and(|c| c.has(flag::CONNECTING))
-        {
-            self.fail_connect(key, ConnectError::TimedOut);
-        }
+        let Some(outgoing) = self.outgoing.get_mut(&key) else {
+            return;
+        };
+        outgoing.timeout = None;
+        let after = format!("no answer within {:?}", outgoing.options.timeout);
+        let error = io::Error::new(io::ErrorKind::TimedOut, after);
+        self.fail_connect(key, ConnectError::TimedOut(error));
     }
 
     /// Ends a connection attempt: on to the next address if there is one, else the factory
@@ -278,15 +316,16 @@ impl Reactor {
         };
         debug!("connection {} failed: {error}", ConnectionId(key));
         drop(conn);
-        let fallback = self.fallback_addrs.remove(&key);
-        let Some(mut factory) = self.client_factories.remove(&key) else {
+        let Some(mut outgoing) = self.outgoing.remove(&key) else {
             return;
         };
-        match fallback {
-            Some((addrs, options)) if !matches!(error, ConnectError::Cancelled) => {
-                self.connect_boxed(addrs, factory, options);
-            }
-            _ => factory.failed(self, error),
+        if let Some(timeout) = outgoing.timeout.take() {
+            self.timers.cancel(timeout);
+        }
+        if outgoing.fallback.is_empty() || matches!(error, ConnectError::Cancelled) {
+            outgoing.factory.failed(self, error);
+        } else {
+            self.connect_boxed(outgoing.fallback, outgoing.factory, outgoing.options);
         }
     }
 
