@@ -1,0 +1,200 @@
+//! Backpressure: `pause_writing`/`resume_writing` fire at the watermarks, and an echo server
+//! that stops reading while paused holds bounded memory under a peer that never reads,
+//! without slowing its other connections.
+
+mod common;
+
+use std::io::Write;
+use std::net::Shutdown;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use torsion::{Bytes, Context, Protocol, Reactor};
+
+/// What the server saw on one connection.
+#[derive(Default, Debug)]
+struct ConnStats {
+    received: usize,
+    max_queued: usize,
+    pauses: usize,
+    reading_paused: bool,
+}
+
+/// An echo server protocol (pausing reading while writing is paused, like
+/// `examples/echo_server.rs`) that measures its write queue from inside its callbacks.
+struct MeasuredEcho {
+    index: usize,
+    stats: Shared<Vec<ConnStats>>,
+}
+
+impl MeasuredEcho {
+    fn note_queue(&self, cx: &Context<'_>) {
+        let mut stats = self.stats.borrow_mut();
+        let conn = &mut stats[self.index];
+        conn.max_queued = conn.max_queued.max(cx.queued_bytes());
+    }
+}
+
+impl Protocol for MeasuredEcho {
+    fn connection_made(&mut self, _cx: &mut Context<'_>) {
+        let mut stats = self.stats.borrow_mut();
+        self.index = stats.len();
+        stats.push(ConnStats::default());
+    }
+
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        cx.write(data);
+        self.stats.borrow_mut()[self.index].received += data.len();
+        self.note_queue(cx);
+    }
+
+    fn pause_writing(&mut self, cx: &mut Context<'_>) {
+        cx.pause_reading();
+        let mut stats = self.stats.borrow_mut();
+        stats[self.index].pauses += 1;
+        stats[self.index].reading_paused = true;
+        drop(stats);
+        self.note_queue(cx);
+    }
+
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        cx.resume_reading();
+        self.stats.borrow_mut()[self.index].reading_paused = false;
+    }
+}
+
+/// The theoretical worst case is the 64 KiB high watermark plus one turn's 256 KiB read
+/// budget, all read and echoed before the end-of-turn flush; allow some slack above it.
+const QUEUE_BOUND: usize = 512 * 1024;
+
+#[test]
+fn a_peer_that_never_reads_neither_slows_the_others_nor_grows_server_memory() {
+    const STUCK_SENDS: usize = 32 * 1024 * 1024;
+    const CLIENTS: usize = 10;
+    const ROUND_TRIPS: usize = 50;
+    init_logging();
+    let mut reactor = Reactor::new().unwrap();
+    let stats = shared(Vec::new());
+    let s = stats.clone();
+    let port = reactor
+        .listen_tcp(any_loopback_port(), move || MeasuredEcho {
+            index: 0,
+            stats: s.clone(),
+        })
+        .unwrap();
+    let addr = port.local_addr();
+
+    let mut stuck = connect(addr);
+    let stuck_handle = stuck.try_clone().unwrap();
+    let stuck_writer = thread::spawn(move || {
+        let chunk = vec![b's'; 64 * 1024];
+        let mut sent = 0;
+        // Blocks once every buffer on the way is full; ends when the test shuts the socket.
+        while sent < STUCK_SENDS {
+            match stuck.write(&chunk) {
+                Ok(n) => sent += n,
+                Err(_) => break,
+            }
+        }
+        sent
+    });
+    run_until(&mut reactor, "the stuck connection to pause", || {
+        stats.borrow().first().is_some_and(|c| c.reading_paused)
+    });
+
+    let clients = (0..CLIENTS)
+        .map(|i| {
+            thread::spawn(move || {
+                let mut stream = connect(addr);
+                let message = vec![i as u8; 1024];
+                let mut slowest = Duration::ZERO;
+                for _ in 0..ROUND_TRIPS {
+                    let started = Instant::now();
+                    assert_eq!(round_trip(&mut stream, &message), message);
+                    slowest = slowest.max(started.elapsed());
+                }
+                slowest
+            })
+        })
+        .collect();
+    let slowest = run_until_joined(&mut reactor, clients);
+    let slowest = slowest.into_iter().max().unwrap();
+
+    stuck_handle.shutdown(Shutdown::Both).unwrap();
+    let sent = run_until_joined(&mut reactor, vec![stuck_writer]).remove(0);
+    let stats = stats.borrow();
+    let stuck = &stats[0];
+    eprintln!(
+        "stuck peer sent {sent} bytes; server read {}, queued at most {}, paused {} times; \
+         slowest echo of the others: {slowest:?}",
+        stuck.received, stuck.max_queued, stuck.pauses
+    );
+    assert!(
+        slowest < Duration::from_secs(1),
+        "an echo took {slowest:?} while a peer was stuck"
+    );
+    assert!(
+        stuck.max_queued < QUEUE_BOUND,
+        "the stuck connection's queue reached {} bytes",
+        stuck.max_queued
+    );
+    assert!(
+        stuck.received < STUCK_SENDS && sent < STUCK_SENDS,
+        "the server stopped reading, so the peer could not send it all"
+    );
+    assert_eq!(stats.len(), 1 + CLIENTS);
+}
+
+/// Queues a large reply at once and records the watermark callbacks with the queue size then.
+struct BigReply {
+    events: Shared<Vec<(&'static str, usize)>>,
+}
+
+impl Protocol for BigReply {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        cx.write_bytes(Bytes::from(vec![b'r'; 8 * 1024 * 1024]));
+    }
+
+    fn data_received(&mut self, _cx: &mut Context<'_>, _data: &[u8]) {}
+
+    fn pause_writing(&mut self, cx: &mut Context<'_>) {
+        self.events.borrow_mut().push(("pause", cx.queued_bytes()));
+    }
+
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        self.events.borrow_mut().push(("resume", cx.queued_bytes()));
+    }
+}
+
+#[test]
+fn pause_and_resume_writing_fire_as_the_queue_crosses_the_watermarks() {
+    init_logging();
+    let mut reactor = Reactor::new().unwrap();
+    let events = shared(Vec::new());
+    let e = events.clone();
+    let port = reactor
+        .listen_tcp(any_loopback_port(), move || BigReply { events: e.clone() })
+        .unwrap();
+    let addr = port.local_addr();
+
+    let reader = thread::spawn(move || read_exact(&mut connect(addr), 8 * 1024 * 1024).len());
+    let received = run_until_joined(&mut reactor, vec![reader]).remove(0);
+    run_until(&mut reactor, "resume_writing", || {
+        events.borrow().len() == 2
+    });
+
+    assert_eq!(received, 8 * 1024 * 1024);
+    let events = events.borrow();
+    let [("pause", at_pause), ("resume", at_resume)] = events[..] else {
+        panic!("expected one pause then one resume, got {events:?}");
+    };
+    assert!(
+        at_pause > 64 * 1024,
+        "paused with only {at_pause} bytes queued"
+    );
+    assert!(
+        at_resume <= 16 * 1024,
+        "resumed with {at_resume} bytes queued"
+    );
+}
