@@ -8,6 +8,7 @@
 use std::io;
 use std::time::Duration;
 
+use crate::cpu::CpuTimes;
 use crate::load::{LoadClient, MESSAGE_SIZE};
 use crate::servers::{self, ServerKind};
 use crate::stats::{max, median, min};
@@ -38,16 +39,22 @@ pub struct EchoConfig {
     pub depth: u64,
     /// The servers compared.
     pub servers: Vec<ServerKind>,
+    /// Whether to run the ping-pong load.
+    pub ping_pong: bool,
+    /// Whether to run the pipelined load.
+    pub pipelined: bool,
 }
 
 impl Default for EchoConfig {
     fn default() -> Self {
         EchoConfig {
-            rounds: 5,
+            rounds: 7,
             messages: 300_000,
             clients: 50,
             depth: 16,
             servers: ServerKind::ALL.to_vec(),
+            ping_pong: true,
+            pipelined: true,
         }
     }
 }
@@ -57,8 +64,8 @@ impl Default for EchoConfig {
 struct Sample {
     round: usize,
     server: ServerKind,
-    /// Server thread CPU time over the measured phase, in nanoseconds.
-    cpu_ns: u64,
+    /// Server thread CPU time over the measured phase.
+    cpu: CpuTimes,
     /// Messages echoed in the measured phase.
     messages: u64,
     /// Load generator's wall time for the measured phase.
@@ -67,7 +74,7 @@ struct Sample {
 
 impl Sample {
     fn cpu_ns_per_message(&self) -> f64 {
-        self.cpu_ns as f64 / self.messages as f64
+        self.cpu.ns as f64 / self.messages as f64
     }
 
     fn messages_per_second(&self) -> f64 {
@@ -76,7 +83,7 @@ impl Sample {
 
     /// Share of one core the server used during the measured phase.
     fn cpu_share(&self) -> f64 {
-        self.cpu_ns as f64 / self.elapsed.as_nanos() as f64
+        self.cpu.ns as f64 / self.elapsed.as_nanos() as f64
     }
 }
 
@@ -87,12 +94,12 @@ fn run_one(kind: ServerKind, round: usize, load: &Load, clients: usize) -> io::R
     client.run(load.warm_up(clients), load.depth, RUN_TIMEOUT)?;
     server.control.begin_measuring(MEASURE_START_TIMEOUT)?;
     let stats = client.run(load.messages, load.depth, RUN_TIMEOUT)?;
-    let cpu_ns = server.finish()?;
+    let cpu = server.finish()?;
     drop(client);
     Ok(Sample {
         round,
         server: kind,
-        cpu_ns,
+        cpu,
         messages: stats.messages,
         elapsed: stats.elapsed,
     })
@@ -114,24 +121,27 @@ impl Load {
 
 /// Runs the echo benchmark and prints its tables.
 pub fn run(config: &EchoConfig) -> io::Result<()> {
-    let loads = [
-        Load {
+    let mut loads = Vec::new();
+    if config.ping_pong {
+        loads.push(Load {
             title: format!(
                 "ping-pong: {} connections, 1 x {MESSAGE_SIZE}-byte message in flight each",
                 config.clients
             ),
             depth: 1,
             messages: config.messages,
-        },
-        Load {
+        });
+    }
+    if config.pipelined {
+        loads.push(Load {
             title: format!(
                 "pipelined: {} connections, {} x {MESSAGE_SIZE}-byte messages in flight each",
                 config.clients, config.depth
             ),
             depth: config.depth,
             messages: config.messages * PIPELINED_FACTOR,
-        },
-    ];
+        });
+    }
     println!(
         "echo: {} rounds x {} servers x {} loads; each run: fresh server, warm-up of a tenth, then the measured messages",
         config.rounds,
@@ -146,7 +156,7 @@ pub fn run(config: &EchoConfig) -> io::Result<()> {
                 let kind = config.servers[(i + round) % n];
                 let s = run_one(kind, round, load, config.clients)?;
                 eprintln!(
-                    "  round {}/{} {:<9} {:<8} {:>8.0} ns/msg {:>10.0} msg/s  server CPU {:>3.0}%",
+                    "  round {}/{} {:<9} {:<8} {:>8.0} ns/msg {:>10.0} msg/s  server CPU {:>3.0}% (user {:>2.0}%)",
                     round + 1,
                     config.rounds,
                     if load.depth == 1 {
@@ -157,7 +167,8 @@ pub fn run(config: &EchoConfig) -> io::Result<()> {
                     kind.name(),
                     s.cpu_ns_per_message(),
                     s.messages_per_second(),
-                    100.0 * s.cpu_share()
+                    100.0 * s.cpu_share(),
+                    100.0 * s.cpu.user_share()
                 );
                 samples[l].push(s);
             }
@@ -174,6 +185,8 @@ struct Summary {
     cpu: Vec<f64>,
     rate: Vec<f64>,
     share: Vec<f64>,
+    /// Share of user-mode ticks, pooled over all rounds.
+    user_share: f64,
 }
 
 fn summarize(samples: &[Sample], kind: ServerKind) -> Summary {
@@ -182,6 +195,14 @@ fn summarize(samples: &[Sample], kind: ServerKind) -> Summary {
         cpu: mine.iter().map(|s| s.cpu_ns_per_message()).collect(),
         rate: mine.iter().map(|s| s.messages_per_second()).collect(),
         share: mine.iter().map(|s| s.cpu_share()).collect(),
+        user_share: mine
+            .iter()
+            .fold(CpuTimes::default(), |sum, s| CpuTimes {
+                ns: sum.ns + s.cpu.ns,
+                user_ticks: sum.user_ticks + s.cpu.user_ticks,
+                sys_ticks: sum.sys_ticks + s.cpu.sys_ticks,
+            })
+            .user_share(),
     }
 }
 
@@ -208,12 +229,12 @@ fn print_table(title: &str, config: &EchoConfig, samples: &[Sample]) {
         config.rounds
     );
     println!(
-        "{:<8} {:>14} {:>9} {:>9} {:>14} {:>11}",
-        "server", "CPU ns/msg", "min", "max", "msg/s", "server CPU"
+        "{:<8} {:>14} {:>9} {:>9} {:>9} {:>14} {:>11}",
+        "server", "CPU ns/msg", "min", "max", "user", "msg/s", "server CPU"
     );
     println!(
-        "{:<8} {:>14} {:>9} {:>9} {:>14} {:>11}",
-        "", "(median)", "", "", "(median)", "(median)"
+        "{:<8} {:>14} {:>9} {:>9} {:>9} {:>14} {:>11}",
+        "", "(median)", "", "", "(ticks)", "(median)", "(median)"
     );
     let mut medians = Vec::new();
     for &kind in &config.servers {
@@ -221,11 +242,12 @@ fn print_table(title: &str, config: &EchoConfig, samples: &[Sample]) {
         let m = median(&s.cpu);
         medians.push((kind, m));
         println!(
-            "{:<8} {:>14.0} {:>9.0} {:>9.0} {:>14.0} {:>10.0}%",
+            "{:<8} {:>14.0} {:>9.0} {:>9.0} {:>8.0}% {:>14.0} {:>10.0}%",
             kind.name(),
             m,
             min(&s.cpu),
             max(&s.cpu),
+            100.0 * s.user_share,
             median(&s.rate),
             100.0 * median(&s.share)
         );

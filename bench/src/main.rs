@@ -6,11 +6,12 @@
 //!   idle   memory per idle connection
 //!   (none) both
 //! options:
-//!   --rounds N        echo: rounds, each running every server under every load (5)
+//!   --rounds N        echo: rounds, each running every server under every load (7)
 //!   --messages N      echo: messages per measured ping-pong run; pipelined: 10x (300000)
 //!   --clients N       echo: client connections (50)
 //!   --depth N         echo: messages in flight per connection when pipelined (16)
 //!   --connections N   idle: connections held open (10000)
+//!   --loads A,B       echo: which loads: ping-pong, pipelined (both)
 //!   --servers A,B     which servers: torsion, mio, tokio (all)
 //! ```
 //!
@@ -53,7 +54,8 @@ enum Command {
 }
 
 const USAGE: &str = "usage: torsion-bench [echo|idle] [--rounds N] [--messages N] [--clients N] \
-                     [--depth N] [--connections N] [--servers torsion,mio,tokio]";
+                     [--depth N] [--loads ping-pong,pipelined] [--connections N] \
+                     [--servers torsion,mio,tokio]";
 
 /// Parses a number argument, at least `min`.
 fn number<T: std::str::FromStr + PartialOrd>(
@@ -103,6 +105,18 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
             "--clients" => echo.clients = number(&arg, args.next(), 1)?,
             "--depth" => echo.depth = number(&arg, args.next(), 1)?,
             "--connections" => idle.connections = number(&arg, args.next(), 1)?,
+            "--loads" => {
+                let list = args.next().ok_or("--loads needs a value")?;
+                echo.ping_pong = false;
+                echo.pipelined = false;
+                for name in list.split(',') {
+                    match name {
+                        "ping-pong" => echo.ping_pong = true,
+                        "pipelined" => echo.pipelined = true,
+                        _ => return Err(format!("unknown load {name:?}")),
+                    }
+                }
+            }
             "--servers" => {
                 let list = args.next().ok_or("--servers needs a value")?;
                 let kinds = list

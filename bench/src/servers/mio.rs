@@ -14,6 +14,8 @@ use ::mio::net::{TcpListener, TcpStream};
 use ::mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+use crate::cpu::CpuTimes;
+
 use super::{loopback_any_port, Control, Meter, TICK};
 
 /// The listener's token (connections use their slab index).
@@ -92,8 +94,8 @@ impl Conn {
     }
 }
 
-/// Serves until the meter is told to stop; returns the measured phase's CPU time (ns).
-pub fn serve(mut meter: Meter, addr_tx: mpsc::Sender<SocketAddr>) -> io::Result<u64> {
+/// Serves until the meter is told to stop; returns the measured phase's CPU time.
+pub fn serve(mut meter: Meter, addr_tx: mpsc::Sender<SocketAddr>) -> io::Result<CpuTimes> {
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(EVENTS_CAPACITY);
     let mut listener = TcpListener::bind(loopback_any_port())?;
@@ -129,8 +131,8 @@ pub fn serve(mut meter: Meter, addr_tx: mpsc::Sender<SocketAddr>) -> io::Result<
                 let _ = poll.registry().deregister(&mut conn.stream);
             }
         }
-        if let Some(cpu_ns) = meter.check()? {
-            return Ok(cpu_ns);
+        if let Some(used) = meter.check()? {
+            return Ok(used);
         }
     }
 }

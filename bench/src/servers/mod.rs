@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::cpu::thread_cpu_ns;
+use crate::cpu::CpuTimes;
 
 /// How long a polling server waits for events before looking at its [`Control`] again. Only
 /// matters while idle (between phases): under load every turn looks.
@@ -129,7 +129,7 @@ impl Control {
 /// phase. Polling servers call [`Meter::check`] once per loop turn (one atomic load).
 pub struct Meter {
     control: Arc<Control>,
-    start_ns: Option<u64>,
+    start: Option<CpuTimes>,
 }
 
 impl Meter {
@@ -137,25 +137,25 @@ impl Meter {
     pub fn new(control: Arc<Control>) -> Meter {
         Meter {
             control,
-            start_ns: None,
+            start: None,
         }
     }
 
     /// Acts on the requested phase: starts measuring if asked to, and returns the CPU time of
     /// the measured phase once asked to stop (the server then returns it).
-    pub fn check(&mut self) -> io::Result<Option<u64>> {
+    pub fn check(&mut self) -> io::Result<Option<CpuTimes>> {
         match self.control.phase.load(Ordering::Acquire) {
             phase::WARMING => Ok(None),
             phase::MEASURE => {
-                if self.start_ns.is_none() {
-                    self.start_ns = Some(thread_cpu_ns()?);
+                if self.start.is_none() {
+                    self.start = Some(CpuTimes::now()?);
                     self.control.measuring.store(true, Ordering::Release);
                 }
                 Ok(None)
             }
             _ => {
-                let end = thread_cpu_ns()?;
-                Ok(Some(end - self.start_ns.unwrap_or(end)))
+                let end = CpuTimes::now()?;
+                Ok(Some(end.since(self.start.unwrap_or(end))))
             }
         }
     }
@@ -182,13 +182,13 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Its control block.
     pub control: Arc<Control>,
-    /// The thread; returns the measured phase's CPU time in nanoseconds.
-    pub thread: thread::JoinHandle<io::Result<u64>>,
+    /// The thread; returns the measured phase's CPU time.
+    pub thread: thread::JoinHandle<io::Result<CpuTimes>>,
 }
 
 impl RunningServer {
-    /// Stops the server and returns the CPU time (ns) its thread spent in the measured phase.
-    pub fn finish(self) -> io::Result<u64> {
+    /// Stops the server and returns the CPU time its thread spent in the measured phase.
+    pub fn finish(self) -> io::Result<CpuTimes> {
         self.control.stop();
         self.thread
             .join()

@@ -9,14 +9,16 @@ use ::tokio::io::{AsyncReadExt, AsyncWriteExt};
 use ::tokio::net::{TcpListener, TcpStream};
 use ::tokio::runtime::Builder;
 
+use crate::cpu::CpuTimes;
+
 use super::{loopback_any_port, Meter};
 
 /// Each connection task's buffer (tokio's own echo example uses 1 KiB; 4 KiB holds every
 /// burst this benchmark sends in one read).
 pub const TASK_BUFFER_SIZE: usize = 4096;
 
-/// Serves until the meter is told to stop; returns the measured phase's CPU time (ns).
-pub fn serve(mut meter: Meter, addr_tx: mpsc::Sender<SocketAddr>) -> io::Result<u64> {
+/// Serves until the meter is told to stop; returns the measured phase's CPU time.
+pub fn serve(mut meter: Meter, addr_tx: mpsc::Sender<SocketAddr>) -> io::Result<CpuTimes> {
     let runtime = Builder::new_current_thread().enable_io().build()?;
     runtime.block_on(async move {
         let listener = TcpListener::bind(loopback_any_port()).await?;
@@ -35,7 +37,7 @@ pub fn serve(mut meter: Meter, addr_tx: mpsc::Sender<SocketAddr>) -> io::Result<
         });
         let result = loop {
             match meter.check() {
-                Ok(Some(cpu_ns)) => break Ok(cpu_ns),
+                Ok(Some(used)) => break Ok(used),
                 Ok(None) => meter.changed().await,
                 Err(e) => break Err(e),
             }

@@ -8,6 +8,8 @@ use std::sync::mpsc;
 
 use torsion::{Context, Protocol, Reactor};
 
+use crate::cpu::CpuTimes;
+
 use super::{loopback_any_port, Meter, TICK};
 
 /// The echo protocol: stateless, so a boxed one owns no heap memory.
@@ -19,8 +21,8 @@ impl Protocol for Echo {
     }
 }
 
-/// Serves until the meter is told to stop; returns the measured phase's CPU time (ns).
-pub fn serve(mut meter: Meter, addr_tx: mpsc::Sender<SocketAddr>) -> io::Result<u64> {
+/// Serves until the meter is told to stop; returns the measured phase's CPU time.
+pub fn serve(mut meter: Meter, addr_tx: mpsc::Sender<SocketAddr>) -> io::Result<CpuTimes> {
     let mut reactor = Reactor::new()?;
     let control = meter.control_arc();
     let port = reactor.listen_tcp(loopback_any_port(), move || {
@@ -30,8 +32,8 @@ pub fn serve(mut meter: Meter, addr_tx: mpsc::Sender<SocketAddr>) -> io::Result<
     let _ = addr_tx.send(port.local_addr());
     loop {
         reactor.iterate(Some(TICK))?;
-        if let Some(cpu_ns) = meter.check()? {
-            return Ok(cpu_ns);
+        if let Some(used) = meter.check()? {
+            return Ok(used);
         }
     }
 }
