@@ -183,6 +183,10 @@ fn a_peer_that_never_reads_leaves_the_server_queue_bounded() {
     );
 }
 
+/// More than the kernel's socket buffers can take while the peer does not read (here
+/// `tcp_wmem` allows a 4 MiB send buffer), so the queue must pass the high watermark.
+const BIG_REPLY: usize = 16 * 1024 * 1024;
+
 /// Queues a large reply at once and records the watermark callbacks with the queue size then.
 struct BigReply {
     events: Shared<Vec<(&'static str, usize)>>,
@@ -190,7 +194,7 @@ struct BigReply {
 
 impl Protocol for BigReply {
     fn connection_made(&mut self, cx: &mut Context<'_>) {
-        cx.write_bytes(Bytes::from(vec![b'r'; 8 * 1024 * 1024]));
+        cx.write_bytes(Bytes::from(vec![b'r'; BIG_REPLY]));
     }
 
     fn data_received(&mut self, _cx: &mut Context<'_>, _data: &[u8]) {}
@@ -213,15 +217,20 @@ fn pause_and_resume_writing_fire_as_the_queue_crosses_the_watermarks() {
     let port = reactor
         .listen_tcp(any_loopback_port(), move || BigReply { events: e.clone() })
         .unwrap();
-    let addr = port.local_addr();
 
-    let reader = thread::spawn(move || read_exact(&mut connect(addr), 8 * 1024 * 1024).len());
+    // The client reads only once the server has paused: a client draining the socket as fast
+    // as the server fills it could let the whole reply through without the queue ever growing.
+    let mut client = connect(port.local_addr());
+    run_until(&mut reactor, "pause_writing", || {
+        !events.borrow().is_empty()
+    });
+    let reader = thread::spawn(move || read_exact(&mut client, BIG_REPLY).len());
     let received = run_until_joined(&mut reactor, vec![reader]).remove(0);
     run_until(&mut reactor, "resume_writing", || {
         events.borrow().len() == 2
     });
 
-    assert_eq!(received, 8 * 1024 * 1024);
+    assert_eq!(received, BIG_REPLY);
     let events = events.borrow();
     let [("pause", at_pause), ("resume", at_resume)] = events[..] else {
         panic!("expected one pause then one resume, got {events:?}");
