@@ -36,3 +36,9 @@ pub mod guide {
     #[doc = include_str!("../docs/tcp.md")]
     pub mod tcp {}
 }
+
+/// Compiles the README's snippets under `cargo test --doc`, so the README cannot drift from
+/// the API.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

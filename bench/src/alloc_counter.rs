@@ -1,0 +1,91 @@
+//! A counting global allocator: `std::alloc::System` plus two counters (live bytes, live
+//! blocks), so the idle-connection benchmark can read the heap held by the server.
+//!
+//! Counting is off until [`enable`] is called: the echo benchmark never turns it on, so its
+//! allocations pay one relaxed load of a flag and no shared atomic writes (which would tax
+//! servers that allocate per message more than those that do not).
+
+// Why unsafe is allowed here, and only here: a global allocator must implement the `unsafe`
+// trait `GlobalAlloc`. Every method forwards to `System` with the caller's own arguments, so
+// the caller's contract is passed through unchanged; the only addition is counting.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+
+/// The system allocator, counting live bytes and blocks while enabled.
+pub struct CountingAlloc;
+
+/// Whether allocations are counted.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+/// Bytes requested and not yet freed, counted since [`enable`] (frees of blocks allocated
+/// before that make it dip; only differences are meaningful).
+static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
+/// Blocks allocated and not yet freed, counted like [`LIVE_BYTES`].
+static LIVE_BLOCKS: AtomicIsize = AtomicIsize::new(0);
+
+/// Starts counting. Call it once, before the allocations to be measured.
+pub fn enable() {
+    ENABLED.store(true, Ordering::SeqCst);
+}
+
+/// Bytes allocated and not freed since [`enable`] (as requested, without the allocator's own
+/// per-block overhead).
+pub fn live_bytes() -> isize {
+    LIVE_BYTES.load(Ordering::SeqCst)
+}
+
+/// Blocks allocated and not freed since [`enable`].
+pub fn live_blocks() -> isize {
+    LIVE_BLOCKS.load(Ordering::SeqCst)
+}
+
+/// Records `bytes` more (or, negative, fewer) in `blocks` more (or fewer) blocks.
+fn record(bytes: isize, blocks: isize) {
+    if ENABLED.load(Ordering::Relaxed) {
+        LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
+        LIVE_BLOCKS.fetch_add(blocks, Ordering::Relaxed);
+    }
+}
+
+/// Converts a layout size to the signed counter type (sizes never exceed `isize::MAX`).
+fn signed(size: usize) -> isize {
+    isize::try_from(size).unwrap_or(isize::MAX)
+}
+
+// SAFETY: every method forwards to `System`, which upholds `GlobalAlloc`'s contract, with the
+// exact arguments it was given; the counters do not touch the memory.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc` is passed through unchanged.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            record(signed(layout.size()), 1);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc_zeroed` is passed through unchanged.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            record(signed(layout.size()), 1);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract for `dealloc` is passed through unchanged.
+        unsafe { System.dealloc(ptr, layout) };
+        record(-signed(layout.size()), -1);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller's contract for `realloc` is passed through unchanged.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            record(signed(new_size) - signed(layout.size()), 0);
+        }
+        p
+    }
+}

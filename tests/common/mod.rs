@@ -1,0 +1,240 @@
+//! Helpers shared by the integration tests: driving a reactor until a condition holds (with a
+//! deadline that fails the test instead of hanging it), blocking std clients with timeouts, an
+//! echo protocol with flow control, a checkable byte pattern, and a comparable summary of
+//! `DisconnectReason`.
+//!
+//! The reactor is not `Send`, so every test runs it on the test's own thread and puts its
+//! blocking std clients on spawned threads; state a protocol shares with the test lives in an
+//! `Rc<Cell<_>>` or `Rc<RefCell<_>>`.
+
+// Each test file is its own crate and uses a different subset of these helpers; the rest would
+// warn as dead code in every file that does not use them.
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use torsion::{Context, DisconnectReason, Protocol, Reactor};
+
+/// How long any test may wait for the reactor to reach a condition before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Read and write timeout of the std client sockets: a reactor bug fails a read, never hangs it.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// State a protocol shares with its test (the reactor is single-threaded).
+pub type Shared<T> = Rc<RefCell<T>>;
+
+/// Shared state with a starting value.
+pub fn shared<T>(value: T) -> Shared<T> {
+    Rc::new(RefCell::new(value))
+}
+
+/// Installs the test logger once per process (`RUST_LOG=debug cargo test` shows the reactor's logs).
+pub fn init_logging() {
+    let _ = env_logger::builder().is_test(true).try_init();
+}
+
+/// 127.0.0.1 with port 0: the kernel picks a free port.
+pub fn any_loopback_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// A loopback address nothing listens on: bound to learn a free port, then released.
+pub fn closed_loopback_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind(any_loopback_port()).expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local_addr")
+}
+
+/// Turns the reactor (10 ms at most per turn) until `done` holds; panics naming `what` if it
+/// does not within [`DEADLINE`].
+pub fn run_until(reactor: &mut Reactor, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {DEADLINE:?} waiting for {what}"
+        );
+        reactor
+            .iterate(Duration::from_millis(10))
+            .expect("reactor turn");
+    }
+}
+
+/// Turns the reactor until every client thread has finished, then joins them, re-raising a
+/// client's panic as the test's failure.
+pub fn run_until_joined<T>(reactor: &mut Reactor, clients: Vec<thread::JoinHandle<T>>) -> Vec<T> {
+    run_until(reactor, "the client threads to finish", || {
+        clients.iter().all(|c| c.is_finished())
+    });
+    clients
+        .into_iter()
+        .map(|c| match c.join() {
+            Ok(value) => value,
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
+        .collect()
+}
+
+/// A blocking client connected to `addr`, with read and write timeouts.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("client connects");
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
+/// Reads exactly `len` bytes.
+pub fn read_exact(stream: &mut TcpStream, len: usize) -> Vec<u8> {
+    let mut buf = vec![0; len];
+    stream.read_exact(&mut buf).expect("client reads");
+    buf
+}
+
+/// Reads until EOF (or an error such as a reset), returning what arrived and how it ended.
+pub fn read_to_end(stream: &mut TcpStream) -> (Vec<u8>, io::Result<()>) {
+    let mut received = Vec::new();
+    let mut buf = [0; 16 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return (received, Ok(())),
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (received, Err(e)),
+        }
+    }
+}
+
+/// Sends `message` and reads its echo back.
+pub fn round_trip(stream: &mut TcpStream, message: &[u8]) -> Vec<u8> {
+    stream.write_all(message).expect("client writes");
+    read_exact(stream, message.len())
+}
+
+/// Echoes every byte, with the flow control a server needs against a peer that never reads:
+/// it stops reading while its write queue is above the high watermark.
+pub struct Echo;
+
+impl Protocol for Echo {
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        cx.write(data);
+    }
+
+    fn pause_writing(&mut self, cx: &mut Context<'_>) {
+        cx.pause_reading();
+    }
+
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        cx.resume_reading();
+    }
+}
+
+/// [`DisconnectReason`] reduced to something a test can store and compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// `Closed`.
+    Closed,
+    /// `Reset(_)`.
+    Reset,
+    /// `TimedOut(_)`.
+    TimedOut,
+    /// `Aborted`.
+    Aborted,
+    /// Anything else, as its `Debug` text.
+    Other(String),
+}
+
+impl From<&DisconnectReason> for Reason {
+    fn from(reason: &DisconnectReason) -> Reason {
+        match reason {
+            DisconnectReason::Closed => Reason::Closed,
+            DisconnectReason::Reset(_) => Reason::Reset,
+            DisconnectReason::TimedOut(_) => Reason::TimedOut,
+            DisconnectReason::Aborted => Reason::Aborted,
+            other => Reason::Other(format!("{other:?}")),
+        }
+    }
+}
+
+/// Length of the repeating test pattern: a prime, so that no read or write size lines up
+/// with it and a dropped, repeated or reordered chunk shows as a mismatch.
+pub const PATTERN_PERIOD: usize = 65_521;
+
+/// One period of the test pattern (pseudo-random bytes from a fixed seed).
+pub fn pattern_block() -> Vec<u8> {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..PATTERN_PERIOD)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// Writes `total` bytes of the pattern, starting at offset 0.
+pub fn write_pattern(stream: &mut impl Write, block: &[u8], total: usize) -> io::Result<()> {
+    let mut sent = 0;
+    while sent < total {
+        let start = sent % PATTERN_PERIOD;
+        let len = (PATTERN_PERIOD - start).min(total - sent);
+        stream.write_all(&block[start..start + len])?;
+        sent += len;
+    }
+    Ok(())
+}
+
+/// Checks that `data` is the pattern from stream offset `offset`; returns the offset of the
+/// first wrong byte.
+pub fn check_pattern(block: &[u8], offset: usize, data: &[u8]) -> Result<(), usize> {
+    let mut checked = 0;
+    while checked < data.len() {
+        let start = (offset + checked) % PATTERN_PERIOD;
+        let len = (PATTERN_PERIOD - start).min(data.len() - checked);
+        let expected = &block[start..start + len];
+        let got = &data[checked..checked + len];
+        if got != expected {
+            let at = got.iter().zip(expected).position(|(a, b)| a != b);
+            return Err(offset + checked + at.unwrap_or(0));
+        }
+        checked += len;
+    }
+    Ok(())
+}
+
+/// Ends the whole test process if it is still armed after `limit`: for the few tests that
+/// must call `Reactor::run`, which has no deadline of its own.
+pub struct Watchdog {
+    cancel: Option<mpsc::Sender<()>>,
+}
+
+impl Watchdog {
+    /// Arms a watchdog that exits the process with a message naming `what`.
+    pub fn arm(limit: Duration, what: &'static str) -> Watchdog {
+        let (cancel, cancelled) = mpsc::channel::<()>();
+        thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(limit) {
+                eprintln!("watchdog: {what} did not happen within {limit:?}; aborting the tests");
+                std::process::exit(101);
+            }
+        });
+        Watchdog {
+            cancel: Some(cancel),
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(cancel) = self.cancel.take() {
+            let _ = cancel.send(());
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The example programs' command lines: `echo_server ADDR` serves, `echo_client ADDR MSG...`
+//! prints each echo on its own line and exits 0, and exits non-zero with one line on stderr
+//! when it cannot connect.
+//!
+//! `cargo test` builds the examples into `target/<profile>/examples/` next to the test
+//! binaries; a test whose example binary is missing (e.g. under `cargo test --test examples`
+//! alone, which does not build examples) is skipped with a printed reason.
+
+mod common;
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use common::{closed_loopback_port, DEADLINE};
+
+/// The built example `name`, or `None` (with the reason printed) if it is not there.
+fn example(name: &str) -> Option<PathBuf> {
+    // The test binary is target/<profile>/deps/examples-<hash>.
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent())?;
+    let path = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let Ok(built) = path.metadata().and_then(|m| m.modified()) else {
+        eprintln!(
+            "skipped: {} is not built (plain `cargo test` or `cargo build --examples` builds it)",
+            path.display()
+        );
+        return None;
+    };
+    if let Some(source) = newer_source(name, built) {
+        eprintln!(
+            "skipped: {} is older than {} (`cargo test --tests` does not rebuild examples)",
+            path.display(),
+            source.display()
+        );
+        return None;
+    }
+    Some(path)
+}
+
+/// A source of example `name` (its file or the reactor's) changed after `built`, if any.
+fn newer_source(name: &str, built: SystemTime) -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let reactor = std::fs::read_dir(root.join("reactor/src")).ok()?;
+    let mut sources = reactor
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .chain([root.join("examples").join(format!("{name}.rs"))]);
+    sources.find(|source| {
+        let modified = source.metadata().and_then(|m| m.modified());
+        modified.is_ok_and(|modified| modified > built)
+    })
+}
+
+/// A child process that is killed and reaped when dropped, even when the test fails.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs a command to completion (killing it past [`DEADLINE`]) and returns its exit status,
+/// stdout and stderr. Only for commands with little output: the pipes are read at the end.
+fn run_to_end(command: &mut Command) -> (ExitStatus, String, String) {
+    let child = command
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the example");
+    let mut running = Running(child);
+    let deadline = Instant::now() + DEADLINE;
+    // A child process announces its exit through no event a test can wait on with a timeout.
+    let status = loop {
+        if let Some(status) = running.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "{command:?} did not exit");
+        thread::sleep(Duration::from_millis(10));
+    };
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    let child = &mut running.0;
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status, stdout, stderr)
+}
+
+/// Starts `echo_server` on a free loopback port and waits until it accepts connections.
+fn start_echo_server(binary: &PathBuf) -> (Running, SocketAddr) {
+    let addr = closed_loopback_port();
+    let child = Command::new(binary)
+        .arg(addr.to_string())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn echo_server");
+    let mut server = Running(child);
+    let deadline = Instant::now() + DEADLINE;
+    while TcpStream::connect(addr).is_err() {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            panic!("echo_server exited before listening: {status}");
+        }
+        assert!(Instant::now() < deadline, "echo_server never listened");
+        thread::sleep(Duration::from_millis(10));
+    }
+    (server, addr)
+}
+
+#[test]
+fn echo_client_prints_each_echo_of_echo_server_on_its_own_line() {
+    let (Some(server_bin), Some(client_bin)) = (example("echo_server"), example("echo_client"))
+    else {
+        return;
+    };
+    let (_server, addr) = start_echo_server(&server_bin);
+
+    let (status, stdout, stderr) =
+        run_to_end(Command::new(client_bin).args([&addr.to_string(), "hello", "world"]));
+
+    assert!(status.success(), "{status}; stderr: {stderr}");
+    assert_eq!(stdout, "hello\nworld\n");
+}
+
+#[test]
+fn echo_client_exits_non_zero_with_one_error_line_when_refused() {
+    let Some(client_bin) = example("echo_client") else {
+        return;
+    };
+    let addr = closed_loopback_port();
+
+    let (status, stdout, stderr) =
+        run_to_end(Command::new(client_bin).args([&addr.to_string(), "hello"]));
+
+    assert!(!status.success(), "exited {status}");
+    assert_eq!(stdout, "");
+    assert_eq!(stderr.lines().count(), 1, "stderr: {stderr:?}");
+    assert!(stderr.ends_with('\n'), "stderr: {stderr:?}");
+    assert!(
+        stderr.to_lowercase().contains("refused"),
+        "the error says why: {stderr:?}"
+    );
+}
