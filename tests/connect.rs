@@ -148,7 +148,7 @@ fn connect_to_a_listener_with_a_full_backlog_times_out() {
     let elapsed = started.elapsed();
     let heard = heard.borrow();
     assert!(
-        matches!(heard.failed, Some(ConnectError::TimedOut)),
+        matches!(heard.failed, Some(ConnectError::TimedOut(_))),
         "{:?}",
         heard.failed
     );
@@ -162,4 +162,36 @@ fn connect_to_a_listener_with_a_full_backlog_times_out() {
         "accept queue held {} connections; timed out after {elapsed:?}",
         listener.queued.len()
     );
+}
+
+/// Records what a server that speaks first sent.
+struct Listener(Shared<Heard>);
+
+impl Protocol for Listener {
+    fn connection_made(&mut self, _cx: &mut Context<'_>) {
+        self.0.borrow_mut().made = true;
+    }
+
+    fn data_received(&mut self, _cx: &mut Context<'_>, data: &[u8]) {
+        self.0.borrow_mut().data.extend_from_slice(data);
+    }
+}
+
+#[test]
+fn a_greeting_that_arrives_with_the_connect_completion_is_received() {
+    init_logging();
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut reactor = Reactor::new().unwrap();
+    let heard = shared(Heard::default());
+    let factory_heard = heard.clone();
+    reactor.connect_tcp(addr, move || Listener(factory_heard.clone()));
+    // The server accepts and speaks before the client's reactor polls even once, so the one
+    // edge the client sees says both "connected" and "readable".
+    let (mut accepted, _) = server.accept().unwrap();
+    std::io::Write::write_all(&mut accepted, b"220 hello\r\n").unwrap();
+    run_until(&mut reactor, "the greeting", || {
+        heard.borrow().data == b"220 hello\r\n"
+    });
+    assert!(heard.borrow().made);
 }

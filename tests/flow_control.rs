@@ -172,8 +172,6 @@ fn a_peer_that_never_reads_does_not_slow_the_other_connections() {
 }
 
 #[test]
-#[ignore = "reactor bug: a connection carried over on the ready list is read twice in one turn \
-            (dispatch, then run_ready), 512 KiB instead of the 256 KiB budget; see report"]
 fn a_peer_that_never_reads_leaves_the_server_queue_bounded() {
     let outcome = serve_beside_a_stuck_peer();
     assert!(
