@@ -4,12 +4,10 @@
 
 mod common;
 
-use std::io::ErrorKind;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::*;
-use socket2::{Domain, Socket, Type};
 use torsion::{
     ClientFactory, ConnectError, ConnectOptions, Context, DisconnectReason, Protocol, Reactor,
 };
@@ -94,38 +92,6 @@ fn connect_to_a_port_nobody_listens_on_fails_as_refused() {
         heard.failed
     );
     assert!(!heard.made && heard.lost.is_none());
-}
-
-/// A listener that never accepts, with an accept queue of one, filled: Linux then drops every
-/// further SYN (`tcp_conn_request`: accept queue full), so a connect to it gets no answer.
-struct SilentListener {
-    socket: Socket,
-    queued: Vec<TcpStream>,
-}
-
-impl SilentListener {
-    fn new() -> SilentListener {
-        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        socket.bind(&any_loopback_port().into()).unwrap();
-        socket.listen(0).unwrap();
-        let addr = socket.local_addr().unwrap().as_socket().unwrap();
-        // Connects until one goes unanswered. The connects that succeed sit in the accept
-        // queue (and one more in SYN-RECV); the probe that times out shows the queue is full.
-        let mut queued = Vec::new();
-        loop {
-            match TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
-                Ok(stream) => queued.push(stream),
-                Err(e) if e.kind() == ErrorKind::TimedOut => break,
-                Err(e) => panic!("probing the full backlog: {e}"),
-            }
-            assert!(queued.len() < 16, "the kernel never stopped answering SYNs");
-        }
-        SilentListener { socket, queued }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.socket.local_addr().unwrap().as_socket().unwrap()
-    }
 }
 
 #[test]

@@ -19,6 +19,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use socket2::{Domain, Socket, Type};
 use torsion::{Context, DisconnectReason, Protocol, Reactor};
 
 /// How long any test may wait for the reactor to reach a condition before it fails.
@@ -236,5 +237,40 @@ impl Drop for Watchdog {
         if let Some(cancel) = self.cancel.take() {
             let _ = cancel.send(());
         }
+    }
+}
+
+/// A listener that never accepts, with an accept queue of one, filled: Linux then drops every
+/// further SYN (`tcp_conn_request`: accept queue full), so a connect to it gets no answer.
+pub struct SilentListener {
+    socket: Socket,
+    /// The connections sitting in the accept queue.
+    pub queued: Vec<TcpStream>,
+}
+
+impl SilentListener {
+    /// Makes the listener and fills its accept queue.
+    pub fn new() -> SilentListener {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket.bind(&any_loopback_port().into()).unwrap();
+        socket.listen(0).unwrap();
+        let addr = socket.local_addr().unwrap().as_socket().unwrap();
+        // Connects until one goes unanswered. The connects that succeed sit in the accept
+        // queue (and one more in SYN-RECV); the probe that times out shows the queue is full.
+        let mut queued = Vec::new();
+        loop {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+                Ok(stream) => queued.push(stream),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => break,
+                Err(e) => panic!("probing the full backlog: {e}"),
+            }
+            assert!(queued.len() < 16, "the kernel never stopped answering SYNs");
+        }
+        SilentListener { socket, queued }
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.socket.local_addr().unwrap().as_socket().unwrap()
     }
 }

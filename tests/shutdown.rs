@@ -1,0 +1,184 @@
+//! Graceful shutdown without signals: triggers run in phase order around the closing of every
+//! connection; queued writes are flushed before a clean close; listeners stop and pending
+//! connects are cancelled; a peer that does not drain is aborted at the shutdown timeout.
+
+mod common;
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use torsion::{
+    ClientFactory, ConnectError, ConnectionId, Context, DisconnectReason, Phase, Protocol, Reactor,
+};
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+/// Queues `size` bytes of the test pattern as soon as the connection is made, and logs how
+/// it ends.
+struct Blaster {
+    size: usize,
+    log: Log,
+    id: Rc<Cell<Option<ConnectionId>>>,
+}
+
+impl Protocol for Blaster {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        let block = pattern_block();
+        let mut left = self.size;
+        while left > 0 {
+            let n = left.min(block.len());
+            cx.write(&block[..n]);
+            left -= n;
+        }
+        self.log.borrow_mut().push("made".into());
+        self.id.set(Some(cx.id()));
+    }
+
+    fn data_received(&mut self, _cx: &mut Context<'_>, _data: &[u8]) {}
+
+    fn connection_lost(&mut self, _cx: &mut Context<'_>, reason: &DisconnectReason) {
+        self.log
+            .borrow_mut()
+            .push(format!("lost {:?}", Reason::from(reason)));
+    }
+}
+
+/// A server whose connections each get `size` bytes; returns its address and the id of its
+/// latest connection.
+fn blaster_server(
+    reactor: &mut Reactor,
+    size: usize,
+    log: &Log,
+) -> (SocketAddr, Rc<Cell<Option<ConnectionId>>>) {
+    let log = log.clone();
+    let id = Rc::new(Cell::new(None));
+    let latest = id.clone();
+    let port = reactor
+        .listen_tcp(any_loopback_port(), move || Blaster {
+            size,
+            log: log.clone(),
+            id: latest.clone(),
+        })
+        .unwrap();
+    (port.local_addr(), id)
+}
+
+fn add_triggers(reactor: &mut Reactor, log: &Log) {
+    for (phase, name) in [
+        (Phase::After, "after"),
+        (Phase::During, "during"),
+        (Phase::Before, "before"),
+    ] {
+        let log = log.clone();
+        reactor.add_shutdown_trigger(phase, move |_| log.borrow_mut().push(name.into()));
+    }
+}
+
+#[test]
+fn shutdown_flushes_every_queued_byte_then_closes_cleanly_and_runs_triggers_in_order() {
+    const SIZE: usize = 8 << 20;
+    let mut reactor = Reactor::new().unwrap();
+    let log = Log::default();
+    let (addr, id) = blaster_server(&mut reactor, SIZE, &log);
+    add_triggers(&mut reactor, &log);
+    let client = thread::spawn(move || {
+        let mut stream = connect(addr);
+        let (data, end) = read_to_end(&mut stream);
+        (data, end.map_err(|e| e.kind()))
+    });
+    run_until(&mut reactor, "the connection", || !log.borrow().is_empty());
+    let id = id.get().unwrap();
+    assert!(
+        reactor.queued_bytes(id) > 0,
+        "the test needs bytes still queued at shutdown"
+    );
+    reactor.shutdown();
+    let _watchdog = Watchdog::arm(Duration::from_secs(20), "the graceful shutdown");
+    reactor.run().unwrap();
+    let (data, end) = client.join().unwrap();
+    assert_eq!(end, Ok(()), "the client saw a clean EOF, not a reset");
+    assert_eq!(data.len(), SIZE);
+    let block = pattern_block();
+    assert_eq!(check_pattern(&block, 0, &data), Ok(()));
+    assert_eq!(
+        *log.borrow(),
+        ["made", "before", "during", "lost Closed", "after"]
+    );
+}
+
+#[test]
+fn a_peer_that_does_not_drain_is_aborted_at_the_shutdown_timeout() {
+    let mut reactor = Reactor::new().unwrap();
+    let log = Log::default();
+    let (addr, _) = blaster_server(&mut reactor, 32 << 20, &log);
+    reactor.set_shutdown_timeout(Duration::from_millis(200));
+    let stuck = connect(addr); // never reads
+    run_until(&mut reactor, "the connection", || !log.borrow().is_empty());
+    let started = Instant::now();
+    reactor.shutdown();
+    let _watchdog = Watchdog::arm(Duration::from_secs(20), "the shutdown timeout");
+    reactor.run().unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(*log.borrow(), ["made", "lost Aborted"]);
+    drop(stuck);
+}
+
+#[test]
+fn a_second_shutdown_forces_it() {
+    let mut reactor = Reactor::new().unwrap();
+    let log = Log::default();
+    let (addr, _) = blaster_server(&mut reactor, 32 << 20, &log);
+    let stuck = connect(addr);
+    run_until(&mut reactor, "the connection", || !log.borrow().is_empty());
+    reactor.shutdown();
+    reactor.iterate(Duration::ZERO).unwrap();
+    assert_eq!(
+        *log.borrow(),
+        ["made"],
+        "the first shutdown waits for the flush"
+    );
+    reactor.shutdown();
+    assert_eq!(*log.borrow(), ["made", "lost Aborted"]);
+    assert!(reactor.stop_requested());
+    drop(stuck);
+}
+
+/// Records how a connection attempt ended.
+struct Attempt(Rc<RefCell<Option<String>>>);
+
+impl Protocol for Attempt {
+    fn data_received(&mut self, _cx: &mut Context<'_>, _data: &[u8]) {}
+}
+
+impl ClientFactory for Attempt {
+    type Protocol = Attempt;
+    fn build_protocol(&mut self, _peer: SocketAddr) -> Attempt {
+        Attempt(self.0.clone())
+    }
+    fn client_connection_failed(&mut self, _reactor: &mut Reactor, error: ConnectError) {
+        *self.0.borrow_mut() = Some(format!("{error:?}"));
+    }
+}
+
+#[test]
+fn shutdown_stops_listening_and_cancels_pending_connects() {
+    let mut reactor = Reactor::new().unwrap();
+    let log = Log::default();
+    let (addr, _) = blaster_server(&mut reactor, 0, &log);
+    // A listener that never accepts, with a full queue: the connect to it hangs.
+    let silent = SilentListener::new();
+    let attempt = Rc::new(RefCell::new(None));
+    reactor.connect_tcp(silent.addr(), Attempt(attempt.clone()));
+    reactor.iterate(Duration::ZERO).unwrap();
+    reactor.shutdown();
+    assert_eq!(attempt.borrow().as_deref(), Some("Cancelled"));
+    reactor.run().unwrap();
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "the port no longer listens"
+    );
+}
