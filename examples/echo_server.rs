@@ -3,6 +3,7 @@
 //! Run:   cargo run --release --example echo_server [ADDR]     (default 127.0.0.1:8000)
 //! Talk:  nc 127.0.0.1 8000
 //! Logs:  RUST_LOG=debug cargo run --example echo_server
+//! Stop:  Ctrl-C or SIGTERM: it stops accepting, lets every connection flush, exits 0.
 //!
 //! It holds bounded memory even under a client that sends without ever reading: when the
 //! echoes back up past the write-buffer high watermark, it stops reading from that client
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
 
 fn serve(addr: SocketAddr) -> std::io::Result<()> {
     let mut reactor = Reactor::new()?;
+    reactor.handle_signals()?;
     let port = reactor.listen_tcp(addr, || Echo)?;
     println!("echo server listening on {}", port.local_addr());
     reactor.run()

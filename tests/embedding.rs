@@ -96,20 +96,23 @@ fn a_host_loop_with_its_own_tick_serves_between_ticks() {
 fn run_until_returns_at_the_deadline_or_at_stop() {
     let mut reactor = Reactor::new().unwrap();
     let started = Instant::now();
-    reactor
+    let stopped = reactor
         .run_until(started + Duration::from_millis(30))
         .unwrap();
+    assert!(!stopped, "ended by the deadline");
     assert!(started.elapsed() >= Duration::from_millis(30));
 
     reactor.call_later(Duration::from_millis(10), |r| r.stop());
     let started = Instant::now();
-    reactor
+    let stopped = reactor
         .run_until(started + Duration::from_secs(10))
         .unwrap();
+    assert!(stopped, "ended by stop");
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "stop did not end run_until"
     );
+    assert!(!reactor.stop_requested(), "the stop was consumed");
 }
 
 #[test]

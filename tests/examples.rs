@@ -160,3 +160,37 @@ fn echo_client_exits_non_zero_with_one_error_line_when_refused() {
         "the error says why: {stderr:?}"
     );
 }
+
+/// Waits for a child to exit, failing the test past [`DEADLINE`].
+fn wait_for_exit(running: &mut Running, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = running.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "{what} did not exit");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn every_echo_serving_example_echoes_and_exits_zero_on_sigterm() {
+    use rustix::process::{kill_process, Pid, Signal};
+    let Some(client_bin) = example("echo_client") else {
+        return;
+    };
+    for name in ["echo_server", "embed_host_loop", "embed_thread"] {
+        let Some(server_bin) = example(name) else {
+            continue;
+        };
+        let (mut server, addr) = start_echo_server(&server_bin);
+        let (status, stdout, stderr) =
+            run_to_end(Command::new(&client_bin).args([&addr.to_string(), "ping"]));
+        assert!(status.success(), "{name}: {status}; stderr: {stderr}");
+        assert_eq!(stdout, "ping\n", "{name}");
+
+        kill_process(Pid::from_child(&server.0), Signal::TERM).unwrap();
+        let status = wait_for_exit(&mut server, name);
+        assert!(status.success(), "{name} exited {status} on SIGTERM, not 0");
+    }
+}

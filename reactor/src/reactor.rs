@@ -158,16 +158,18 @@ impl Reactor {
     }
 
     /// Runs turns until `deadline` passes or [`stop`](Reactor::stop) is called, whichever
-    /// comes first: for a host loop that gives the reactor a slice of time.
-    pub fn run_until(&mut self, deadline: Instant) -> io::Result<()> {
+    /// comes first: for a host loop that gives the reactor a slice of time. Returns true if
+    /// it returned for a `stop` (which it then consumes, as `run` does), false at the
+    /// deadline.
+    pub fn run_until(&mut self, deadline: Instant) -> io::Result<bool> {
         loop {
             let left = deadline.saturating_duration_since(self.now());
-            if left.is_zero() && !self.clock.is_manual() {
-                return Ok(());
-            }
             self.iterate(left)?;
-            if std::mem::take(&mut self.stop_requested) || self.now() >= deadline {
-                return Ok(());
+            if std::mem::take(&mut self.stop_requested) {
+                return Ok(true);
+            }
+            if self.now() >= deadline {
+                return Ok(false);
             }
         }
     }
