@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use log::debug;
+use slab::Slab;
 use socket2::{SockRef, TcpKeepalive};
 
-use crate::slot::{flag, Connection, ConnectionId, Key};
+use crate::reactor::connection_in;
+use crate::slot::{flag, Connection, ConnectionId, Key, Slot};
 use crate::Reactor;
 
 /// Handed to every [`Protocol`](crate::Protocol) callback: the transport of the connection
@@ -182,9 +184,9 @@ impl Reactor {
     /// Queues a copy of `data` for connection `id`, to be flushed at the end of this turn.
     /// Returns false, doing nothing, if `id` is stale, still connecting, or half-closed.
     pub fn write_to(&mut self, id: ConnectionId, data: &[u8]) -> bool {
-        match self.writable_connection(id.0) {
+        match writable_connection(&mut self.slots, id.0) {
             Some(conn) if !data.is_empty() => {
-                conn.queue.push_slice(data);
+                conn.queue.push_slice(data, &mut self.buffers);
                 self.mark_dirty(id.0);
                 true
             }
@@ -196,9 +198,9 @@ impl Reactor {
     /// Queues `data` for connection `id` without copying it. Returns false, doing nothing,
     /// if `id` is stale, still connecting, or half-closed.
     pub fn write_bytes_to(&mut self, id: ConnectionId, data: Bytes) -> bool {
-        match self.writable_connection(id.0) {
+        match writable_connection(&mut self.slots, id.0) {
             Some(conn) if !data.is_empty() => {
-                conn.queue.push_bytes(data);
+                conn.queue.push_bytes(data, &mut self.buffers);
                 self.mark_dirty(id.0);
                 true
             }
@@ -237,16 +239,17 @@ impl Reactor {
         self.mark_dirty(key);
         Some(())
     }
+}
 
-    fn writable_connection(&mut self, key: Key) -> Option<&mut Connection> {
-        let conn = self.connection_mut(key)?;
-        if conn.has(flag::CONNECTING | flag::SHUTDOWN_REQUESTED | flag::WRITE_SHUT) {
-            debug!(
-                "write to connection {} dropped: not writable",
-                ConnectionId(key)
-            );
-            return None;
-        }
-        Some(conn)
+/// The connection at `key` if it can take writes (established, write side open).
+fn writable_connection(slots: &mut Slab<Slot>, key: Key) -> Option<&mut Connection> {
+    let conn = connection_in(slots, key)?;
+    if conn.has(flag::CONNECTING | flag::SHUTDOWN_REQUESTED | flag::WRITE_SHUT) {
+        debug!(
+            "write to connection {} dropped: not writable",
+            ConnectionId(key)
+        );
+        return None;
     }
+    Some(conn)
 }

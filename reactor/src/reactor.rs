@@ -25,7 +25,7 @@ use crate::shutdown::{Shutdown, SIGNAL_TOKEN};
 use crate::slot::{flag, Connection, ConnectionId, Key, Listener, Slot, SlotKind};
 use crate::tcp::Outgoing;
 use crate::time::{Clock, ManualClock, TimerKey, TimerQueue};
-use crate::write_queue::WriteQueue;
+use crate::write_queue::{BufferPool, WriteQueue};
 use crate::{ConnectError, DisconnectReason};
 
 /// Size of the one read buffer all connections share. A whole UDP datagram fits; for TCP it
@@ -74,6 +74,8 @@ pub struct Reactor {
     pub(crate) pending_work: PendingWork,
     pub(crate) thread_pool: ThreadPool,
     pub(crate) shutdown: Shutdown,
+    /// Drained write buffers for reuse by any connection.
+    pub(crate) buffers: BufferPool,
     stop_requested: bool,
     in_turn: bool,
 }
@@ -133,6 +135,7 @@ impl Reactor {
             pending_work: PendingWork::new(),
             thread_pool: ThreadPool::default(),
             shutdown: Shutdown::default(),
+            buffers: BufferPool::default(),
             stop_requested: false,
             in_turn: false,
         })
@@ -455,10 +458,10 @@ impl Reactor {
             return;
         }
         self.pause_writing_if_over_high_water(key);
-        let Some(conn) = self.connection_mut(key) else {
+        let Some(conn) = connection_in(&mut self.slots, key) else {
             return;
         };
-        if let Err(e) = flush(conn) {
+        if let Err(e) = flush(conn, &mut self.buffers) {
             self.close_connection(key, DisconnectReason::from_io(e));
             return;
         }
@@ -548,13 +551,7 @@ impl Reactor {
 
     /// The connection at `key`, if `key` is not stale.
     pub(crate) fn connection_mut(&mut self, key: Key) -> Option<&mut Connection> {
-        match self.slots.get_mut(key.index as usize) {
-            Some(Slot {
-                generation,
-                kind: SlotKind::Connection(conn),
-            }) if *generation == key.generation => Some(conn),
-            _ => None,
-        }
+        connection_in(&mut self.slots, key)
     }
 
     /// The connection at `key`, if `key` is not stale.
@@ -616,13 +613,25 @@ impl Reactor {
     }
 }
 
+/// The connection at `key` in `slots`, if `key` is not stale. A function of the slab alone,
+/// so callers can borrow the reactor's other fields (the buffer pool) beside it.
+pub(crate) fn connection_in(slots: &mut Slab<Slot>, key: Key) -> Option<&mut Connection> {
+    match slots.get_mut(key.index as usize) {
+        Some(Slot {
+            generation,
+            kind: SlotKind::Connection(conn),
+        }) if *generation == key.generation => Some(conn),
+        _ => None,
+    }
+}
+
 /// Writes the queue while the socket takes it. Skips the syscall when the last write already
 /// hit WouldBlock and no writable edge has come since.
-fn flush(conn: &mut Connection) -> io::Result<()> {
+fn flush(conn: &mut Connection, pool: &mut BufferPool) -> io::Result<()> {
     if conn.queue.is_empty() || !conn.has(flag::WRITABLE) || conn.has(flag::WRITE_SHUT) {
         return Ok(());
     }
-    conn.queue.write_to(&mut conn.socket)?;
+    conn.queue.write_to(&mut conn.socket, pool)?;
     if !conn.queue.is_empty() {
         conn.clear(flag::WRITABLE);
     }

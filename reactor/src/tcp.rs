@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use log::{debug, error, info, warn};
 use mio::net::{TcpListener, TcpStream};
+use socket2::{Domain, Socket, Type};
 
 use crate::delayed_call::TimerAction;
 use crate::protocol::{AnyClientFactory, ClientFactory, Factory};
@@ -121,7 +122,7 @@ impl Reactor {
         addr: SocketAddr,
         factory: F,
     ) -> io::Result<ListeningPort> {
-        let socket = TcpListener::bind(addr)?;
+        let socket = bind_listener(addr)?;
         let addr = socket.local_addr()?;
         let factory = Box::new(factory);
         let key = self.insert(socket, |socket| {
@@ -433,6 +434,22 @@ impl Reactor {
         listener.backing_off = false;
         self.accept_ready(key);
     }
+}
+
+/// Connections the kernel may hold waiting for `accept`. mio and std use 128, which a burst
+/// of connects overflows (each overflow costs the client a 1 s SYN retransmit); the kernel
+/// caps it at `net.core.somaxconn` (4096 on current Linux).
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// A non-blocking listening socket with `SO_REUSEADDR` (a restarted server can bind again
+/// while old connections linger in TIME_WAIT) and a deep backlog.
+fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(TcpListener::from_std(socket.into()))
 }
 
 /// The id of a connection attempt that failed before it had a slot: stale from the start.
