@@ -10,23 +10,10 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use torsion::{Context, Protocol, Reactor};
+use torsion::protocols::wire::Echo;
+use torsion::Reactor;
 
 const TICK: Duration = Duration::from_millis(100);
-
-struct Echo;
-
-impl Protocol for Echo {
-    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
-        cx.write(data);
-    }
-    fn pause_writing(&mut self, cx: &mut Context<'_>) {
-        cx.pause_reading();
-    }
-    fn resume_writing(&mut self, cx: &mut Context<'_>) {
-        cx.resume_reading();
-    }
-}
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();

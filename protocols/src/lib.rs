@@ -2,4 +2,8 @@
 //! importing nothing from the reactor) plus, with the default `reactor` feature, a thin
 //! [`Protocol`](torsion_reactor::Protocol) adapter over it.
 //!
-//! Nothing is here yet: line, length-prefixed and HTTP protocols arrive in later releases.
+//! So far: [`wire`], the smallest protocols (echo, discard). Line, length-prefixed and HTTP
+//! protocols arrive in later releases.
+
+#[cfg(feature = "reactor")]
+pub mod wire;

@@ -20,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
-use torsion::{Context, DisconnectReason, Protocol, Reactor};
+use torsion::{DisconnectReason, Reactor};
 
 /// How long any test may wait for the reactor to reach a condition before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -118,23 +118,9 @@ pub fn round_trip(stream: &mut TcpStream, message: &[u8]) -> Vec<u8> {
     read_exact(stream, message.len())
 }
 
-/// Echoes every byte, with the flow control a server needs against a peer that never reads:
-/// it stops reading while its write queue is above the high watermark.
-pub struct Echo;
-
-impl Protocol for Echo {
-    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
-        cx.write(data);
-    }
-
-    fn pause_writing(&mut self, cx: &mut Context<'_>) {
-        cx.pause_reading();
-    }
-
-    fn resume_writing(&mut self, cx: &mut Context<'_>) {
-        cx.resume_reading();
-    }
-}
+/// The flow-controlled echo protocol the servers in these tests run.
+#[allow(unused_imports)] // not every test file runs an echo server
+pub use torsion::protocols::wire::Echo;
 
 /// [`DisconnectReason`] reduced to something a test can store and compare.
 #[derive(Debug, Clone, PartialEq, Eq)]
