@@ -110,6 +110,8 @@ impl Reactor {
 
     /// Creates a reactor whose time moves only when `clock` is advanced: timers become due
     /// only through [`ManualClock::advance`], so tests of timer-driven logic need no sleeps.
+    /// All of the reactor's own timers follow that clock too (connect timeouts, the accept
+    /// back-off, the shutdown timeout), while sockets stay real.
     pub fn with_clock(clock: ManualClock) -> io::Result<Reactor> {
         Reactor::with_clock_source(Clock::Manual(clock))
     }

@@ -243,3 +243,22 @@ fn unreachable_result_type<T>() -> Result<T, WorkPanicked> {
 
 /// `on_done` callbacks waiting for their job, by job id.
 pub(crate) type PendingWork = slab::Slab<Box<dyn FnOnce(&mut Reactor, Finished)>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handle_crosses_threads() {
+        fn send_sync_clone<T: Send + Sync + Clone>() {}
+        send_sync_clone::<ReactorHandle>();
+    }
+
+    #[test]
+    fn a_panic_message_survives_the_trip() {
+        let payload = std::panic::catch_unwind(|| panic!("boom {}", 7)).unwrap_err();
+        assert!(WorkPanicked::from_payload(payload).to_string().ends_with("boom 7"));
+        let payload = std::panic::catch_unwind(|| panic!("static")).unwrap_err();
+        assert!(WorkPanicked::from_payload(payload).to_string().ends_with("static"));
+    }
+}
