@@ -8,10 +8,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use log::debug;
 use slab::Slab;
-use socket2::{SockRef, TcpKeepalive};
 
 use crate::reactor::connection_in;
 use crate::slot::{flag, Connection, ConnectionId, Key, Slot};
+use crate::stream::Stream;
 use crate::Reactor;
 
 /// Handed to every [`Protocol`](crate::Protocol) callback: the transport of the connection
@@ -135,17 +135,7 @@ impl<'a> Context<'a> {
     /// ends the connection with
     /// [`DisconnectReason::TimedOut`](crate::DisconnectReason::TimedOut).
     pub fn set_keepalive(&mut self, idle: Option<Duration>) -> io::Result<()> {
-        let socket = SockRef::from(self.socket()?);
-        match idle {
-            Some(idle) => {
-                let probes = TcpKeepalive::new()
-                    .with_time(idle)
-                    .with_interval(idle)
-                    .with_retries(3);
-                socket.set_tcp_keepalive(&probes)
-            }
-            None => socket.set_keepalive(false),
-        }
+        self.socket()?.set_keepalive(idle)
     }
 
     /// Bytes queued and not yet taken by the kernel.
@@ -173,7 +163,7 @@ impl<'a> Context<'a> {
             .filter(|c| !c.has(flag::CONNECTING))
     }
 
-    fn socket(&self) -> io::Result<&mio::net::TcpStream> {
+    fn socket(&self) -> io::Result<&Stream> {
         self.connection()
             .map(|c| &c.socket)
             .ok_or_else(|| io::ErrorKind::NotConnected.into())

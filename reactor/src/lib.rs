@@ -45,7 +45,9 @@ mod reactor;
 mod remote;
 mod shutdown;
 mod slot;
+mod stream;
 mod tcp;
+pub mod testing;
 mod time;
 mod write_queue;
 

@@ -23,6 +23,7 @@ use crate::protocol::{AnyClientFactory, Protocol};
 use crate::remote::{PendingWork, Remote, ThreadPool, WAKER_TOKEN};
 use crate::shutdown::{Shutdown, SIGNAL_TOKEN};
 use crate::slot::{flag, Connection, ConnectionId, Key, Listener, Slot, SlotKind};
+use crate::stream::Stream;
 use crate::tcp::Outgoing;
 use crate::time::{Clock, ManualClock, TimerKey, TimerQueue};
 use crate::write_queue::{BufferPool, WriteQueue};
@@ -478,7 +479,7 @@ impl Reactor {
             self.close_connection(key, DisconnectReason::Closed);
         } else if conn.has(flag::SHUTDOWN_REQUESTED) && !conn.has(flag::WRITE_SHUT) {
             conn.set(flag::WRITE_SHUT);
-            match conn.socket.shutdown(std::net::Shutdown::Write) {
+            match conn.socket.shutdown_write() {
                 Ok(()) if conn.has(flag::EOF) => {
                     self.close_connection(key, DisconnectReason::Closed)
                 }
@@ -527,13 +528,22 @@ impl Reactor {
             DisconnectReason::Error(_) => warn!("connection {id}: {reason}"),
             _ => debug!("connection {id}: {reason}"),
         }
+        let memory_peer = match &conn.socket {
+            Stream::Memory(peer) => Some(peer.clone()),
+            Stream::Tcp(_) => None,
+        };
         // Close the socket before the callbacks, so the peer sees it whatever they do.
         drop(conn.socket);
-        if let Some(mut protocol) = conn.protocol.take() {
+        let mut protocol = conn.protocol.take();
+        if let Some(protocol) = protocol.as_mut() {
             protocol.connection_lost(&mut Context::new(self, id), &reason);
         }
         if let Some(mut outgoing) = self.outgoing.remove(&key) {
             outgoing.factory.lost(self, &reason);
+        }
+        if let Some(peer) = memory_peer {
+            // The harness keeps the protocol so a test can still inspect it.
+            peer.borrow_mut().closed(reason, protocol);
         }
     }
 
@@ -545,7 +555,11 @@ impl Reactor {
         let SlotKind::Connection(mut conn) = slot.kind else {
             return None;
         };
-        if let Err(e) = self.poll.registry().deregister(&mut conn.socket) {
+        let deregistered = match conn.socket.tcp_mut() {
+            Some(socket) => self.poll.registry().deregister(socket),
+            None => Ok(()),
+        };
+        if let Err(e) = deregistered {
             debug!("deregistering connection {}: {e}", ConnectionId(key));
         }
         Some(conn)
@@ -585,25 +599,69 @@ impl Reactor {
         mut socket: S,
         make: impl FnOnce(S) -> SlotKind,
     ) -> io::Result<Key> {
-        let entry = self.slots.vacant_entry();
-        let index = u32::try_from(entry.key()).map_err(|_| io::Error::other("too many sockets"))?;
-        let generation = self.next_generation;
-        self.next_generation = self.next_generation.wrapping_add(1);
-        let key = Key { index, generation };
+        let key = self.next_key()?;
         self.poll.registry().register(
             &mut socket,
             key.token(),
             Interest::READABLE | Interest::WRITABLE,
         )?;
-        entry.insert(Slot {
-            generation,
-            kind: make(socket),
-        });
+        self.insert_at(key, make(socket));
         Ok(key)
     }
 
+    /// The key the next inserted slot gets.
+    fn next_key(&self) -> io::Result<Key> {
+        let index = u32::try_from(self.slots.vacant_key())
+            .map_err(|_| io::Error::other("too many sockets"))?;
+        Ok(Key {
+            index,
+            generation: self.next_generation,
+        })
+    }
+
+    /// Fills the slot `next_key` named.
+    fn insert_at(&mut self, key: Key, kind: SlotKind) {
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let index = self.slots.insert(Slot {
+            generation: key.generation,
+            kind,
+        });
+        debug_assert_eq!(
+            index, key.index as usize,
+            "slab::vacant_key names the next insert"
+        );
+    }
+
+    /// An established connection to an in-memory peer (the test harness), running
+    /// `protocol`; `connection_made` has run when this returns.
+    pub(crate) fn insert_memory(
+        &mut self,
+        peer: std::rc::Rc<std::cell::RefCell<crate::testing::MemoryPeer>>,
+        protocol: Box<dyn Protocol>,
+    ) -> io::Result<Key> {
+        let key = self.next_key()?;
+        let mut kind = Reactor::new_connection(Stream::Memory(peer), flag::WRITABLE);
+        if let SlotKind::Connection(conn) = &mut kind {
+            conn.protocol = Some(protocol);
+        }
+        self.insert_at(key, kind);
+        self.callback(key, |p, cx| p.connection_made(cx));
+        self.settle_dirty();
+        Ok(key)
+    }
+
+    /// The protocol of a live connection, unless it is out of its slot in a callback.
+    pub(crate) fn protocol_of(&self, key: Key) -> Option<&dyn Protocol> {
+        self.connection(key)?.protocol.as_deref()
+    }
+
+    /// The protocol of a live connection, mutably.
+    pub(crate) fn protocol_of_mut(&mut self, key: Key) -> Option<&mut dyn Protocol> {
+        self.connection_mut(key)?.protocol.as_deref_mut()
+    }
+
     /// A connection slot for a fresh socket: no protocol yet, empty queue, default watermarks.
-    pub(crate) fn new_connection(socket: mio::net::TcpStream, flags: u16) -> SlotKind {
+    pub(crate) fn new_connection(socket: Stream, flags: u16) -> SlotKind {
         SlotKind::Connection(Connection {
             socket,
             flags,

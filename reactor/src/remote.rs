@@ -257,8 +257,12 @@ mod tests {
     #[test]
     fn a_panic_message_survives_the_trip() {
         let payload = std::panic::catch_unwind(|| panic!("boom {}", 7)).unwrap_err();
-        assert!(WorkPanicked::from_payload(payload).to_string().ends_with("boom 7"));
+        assert!(WorkPanicked::from_payload(payload)
+            .to_string()
+            .ends_with("boom 7"));
         let payload = std::panic::catch_unwind(|| panic!("static")).unwrap_err();
-        assert!(WorkPanicked::from_payload(payload).to_string().ends_with("static"));
+        assert!(WorkPanicked::from_payload(payload)
+            .to_string()
+            .ends_with("static"));
     }
 }

@@ -2,10 +2,11 @@
 
 use std::fmt;
 
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::Token;
 
 use crate::protocol::{AnyFactory, Protocol};
+use crate::stream::Stream;
 use crate::write_queue::WriteQueue;
 
 #[cfg(not(target_pointer_width = "64"))]
@@ -108,7 +109,7 @@ pub(crate) mod flag {
 /// An established connection. Kept small: the benchmark holds 10,000 idle ones and this is
 /// most of what each costs (no read buffer of its own; an empty write queue owns no heap).
 pub(crate) struct Connection {
-    pub(crate) socket: TcpStream,
+    pub(crate) socket: Stream,
     pub(crate) flags: u16,
     pub(crate) high_water: u32,
     pub(crate) low_water: u32,

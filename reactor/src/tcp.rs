@@ -13,6 +13,7 @@ use socket2::{Domain, Socket, Type};
 use crate::delayed_call::TimerAction;
 use crate::protocol::{AnyClientFactory, ClientFactory, Factory};
 use crate::slot::{flag, ConnectionId, Key, Listener, SlotKind};
+use crate::stream::Stream;
 use crate::time::TimerKey;
 use crate::{ConnectError, Reactor};
 
@@ -235,7 +236,7 @@ impl Reactor {
         // TCP_NODELAY before connecting: no small write of the new connection waits.
         socket.set_nodelay(true)?;
         let key = self.insert(socket, |socket| {
-            Reactor::new_connection(socket, flag::CONNECTING)
+            Reactor::new_connection(Stream::Tcp(socket), flag::CONNECTING)
         })?;
         debug!("connecting to {addr} as {}", ConnectionId(key));
         Ok(key)
@@ -390,7 +391,7 @@ impl Reactor {
         }
         let mut protocol = Some(protocol);
         let inserted = self.insert(socket, |socket| {
-            let mut slot = Reactor::new_connection(socket, flag::WRITABLE);
+            let mut slot = Reactor::new_connection(Stream::Tcp(socket), flag::WRITABLE);
             if let SlotKind::Connection(conn) = &mut slot {
                 conn.protocol = protocol.take();
             }
