@@ -35,6 +35,15 @@ pub mod guide {
 
     #[doc = include_str!("../docs/tcp.md")]
     pub mod tcp {}
+
+    #[doc = include_str!("../docs/timers.md")]
+    pub mod timers {}
+
+    #[doc = include_str!("../docs/threads.md")]
+    pub mod threads {}
+
+    #[doc = include_str!("../docs/embedding.md")]
+    pub mod embedding {}
 }
 
 /// Compiles the README's snippets under `cargo test --doc`, so the README cannot drift from
