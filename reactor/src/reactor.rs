@@ -55,7 +55,7 @@ pub struct Reactor {
     events: Events,
     pub(crate) slots: Slab<Slot>,
     next_generation: u32,
-    read_buf: Vec<u8>,
+    pub(crate) read_buf: Vec<u8>,
     /// Connections a callback touched this turn, to settle before the turn ends.
     dirty: Vec<Key>,
     /// Sockets with work left that no new readiness edge will announce: a connection over its
@@ -292,6 +292,7 @@ impl Reactor {
                 }
             }
             SlotKind::Connection(_) => self.connection_event(key, event),
+            SlotKind::Reader(_) => self.reader_ready(key),
         }
     }
 
@@ -395,6 +396,7 @@ impl Reactor {
                         conn.clear(flag::QUEUED_READ);
                         self.read_ready(key);
                     }
+                    SlotKind::Reader(_) => self.reader_ready(key),
                 },
                 _ => {}
             }
@@ -610,7 +612,7 @@ impl Reactor {
     }
 
     /// The key the next inserted slot gets.
-    fn next_key(&self) -> io::Result<Key> {
+    pub(crate) fn next_key(&self) -> io::Result<Key> {
         let index = u32::try_from(self.slots.vacant_key())
             .map_err(|_| io::Error::other("too many sockets"))?;
         Ok(Key {
@@ -620,7 +622,7 @@ impl Reactor {
     }
 
     /// Fills the slot `next_key` named.
-    fn insert_at(&mut self, key: Key, kind: SlotKind) {
+    pub(crate) fn insert_at(&mut self, key: Key, kind: SlotKind) {
         self.next_generation = self.next_generation.wrapping_add(1);
         let index = self.slots.insert(Slot {
             generation: key.generation,

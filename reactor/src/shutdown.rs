@@ -11,6 +11,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::SigId;
 
 use crate::delayed_call::{ReactorCall, TimerAction};
+use crate::reader::ReaderId;
 use crate::slot::{flag, ConnectionId, Key, SlotKind};
 use crate::time::TimerKey;
 use crate::{ConnectError, DisconnectReason, Reactor};
@@ -164,7 +165,13 @@ impl Reactor {
 
     /// Stops every listener, fails every pending connect, asks every connection to close.
     fn close_everything(&mut self) {
-        let keys: Vec<(Key, bool, bool)> = self
+        enum Closing {
+            Listener,
+            Connecting,
+            Connection,
+            Reader,
+        }
+        let keys: Vec<(Key, Closing)> = self
             .slots
             .iter()
             .map(|(index, slot)| {
@@ -172,19 +179,25 @@ impl Reactor {
                     index: index as u32,
                     generation: slot.generation,
                 };
-                match &slot.kind {
-                    SlotKind::Listener(_) => (key, true, false),
-                    SlotKind::Connection(c) => (key, false, c.has(flag::CONNECTING)),
-                }
+                let closing = match &slot.kind {
+                    SlotKind::Listener(_) => Closing::Listener,
+                    SlotKind::Connection(c) if c.has(flag::CONNECTING) => Closing::Connecting,
+                    SlotKind::Connection(_) => Closing::Connection,
+                    SlotKind::Reader(_) => Closing::Reader,
+                };
+                (key, closing)
             })
             .collect();
-        for (key, is_listener, connecting) in keys {
-            if is_listener {
-                self.stop_listener(key);
-            } else if connecting {
-                self.fail_connect(key, ConnectError::Cancelled);
-            } else {
-                self.lose_connection(ConnectionId(key));
+        for (key, closing) in keys {
+            match closing {
+                Closing::Listener => {
+                    self.stop_listener(key);
+                }
+                Closing::Connecting => self.fail_connect(key, ConnectError::Cancelled),
+                Closing::Connection => self.lose_connection(ConnectionId(key)),
+                Closing::Reader => {
+                    self.remove_reader(ReaderId(key));
+                }
             }
         }
     }

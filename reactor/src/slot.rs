@@ -65,6 +65,8 @@ pub(crate) enum SlotKind {
     Listener(Listener),
     /// An established connection, or an outgoing one still connecting (flag `CONNECTING`).
     Connection(Connection),
+    /// A descriptor watched with `add_reader`.
+    Reader(crate::reader::Reader),
 }
 
 pub(crate) struct Listener {
