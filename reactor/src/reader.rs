@@ -118,10 +118,7 @@ impl Reactor {
     pub(crate) fn reader_ready(&mut self, key: Key) {
         let mut buf = std::mem::take(&mut self.read_buf);
         let mut budget = READ_BUDGET_PER_TURN;
-        loop {
-            let Some(reader) = self.reader_mut(key) else {
-                break;
-            };
+        while let Some(reader) = self.reader_mut(key) {
             match reader.file.read(&mut buf) {
                 Ok(0) => {
                     self.end_reader(key, None);
