@@ -43,7 +43,7 @@ fn host_loop(addr: SocketAddr) -> std::io::Result<()> {
     loop {
         // The host's own work for this tick.
         ticks += 1;
-        if ticks % 10 == 0 {
+        if ticks.is_multiple_of(10) {
             println!("tick {ticks}");
         }
         // The reactor gets the rest of the tick; it returns early, true, once a signal has
