@@ -36,6 +36,7 @@
 //!
 //! The guide (the `torsion` crate's `guide` module, from `docs/`) explains each part.
 
+mod connection;
 mod context;
 mod delayed_call;
 mod error;

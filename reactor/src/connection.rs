@@ -1,0 +1,241 @@
+//! One connection's I/O: reading it dry when it is readable, settling it at the end of a turn
+//! (flush with one `writev`, watermark callbacks, the close or half-close that waited for the
+//! queue), and closing it with its reason.
+
+use std::io::{self, Read};
+
+use log::{debug, warn};
+use mio::event::Event;
+
+use crate::context::Context;
+use crate::reactor::{connection_in, READ_BUDGET_PER_TURN};
+use crate::slot::{flag, Connection, ConnectionId, Key, SlotKind};
+use crate::stream::Stream;
+use crate::write_queue::BufferPool;
+use crate::{DisconnectReason, Reactor};
+
+impl Reactor {
+    /// Readiness on an established connection: note it, read, surface errors.
+    pub(crate) fn connection_event(&mut self, key: Key, event: &Event) {
+        let Some(conn) = self.connection_mut(key) else {
+            return;
+        };
+        if event.is_readable() || event.is_read_closed() {
+            conn.set(flag::READABLE);
+        }
+        if event.is_read_closed() {
+            conn.set(flag::READ_CLOSED);
+        }
+        let flush_pending = (event.is_writable() || event.is_write_closed()) && {
+            conn.set(flag::WRITABLE);
+            !conn.queue.is_empty()
+        };
+        // A connection on the ready list is read from there this turn; reading it here too
+        // would give it two read budgets in one turn.
+        let queued_read = conn.has(flag::QUEUED_READ);
+        if flush_pending {
+            self.mark_dirty(key);
+        }
+        if !queued_read {
+            self.read_ready(key);
+        }
+        if event.is_error() {
+            self.check_socket_error(key);
+        }
+    }
+
+    /// Reads until WouldBlock, a short read, EOF, a pause, or the turn's budget, handing each
+    /// chunk to the protocol.
+    pub(crate) fn read_ready(&mut self, key: Key) {
+        let mut buf = std::mem::take(&mut self.read_buf);
+        let mut budget = READ_BUDGET_PER_TURN;
+        while let Some(conn) = self.connection_mut(key).filter(|c| c.wants_read()) {
+            match conn.socket.read(&mut buf) {
+                Ok(0) => {
+                    conn.clear(flag::READABLE);
+                    conn.set(flag::EOF);
+                    debug!("connection {} received EOF", ConnectionId(key));
+                    self.callback(key, |p, cx| p.eof_received(cx));
+                    self.mark_dirty(key);
+                }
+                Ok(n) => {
+                    // A short read drained the socket: the next byte brings a new edge. Not
+                    // so once the FIN is in: no edge follows it, so read on to see EOF.
+                    if n < buf.len() && !conn.has(flag::READ_CLOSED) {
+                        conn.clear(flag::READABLE);
+                    }
+                    self.callback(key, |p, cx| p.data_received(cx, &buf[..n]));
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        self.queue_read(key);
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.clear(flag::READABLE),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => self.close_connection(key, DisconnectReason::from_io(e)),
+            }
+        }
+        self.read_buf = buf;
+    }
+
+    /// Closes a connection whose socket reports an error (`EPOLLERR`) that no read surfaced,
+    /// e.g. a reset while reading is paused.
+    fn check_socket_error(&mut self, key: Key) {
+        let Some(conn) = self.connection_mut(key) else {
+            return;
+        };
+        match conn.socket.take_error() {
+            Ok(None) => {}
+            Ok(Some(e)) | Err(e) => self.close_connection(key, DisconnectReason::from_io(e)),
+        }
+    }
+
+    /// Settles every dirty connection, including those dirtied by callbacks made while
+    /// settling (a `connection_lost` that broadcasts, a `resume_writing` that writes).
+    pub(crate) fn settle_dirty(&mut self) {
+        let mut batch = Vec::new();
+        while !self.dirty.is_empty() {
+            std::mem::swap(&mut batch, &mut self.dirty);
+            for key in batch.drain(..) {
+                self.settle(key);
+            }
+        }
+        // Keep the longer allocation for the next turn.
+        if batch.capacity() > self.dirty.capacity() {
+            self.dirty = batch;
+        }
+    }
+
+    /// Carries out what callbacks asked of one connection: abort, flush, watermark
+    /// callbacks, then the close or half-close that waited for the queue to drain.
+    fn settle(&mut self, key: Key) {
+        let Some(conn) = self.connection_mut(key) else {
+            return;
+        };
+        conn.clear(flag::DIRTY);
+        if conn.has(flag::CONNECTING) {
+            return;
+        }
+        if conn.has(flag::ABORTING) {
+            self.close_connection(key, DisconnectReason::Aborted);
+            return;
+        }
+        self.pause_writing_if_over_high_water(key);
+        let Some(conn) = connection_in(&mut self.slots, key) else {
+            return;
+        };
+        if let Err(e) = flush(conn, &mut self.buffers) {
+            self.close_connection(key, DisconnectReason::from_io(e));
+            return;
+        }
+        self.resume_writing_if_under_low_water(key);
+        let Some(conn) = self.connection_mut(key) else {
+            return;
+        };
+        if !conn.queue.is_empty() || conn.has(flag::ABORTING) {
+            return; // the rest waits for writability; an abort asked meanwhile is settled next
+        }
+        if conn.has(flag::CLOSING) {
+            self.close_connection(key, DisconnectReason::Closed);
+        } else if conn.has(flag::SHUTDOWN_REQUESTED) && !conn.has(flag::WRITE_SHUT) {
+            conn.set(flag::WRITE_SHUT);
+            match conn.socket.shutdown_write() {
+                Ok(()) if conn.has(flag::EOF) => {
+                    self.close_connection(key, DisconnectReason::Closed)
+                }
+                Ok(()) => debug!("connection {} half-closed", ConnectionId(key)),
+                Err(e) => self.close_connection(key, DisconnectReason::from_io(e)),
+            }
+        } else if conn.has(flag::WRITE_SHUT) && conn.has(flag::EOF) {
+            self.close_connection(key, DisconnectReason::Closed);
+        }
+    }
+
+    /// Before the flush: the callbacks of this turn queued more than the high watermark, so
+    /// the protocol is told to pause (what it would have heard had each write gone to the
+    /// kernel at once, as in asyncio). Judged before the flush so that a producer whose
+    /// writes the kernel swallows whole still hears `pause_writing` and then
+    /// `resume_writing`, its cue to produce more.
+    fn pause_writing_if_over_high_water(&mut self, key: Key) {
+        let Some(conn) = self.connection_mut(key) else {
+            return;
+        };
+        if !conn.has(flag::WRITING_PAUSED) && conn.queue.len() > conn.high_water as usize {
+            conn.set(flag::WRITING_PAUSED);
+            self.callback(key, |p, cx| p.pause_writing(cx));
+        }
+    }
+
+    /// After the flush: a paused protocol whose queue drained to the low watermark resumes.
+    fn resume_writing_if_under_low_water(&mut self, key: Key) {
+        let Some(conn) = self.connection_mut(key) else {
+            return;
+        };
+        if conn.has(flag::WRITING_PAUSED) && conn.queue.len() <= conn.low_water as usize {
+            conn.clear(flag::WRITING_PAUSED);
+            self.callback(key, |p, cx| p.resume_writing(cx));
+        }
+    }
+
+    /// Removes a connection, closes its socket, and tells its protocol (and client factory)
+    /// why. Only ever called between callbacks.
+    pub(crate) fn close_connection(&mut self, key: Key, reason: DisconnectReason) {
+        let Some(mut conn) = self.remove_connection(key) else {
+            return;
+        };
+        let id = ConnectionId(key);
+        match &reason {
+            DisconnectReason::Error(_) => warn!("connection {id}: {reason}"),
+            _ => debug!("connection {id}: {reason}"),
+        }
+        let memory_peer = match &conn.socket {
+            Stream::Memory(peer) => Some(peer.clone()),
+            Stream::Tcp(_) => None,
+        };
+        // Close the socket before the callbacks, so the peer sees it whatever they do.
+        drop(conn.socket);
+        let mut protocol = conn.protocol.take();
+        if let Some(protocol) = protocol.as_mut() {
+            protocol.connection_lost(&mut Context::new(self, id), &reason);
+        }
+        if let Some(mut outgoing) = self.outgoing.remove(&key) {
+            outgoing.factory.lost(self, &reason);
+        }
+        if let Some(peer) = memory_peer {
+            // The harness keeps the protocol so a test can still inspect it.
+            peer.borrow_mut().closed(reason, protocol);
+        }
+    }
+
+    /// Takes a connection out of the slab and the poll, cancelling its timers.
+    pub(crate) fn remove_connection(&mut self, key: Key) -> Option<Connection> {
+        self.connection_mut(key)?;
+        self.cancel_connection_timers(key);
+        let slot = self.slots.remove(key.index as usize);
+        let SlotKind::Connection(mut conn) = slot.kind else {
+            return None;
+        };
+        let deregistered = match conn.socket.tcp_mut() {
+            Some(socket) => self.poll.registry().deregister(socket),
+            None => Ok(()),
+        };
+        if let Err(e) = deregistered {
+            debug!("deregistering connection {}: {e}", ConnectionId(key));
+        }
+        Some(conn)
+    }
+}
+
+/// Writes the queue while the socket takes it. Skips the syscall when the last write already
+/// hit WouldBlock and no writable edge has come since.
+fn flush(conn: &mut Connection, pool: &mut BufferPool) -> io::Result<()> {
+    if conn.queue.is_empty() || !conn.has(flag::WRITABLE) || conn.has(flag::WRITE_SHUT) {
+        return Ok(());
+    }
+    conn.queue.write_to(&mut conn.socket, pool)?;
+    if !conn.queue.is_empty() {
+        conn.clear(flag::WRITABLE);
+    }
+    Ok(())
+}
