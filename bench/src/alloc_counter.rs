@@ -1,7 +1,8 @@
 //! A counting global allocator: `std::alloc::System` plus two counters (live bytes, live
 //! blocks), so the idle-connection benchmark can read the heap held by the server.
 //!
-//! Counting is off until [`enable`] is called: the echo benchmark never turns it on, so its
+//! Counting is off until [`enable`] is called (the timer benchmark turns it on only around its
+//! untimed memory samples, then off again with [`disable`]): the echo benchmark never turns it on, so its
 //! allocations pay one relaxed load of a flag and no shared atomic writes (which would tax
 //! servers that allocate per message more than those that do not).
 
@@ -27,6 +28,11 @@ static LIVE_BLOCKS: AtomicIsize = AtomicIsize::new(0);
 /// Starts counting. Call it once, before the allocations to be measured.
 pub fn enable() {
     ENABLED.store(true, Ordering::SeqCst);
+}
+
+/// Stops counting (the counters keep their values; a later [`enable`] goes on from them).
+pub fn disable() {
+    ENABLED.store(false, Ordering::SeqCst);
 }
 
 /// Bytes allocated and not freed since [`enable`] (as requested, without the allocator's own

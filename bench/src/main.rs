@@ -1,18 +1,28 @@
 //! torsion's benchmarks, side by side with a hand-written mio loop and tokio, in one run.
 //!
 //! ```text
-//! cargo run -p torsion-bench --release -- [echo|idle] [options]
+//! cargo run -p torsion-bench --release -- [echo|idle|timers] [options]
 //!   echo   server CPU time per echoed message (ping-pong and pipelined loads)
 //!   idle   memory per idle connection
-//!   (none) both
+//!   timers 1,000,000 timers scheduled, half cancelled, half fired
+//!   (none) all three
 //! options:
-//!   --rounds N        echo: rounds, each running every server under every load (7)
+//!   --rounds N        echo: rounds, each running every server under every load (7);
+//!                     timers: rounds, each running every implementation (5)
 //!   --messages N      echo: messages per measured ping-pong run; pipelined: 10x (300000)
 //!   --clients N       echo: client connections (50)
 //!   --depth N         echo: messages in flight per connection when pipelined (16)
 //!   --connections N   idle: connections held open (10000)
 //!   --loads A,B       echo: which loads: ping-pong, pipelined (both)
 //!   --servers A,B     which servers: torsion, mio, tokio (all)
+//!   --timers N        timers: timers per sample, every other one cancelled (1000000)
+//!   --lead MS         timers: the shortest delay, longer than scheduling and cancelling
+//!                     take (100 + 0.002 x timers)
+//!   --window MS       timers: the delays spread over lead .. lead + window (100)
+//!   --sorted          timers: delays in scheduling order (default: scrambled)
+//!   --live            timers: fire as the deadlines come due (default: all due first)
+//!   --impls A,B       timers: torsion, tokio, delay-queue (all)
+//!   --no-memory       timers: skip the heap-per-timer samples
 //! ```
 //!
 //! See `bench/README.md` for what is measured and how.
@@ -25,13 +35,16 @@ mod load;
 mod mem;
 mod servers;
 mod stats;
+mod timers;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use echo::EchoConfig;
 use idle::IdleConfig;
 use servers::ServerKind;
+use timers::{TimerKind, TimersConfig};
 
 /// Every allocation goes through the counter (counting only in `idle-server` processes).
 #[global_allocator]
@@ -39,10 +52,11 @@ static ALLOCATOR: alloc_counter::CountingAlloc = alloc_counter::CountingAlloc;
 
 /// What the command line asks for.
 enum Command {
-    /// Echo and/or idle benchmarks.
+    /// Echo, idle and/or timer benchmarks.
     Bench {
         echo: Option<EchoConfig>,
         idle: Option<IdleConfig>,
+        timers: Option<TimersConfig>,
     },
     /// Hidden: one idle measurement, in a process of its own.
     IdleServer {
@@ -53,9 +67,10 @@ enum Command {
     Hold { addr: SocketAddr, count: usize },
 }
 
-const USAGE: &str = "usage: torsion-bench [echo|idle] [--rounds N] [--messages N] [--clients N] \
-                     [--depth N] [--loads ping-pong,pipelined] [--connections N] \
-                     [--servers torsion,mio,tokio]";
+const USAGE: &str = "usage: torsion-bench [echo|idle|timers] [--rounds N] [--messages N] \
+                     [--clients N] [--depth N] [--loads ping-pong,pipelined] [--connections N] \
+                     [--servers torsion,mio,tokio] [--timers N] [--lead MS] [--window MS] \
+                     [--sorted] [--live] [--impls torsion,tokio,delay-queue] [--no-memory]";
 
 /// Parses a number argument, at least `min`.
 fn number<T: std::str::FromStr + PartialOrd>(
@@ -73,7 +88,9 @@ fn number<T: std::str::FromStr + PartialOrd>(
 fn parse(args: Vec<String>) -> Result<Command, String> {
     let mut args = args.into_iter().peekable();
     let what = match args.peek().map(String::as_str) {
-        Some("echo" | "idle" | "all" | "idle-server" | "hold-connections") => args.next(),
+        Some("echo" | "idle" | "timers" | "all" | "idle-server" | "hold-connections") => {
+            args.next()
+        }
         _ => None,
     };
     match what.as_deref() {
@@ -98,9 +115,28 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
     }
     let mut echo = EchoConfig::default();
     let mut idle = IdleConfig::default();
+    let mut timers = TimersConfig::default();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--rounds" => echo.rounds = number(&arg, args.next(), 1)?,
+            "--rounds" => {
+                echo.rounds = number(&arg, args.next(), 1)?;
+                timers.rounds = echo.rounds;
+            }
+            "--timers" => timers.timers = number(&arg, args.next(), 2)?,
+            "--lead" => timers.lead = Duration::from_millis(number(&arg, args.next(), 1)?),
+            "--window" => timers.window = Duration::from_millis(number(&arg, args.next(), 0)?),
+            "--sorted" => timers.sorted = true,
+            "--live" => timers.live = true,
+            "--no-memory" => timers.memory = false,
+            "--impls" => {
+                let list = args.next().ok_or("--impls needs a value")?;
+                timers.kinds = list
+                    .split(',')
+                    .map(|name| {
+                        TimerKind::from_name(name).ok_or(format!("unknown timer kind {name:?}"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+            }
             "--messages" => echo.messages = number(&arg, args.next(), 1)?,
             "--clients" => echo.clients = number(&arg, args.next(), 1)?,
             "--depth" => echo.depth = number(&arg, args.next(), 1)?,
@@ -132,9 +168,12 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
+    let all = !matches!(what.as_deref(), Some("echo" | "idle" | "timers"));
+    let only = |name: &str| all || what.as_deref() == Some(name);
     Ok(Command::Bench {
-        echo: (what.as_deref() != Some("idle")).then_some(echo),
-        idle: (what.as_deref() != Some("echo")).then_some(idle),
+        echo: only("echo").then_some(echo),
+        idle: only("idle").then_some(idle),
+        timers: only("timers").then_some(timers),
     })
 }
 
@@ -150,9 +189,10 @@ fn main() -> ExitCode {
         }
     };
     let result = match command {
-        Command::Bench { echo, idle } => echo
+        Command::Bench { echo, idle, timers } => echo
             .map_or(Ok(()), |c| echo::run(&c))
-            .and_then(|()| idle.map_or(Ok(()), |c| idle::run(&c))),
+            .and_then(|()| idle.map_or(Ok(()), |c| idle::run(&c)))
+            .and_then(|()| timers.map_or(Ok(()), |c| timers::run(&c))),
         Command::IdleServer { kind, connections } => idle::serve_and_measure(kind, connections),
         Command::Hold { addr, count } => idle::hold_connections(addr, count),
     };
