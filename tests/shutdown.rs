@@ -142,6 +142,7 @@ fn a_second_shutdown_forces_it() {
         "the first shutdown waits for the flush"
     );
     reactor.shutdown();
+    reactor.iterate(Duration::ZERO).unwrap();
     assert_eq!(*log.borrow(), ["made", "lost Aborted"]);
     assert!(reactor.stop_requested());
     drop(stuck);
@@ -181,4 +182,40 @@ fn shutdown_stops_listening_and_cancels_pending_connects() {
         std::net::TcpStream::connect(addr).is_err(),
         "the port no longer listens"
     );
+}
+
+/// Forces the shutdown from inside its own callback: shutdown, then shutdown again.
+struct Forcer(Log);
+
+impl Protocol for Forcer {
+    fn data_received(&mut self, cx: &mut Context<'_>, _data: &[u8]) {
+        cx.reactor().shutdown();
+        cx.reactor().shutdown();
+    }
+
+    fn connection_lost(&mut self, _cx: &mut Context<'_>, reason: &DisconnectReason) {
+        self.0
+            .borrow_mut()
+            .push(format!("lost {:?}", Reason::from(reason)));
+    }
+}
+
+#[test]
+fn a_shutdown_forced_from_inside_a_callback_still_tells_every_protocol() {
+    let mut reactor = Reactor::new().unwrap();
+    let log = Log::default();
+    let l = log.clone();
+    let port = reactor
+        .listen_tcp(any_loopback_port(), move || Forcer(l.clone()))
+        .unwrap();
+    // Both connections wait in the backlog; the first turn of `run` accepts them before it
+    // reads the forcer's bytes.
+    let mut bystander = connect(port.local_addr());
+    let mut forcer = connect(port.local_addr());
+    std::io::Write::write_all(&mut forcer, b"go").unwrap();
+    let _watchdog = Watchdog::arm(Duration::from_secs(20), "the forced shutdown");
+    reactor.run().unwrap();
+    assert_eq!(*log.borrow(), ["lost Aborted", "lost Aborted"]);
+    let (_, end) = read_to_end(&mut bystander);
+    let _ = end; // closed, by FIN or reset: either way the bystander is not left hanging
 }

@@ -14,6 +14,9 @@ use crate::stream::Stream;
 use crate::write_queue::BufferPool;
 use crate::{DisconnectReason, Reactor};
 
+/// Rounds of settling per turn; see `settle_dirty`.
+const SETTLE_ROUNDS: usize = 8;
+
 impl Reactor {
     /// Readiness on an established connection: note it, read, surface errors.
     pub(crate) fn connection_event(&mut self, key: Key, event: &Event) {
@@ -93,9 +96,17 @@ impl Reactor {
 
     /// Settles every dirty connection, including those dirtied by callbacks made while
     /// settling (a `connection_lost` that broadcasts, a `resume_writing` that writes).
+    ///
+    /// At most [`SETTLE_ROUNDS`] rounds per turn: a producer that writes past its high
+    /// watermark in every `resume_writing` to a peer that takes it all would otherwise hold
+    /// the turn for as long as the kernel keeps up. What is left stays dirty for the next
+    /// turn, which then polls without waiting.
     pub(crate) fn settle_dirty(&mut self) {
         let mut batch = Vec::new();
-        while !self.dirty.is_empty() {
+        for _ in 0..SETTLE_ROUNDS {
+            if self.dirty.is_empty() {
+                break;
+            }
             std::mem::swap(&mut batch, &mut self.dirty);
             for key in batch.drain(..) {
                 self.settle(key);
@@ -238,4 +249,62 @@ fn flush(conn: &mut Connection, pool: &mut BufferPool) -> io::Result<()> {
         conn.clear(flag::WRITABLE);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    use super::SETTLE_ROUNDS;
+    use crate::testing::TestReactor;
+    use crate::{Context, Protocol};
+
+    /// Starts producing 100 KiB per `resume_writing` once its timer fires, `left` times.
+    struct Producer {
+        resumes: Rc<Cell<usize>>,
+        left: usize,
+    }
+
+    impl Producer {
+        fn produce(&mut self, cx: &mut Context<'_>) {
+            if self.left > 0 {
+                self.left -= 1;
+                cx.write(&[7; 100 * 1024]);
+            }
+        }
+    }
+
+    impl Protocol for Producer {
+        fn connection_made(&mut self, cx: &mut Context<'_>) {
+            cx.call_later(Duration::from_secs(1), |this: &mut Producer, cx| {
+                this.produce(cx)
+            });
+        }
+        fn data_received(&mut self, _cx: &mut Context<'_>, _data: &[u8]) {}
+        fn resume_writing(&mut self, cx: &mut Context<'_>) {
+            self.resumes.set(self.resumes.get() + 1);
+            self.produce(cx);
+        }
+    }
+
+    #[test]
+    fn a_producer_the_kernel_keeps_up_with_cannot_hold_a_turn() {
+        let mut test = TestReactor::new();
+        let resumes = Rc::new(Cell::new(0));
+        let connection = test.connect(Producer {
+            resumes: resumes.clone(),
+            left: 100,
+        });
+        test.clock().advance(Duration::from_secs(1));
+        test.reactor().iterate(Duration::ZERO).unwrap();
+        assert!(
+            (1..=SETTLE_ROUNDS).contains(&resumes.get()),
+            "{} pause/resume cycles in one turn",
+            resumes.get()
+        );
+        test.run_pending();
+        assert_eq!(connection.take_written().len(), 100 * 100 * 1024);
+    }
 }

@@ -88,8 +88,9 @@ impl Reactor {
 
     /// Runs `f` on the reactor thread once `delay` has passed (Twisted's `callLater`).
     ///
-    /// Calls run at the start of a turn in deadline order, calls due at the same instant in
-    /// the order they were scheduled. A call scheduled from inside a firing call runs on a
+    /// Due calls run after the turn's poll and dispatch (the poll sleeps at most until the
+    /// earliest deadline), in deadline order, calls due at the same instant in the order
+    /// they were scheduled. A call scheduled from inside a firing call runs on a
     /// later turn even when already due, so a call that reschedules itself cannot hold the
     /// loop. The reactor's poll sleeps until the next deadline: no busy waiting.
     pub fn call_later(

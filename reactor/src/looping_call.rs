@@ -99,7 +99,9 @@ impl Reactor {
             generation,
             interval,
             started,
-            last_interval: None,
+            // Started now: the first run is interval 0 and counts 1. Otherwise the count of
+            // the first run is measured from the start, as Twisted's `withCount`.
+            last_interval: if now { None } else { Some(0) },
             timer: None,
             f: Some(Box::new(f)),
         });

@@ -193,8 +193,8 @@ impl Reactor {
         self.stop_requested
     }
 
-    /// Runs one turn: due timers, one poll that waits at most `timeout` (`None`: until
-    /// something happens or the next timer is due), then dispatch. The primitive for
+    /// Runs one turn: one poll that waits at most `timeout` (`None`: until something happens
+    /// or the next timer is due), dispatch, then the timers that are due. The primitive for
     /// embedding the reactor in another loop: `iterate(Duration::ZERO)` never blocks,
     /// `iterate(Duration::from_millis(10))` waits at most 10 ms, `iterate(None)` waits for
     /// the next event or timer.

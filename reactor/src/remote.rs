@@ -52,8 +52,15 @@ impl Remote {
         std::mem::take(&mut *self.calls())
     }
 
+    /// The reactor is dropped: refuse new calls and drop the queued ones (closing any reply
+    /// channel they hold, so a thread waiting on one wakes up).
     pub(crate) fn mark_gone(&self) {
-        self.gone.store(true, Ordering::Release);
+        let dropped = {
+            let mut calls = self.calls();
+            self.gone.store(true, Ordering::Release);
+            std::mem::take(&mut *calls)
+        };
+        drop(dropped);
     }
 }
 
@@ -86,16 +93,18 @@ impl std::error::Error for ReactorGone {}
 impl ReactorHandle {
     /// Runs `f` on the reactor thread, soon: it wakes the reactor if it is waiting. Calls run
     /// in the order they were sent (calls from one thread keep that thread's order), each
-    /// exactly once, at the start of a later turn.
+    /// exactly once, during the reactor's next dispatch. Calls still queued when the reactor
+    /// is dropped are dropped unrun.
     pub fn call_from_thread(
         &self,
         f: impl FnOnce(&mut Reactor) + Send + 'static,
     ) -> Result<(), ReactorGone> {
-        if self.remote.gone.load(Ordering::Acquire) {
-            return Err(ReactorGone);
-        }
         let first = {
             let mut calls = self.remote.calls();
+            // Checked under the lock the reactor's drop takes: no call slips in after it.
+            if self.remote.gone.load(Ordering::Acquire) {
+                return Err(ReactorGone);
+            }
             calls.push(Box::new(f));
             calls.len() == 1
         };

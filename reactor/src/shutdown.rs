@@ -14,7 +14,7 @@ use crate::delayed_call::{ReactorCall, TimerAction};
 use crate::reader::ReaderId;
 use crate::slot::{flag, ConnectionId, Key, SlotKind};
 use crate::time::TimerKey;
-use crate::{ConnectError, DisconnectReason, Reactor};
+use crate::{ConnectError, Reactor};
 
 /// The token of the signal pipe.
 pub(crate) const SIGNAL_TOKEN: Token = Token(usize::MAX - 1);
@@ -87,7 +87,8 @@ impl Reactor {
     /// not RST; each gets `connection_lost`), runs the `During` triggers, waits until every
     /// connection has closed or the shutdown timeout passed (then aborts the rest), runs the
     /// `After` triggers, and makes [`run`](Reactor::run) return. Calling it again while a
-    /// shutdown is under way forces it: what is left is aborted at once.
+    /// shutdown is under way forces it: what is left is aborted when the current turn
+    /// settles (or during the next turn, when called between turns).
     pub fn shutdown(&mut self) {
         if self.shutdown.draining {
             warn!("shutdown forced: aborting the remaining connections");
@@ -245,10 +246,13 @@ impl Reactor {
             {
                 self.fail_connect(key, ConnectError::Cancelled);
             } else {
-                self.close_connection(key, DisconnectReason::Aborted);
+                // An intent, carried out when the turn settles: this may run inside a
+                // protocol callback (a forced shutdown), whose protocol is out of its slot.
+                self.abort_connection(ConnectionId(key));
             }
         }
-        self.shutdown.deadline = None;
-        self.finish_shutdown_if_drained();
+        if let Some(deadline) = self.shutdown.deadline.take() {
+            self.timers.cancel(deadline);
+        }
     }
 }

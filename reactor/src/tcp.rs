@@ -183,6 +183,9 @@ impl Reactor {
         };
         self.call_in_thread(resolve, move |reactor, resolved| {
             let mut factory: Box<dyn AnyClientFactory> = Box::new(factory);
+            if reactor.shutdown.draining {
+                return factory.failed(reactor, ConnectError::Cancelled);
+            }
             let error = match resolved {
                 Ok(Ok(addrs)) if !addrs.is_empty() => {
                     reactor.connect_boxed(addrs, factory, options);
