@@ -1,4 +1,5 @@
-//! The calling thread's CPU time, from `/proc/thread-self/schedstat` and `/proc/thread-self/stat`.
+//! The calling thread's CPU time, from `/proc/thread-self/schedstat` and `/proc/thread-self/stat`
+//! (and, for the timer benchmark's short phases, `clock_gettime`).
 //!
 //! The first field of `schedstat` is the time the thread has spent running on a CPU, in
 //! nanoseconds, user and kernel together (the scheduler's `sum_exec_runtime`): that is the
@@ -54,6 +55,15 @@ pub fn thread_cpu_ns() -> io::Result<u64> {
         .ok_or_else(|| io::Error::other(format!("unexpected schedstat contents: {text:?}")))
 }
 
+/// CPU time consumed so far by the calling thread, in nanoseconds, from
+/// `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`: unlike `schedstat`, which the kernel brings up to
+/// date only at scheduler ticks and context switches (so a thread that runs without a break
+/// reads in steps of a tick), it adds the running slice, so it is exact for short phases too.
+pub fn thread_cpu_ns_exact() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(t.tv_nsec).unwrap_or(0)
+}
+
 /// The calling thread's user and kernel time so far, in clock ticks (`stat` fields 14, 15).
 fn thread_user_sys_ticks() -> io::Result<(u64, u64)> {
     let text = std::fs::read_to_string("/proc/thread-self/stat")?;
@@ -84,5 +94,16 @@ mod tests {
         let used = CpuTimes::now().unwrap().since(before);
         assert!(used.ns > 0);
         assert!(used.user_ticks + used.sys_ticks <= used.ns / 10_000_000 + 2);
+    }
+
+    #[test]
+    fn exact_cpu_time_grows_with_work() {
+        let before = thread_cpu_ns_exact();
+        let mut x = 0u64;
+        for i in 0..1_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        std::hint::black_box(x);
+        assert!(thread_cpu_ns_exact() > before);
     }
 }

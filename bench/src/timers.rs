@@ -32,7 +32,7 @@ use tokio_util::time::DelayQueue;
 use torsion::{DelayedCall, Reactor};
 
 use crate::alloc_counter;
-use crate::cpu::thread_cpu_ns;
+use crate::cpu::thread_cpu_ns_exact;
 use crate::stats::{max, median, min};
 
 /// Longest any one phase may take before the benchmark gives up.
@@ -215,30 +215,29 @@ struct Stopwatch {
 }
 
 impl Stopwatch {
-    fn start() -> io::Result<Stopwatch> {
-        Ok(Stopwatch {
-            cpu_ns: thread_cpu_ns()?,
+    fn start() -> Stopwatch {
+        Stopwatch {
+            cpu_ns: thread_cpu_ns_exact(),
             wall: Instant::now(),
-        })
+        }
     }
 
     /// The phase since the last mark; starts the next one.
-    fn lap(&mut self) -> io::Result<Phase> {
+    fn lap(&mut self) -> Phase {
         let wall = Instant::now();
-        let cpu_ns = thread_cpu_ns()?;
+        let cpu_ns = thread_cpu_ns_exact();
         let phase = Phase {
             wall: wall - self.wall,
             cpu_ns: cpu_ns.saturating_sub(self.cpu_ns),
         };
         self.wall = wall;
         self.cpu_ns = cpu_ns;
-        Ok(phase)
+        phase
     }
 
     /// Starts the next phase now without ending one (after a deliberate sleep).
-    fn restart(&mut self) -> io::Result<()> {
-        *self = Stopwatch::start()?;
-        Ok(())
+    fn restart(&mut self) {
+        *self = Stopwatch::start();
     }
 }
 
@@ -344,7 +343,7 @@ fn run_torsion(plan: &Plan) -> io::Result<Sample> {
     let heap_before = Heap::reading(plan);
 
     let start = Instant::now();
-    let mut watch = Stopwatch::start()?;
+    let mut watch = Stopwatch::start();
     for &delay in &plan.delays {
         let fired = Rc::clone(&fired);
         let last_fire = Rc::clone(&last_fire);
@@ -356,14 +355,14 @@ fn run_torsion(plan: &Plan) -> io::Result<Sample> {
             }
         }));
     }
-    sample.schedule = watch.lap()?;
+    sample.schedule = watch.lap();
     sample.heap.scheduled = Heap::reading(plan) - heap_before;
 
     let mut cancelled = 0;
     for handle in handles.iter().skip(1).step_by(2) {
         cancelled += usize::from(handle.cancel(&mut reactor));
     }
-    sample.cancel = watch.lap()?;
+    sample.cancel = watch.lap();
     sample.heap.cancelled = Heap::reading(plan) - heap_before;
     if plan.memory {
         return Ok(sample);
@@ -380,13 +379,13 @@ fn run_torsion(plan: &Plan) -> io::Result<Sample> {
         .ok_or_else(|| io::Error::other("the last timer is not pending"))?;
 
     sample.waited = sleep_until_due(plan, last_deadline);
-    watch.restart()?;
+    watch.restart();
     let give_up =
         Instant::now() + PHASE_TIMEOUT + plan.delays.iter().max().copied().unwrap_or_default();
     while fired.get() < target && Instant::now() < give_up {
         reactor.iterate(Duration::from_millis(100))?;
     }
-    sample.fire = watch.lap()?;
+    sample.fire = watch.lap();
     if fired.get() != target {
         return Err(io::Error::other(format!(
             "torsion fired {} of {target} timers",
@@ -399,7 +398,7 @@ fn run_torsion(plan: &Plan) -> io::Result<Sample> {
 
     drop(handles);
     drop(reactor);
-    sample.cleanup = watch.lap()?;
+    sample.cleanup = watch.lap();
     Ok(sample)
 }
 
@@ -471,7 +470,7 @@ fn run_tokio(plan: &Plan) -> io::Result<Sample> {
 
     let mut watch = runtime.block_on(async {
         let start = Instant::now();
-        let mut watch = Stopwatch::start()?;
+        let mut watch = Stopwatch::start();
         for (i, &delay) in plan.delays.iter().enumerate() {
             let probe = TaskProbe(Arc::clone(&shared));
             let is_last = i == plan.last;
@@ -498,7 +497,7 @@ fn run_tokio(plan: &Plan) -> io::Result<Sample> {
             "every timer is registered",
         )
         .await?;
-        sample.schedule = watch.lap()?;
+        sample.schedule = watch.lap();
         sample.heap.scheduled = Heap::reading(plan) - heap_before;
 
         for handle in handles.iter().skip(1).step_by(2) {
@@ -511,7 +510,7 @@ fn run_tokio(plan: &Plan) -> io::Result<Sample> {
             "every aborted task is dropped",
         )
         .await?;
-        sample.cancel = watch.lap()?;
+        sample.cancel = watch.lap();
         sample.heap.cancelled = Heap::reading(plan) - heap_before;
         if plan.memory {
             return Ok(watch);
@@ -522,9 +521,9 @@ fn run_tokio(plan: &Plan) -> io::Result<Sample> {
 
         // Blocks the runtime's only thread: nothing runs meanwhile.
         sample.waited = sleep_until_due(plan, last_deadline);
-        watch.restart()?;
+        watch.restart();
         wait(shared.all_fired.notified(), "every timer has fired").await?;
-        sample.fire = watch.lap()?;
+        sample.fire = watch.lap();
         sample.late = lock(&shared.last_fire).map_or(Duration::ZERO, |t| {
             t.saturating_duration_since(last_deadline)
         });
@@ -532,7 +531,7 @@ fn run_tokio(plan: &Plan) -> io::Result<Sample> {
         io::Result::Ok(watch)
     })?;
     drop(runtime);
-    sample.cleanup = watch.lap()?;
+    sample.cleanup = watch.lap();
     Ok(sample)
 }
 
@@ -552,18 +551,18 @@ fn run_delay_queue(plan: &Plan) -> io::Result<Sample> {
 
     let mut watch = runtime.block_on(async {
         let start = Instant::now();
-        let mut watch = Stopwatch::start()?;
+        let mut watch = Stopwatch::start();
         let mut queue = DelayQueue::new();
         for (i, &delay) in plan.delays.iter().enumerate() {
             keys.push(queue.insert(i, delay));
         }
-        sample.schedule = watch.lap()?;
+        sample.schedule = watch.lap();
         sample.heap.scheduled = Heap::reading(plan) - heap_before;
 
         for key in keys.iter().skip(1).step_by(2) {
             queue.remove(key);
         }
-        sample.cancel = watch.lap()?;
+        sample.cancel = watch.lap();
         sample.heap.cancelled = Heap::reading(plan) - heap_before;
         if plan.memory {
             return Ok(watch);
@@ -572,7 +571,7 @@ fn run_delay_queue(plan: &Plan) -> io::Result<Sample> {
         let last_deadline = queue.deadline(&keys[plan.last]).into_std();
 
         sample.waited = sleep_until_due(plan, last_deadline);
-        watch.restart()?;
+        watch.restart();
         let mut fired = 0;
         let mut last_fire = None;
         let expired = async {
@@ -587,7 +586,7 @@ fn run_delay_queue(plan: &Plan) -> io::Result<Sample> {
         tokio::time::timeout(PHASE_TIMEOUT, expired)
             .await
             .map_err(|_| io::Error::other("timed out waiting for the delay queue"))?;
-        sample.fire = watch.lap()?;
+        sample.fire = watch.lap();
         if fired != plan.fires() {
             return Err(io::Error::other(format!(
                 "the delay queue fired {fired} of {} timers",
@@ -602,7 +601,7 @@ fn run_delay_queue(plan: &Plan) -> io::Result<Sample> {
         io::Result::Ok(watch)
     })?;
     drop(runtime);
-    sample.cleanup = watch.lap()?;
+    sample.cleanup = watch.lap();
     Ok(sample)
 }
 
@@ -699,19 +698,82 @@ fn print_table(
         },
         config.rounds
     );
-    let columns: [Column; 7] = [
+    let wall: [Column; 6] = [
         ("schedule", |s| ms(s.schedule.wall)),
         ("cancel", |s| ms(s.cancel.wall)),
         ("fire", |s| ms(s.fire.wall)),
         ("cleanup", |s| ms(s.cleanup.wall)),
         ("total", |s| ms(s.total_wall())),
-        ("CPU", |s| s.total_cpu_ns() as f64 / 1e6),
         ("late", |s| ms(s.late)),
     ];
+    // `late` gets no ratio: in burst mode it is the fire phase plus the sleep's slack.
+    let medians = print_block(config, "wall ms (median)", &wall, 5, samples);
+    let cpu: [Column; 5] = [
+        ("schedule", |s| s.schedule.cpu_ns as f64 / 1e6),
+        ("cancel", |s| s.cancel.cpu_ns as f64 / 1e6),
+        ("fire", |s| s.fire.cpu_ns as f64 / 1e6),
+        ("cleanup", |s| s.cleanup.cpu_ns as f64 / 1e6),
+        ("total", |s| s.total_cpu_ns() as f64 / 1e6),
+    ];
+    print_block(config, "CPU ms (median)", &cpu, 5, samples);
+    for other in [TimerKind::Tokio, TimerKind::DelayQueue] {
+        if !(config.kinds.contains(&TimerKind::Torsion) && config.kinds.contains(&other)) {
+            continue;
+        }
+        let paired = paired_total_ratio(samples, other);
+        println!(
+            "torsion/{} wall total, per round: median {:.3}, min {:.3}, max {:.3}",
+            other.name(),
+            median(&paired),
+            min(&paired),
+            max(&paired)
+        );
+    }
     println!(
-        "{:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "ms (median)", "schedule", "cancel", "fire", "cleanup", "total", "CPU", "late"
+        "{:<19} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "wall ns per op", "sched/N", "canc/N/2", "fire/N/2", "clean/N", "total/N"
     );
+    for (kind, v) in &medians {
+        println!(
+            "{:<19} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0}",
+            kind.name(),
+            v[0] * 1e6 / n as f64,
+            v[1] * 1e6 / cancels as f64,
+            v[2] * 1e6 / fires as f64,
+            v[3] * 1e6 / n as f64,
+            v[4] * 1e6 / n as f64,
+        );
+    }
+    if !memory.is_empty() {
+        println!(
+            "{:<19} {:>19} {:>19}",
+            "heap B per timer", "N pending", "after N/2 cancels"
+        );
+        for (kind, heap) in memory {
+            println!(
+                "{:<19} {:>19.1} {:>19.1}",
+                kind.name(),
+                heap.scheduled as f64 / n as f64,
+                heap.cancelled as f64 / fires as f64
+            );
+        }
+    }
+}
+
+/// Prints the medians of `columns` for every implementation, then torsion's over the others'
+/// for the first `ratios` columns; returns the medians.
+fn print_block(
+    config: &TimersConfig,
+    title: &str,
+    columns: &[Column],
+    ratios: usize,
+    samples: &[(usize, TimerKind, Sample)],
+) -> Vec<(TimerKind, Vec<f64>)> {
+    print!("{title:<19}");
+    for (name, _) in columns {
+        print!(" {name:>9}");
+    }
+    println!();
     let medians: Vec<(TimerKind, Vec<f64>)> = config
         .kinds
         .iter()
@@ -731,73 +793,24 @@ fn print_table(
         })
         .collect();
     for (kind, values) in &medians {
-        print!("{:<12}", kind.name());
+        print!("{:<19}", kind.name());
         for v in values {
             print!(" {v:>9.1}");
         }
         println!();
     }
-    // Per operation: schedule and total per timer scheduled, cancel per cancel, fire per fire.
-    println!(
-        "{:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "ns per op", "/timer", "/cancel", "/fire", "/timer", "/timer", "/timer"
-    );
-    for (kind, v) in &medians {
-        println!(
-            "{:<12} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0}",
-            kind.name(),
-            v[0] * 1e6 / n as f64,
-            v[1] * 1e6 / cancels as f64,
-            v[2] * 1e6 / fires as f64,
-            v[3] * 1e6 / n as f64,
-            v[4] * 1e6 / n as f64,
-            v[5] * 1e6 / n as f64,
-        );
-    }
     let of = |k: TimerKind| medians.iter().find(|(m, _)| *m == k).map(|(_, v)| v);
     if let Some(torsion) = of(TimerKind::Torsion) {
         for other in [TimerKind::Tokio, TimerKind::DelayQueue] {
             let Some(o) = of(other) else { continue };
-            print!("{:<12}", format!("t/{}", short(other)));
-            for (t, o) in torsion.iter().zip(o).take(6) {
+            print!("{:<19}", format!("torsion/{}", other.name()));
+            for (t, o) in torsion.iter().zip(o).take(ratios) {
                 print!(" {:>9.3}", t / o);
             }
-            println!(
-                "  (torsion/{}, ratio of medians; < 1: torsion faster)",
-                other.name()
-            );
-            let paired = paired_total_ratio(samples, other);
-            println!(
-                "{:<12} total: median of per-round ratios {:.3} (min {:.3}, max {:.3})",
-                "",
-                median(&paired),
-                min(&paired),
-                max(&paired)
-            );
+            println!();
         }
     }
-    if !memory.is_empty() {
-        println!(
-            "{:<12} {:>22} {:>22}",
-            "heap", "B/timer, N pending", "B/timer, N/2 pending"
-        );
-        for (kind, heap) in memory {
-            println!(
-                "{:<12} {:>22.1} {:>22.1}",
-                kind.name(),
-                heap.scheduled as f64 / n as f64,
-                heap.cancelled as f64 / fires as f64
-            );
-        }
-    }
-}
-
-fn short(kind: TimerKind) -> &'static str {
-    match kind {
-        TimerKind::Torsion => "torsion",
-        TimerKind::Tokio => "tokio",
-        TimerKind::DelayQueue => "delay-q",
-    }
+    medians
 }
 
 /// Torsion's total over `other`'s in the same round, for each round.
