@@ -2,8 +2,56 @@
 //! importing nothing from the reactor) plus, with the default `reactor` feature, a thin
 //! [`Protocol`](torsion_reactor::Protocol) adapter over it.
 //!
-//! So far: [`wire`], the smallest protocols (echo, discard). Line, length-prefixed and HTTP
-//! protocols arrive in later releases.
+//! # The framers
+//! - [`line`]: lines split on `\r\n`, `\n` or any delimiter, at most 16 KiB each by default,
+//!   with a raw mode for bodies ([`LineFramer`]; Twisted's `LineReceiver`).
+//! - [`netstring`]: `5:hello,` ([`NetstringFramer`]; Twisted's `NetstringReceiver`).
+//! - [`prefixed`]: frames after a big-endian length of 1, 2 or 4 bytes ([`PrefixedFramer`];
+//!   Twisted's `Int8/16/32StringReceiver`).
+//!
+//! They share one shape. `feed(bytes)` returns a cursor whose `next()` hands out the frames now
+//! complete, one at a time, so the consumer can act between two frames of the same read
+//! (switch a line framer to raw mode, or stop to pause). A frame lying wholly inside the bytes
+//! fed is a slice of them, never a copy; only a frame split across reads is assembled, each
+//! byte copied once, and no byte is searched twice, so framing is linear in the bytes received.
+//! Short input is never an error: the cursor just runs dry. Every buffer a peer can fill has a
+//! limit, and going over it is an error that says so.
+//!
+//! ```
+//! use torsion_protocols::line::{LineFrame, LineFramer};
+//!
+//! let mut framer = LineFramer::new();
+//! let mut lines = Vec::new();
+//! for read in [&b"HELO exa"[..], b"mple.org\r\nQUIT\r\n"] {
+//!     let mut frames = framer.feed(read);
+//!     while let Some(Ok(LineFrame::Line(line))) = frames.next() {
+//!         lines.push(String::from_utf8_lossy(line).into_owned());
+//!     }
+//! }
+//! assert_eq!(lines, ["HELO example.org", "QUIT"]);
+//! ```
+//!
+//! # The adapters (feature `reactor`)
+//! Each framer has a handler trait in Twisted's words and an adapter that implements
+//! [`Protocol`](torsion_reactor::Protocol) for any handler: [`LineReceiver`] in a
+//! [`LineProtocol`], [`NetstringReceiver`] in a [`NetstringProtocol`], [`FrameReceiver`] in a
+//! [`FrameProtocol`]. The handler gets a context that sends in the same framing
+//! (`send_line`, `send_string`, `send_frame`), pauses and resumes delivery, and reaches the
+//! connection's whole [`Context`](torsion_reactor::Context).
+//!
+//! [`wire`] holds the smallest protocols (echo, discard).
+//!
+//! Without the `reactor` feature the crate is only the sans-I/O framers, which is how CI
+//! proves they import nothing from the reactor.
+
+mod input;
+pub mod line;
+pub mod netstring;
+pub mod prefixed;
 
 #[cfg(feature = "reactor")]
 pub mod wire;
+
+pub use line::{Delimiter, LineError, LineFrame, LineFramer};
+pub use netstring::{NetstringError, NetstringFramer};
+pub use prefixed::{FrameError, Prefix, PrefixedFramer};

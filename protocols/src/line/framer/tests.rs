@@ -1,0 +1,474 @@
+//! Every input is fed in every chunk size from 1 byte up, and also with a consumer that stops
+//! after one or two frames per feed (as a paused protocol does), and must give the same frames.
+
+use super::*;
+
+/// A frame, owned, with consecutive raw runs merged (how reads split raw data is arbitrary).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ev {
+    Line(Vec<u8>),
+    Raw(Vec<u8>),
+    TooLong(Vec<u8>),
+}
+
+fn line(s: &str) -> Ev {
+    Ev::Line(s.as_bytes().to_vec())
+}
+
+fn raw(s: &str) -> Ev {
+    Ev::Raw(s.as_bytes().to_vec())
+}
+
+fn too_long(s: &str) -> Ev {
+    Ev::TooLong(s.as_bytes().to_vec())
+}
+
+/// A consumer in the style of an HTTP/1.0 peer: after a line `BODY n` come `n` raw bytes, then
+/// lines again (given back with `set_line_mode_with_extra`); after `RAW` everything is raw.
+/// With `raw_after_too_long`, a too-long line switches to raw mode for good.
+#[derive(Default)]
+struct Consumer {
+    events: Vec<Ev>,
+    body_left: usize,
+    raw_after_too_long: bool,
+}
+
+impl Consumer {
+    /// Takes at most `budget` frames from `frames`; returns how many it took.
+    fn take(&mut self, frames: &mut LineFrames<'_, '_>, budget: usize) -> usize {
+        let mut taken = 0;
+        while taken < budget {
+            let Some(frame) = frames.next() else { break };
+            taken += 1;
+            match frame {
+                Ok(LineFrame::Line(l)) => {
+                    self.events.push(Ev::Line(l.to_vec()));
+                    if let Some(n) = l.strip_prefix(b"BODY ") {
+                        self.body_left = std::str::from_utf8(n).unwrap().parse().unwrap();
+                    } else if l == b"RAW" {
+                        self.body_left = usize::MAX;
+                    }
+                    if self.body_left > 0 {
+                        frames.set_raw_mode();
+                    }
+                }
+                Ok(LineFrame::Raw(data)) => {
+                    assert!(!data.is_empty());
+                    let used = data.len().min(self.body_left);
+                    let extra = data.len() - used;
+                    self.push_raw(&data[..used]);
+                    self.body_left -= used;
+                    if self.body_left == 0 {
+                        frames.set_line_mode_with_extra(extra);
+                    }
+                }
+                Err(LineError::TooLong { buffered, .. }) => {
+                    self.events.push(Ev::TooLong(buffered.to_vec()));
+                    if self.raw_after_too_long {
+                        self.body_left = usize::MAX;
+                        frames.set_raw_mode();
+                    }
+                }
+            }
+        }
+        taken
+    }
+
+    fn push_raw(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        match self.events.last_mut() {
+            Some(Ev::Raw(run)) => run.extend_from_slice(data),
+            _ => self.events.push(Ev::Raw(data.to_vec())),
+        }
+    }
+}
+
+/// Feeds `input` in chunks of `size`, taking at most `budget` frames per feed, then drains
+/// what is left with empty feeds. Returns the events and what stays buffered.
+fn run(
+    mut framer: LineFramer,
+    input: &[u8],
+    size: usize,
+    budget: usize,
+    raw_after_too_long: bool,
+) -> (Vec<Ev>, Vec<u8>) {
+    let mut consumer = Consumer {
+        raw_after_too_long,
+        ..Consumer::default()
+    };
+    for chunk in input.chunks(size) {
+        consumer.take(&mut framer.feed(chunk), budget);
+    }
+    while consumer.take(&mut framer.feed(&[]), budget) > 0 {}
+    (consumer.events, framer.buffered().to_vec())
+}
+
+/// Asserts that every chunk size and every budget give `expected` and leave `left` buffered.
+fn check_with(make: impl Fn() -> LineFramer, input: &[u8], expected: &[Ev], left: &str) {
+    check_all(make, input, expected, left, false);
+}
+
+fn check_all(
+    make: impl Fn() -> LineFramer,
+    input: &[u8],
+    expected: &[Ev],
+    left: &str,
+    raw_after_too_long: bool,
+) {
+    for size in 1..=input.len().max(1) {
+        for budget in [1, 2, usize::MAX] {
+            let (events, buffered) = run(make(), input, size, budget, raw_after_too_long);
+            assert_eq!(events, expected, "chunk size {size}, budget {budget}");
+            assert_eq!(
+                buffered,
+                left.as_bytes(),
+                "left buffered, chunk size {size}, budget {budget}"
+            );
+        }
+    }
+}
+
+fn check(input: &str, expected: &[Ev], left: &str) {
+    check_with(LineFramer::new, input.as_bytes(), expected, left);
+}
+
+#[test]
+fn lines_in_every_chunk_size() {
+    check(
+        "hello\r\nworld\r\npartial",
+        &[line("hello"), line("world")],
+        "partial",
+    );
+}
+
+#[test]
+fn empty_lines_and_empty_input() {
+    check(
+        "\r\n\r\nx\r\n\r\n",
+        &[line(""), line(""), line("x"), line("")],
+        "",
+    );
+    check("", &[], "");
+}
+
+#[test]
+fn delimiter_split_across_reads() {
+    let mut framer = LineFramer::new();
+    assert_eq!(framer.feed(b"abc\r").next(), None);
+    let mut frames = framer.feed(b"\ndef\r");
+    assert_eq!(frames.next(), Some(Ok(LineFrame::Line(b"abc"))));
+    assert_eq!(frames.next(), None);
+    drop(frames);
+    assert_eq!(framer.buffered(), b"def\r");
+    assert_eq!(framer.feed(b"\n").next(), Some(Ok(LineFrame::Line(b"def"))));
+}
+
+#[test]
+fn many_lines_in_one_read_are_slices_of_that_read() {
+    let chunk = b"one\r\ntwo\r\nthree\r\nfour";
+    let mut framer = LineFramer::new();
+    let mut frames = framer.feed(chunk);
+    let range = chunk.as_ptr_range();
+    let mut lines = Vec::new();
+    while let Some(Ok(LineFrame::Line(l))) = frames.next() {
+        assert!(range.contains(&l.as_ptr()), "line {l:?} was copied");
+        lines.push(l.to_vec());
+    }
+    drop(frames);
+    assert_eq!(lines, [&b"one"[..], b"two", b"three"]);
+    // Only the trailing partial line was copied.
+    assert_eq!(framer.backlog.copied, 4);
+}
+
+#[test]
+fn strict_crlf_keeps_bare_lf_and_cr_in_the_line() {
+    check(
+        "a\nb\r\n\r\r\nc\rd\r\n",
+        &[line("a\nb"), line("\r"), line("c\rd")],
+        "",
+    );
+}
+
+#[test]
+fn newline_mode_accepts_lf_and_crlf() {
+    let make = || LineFramer::new().with_delimiter(Delimiter::Newline);
+    check_with(
+        make,
+        b"a\nb\r\nc\r\r\n\n\r\nx\ry\nend\r",
+        &[
+            line("a"),
+            line("b"),
+            line("c\r"),
+            line(""),
+            line(""),
+            line("x\ry"),
+        ],
+        "end\r",
+    );
+}
+
+#[test]
+fn custom_delimiters_with_self_overlap() {
+    fn make(d: &'static [u8]) -> impl Fn() -> LineFramer {
+        move || LineFramer::new().with_delimiter(Delimiter::Custom(d.into()))
+    }
+    check_with(make(b"--"), b"x---y--", &[line("x"), line("-y")], "");
+    check_with(
+        make(b"aab"),
+        b"xaaab-aaaab--aab",
+        &[line("xa"), line("-aa"), line("--")],
+        "",
+    );
+    check_with(make(b"\0"), b"a\0\0b", &[line("a"), line("")], "b");
+}
+
+#[test]
+#[should_panic(expected = "cannot be empty")]
+fn an_empty_custom_delimiter_is_refused() {
+    let _ = LineFramer::new().with_delimiter(Delimiter::Custom(Box::new([])));
+}
+
+#[test]
+fn raw_mode_switch_inside_a_read_and_back() {
+    check(
+        "BODY 5\r\nhelloline2\r\nRAW\r\nrest of\r\nstream",
+        &[
+            line("BODY 5"),
+            raw("hello"),
+            line("line2"),
+            line("RAW"),
+            raw("rest of\r\nstream"),
+        ],
+        "",
+    );
+}
+
+#[test]
+fn raw_data_may_hold_delimiters_and_lines_resume_exactly_after_it() {
+    check(
+        "BODY 4\r\n\r\n\r\nX\r\nBODY 1\r\n\r\r\nBODY 2\r\nab",
+        &[
+            line("BODY 4"),
+            raw("\r\n\r\n"),
+            line("X"),
+            line("BODY 1"),
+            raw("\r"),
+            line(""),
+            line("BODY 2"),
+            raw("ab"),
+        ],
+        "",
+    );
+}
+
+#[test]
+fn switching_to_raw_hands_out_a_buffered_partial_line_first() {
+    let mut framer = LineFramer::new();
+    drop(framer.feed(b"par"));
+    framer.set_raw_mode();
+    assert!(framer.is_raw_mode());
+    let mut frames = framer.feed(b"tial");
+    assert_eq!(frames.next(), Some(Ok(LineFrame::Raw(b"par"))));
+    assert_eq!(frames.next(), Some(Ok(LineFrame::Raw(b"tial"))));
+    assert_eq!(frames.next(), None);
+    frames.set_line_mode();
+    drop(frames);
+    assert!(!framer.is_raw_mode());
+}
+
+#[test]
+fn lines_exactly_at_the_limit_pass_and_one_more_byte_fails() {
+    let make = || LineFramer::new().with_max_line_length(8);
+    check_with(
+        make,
+        b"12345678\r\n123456789\r\nok\r\n12345678",
+        &[line("12345678"), too_long("123456789"), line("ok")],
+        "12345678",
+    );
+}
+
+#[test]
+fn an_over_long_line_is_reported_early_and_skipped_through_its_delimiter() {
+    let make = || LineFramer::new().with_max_line_length(8);
+    let long = "x".repeat(50);
+    check_with(
+        make,
+        format!("{long}\r{long}\r\nok\r\n{long}").as_bytes(),
+        &[too_long("xxxxxxxxx"), line("ok"), too_long("xxxxxxxxx")],
+        "",
+    );
+}
+
+#[test]
+fn the_too_long_verdict_does_not_depend_on_a_pending_cr() {
+    // Eight bytes then CR: still possibly a line of 8 until the next byte.
+    let make = || LineFramer::new().with_max_line_length(8);
+    check_with(make, b"12345678\r", &[], "12345678\r");
+    check_with(
+        make,
+        b"12345678\rx\r\nok\r\n",
+        &[too_long("12345678\r"), line("ok")],
+        "",
+    );
+}
+
+#[test]
+fn newline_mode_limit_counts_the_line_without_its_cr() {
+    let make = || {
+        LineFramer::new()
+            .with_delimiter(Delimiter::Newline)
+            .with_max_line_length(4)
+    };
+    check_with(
+        make,
+        b"abcd\r\nabcd\nabcde\nabcd\r\r\nok\n",
+        &[
+            line("abcd"),
+            line("abcd"),
+            too_long("abcde"),
+            too_long("abcd\r"),
+            line("ok"),
+        ],
+        "",
+    );
+}
+
+#[test]
+fn custom_delimiter_limit() {
+    let make = || {
+        LineFramer::new()
+            .with_delimiter(Delimiter::Custom((*b"END").into()))
+            .with_max_line_length(4)
+    };
+    check_with(
+        make,
+        b"abcdENDabcdeENDENENDok",
+        &[line("abcd"), too_long("abcde"), line("EN")],
+        "ok",
+    );
+}
+
+#[test]
+fn switching_to_raw_after_a_too_long_line_starts_right_after_what_was_reported() {
+    let make = || LineFramer::new().with_max_line_length(4);
+    check_all(
+        make,
+        b"ok\r\n0123456789\r\nmore",
+        &[line("ok"), too_long("01234"), raw("56789\r\nmore")],
+        "",
+        true,
+    );
+}
+
+#[test]
+fn a_zero_maximum_allows_only_empty_lines() {
+    let make = || LineFramer::new().with_max_line_length(0);
+    check_with(
+        make,
+        b"\r\na\r\n\r\n",
+        &[line(""), too_long("a"), line("")],
+        "",
+    );
+}
+
+#[test]
+fn take_buffered_empties_the_framer() {
+    let mut framer = LineFramer::new();
+    let mut frames = framer.feed(b"a\r\nb\r\nc");
+    assert_eq!(frames.next(), Some(Ok(LineFrame::Line(b"a"))));
+    drop(frames);
+    assert_eq!(framer.take_buffered(), b"b\r\nc");
+    assert_eq!(framer.buffered(), b"");
+    assert_eq!(
+        framer.feed(b"d\r\n").next(),
+        Some(Ok(LineFrame::Line(b"d")))
+    );
+}
+
+#[test]
+fn the_error_says_what_was_wrong() {
+    let mut framer = LineFramer::new().with_max_line_length(2);
+    let mut frames = framer.feed(b"abcd\r\n");
+    let error = frames.next().unwrap().unwrap_err();
+    assert_eq!(error.to_string(), "peer sent a line longer than 2 bytes");
+    assert_eq!(
+        error,
+        LineError::TooLong {
+            max_length: 2,
+            buffered: b"abc"
+        }
+    );
+}
+
+/// Twisted's quadratic buffering (twisted #6357, #2611) must not happen here: a 1 MiB line fed
+/// one byte at a time is searched and copied a bounded number of times per byte.
+#[test]
+fn framing_a_long_line_fed_byte_by_byte_is_linear() {
+    const SIZE: usize = 1 << 20;
+    for delimiter in [
+        Delimiter::CrLf,
+        Delimiter::Newline,
+        Delimiter::Custom((*b"<END>").into()),
+    ] {
+        let needle_len = delimiter.needle().len();
+        let mut framer = LineFramer::new()
+            .with_delimiter(delimiter)
+            .with_max_line_length(SIZE);
+        for _ in 0..SIZE {
+            assert_eq!(framer.feed(b"a").next(), None);
+        }
+        let end = framer.delimiter().needle().to_vec();
+        let mut frames = framer.feed(&end);
+        assert!(matches!(frames.next(), Some(Ok(LineFrame::Line(l))) if l.len() == SIZE));
+        drop(frames);
+        // One search per byte, plus the delimiter-prefix re-check at each read boundary.
+        assert!(framer.scanned_total() <= SIZE * needle_len + 2 * needle_len);
+        assert!(framer.backlog.copied <= SIZE + needle_len);
+    }
+}
+
+#[test]
+fn an_endless_line_holds_bounded_memory_and_linear_work() {
+    const SIZE: usize = 1 << 20;
+    let mut framer = LineFramer::new();
+    let window = framer.framing.window();
+    let mut reported = 0;
+    for chunk in vec![b'x'; SIZE].chunks(1000) {
+        let mut frames = framer.feed(chunk);
+        while let Some(frame) = frames.next() {
+            assert!(frame.is_err());
+            reported += 1;
+        }
+        drop(frames);
+        assert!(framer.buffered().len() < window);
+    }
+    assert_eq!(reported, 1);
+    assert!(framer.scanned_total() <= 2 * SIZE);
+    assert!(framer.backlog.copied <= 2 * window);
+}
+
+#[test]
+fn handing_out_many_buffered_lines_one_per_feed_is_linear() {
+    const LINES: usize = 100_000;
+    let input = b"ab\r\n".repeat(LINES);
+    let mut framer = LineFramer::new();
+    // The consumer stops after each line, as a paused protocol does: the rest of the read is
+    // kept once and then handed out from the buffer without shifting it per line.
+    let mut count = 0;
+    let mut frames = framer.feed(&input);
+    while frames.next().is_some() {
+        count += 1;
+        drop(frames);
+        frames = framer.feed(&[]);
+        if count == LINES {
+            break;
+        }
+    }
+    assert!(frames.next().is_none());
+    drop(frames);
+    assert_eq!(count, LINES);
+    assert!(framer.backlog.copied <= input.len());
+    assert!(framer.scanned_total() <= 2 * input.len());
+}
