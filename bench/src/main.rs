@@ -23,6 +23,8 @@
 //!   --live            timers: fire as the deadlines come due (default: all due first)
 //!   --impls A,B       timers: torsion, tokio, delay-queue (all)
 //!   --no-memory       timers: skip the heap-per-timer samples
+//!   --fresh           timers: a new reactor/runtime for every sample (default: one each,
+//!                     kept from sample to sample after a first, cold one)
 //! ```
 //!
 //! See `bench/README.md` for what is measured and how.
@@ -70,7 +72,8 @@ enum Command {
 const USAGE: &str = "usage: torsion-bench [echo|idle|timers] [--rounds N] [--messages N] \
                      [--clients N] [--depth N] [--loads ping-pong,pipelined] [--connections N] \
                      [--servers torsion,mio,tokio] [--timers N] [--lead MS] [--window MS] \
-                     [--sorted] [--live] [--impls torsion,tokio,delay-queue] [--no-memory]";
+                     [--sorted] [--live] [--fresh] [--impls torsion,tokio,delay-queue] \
+                     [--no-memory]";
 
 /// Parses a number argument, at least `min`.
 fn number<T: std::str::FromStr + PartialOrd>(
@@ -128,6 +131,7 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
             "--sorted" => timers.sorted = true,
             "--live" => timers.live = true,
             "--no-memory" => timers.memory = false,
+            "--fresh" => timers.fresh = true,
             "--impls" => {
                 let list = args.next().ok_or("--impls needs a value")?;
                 timers.kinds = list

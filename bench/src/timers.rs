@@ -23,7 +23,7 @@ use std::future::poll_fn;
 use std::io;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -98,6 +98,9 @@ pub struct TimersConfig {
     pub kinds: Vec<TimerKind>,
     /// Whether to measure heap bytes per pending timer (one extra untimed sample each).
     pub memory: bool,
+    /// A new reactor or runtime for every sample, instead of one per implementation kept
+    /// from sample to sample.
+    pub fresh: bool,
 }
 
 impl Default for TimersConfig {
@@ -111,6 +114,7 @@ impl Default for TimersConfig {
             live: false,
             kinds: TimerKind::ALL.to_vec(),
             memory: true,
+            fresh: false,
         }
     }
 }
@@ -286,19 +290,88 @@ impl Sample {
     }
 }
 
-/// Runs one sample of `kind` on a fresh thread.
-fn run_one(kind: TimerKind, plan: &Arc<Plan>) -> io::Result<Sample> {
-    let plan = Arc::clone(plan);
-    let worker = thread::Builder::new()
-        .name(format!("timers-{}", kind.name()))
-        .spawn(move || match kind {
-            TimerKind::Torsion => run_torsion(&plan),
-            TimerKind::Tokio => run_tokio(&plan),
-            TimerKind::DelayQueue => run_delay_queue(&plan),
-        })?;
-    worker
-        .join()
-        .map_err(|_| io::Error::other(format!("{} sample panicked", kind.name())))?
+/// One implementation's reactor or runtime, kept from sample to sample as a long-running
+/// program keeps it: the first sample grows its tables and the allocator's pool, the later
+/// ones find them grown.
+enum Engine {
+    Torsion(Box<Reactor>),
+    Tokio(tokio::runtime::Runtime),
+    DelayQueue(tokio::runtime::Runtime, DelayQueue<usize>),
+}
+
+impl Engine {
+    fn new(kind: TimerKind) -> io::Result<Engine> {
+        Ok(match kind {
+            TimerKind::Torsion => Engine::Torsion(Box::new(Reactor::new()?)),
+            TimerKind::Tokio => Engine::Tokio(tokio_runtime()?),
+            TimerKind::DelayQueue => Engine::DelayQueue(tokio_runtime()?, DelayQueue::new()),
+        })
+    }
+
+    fn sample(&mut self, plan: &Plan) -> io::Result<Sample> {
+        match self {
+            Engine::Torsion(reactor) => run_torsion(reactor, plan),
+            Engine::Tokio(runtime) => run_tokio(runtime, plan),
+            Engine::DelayQueue(runtime, queue) => run_delay_queue(runtime, queue, plan),
+        }
+    }
+}
+
+/// A thread of its own for one implementation, holding its [`Engine`] and running a sample
+/// whenever asked.
+struct Worker {
+    kind: TimerKind,
+    requests: Option<mpsc::Sender<Arc<Plan>>>,
+    results: mpsc::Receiver<io::Result<Sample>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Worker {
+    fn spawn(kind: TimerKind) -> io::Result<Worker> {
+        let (requests, inbox) = mpsc::channel::<Arc<Plan>>();
+        let (outbox, results) = mpsc::channel();
+        let thread = thread::Builder::new()
+            .name(format!("timers-{}", kind.name()))
+            .spawn(move || {
+                let mut engine = Engine::new(kind);
+                for plan in inbox {
+                    let result = match &mut engine {
+                        Ok(engine) => engine.sample(&plan),
+                        Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+                    };
+                    if outbox.send(result).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Worker {
+            kind,
+            requests: Some(requests),
+            results,
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs one sample on the worker's engine and waits for it (bounded).
+    fn sample(&self, plan: &Arc<Plan>) -> io::Result<Sample> {
+        let gone = || io::Error::other(format!("the {} worker died", self.kind.name()));
+        self.requests
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(Arc::clone(plan))
+            .map_err(|_| gone())?;
+        let longest = 4 * PHASE_TIMEOUT + plan.delays.iter().max().copied().unwrap_or_default();
+        self.results.recv_timeout(longest).map_err(|_| gone())?
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.requests = None; // ends the worker's loop
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Checks that nothing came due before the fire phase; returns the time that was left.
@@ -333,8 +406,7 @@ fn sleep_until_due(plan: &Plan, last_deadline: Instant) -> Duration {
 }
 
 /// torsion: `call_later` closures on a real-clock reactor, driven by `iterate`.
-fn run_torsion(plan: &Plan) -> io::Result<Sample> {
-    let mut reactor = Reactor::new()?;
+fn run_torsion(reactor: &mut Reactor, plan: &Plan) -> io::Result<Sample> {
     let fired = Rc::new(Cell::new(0usize));
     let last_fire: Rc<Cell<Option<Instant>>> = Rc::new(Cell::new(None));
     let target = plan.fires();
@@ -347,7 +419,7 @@ fn run_torsion(plan: &Plan) -> io::Result<Sample> {
     for &delay in &plan.delays {
         let fired = Rc::clone(&fired);
         let last_fire = Rc::clone(&last_fire);
-        handles.push(reactor.call_later(delay, move |_| {
+        handles.push(reactor.call_later(delay, move |_: &mut Reactor| {
             let n = fired.get() + 1;
             fired.set(n);
             if n == target {
@@ -360,7 +432,7 @@ fn run_torsion(plan: &Plan) -> io::Result<Sample> {
 
     let mut cancelled = 0;
     for handle in handles.iter().skip(1).step_by(2) {
-        cancelled += usize::from(handle.cancel(&mut reactor));
+        cancelled += usize::from(handle.cancel(reactor));
     }
     sample.cancel = watch.lap();
     sample.heap.cancelled = Heap::reading(plan) - heap_before;
@@ -375,7 +447,7 @@ fn run_torsion(plan: &Plan) -> io::Result<Sample> {
     }
     sample.margin = check_margin(plan, start, fired.get())?;
     let last_deadline = handles[plan.last]
-        .deadline(&reactor)
+        .deadline(reactor)
         .ok_or_else(|| io::Error::other("the last timer is not pending"))?;
 
     sample.waited = sleep_until_due(plan, last_deadline);
@@ -397,7 +469,6 @@ fn run_torsion(plan: &Plan) -> io::Result<Sample> {
     });
 
     drop(handles);
-    drop(reactor);
     sample.cleanup = watch.lap();
     Ok(sample)
 }
@@ -449,8 +520,7 @@ async fn wait(notified: tokio::sync::futures::Notified<'_>, what: &str) -> io::R
 }
 
 /// tokio: a spawned task per timer sleeping until its deadline, `JoinHandle::abort` to cancel.
-fn run_tokio(plan: &Plan) -> io::Result<Sample> {
-    let runtime = tokio_runtime()?;
+fn run_tokio(runtime: &tokio::runtime::Runtime, plan: &Plan) -> io::Result<Sample> {
     let shared = Arc::new(TokioShared {
         registered: AtomicUsize::new(0),
         dropped: AtomicUsize::new(0),
@@ -530,7 +600,6 @@ fn run_tokio(plan: &Plan) -> io::Result<Sample> {
         drop(handles);
         io::Result::Ok(watch)
     })?;
-    drop(runtime);
     sample.cleanup = watch.lap();
     Ok(sample)
 }
@@ -543,8 +612,11 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// tokio-util: one `DelayQueue` of the timers' indices in the benchmark's task.
-fn run_delay_queue(plan: &Plan) -> io::Result<Sample> {
-    let runtime = tokio_runtime()?;
+fn run_delay_queue(
+    runtime: &tokio::runtime::Runtime,
+    queue: &mut DelayQueue<usize>,
+    plan: &Plan,
+) -> io::Result<Sample> {
     let mut sample = Sample::default();
     let mut keys = Vec::with_capacity(plan.delays.len());
     let heap_before = Heap::reading(plan);
@@ -552,7 +624,6 @@ fn run_delay_queue(plan: &Plan) -> io::Result<Sample> {
     let mut watch = runtime.block_on(async {
         let start = Instant::now();
         let mut watch = Stopwatch::start();
-        let mut queue = DelayQueue::new();
         for (i, &delay) in plan.delays.iter().enumerate() {
             keys.push(queue.insert(i, delay));
         }
@@ -597,10 +668,8 @@ fn run_delay_queue(plan: &Plan) -> io::Result<Sample> {
             t.saturating_duration_since(last_deadline)
         });
         drop(keys);
-        drop(queue);
         io::Result::Ok(watch)
     })?;
-    drop(runtime);
     sample.cleanup = watch.lap();
     Ok(sample)
 }
@@ -611,22 +680,40 @@ pub fn run(config: &TimersConfig) -> io::Result<()> {
     let lead = config.effective_lead();
     println!();
     println!(
-        "timers: {} rounds x {} implementations; each sample: fresh thread and reactor/runtime, {} timers",
+        "timers: 1 cold + {} measured rounds x {} implementations, {} timers per sample; {}",
         config.rounds,
         config.kinds.len(),
-        config.timers
+        config.timers,
+        if config.fresh {
+            "a new reactor/runtime on a new thread for every sample"
+        } else {
+            "each implementation keeps one reactor/runtime on a thread of its own"
+        }
     );
+    let mut workers = config
+        .kinds
+        .iter()
+        .map(|&kind| Worker::spawn(kind))
+        .collect::<io::Result<Vec<_>>>()?;
     let mut samples: Vec<(usize, TimerKind, Sample)> = Vec::new();
-    for round in 0..config.rounds {
-        let n = config.kinds.len();
+    // Round 0 is each engine's first sample (cold); rounds 1..=rounds are measured. With
+    // `fresh`, every sample gets a new engine, so every round is like round 0.
+    for round in 0..=config.rounds {
+        let n = workers.len();
         for i in 0..n {
-            let kind = config.kinds[(i + round) % n];
-            let s = run_one(kind, &plan)?;
+            let worker = &mut workers[(i + round) % n];
+            if config.fresh && round > 0 {
+                *worker = Worker::spawn(worker.kind)?;
+            }
+            let s = worker.sample(&plan)?;
             eprintln!(
-                "  round {}/{} {:<11} schedule {:>7.1} ms  cancel {:>6.1} ms  fire {:>7.1} ms  cleanup {:>6.1} ms  total {:>7.1} ms  CPU {:>7.1} ms  late {:>6.1} ms  (margin {:.0} ms)",
-                round + 1,
-                config.rounds,
-                kind.name(),
+                "  {:<5} {:<11} schedule {:>7.1} ms  cancel {:>6.1} ms  fire {:>7.1} ms  cleanup {:>6.1} ms  total {:>7.1} ms  CPU {:>7.1} ms  late {:>6.1} ms  (margin {:.0} ms)",
+                if round == 0 {
+                    "cold".to_string()
+                } else {
+                    format!("{round}/{}", config.rounds)
+                },
+                worker.kind.name(),
                 ms(s.schedule.wall),
                 ms(s.cancel.wall),
                 ms(s.fire.wall),
@@ -636,9 +723,10 @@ pub fn run(config: &TimersConfig) -> io::Result<()> {
                 ms(s.late),
                 ms(s.margin),
             );
-            samples.push((round, kind, s));
+            samples.push((round, worker.kind, s));
         }
     }
+    drop(workers);
     let memory = if config.memory {
         measure_memory(config)?
     } else {
@@ -648,7 +736,8 @@ pub fn run(config: &TimersConfig) -> io::Result<()> {
     Ok(())
 }
 
-/// One untimed sample per implementation with the counting allocator on.
+/// One untimed sample per implementation, each on a fresh engine, with the counting
+/// allocator on.
 fn measure_memory(config: &TimersConfig) -> io::Result<Vec<(TimerKind, Heap)>> {
     let mut plan = Plan::new(config);
     plan.memory = true;
@@ -656,7 +745,7 @@ fn measure_memory(config: &TimersConfig) -> io::Result<Vec<(TimerKind, Heap)>> {
     let mut results = Vec::new();
     alloc_counter::enable();
     for &kind in &config.kinds {
-        let s = run_one(kind, &plan);
+        let s = Worker::spawn(kind).and_then(|worker| worker.sample(&plan));
         match s {
             Ok(s) => results.push((kind, s.heap)),
             Err(e) => {
@@ -687,7 +776,7 @@ fn print_table(
     let fires = n - cancels;
     println!();
     println!(
-        "Timers: {n} scheduled with delays {:.0} ms + 0..{:.0} ms ({}), every other cancelled, {fires} fired; {}; {} rounds",
+        "Timers: {n} scheduled with delays {:.0} ms + 0..{:.0} ms ({}), every other cancelled, {fires} fired; {}; {} rounds{}",
         ms(lead),
         ms(config.window),
         if config.sorted { "in order" } else { "scrambled" },
@@ -696,7 +785,12 @@ fn print_table(
         } else {
             "burst: all due before the fire phase"
         },
-        config.rounds
+        config.rounds,
+        if config.fresh {
+            ", each on a fresh reactor/runtime"
+        } else {
+            " on each implementation's reactor/runtime after its cold sample"
+        }
     );
     let wall: [Column; 6] = [
         ("schedule", |s| ms(s.schedule.wall)),
@@ -706,6 +800,11 @@ fn print_table(
         ("total", |s| ms(s.total_wall())),
         ("late", |s| ms(s.late)),
     ];
+    let (cold, samples): (Vec<_>, Vec<_>) = samples
+        .iter()
+        .copied()
+        .partition(|(round, _, _)| *round == 0);
+    let samples = &samples[..];
     // `late` gets no ratio: in burst mode it is the fire phase plus the sleep's slack.
     let medians = print_block(config, "wall ms (median)", &wall, 5, samples);
     let cpu: [Column; 5] = [
@@ -716,6 +815,7 @@ fn print_table(
         ("total", |s| s.total_cpu_ns() as f64 / 1e6),
     ];
     print_block(config, "CPU ms (median)", &cpu, 5, samples);
+    print_block(config, "cold wall ms", &wall[..5], 5, &cold);
     for other in [TimerKind::Tokio, TimerKind::DelayQueue] {
         if !(config.kinds.contains(&TimerKind::Torsion) && config.kinds.contains(&other)) {
             continue;
@@ -805,7 +905,11 @@ fn print_block(
             let Some(o) = of(other) else { continue };
             print!("{:<19}", format!("torsion/{}", other.name()));
             for (t, o) in torsion.iter().zip(o).take(ratios) {
-                print!(" {:>9.3}", t / o);
+                if *o >= 0.1 {
+                    print!(" {:>9.3}", t / o);
+                } else {
+                    print!(" {:>9}", "-");
+                }
             }
             println!();
         }
