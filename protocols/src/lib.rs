@@ -3,8 +3,8 @@
 //! [`Protocol`](torsion_reactor::Protocol) adapter over it.
 //!
 //! # The framers
-//! - [`line`]: lines split on `\r\n`, `\n` or any delimiter, at most 16 KiB each by default,
-//!   with a raw mode for bodies ([`LineFramer`]; Twisted's `LineReceiver`).
+//! - [`line`](mod@line): lines split on `\r\n`, `\n` or any delimiter, at most 16 KiB each by
+//!   default, with a raw mode for bodies ([`LineFramer`]; Twisted's `LineReceiver`).
 //! - [`netstring`]: `5:hello,` ([`NetstringFramer`]; Twisted's `NetstringReceiver`).
 //! - [`prefixed`]: frames after a big-endian length of 1, 2 or 4 bytes ([`PrefixedFramer`];
 //!   Twisted's `Int8/16/32StringReceiver`).
@@ -44,6 +44,8 @@
 //! Without the `reactor` feature the crate is only the sans-I/O framers, which is how CI
 //! proves they import nothing from the reactor.
 
+#[cfg(feature = "reactor")]
+mod flow;
 mod input;
 pub mod line;
 pub mod netstring;
@@ -53,5 +55,11 @@ pub mod prefixed;
 pub mod wire;
 
 pub use line::{Delimiter, LineError, LineFrame, LineFramer};
+#[cfg(feature = "reactor")]
+pub use line::{LineContext, LineProtocol, LineReceiver};
+#[cfg(feature = "reactor")]
+pub use netstring::{NetstringContext, NetstringProtocol, NetstringReceiver};
 pub use netstring::{NetstringError, NetstringFramer};
+#[cfg(feature = "reactor")]
+pub use prefixed::{FrameContext, FrameProtocol, FrameReceiver};
 pub use prefixed::{FrameError, Prefix, PrefixedFramer};

@@ -33,6 +33,11 @@ use std::fmt;
 
 use crate::input::{Backlog, Input};
 
+#[cfg(feature = "reactor")]
+mod receiver;
+#[cfg(feature = "reactor")]
+pub use receiver::{NetstringContext, NetstringProtocol, NetstringReceiver};
+
 /// Twisted's `NetstringReceiver.MAX_LENGTH`: 99,999 bytes.
 pub const DEFAULT_MAX_LENGTH: usize = 99_999;
 

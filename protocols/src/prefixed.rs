@@ -35,6 +35,11 @@ use std::fmt;
 
 use crate::input::{Backlog, Input};
 
+#[cfg(feature = "reactor")]
+mod receiver;
+#[cfg(feature = "reactor")]
+pub use receiver::{FrameContext, FrameProtocol, FrameReceiver};
+
 /// Twisted's `IntNStringReceiver.MAX_LENGTH`: 99,999 bytes.
 pub const DEFAULT_MAX_FRAME_LENGTH: usize = 99_999;
 

@@ -1,0 +1,308 @@
+//! The netstring protocol adapter: a [`NetstringReceiver`] handler (Twisted's
+//! `NetstringReceiver` methods) driven by a [`NetstringProtocol`].
+
+use std::time::Duration;
+
+use log::warn;
+use torsion_reactor::{Context, DelayedCall, DisconnectReason, Protocol};
+
+use super::{NetstringError, NetstringFramer};
+use crate::flow::Flow;
+
+/// What a netstring protocol does. Put it in a [`NetstringProtocol`] to run it on a
+/// connection. Calls come in [`Protocol`]'s order.
+///
+/// ```
+/// use torsion_protocols::netstring::{NetstringContext, NetstringProtocol, NetstringReceiver};
+///
+/// /// Sends each string back reversed.
+/// struct Reverse;
+///
+/// impl NetstringReceiver for Reverse {
+///     fn string_received(&mut self, cx: &mut NetstringContext<'_, '_>, string: &[u8]) {
+///         let reversed: Vec<u8> = string.iter().rev().copied().collect();
+///         cx.send_string(&reversed);
+///     }
+/// }
+///
+/// let protocol = NetstringProtocol::new(Reverse).with_max_length(1024);
+/// # let _ = protocol;
+/// ```
+pub trait NetstringReceiver: 'static {
+    /// The connection is established.
+    fn connection_made(&mut self, cx: &mut NetstringContext<'_, '_>) {
+        let _ = cx;
+    }
+
+    /// A string arrived. `string` is only valid during the call.
+    fn string_received(&mut self, cx: &mut NetstringContext<'_, '_>, string: &[u8]);
+
+    /// The peer broke the framing (a bad length, a string over the maximum, a missing comma).
+    /// Nothing more is read from this connection. The default logs a warning and closes it.
+    fn netstring_error(&mut self, cx: &mut NetstringContext<'_, '_>, error: &NetstringError) {
+        warn!("connection {}: {error}, closing", cx.transport().id());
+        cx.lose_connection();
+    }
+
+    /// The peer will send nothing more (after strings held back by a pause). A partial
+    /// string is dropped. The default closes the connection.
+    fn eof_received(&mut self, cx: &mut NetstringContext<'_, '_>) {
+        cx.lose_connection();
+    }
+
+    /// The connection is gone, for `reason`.
+    fn connection_lost(&mut self, cx: &mut NetstringContext<'_, '_>, reason: &DisconnectReason) {
+        let _ = (cx, reason);
+    }
+
+    /// The write queue is over its high watermark; see [`Protocol::pause_writing`].
+    fn pause_writing(&mut self, cx: &mut NetstringContext<'_, '_>) {
+        let _ = cx;
+    }
+
+    /// The write queue drained after a pause.
+    fn resume_writing(&mut self, cx: &mut NetstringContext<'_, '_>) {
+        let _ = cx;
+    }
+}
+
+/// What a [`NetstringReceiver`] callback can do: send strings, pause delivery, close, and
+/// reach the connection's whole [`Context`] through [`transport`](NetstringContext::transport).
+pub struct NetstringContext<'a, 'cx> {
+    cx: &'a mut Context<'cx>,
+    flow: &'a mut Flow,
+}
+
+impl<'a, 'cx> NetstringContext<'a, 'cx> {
+    /// Sends `string` as a netstring.
+    pub fn send_string(&mut self, string: &[u8]) {
+        self.cx.write(format!("{}:", string.len()).as_bytes());
+        self.cx.write(string);
+        self.cx.write(b",");
+    }
+
+    /// Stops delivering strings, even ones already received, and stops reading, until
+    /// [`resume_producing`](NetstringContext::resume_producing).
+    pub fn pause_producing(&mut self) {
+        self.flow.pause(self.cx);
+    }
+
+    /// Resumes after a pause: strings received meanwhile are delivered when this callback
+    /// returns, then reading resumes.
+    pub fn resume_producing(&mut self) {
+        self.flow.resume(self.cx);
+    }
+
+    /// Whether delivery is paused.
+    pub fn is_paused(&self) -> bool {
+        self.flow.is_paused()
+    }
+
+    /// Closes the connection once what was sent is written; no more strings are delivered.
+    pub fn lose_connection(&mut self) {
+        self.flow.lose_connection(self.cx);
+    }
+
+    /// The connection's transport and the rest of the reactor.
+    pub fn transport(&mut self) -> &mut Context<'cx> {
+        self.cx
+    }
+
+    /// Runs `f` on this connection's handler (of type `H`) after `delay`; see
+    /// [`LineContext::call_later`](crate::line::LineContext::call_later).
+    pub fn call_later<H: NetstringReceiver>(
+        &mut self,
+        delay: Duration,
+        f: impl FnOnce(&mut H, &mut NetstringContext<'_, '_>) + 'static,
+    ) -> Option<DelayedCall> {
+        self.cx
+            .call_later(delay, move |protocol: &mut NetstringProtocol<H>, cx| {
+                protocol.with_handler(cx, f)
+            })
+    }
+}
+
+/// Runs a [`NetstringReceiver`] on a connection: implements [`Protocol`] by decoding the bytes
+/// received with a [`NetstringFramer`].
+pub struct NetstringProtocol<H> {
+    handler: H,
+    framer: NetstringFramer,
+    flow: Flow,
+}
+
+impl<H: NetstringReceiver> NetstringProtocol<H> {
+    /// Runs `handler`, accepting strings of up to
+    /// [`DEFAULT_MAX_LENGTH`](super::DEFAULT_MAX_LENGTH) bytes.
+    pub fn new(handler: H) -> Self {
+        NetstringProtocol {
+            handler,
+            framer: NetstringFramer::new(),
+            flow: Flow::default(),
+        }
+    }
+
+    /// Accepts strings of at most `max` bytes instead.
+    pub fn with_max_length(mut self, max: usize) -> Self {
+        self.framer = self.framer.with_max_length(max);
+        self
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The handler, mutably.
+    pub fn handler_mut(&mut self) -> &mut H {
+        &mut self.handler
+    }
+
+    /// Calls `f` with the handler and a context from outside a handler callback, then, unless
+    /// paused, delivers the strings buffered meanwhile; see
+    /// [`LineProtocol::with_handler`](crate::line::LineProtocol::with_handler).
+    pub fn with_handler<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut H, &mut NetstringContext<'_, '_>) -> R,
+    ) -> R {
+        let result = f(&mut self.handler, &mut context(cx, &mut self.flow));
+        self.deliver(cx, &[]);
+        result
+    }
+
+    fn deliver(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        let mut strings = self.framer.feed(data);
+        while self.flow.may_deliver() {
+            let Some(string) = strings.next() else { break };
+            let mut scx = context(cx, &mut self.flow);
+            match string {
+                Ok(string) => self.handler.string_received(&mut scx, string),
+                Err(error) => self.handler.netstring_error(&mut scx, &error),
+            }
+        }
+        drop(strings);
+        if self.flow.take_pending_eof() {
+            self.with_handler(cx, |handler, scx| handler.eof_received(scx));
+        }
+    }
+}
+
+fn context<'a, 'cx>(cx: &'a mut Context<'cx>, flow: &'a mut Flow) -> NetstringContext<'a, 'cx> {
+    NetstringContext { cx, flow }
+}
+
+impl<H: NetstringReceiver> Protocol for NetstringProtocol<H> {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        self.with_handler(cx, |handler, scx| handler.connection_made(scx));
+    }
+
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        self.deliver(cx, data);
+    }
+
+    fn eof_received(&mut self, cx: &mut Context<'_>) {
+        if self.flow.eof_arrived() {
+            self.with_handler(cx, |handler, scx| handler.eof_received(scx));
+        }
+    }
+
+    fn connection_lost(&mut self, cx: &mut Context<'_>, reason: &DisconnectReason) {
+        self.flow.lost();
+        let mut scx = context(cx, &mut self.flow);
+        self.handler.connection_lost(&mut scx, reason);
+    }
+
+    fn pause_writing(&mut self, cx: &mut Context<'_>) {
+        self.with_handler(cx, |handler, scx| handler.pause_writing(scx));
+    }
+
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        self.with_handler(cx, |handler, scx| handler.resume_writing(scx));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use torsion_reactor::testing::Harness;
+
+    use super::*;
+
+    /// Records strings and errors, echoes strings, and pauses for 1 s on `pause`.
+    #[derive(Default)]
+    struct Echo {
+        events: Vec<String>,
+    }
+
+    impl NetstringReceiver for Echo {
+        fn string_received(&mut self, cx: &mut NetstringContext<'_, '_>, string: &[u8]) {
+            self.events
+                .push(String::from_utf8_lossy(string).into_owned());
+            cx.send_string(string);
+            if string == b"pause" {
+                cx.pause_producing();
+                cx.call_later(Duration::from_secs(1), |_: &mut Echo, cx| {
+                    cx.resume_producing()
+                });
+            }
+        }
+
+        fn netstring_error(&mut self, cx: &mut NetstringContext<'_, '_>, error: &NetstringError) {
+            self.events.push(error.to_string());
+            cx.lose_connection();
+        }
+    }
+
+    fn events(h: &Harness<NetstringProtocol<Echo>>) -> Vec<String> {
+        h.protocol().handler().events.clone()
+    }
+
+    #[test]
+    fn strings_are_delivered_and_sent_in_every_chunk_size() {
+        let input = b"5:hello,0:,3:a,b,";
+        for size in 1..=input.len() {
+            let mut h = Harness::new(NetstringProtocol::new(Echo::default()));
+            for chunk in input.chunks(size) {
+                h.feed(chunk);
+            }
+            assert_eq!(events(&h), ["hello", "", "a,b"], "chunk size {size}");
+            assert_eq!(h.take_written(), input, "chunk size {size}");
+        }
+    }
+
+    #[test]
+    fn a_bad_netstring_reaches_the_handler_and_nothing_after_it() {
+        let mut h = Harness::new(NetstringProtocol::new(Echo::default()).with_max_length(4));
+        h.feed(b"2:ok,5:hello,2:no,");
+        assert_eq!(
+            events(&h),
+            [
+                "ok",
+                "bad netstring: declared length 5 or more is over the maximum 4"
+            ]
+        );
+        assert!(h.is_closed());
+    }
+
+    #[test]
+    fn the_default_reaction_to_bad_framing_closes() {
+        struct Quiet;
+        impl NetstringReceiver for Quiet {
+            fn string_received(&mut self, _cx: &mut NetstringContext<'_, '_>, _s: &[u8]) {}
+        }
+        let mut h = Harness::new(NetstringProtocol::new(Quiet));
+        h.feed(b"3:abc;");
+        assert!(h.is_closed());
+    }
+
+    #[test]
+    fn pause_holds_back_strings_and_eof_until_resumed() {
+        let mut h = Harness::new(NetstringProtocol::new(Echo::default()));
+        h.feed(b"5:pause,1:a,1:b,");
+        h.feed_eof();
+        assert_eq!(events(&h), ["pause"]);
+        assert!(!h.is_closed());
+        h.advance(Duration::from_secs(1));
+        assert_eq!(events(&h), ["pause", "a", "b"]);
+        assert!(h.is_closed());
+    }
+}
