@@ -44,7 +44,10 @@ impl Consumer {
                 Ok(LineFrame::Line(l)) => {
                     self.events.push(Ev::Line(l.to_vec()));
                     if let Some(n) = l.strip_prefix(b"BODY ") {
-                        self.body_left = std::str::from_utf8(n).unwrap().parse().unwrap();
+                        self.body_left = std::str::from_utf8(n)
+                            .ok()
+                            .and_then(|n| n.parse().ok())
+                            .unwrap_or(0);
                     } else if l == b"RAW" {
                         self.body_left = usize::MAX;
                     }
@@ -471,4 +474,145 @@ fn handing_out_many_buffered_lines_one_per_feed_is_linear() {
     assert_eq!(count, LINES);
     assert!(framer.backlog.copied <= input.len());
     assert!(framer.scanned_total() <= 2 * input.len());
+}
+
+/// A deterministic pseudo-random generator (xorshift64*), so the model test needs no crate.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+    }
+}
+
+/// What [`Consumer`] must see, computed the obvious way on the whole stream at once.
+fn model(input: &[u8], framer: &LineFramer, raw_after_too_long: bool) -> Vec<Ev> {
+    let needle = framer.delimiter().needle();
+    let (max, window) = (framer.max_line_length(), framer.framing.window());
+    let strips_cr = *framer.delimiter() == Delimiter::Newline;
+    let find = |hay: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let mut consumer = Consumer::default();
+    let (mut pos, mut mode) = (0, Mode::Line);
+    loop {
+        let rest = &input[pos..];
+        match mode {
+            Mode::Raw if rest.is_empty() => break,
+            Mode::Raw => {
+                let used = rest.len().min(consumer.body_left);
+                consumer.push_raw(&rest[..used]);
+                consumer.body_left -= used;
+                pos += used;
+                mode = Mode::Line;
+            }
+            Mode::Discarding => match find(rest) {
+                Some(i) => (pos, mode) = (pos + i + needle.len(), Mode::Line),
+                None => break,
+            },
+            Mode::Line => {
+                let head = &rest[..rest.len().min(window)];
+                let (end, next) = match find(head) {
+                    Some(i) => (i, pos + i + needle.len()),
+                    None if head.len() >= window => (usize::MAX, pos + max + 1),
+                    None => break,
+                };
+                let len = match end {
+                    usize::MAX => usize::MAX,
+                    _ if strips_cr && end > 0 && rest[end - 1] == b'\r' => end - 1,
+                    _ => end,
+                };
+                pos = next;
+                if len > max {
+                    consumer.events.push(Ev::TooLong(rest[..max + 1].to_vec()));
+                    if raw_after_too_long {
+                        consumer.body_left = usize::MAX;
+                    } else if end == usize::MAX {
+                        mode = Mode::Discarding;
+                    }
+                } else {
+                    let l = &rest[..len];
+                    consumer.events.push(Ev::Line(l.to_vec()));
+                    if let Some(n) = l.strip_prefix(b"BODY ") {
+                        consumer.body_left = std::str::from_utf8(n)
+                            .ok()
+                            .and_then(|n| n.parse().ok())
+                            .unwrap_or(0);
+                    } else if l == b"RAW" {
+                        consumer.body_left = usize::MAX;
+                    }
+                }
+                if consumer.body_left > 0 {
+                    mode = Mode::Raw;
+                }
+            }
+        }
+    }
+    consumer.events
+}
+
+/// Random streams of delimiter fragments, bodies and long runs, split at random, fed with
+/// random budgets, for every kind of delimiter and several limits: the framer must agree
+/// with the model above on every one.
+#[test]
+fn random_streams_match_a_whole_stream_model() {
+    const TOKENS: &[&str] = &[
+        "a",
+        "xyz",
+        "\r",
+        "\n",
+        "\r\n",
+        "-",
+        "--",
+        "aab",
+        "aa",
+        "\0",
+        "BODY 3\r\n",
+        "BODY 0\r\n",
+        "BODY 2\n",
+        "0123456789",
+    ];
+    let delimiters = [
+        Delimiter::CrLf,
+        Delimiter::Newline,
+        Delimiter::Custom((*b"--").into()),
+        Delimiter::Custom((*b"aab").into()),
+        Delimiter::Custom((*b"\0").into()),
+    ];
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for round in 0..3000 {
+        let delimiter = delimiters[round % delimiters.len()].clone();
+        let max = [0, 1, 3, 8, 30][rng.below(5)];
+        let raw_after_too_long = rng.below(4) == 0;
+        let input: Vec<u8> = (0..rng.below(40))
+            .flat_map(|_| TOKENS[rng.below(TOKENS.len())].bytes())
+            .collect();
+        let make = || {
+            LineFramer::new()
+                .with_delimiter(delimiter.clone())
+                .with_max_line_length(max)
+        };
+        let expected = model(&input, &make(), raw_after_too_long);
+        let mut framer = make();
+        let mut consumer = Consumer {
+            raw_after_too_long,
+            ..Consumer::default()
+        };
+        let mut at = 0;
+        while at < input.len() {
+            let size = 1 + rng.below(12);
+            let chunk = &input[at..input.len().min(at + size)];
+            at += chunk.len();
+            let budget = [1, 2, usize::MAX][rng.below(3)];
+            consumer.take(&mut framer.feed(chunk), budget);
+        }
+        while consumer.take(&mut framer.feed(&[]), 1) > 0 {}
+        assert_eq!(
+            consumer.events,
+            expected,
+            "round {round}: {delimiter:?}, max {max}, input {:?}",
+            String::from_utf8_lossy(&input)
+        );
+    }
 }

@@ -276,3 +276,35 @@ fn a_reset_reaches_connection_lost() {
     h.reset();
     assert_eq!(events(&h), ["lost clean=false"]);
 }
+
+#[test]
+fn a_handler_can_follow_write_backpressure_with_pause_producing() {
+    /// Answers every line with 20 KiB, and stops taking lines while its answers back up.
+    #[derive(Default)]
+    struct Big(usize);
+    impl LineReceiver for Big {
+        fn line_received(&mut self, cx: &mut LineContext<'_, '_>, _line: &[u8]) {
+            self.0 += 1;
+            cx.send_line(&[b'x'; 20 * 1024]);
+        }
+        fn pause_writing(&mut self, cx: &mut LineContext<'_, '_>) {
+            cx.pause_producing();
+        }
+        fn resume_writing(&mut self, cx: &mut LineContext<'_, '_>) {
+            cx.resume_producing();
+        }
+    }
+    let mut h = Harness::new(LineProtocol::new(Big::default()));
+    h.connection().set_write_room(Some(0));
+    for _ in 0..4 {
+        h.feed(b"more\r\n");
+    }
+    // 80 KiB queued is past the 64 KiB high watermark: the handler paused.
+    assert_eq!(h.protocol().handler().0, 4);
+    h.feed(b"more\r\nmore\r\n");
+    assert_eq!(h.protocol().handler().0, 4);
+    h.connection().set_write_room(None);
+    h.test_reactor().run_pending();
+    assert_eq!(h.protocol().handler().0, 6);
+    assert_eq!(h.take_written().len(), 6 * (20 * 1024 + 2));
+}
