@@ -180,6 +180,9 @@ impl<'a, 'cx> LineContext<'a, 'cx> {
 
     /// The connection's transport and the rest of the reactor: ids, addresses, writing to
     /// other connections, timers, aborting.
+    ///
+    /// Close and pause through this context rather than the transport's own methods: only
+    /// then does delivery stop too (a close also stops frames already received).
     pub fn transport(&mut self) -> &mut Context<'cx> {
         self.cx
     }
@@ -187,6 +190,9 @@ impl<'a, 'cx> LineContext<'a, 'cx> {
     /// Runs `f` on this connection's handler after `delay`, with a line context, as
     /// [`Context::call_later`] does for protocols. `H` is this connection's handler type
     /// (write the closure as `|this: &mut Self, cx| ...`).
+    ///
+    /// The connection's protocol must be this [`LineProtocol<H>`] itself (not wrapped in
+    /// another protocol type), or the reactor drops the call with an error log when it is due.
     pub fn call_later<H: LineReceiver>(
         &mut self,
         delay: Duration,

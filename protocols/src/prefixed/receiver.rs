@@ -112,12 +112,18 @@ impl<'a, 'cx> FrameContext<'a, 'cx> {
     }
 
     /// The connection's transport and the rest of the reactor.
+    ///
+    /// Close and pause through this context rather than the transport's own methods: only
+    /// then does delivery stop too (a close also stops frames already received).
     pub fn transport(&mut self) -> &mut Context<'cx> {
         self.cx
     }
 
     /// Runs `f` on this connection's handler (of type `H`) after `delay`; see
     /// [`LineContext::call_later`](crate::line::LineContext::call_later).
+    ///
+    /// The connection's protocol must be this [`FrameProtocol<H>`] itself (not wrapped in
+    /// another protocol type), or the reactor drops the call with an error log when it is due.
     pub fn call_later<H: FrameReceiver>(
         &mut self,
         delay: Duration,
