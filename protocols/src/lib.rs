@@ -39,11 +39,13 @@
 //! (`send_line`, `send_string`, `send_frame`), pauses and resumes delivery, and reaches the
 //! connection's whole [`Context`](torsion_reactor::Context).
 //!
-//! [`wire`] holds the smallest protocols (echo, discard).
+//! [`wire`] holds the smallest protocols (echo, discard); [`chat`] the multi-user chat of the
+//! `chat_server` example.
 //!
 //! Without the `reactor` feature the crate is only the sans-I/O framers, which is how CI
 //! proves they import nothing from the reactor.
 
+pub mod chat;
 #[cfg(feature = "reactor")]
 mod flow;
 mod input;
