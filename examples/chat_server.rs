@@ -1,0 +1,53 @@
+//! A multi-user chat server whose line protocol is exact, so any client can script it.
+//!
+//! Run:   cargo run --release --example chat_server [ADDR]     (default 127.0.0.1:8000)
+//! Talk:  nc -C 127.0.0.1 8000      or      cargo run --example chat_client 127.0.0.1:8000
+//! Stop:  Ctrl-C or SIGTERM (a graceful shutdown; exits 0).
+//!
+//! The protocol (lines end with `\r\n` from the server; `\n` or `\r\n` from clients):
+//! - On connect the server asks for a name; the first line is the name (1 to 32 of
+//!   `A-Z a-z 0-9 _ -`, unique ignoring case). A bad or taken name gets a line starting with
+//!   `ERR`; a good one `Welcome, NAME!`, and everyone else `* NAME has joined`.
+//! - Every further line goes to everyone else as `<NAME> text`.
+//! - `/me action`, `/msg OTHER text`, `/who`, `/nick NEW`, `/quit`; anything else starting with
+//!   `/` is an `ERR`. Everyone hears `* NAME has left` when a named user leaves.
+//! - A line over 4096 bytes: `ERR line too long`, then the connection closes. A client that
+//!   stops reading is disconnected once more than 1 MiB is queued for it.
+//!
+//! The rules live in `torsion::protocols::chat` (sans-I/O, unit-tested); this file only
+//! serves them.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use torsion::protocols::chat::ChatServer;
+use torsion::Reactor;
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let arg = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8000".to_string());
+    let addr: SocketAddr = match arg.parse() {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("chat_server: bad address {arg:?}: {e} (usage: chat_server [ADDR])");
+            return ExitCode::from(2);
+        }
+    };
+    match serve(addr) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chat_server: {addr}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(addr: SocketAddr) -> std::io::Result<()> {
+    let mut reactor = Reactor::new()?;
+    reactor.handle_signals()?;
+    let port = reactor.listen_tcp(addr, ChatServer::new())?;
+    println!("chat server listening on {}", port.local_addr());
+    reactor.run()
+}
