@@ -108,6 +108,15 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// Whether the connection is going away: [`lose_connection`](Context::lose_connection) or
+    /// [`abort_connection`](Context::abort_connection) was asked (Twisted's
+    /// `transport.disconnecting`), or it is already gone. Adapters check it to stop
+    /// delivering buffered frames.
+    pub fn is_closing(&self) -> bool {
+        self.connection()
+            .is_none_or(|c| c.has(flag::CLOSING | flag::ABORTING))
+    }
+
     /// Whether reading is paused.
     pub fn is_reading_paused(&self) -> bool {
         self.connection()

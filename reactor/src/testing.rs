@@ -511,6 +511,26 @@ mod tests {
         assert_eq!(h.take_written(), data, "every byte echoed, in order");
     }
 
+    /// Records whether its context says it is closing, before and after asking to close.
+    #[derive(Default)]
+    struct Closer(Vec<bool>);
+
+    impl Protocol for Closer {
+        fn data_received(&mut self, cx: &mut Context<'_>, _data: &[u8]) {
+            self.0.push(cx.is_closing());
+            cx.lose_connection();
+            self.0.push(cx.is_closing());
+        }
+    }
+
+    #[test]
+    fn is_closing_follows_lose_connection() {
+        let mut h = Harness::new(Closer::default());
+        h.feed(b"x");
+        assert_eq!(h.protocol().0, [false, true]);
+        assert!(h.is_closed());
+    }
+
     #[test]
     fn several_connections_share_one_reactor() {
         let mut test = TestReactor::new();
