@@ -181,8 +181,8 @@ impl<'a, 'cx> LineContext<'a, 'cx> {
     /// The connection's transport and the rest of the reactor: ids, addresses, writing to
     /// other connections, timers, aborting.
     ///
-    /// Close and pause through this context rather than the transport's own methods: only
-    /// then does delivery stop too (a close also stops frames already received).
+    /// Pause through this context rather than the transport's own `pause_reading`: only then
+    /// are frames already received held back too. A close stops delivery either way.
     pub fn transport(&mut self) -> &mut Context<'cx> {
         self.cx
     }
@@ -298,7 +298,7 @@ impl<H: LineReceiver> LineProtocol<H> {
     /// Frames `data` (after what is buffered) and delivers lines while the handler lets it.
     fn deliver(&mut self, cx: &mut Context<'_>, data: &[u8]) {
         let mut frames = self.framer.feed(data);
-        while self.flow.may_deliver() {
+        while self.flow.may_deliver() && !cx.is_closing() {
             let Some(frame) = frames.next() else { break };
             let mut lcx = LineContext::new(cx, &mut self.flow, &self.line_ending);
             match frame {

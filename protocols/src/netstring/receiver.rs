@@ -105,8 +105,8 @@ impl<'a, 'cx> NetstringContext<'a, 'cx> {
 
     /// The connection's transport and the rest of the reactor.
     ///
-    /// Close and pause through this context rather than the transport's own methods: only
-    /// then does delivery stop too (a close also stops frames already received).
+    /// Pause through this context rather than the transport's own `pause_reading`: only then
+    /// are frames already received held back too. A close stops delivery either way.
     pub fn transport(&mut self) -> &mut Context<'cx> {
         self.cx
     }
@@ -178,7 +178,7 @@ impl<H: NetstringReceiver> NetstringProtocol<H> {
 
     fn deliver(&mut self, cx: &mut Context<'_>, data: &[u8]) {
         let mut strings = self.framer.feed(data);
-        while self.flow.may_deliver() {
+        while self.flow.may_deliver() && !cx.is_closing() {
             let Some(string) = strings.next() else { break };
             let mut scx = context(cx, &mut self.flow);
             match string {

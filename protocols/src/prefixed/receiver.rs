@@ -113,8 +113,8 @@ impl<'a, 'cx> FrameContext<'a, 'cx> {
 
     /// The connection's transport and the rest of the reactor.
     ///
-    /// Close and pause through this context rather than the transport's own methods: only
-    /// then does delivery stop too (a close also stops frames already received).
+    /// Pause through this context rather than the transport's own `pause_reading`: only then
+    /// are frames already received held back too. A close stops delivery either way.
     pub fn transport(&mut self) -> &mut Context<'cx> {
         self.cx
     }
@@ -188,7 +188,7 @@ impl<H: FrameReceiver> FrameProtocol<H> {
     fn deliver(&mut self, cx: &mut Context<'_>, data: &[u8]) {
         let prefix = self.framer.prefix();
         let mut frames = self.framer.feed(data);
-        while self.flow.may_deliver() {
+        while self.flow.may_deliver() && !cx.is_closing() {
             let Some(frame) = frames.next() else { break };
             let mut fcx = context(cx, &mut self.flow, prefix);
             match frame {

@@ -7,7 +7,7 @@ use torsion_reactor::testing::Harness;
 use super::*;
 
 /// Records what it hears, and reacts to a few commands:
-/// `BODY n` (n raw bytes follow), `RAW` (raw for good), `pause` (resume after 1 s), `quit`.
+/// `BODY n` (n raw bytes follow), `RAW` (raw for good), `pause` (resume after 1 s), `quit`, `abort` (on the transport itself).
 /// Every line is answered with `got LINE`.
 #[derive(Default)]
 struct Recorder {
@@ -42,6 +42,9 @@ impl LineReceiver for Recorder {
         } else if text == "quit" {
             cx.send_line(b"bye");
             cx.lose_connection();
+        } else if text == "abort" {
+            // Straight on the transport, bypassing the adapter's context.
+            cx.transport().abort_connection();
         }
         self.events.push(format!("line {text}"));
     }
@@ -198,6 +201,14 @@ fn lose_connection_stops_delivery_of_lines_already_received() {
     h.feed(b"a\r\nquit\r\nafter\r\n");
     assert_eq!(events(&h), ["line a", "line quit", "lost clean=true"]);
     assert_eq!(h.take_text(), "hello\r\ngot a\r\ngot quit\r\nbye\r\n");
+    assert!(h.is_closed());
+}
+
+#[test]
+fn a_close_straight_on_the_transport_also_stops_delivery() {
+    let mut h = Harness::new(LineProtocol::new(Recorder::default()));
+    h.feed(b"a\r\nabort\r\nafter\r\n");
+    assert_eq!(events(&h), ["line a", "line abort", "lost clean=false"]);
     assert!(h.is_closed());
 }
 
