@@ -7,7 +7,8 @@ use torsion_reactor::testing::Harness;
 use super::*;
 
 /// Records what it hears, and reacts to a few commands:
-/// `BODY n` (n raw bytes follow), `RAW` (raw for good), `pause` (resume after 1 s), `quit`, `abort` (on the transport itself).
+/// `BODY n` (n raw bytes follow), `RAW` (raw for good), `pause` (resume after 1 s), `quit`,
+/// `abort` (on the transport itself).
 /// Every line is answered with `got LINE`.
 #[derive(Default)]
 struct Recorder {
