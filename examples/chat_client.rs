@@ -43,7 +43,9 @@ impl LineReceiver for Printer {
 
     fn line_received(&mut self, _cx: &mut LineContext<'_, '_>, line: &[u8]) {
         let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(line).and_then(|()| stdout.write_all(b"\n"));
+        let _ = stdout
+            .write_all(line)
+            .and_then(|()| stdout.write_all(b"\n"));
         let _ = stdout.flush();
     }
 
@@ -132,7 +134,11 @@ fn watch_stdin(reactor: &mut Reactor, session: &Shared) -> std::io::Result<()> {
         let mut buf = [0u8; 4096];
         loop {
             let n = std::io::stdin().read(&mut buf).unwrap_or(0);
-            let data = if n == 0 { b"/quit\n".to_vec() } else { buf[..n].to_vec() };
+            let data = if n == 0 {
+                b"/quit\n".to_vec()
+            } else {
+                buf[..n].to_vec()
+            };
             let sent = handle.call_from_thread(move |reactor| {
                 SESSION.with(|s| {
                     if let Some(session) = s.borrow().as_ref() {
