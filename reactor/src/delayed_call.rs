@@ -26,6 +26,8 @@ pub(crate) enum TimerAction {
     Call(ReactorCall),
     /// A user call on a connection's protocol from [`Context::call_later`].
     ConnectionCall(Key, ConnectionCallback),
+    /// A user call on a datagram protocol from `DatagramContext::call_later`.
+    DatagramCall(Key, crate::udp::DatagramCallback),
     /// The next run of a looping call.
     Loop(LoopKey),
     /// Fail the connection attempt at `Key` if it is still connecting.
@@ -188,6 +190,10 @@ impl Reactor {
             TimerAction::ConnectionCall(key, f) => {
                 self.forget_connection_timer(key, timer);
                 self.callback(key, f);
+            }
+            TimerAction::DatagramCall(key, f) => {
+                self.forget_connection_timer(key, timer);
+                self.udp_timer(key, f);
             }
             TimerAction::Loop(key) => self.run_loop(key),
             TimerAction::ConnectTimeout(key) => self.connect_timed_out(key),

@@ -51,6 +51,7 @@ mod stream;
 mod tcp;
 pub mod testing;
 mod time;
+mod udp;
 mod write_queue;
 
 pub use bytes::Bytes;
@@ -66,3 +67,4 @@ pub use shutdown::{Phase, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use slot::ConnectionId;
 pub use tcp::{ConnectOptions, Connector, ListeningPort, DEFAULT_CONNECT_TIMEOUT};
 pub use time::ManualClock;
+pub use udp::{DatagramContext, DatagramPort, DatagramProtocol, DEFAULT_MAX_DATAGRAM_SIZE};

@@ -293,6 +293,7 @@ impl Reactor {
             }
             SlotKind::Connection(_) => self.connection_event(key, event),
             SlotKind::Reader(_) => self.reader_ready(key),
+            SlotKind::Udp(_) => self.udp_ready(key, event.is_writable()),
         }
     }
 
@@ -321,6 +322,7 @@ impl Reactor {
                         self.read_ready(key);
                     }
                     SlotKind::Reader(_) => self.reader_ready(key),
+                    SlotKind::Udp(_) => self.udp_ready(key, false),
                 },
                 _ => {}
             }

@@ -171,6 +171,7 @@ impl Reactor {
             Connecting,
             Connection,
             Reader,
+            Udp,
         }
         let keys: Vec<(Key, Closing)> = self
             .slots
@@ -185,6 +186,7 @@ impl Reactor {
                     SlotKind::Connection(c) if c.has(flag::CONNECTING) => Closing::Connecting,
                     SlotKind::Connection(_) => Closing::Connection,
                     SlotKind::Reader(_) => Closing::Reader,
+                    SlotKind::Udp(_) => Closing::Udp,
                 };
                 (key, closing)
             })
@@ -198,6 +200,9 @@ impl Reactor {
                 Closing::Connection => self.lose_connection(ConnectionId(key)),
                 Closing::Reader => {
                     self.remove_reader(ReaderId(key));
+                }
+                Closing::Udp => {
+                    self.close_udp(key);
                 }
             }
         }

@@ -67,6 +67,8 @@ pub(crate) enum SlotKind {
     Connection(Connection),
     /// A descriptor watched with `add_reader`.
     Reader(crate::reader::Reader),
+    /// A UDP socket (boxed: few and larger than a connection).
+    Udp(Box<crate::udp::UdpEndpoint>),
 }
 
 pub(crate) struct Listener {

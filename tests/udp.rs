@@ -1,0 +1,281 @@
+//! UDP over loopback: datagrams of every size up to the largest echo back whole; many
+//! clients each get their own; a datagram over the receive size is reported as truncated; a
+//! connected socket hears `connection_refused`; broadcast and multicast reach a second socket
+//! (skipped, with the reason printed, where the machine's loopback cannot carry them).
+
+mod common;
+
+use std::cell::RefCell;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::rc::Rc;
+use std::thread;
+use std::time::Duration;
+
+use common::*;
+use torsion::{DatagramContext, DatagramProtocol, Reactor};
+
+/// Sends every datagram back to its sender.
+struct UdpEcho;
+
+impl DatagramProtocol for UdpEcho {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+        cx.send_to(data, from).unwrap();
+    }
+}
+
+fn client() -> UdpSocket {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    socket
+}
+
+#[test]
+fn datagrams_of_every_size_up_to_the_largest_echo_back_whole() {
+    let mut reactor = Reactor::new().unwrap();
+    let port = reactor.listen_udp(any_loopback_port(), UdpEcho).unwrap();
+    let server = port.local_addr();
+    let sizes = [0, 1, 2, 100, 1472, 1473, 9000, 32_768, 65_000, 65_507];
+    let checker = thread::spawn(move || {
+        let socket = client();
+        let mut buf = vec![0u8; 70_000];
+        for size in sizes {
+            let data: Vec<u8> = (0..size).map(|i| (i * 7 + size) as u8).collect();
+            socket.send_to(&data, server).unwrap();
+            let (n, from) = socket.recv_from(&mut buf).unwrap();
+            assert_eq!(from, server);
+            assert_eq!(&buf[..n], &data[..], "size {size}");
+        }
+    });
+    run_until_joined(&mut reactor, vec![checker]);
+}
+
+#[test]
+fn many_clients_each_get_their_own_datagrams() {
+    let mut reactor = Reactor::new().unwrap();
+    let server = reactor
+        .listen_udp(any_loopback_port(), UdpEcho)
+        .unwrap()
+        .local_addr();
+    let clients: Vec<_> = (0..50u8)
+        .map(|c| {
+            thread::spawn(move || {
+                let socket = client();
+                let mut buf = [0u8; 64];
+                for i in 0..20u8 {
+                    socket.send_to(&[c, i], server).unwrap();
+                    let n = socket.recv(&mut buf).unwrap();
+                    assert_eq!(&buf[..n], &[c, i]);
+                }
+            })
+        })
+        .collect();
+    run_until_joined(&mut reactor, clients);
+}
+
+/// Records what it hears.
+#[derive(Default)]
+struct Heard {
+    whole: Vec<usize>,
+    truncated: Vec<usize>,
+    refused: usize,
+}
+
+struct Listener {
+    heard: Rc<RefCell<Heard>>,
+    max: Option<usize>,
+    connect_to: Option<SocketAddr>,
+}
+
+impl DatagramProtocol for Listener {
+    fn start_protocol(&mut self, cx: &mut DatagramContext<'_>) {
+        if let Some(max) = self.max {
+            cx.set_max_datagram_size(max);
+        }
+        if let Some(peer) = self.connect_to {
+            cx.connect(peer).unwrap();
+            cx.send(b"anyone there?").unwrap();
+        }
+    }
+    fn datagram_received(&mut self, _cx: &mut DatagramContext<'_>, data: &[u8], _from: SocketAddr) {
+        self.heard.borrow_mut().whole.push(data.len());
+    }
+    fn datagram_truncated(
+        &mut self,
+        _cx: &mut DatagramContext<'_>,
+        data: &[u8],
+        _from: SocketAddr,
+    ) {
+        self.heard.borrow_mut().truncated.push(data.len());
+    }
+    fn connection_refused(&mut self, _cx: &mut DatagramContext<'_>) {
+        self.heard.borrow_mut().refused += 1;
+    }
+}
+
+fn listener(reactor: &mut Reactor, listener: Listener) -> SocketAddr {
+    reactor
+        .listen_udp(any_loopback_port(), listener)
+        .unwrap()
+        .local_addr()
+}
+
+#[test]
+fn a_datagram_over_the_receive_size_is_reported_truncated_never_cut_silently() {
+    let mut reactor = Reactor::new().unwrap();
+    let heard = Rc::new(RefCell::new(Heard::default()));
+    let addr = listener(
+        &mut reactor,
+        Listener {
+            heard: heard.clone(),
+            max: Some(1000),
+            connect_to: None,
+        },
+    );
+    let socket = client();
+    socket.send_to(&[1; 1000], addr).unwrap();
+    socket.send_to(&[2; 1001], addr).unwrap();
+    socket.send_to(&[3; 5000], addr).unwrap();
+    run_until(&mut reactor, "three datagrams", || {
+        let h = heard.borrow();
+        h.whole.len() + h.truncated.len() == 3
+    });
+    let h = heard.borrow();
+    assert_eq!(h.whole, [1000]);
+    assert_eq!(h.truncated, [1000, 1000]);
+}
+
+#[test]
+fn a_connected_socket_hears_connection_refused_and_goes_on() {
+    let mut reactor = Reactor::new().unwrap();
+    let closed = {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.local_addr().unwrap()
+    };
+    let heard = Rc::new(RefCell::new(Heard::default()));
+    listener(
+        &mut reactor,
+        Listener {
+            heard: heard.clone(),
+            max: None,
+            connect_to: Some(closed),
+        },
+    );
+    run_until(&mut reactor, "connection_refused", || {
+        heard.borrow().refused == 1
+    });
+    // The socket is still open and serving: nothing closed it.
+    let echo = reactor
+        .listen_udp(any_loopback_port(), UdpEcho)
+        .unwrap()
+        .local_addr();
+    let socket = client();
+    socket.send_to(b"still here", echo).unwrap();
+    let checker = thread::spawn(move || {
+        let mut buf = [0u8; 32];
+        let n = socket.recv(&mut buf).unwrap();
+        buf[..n].to_vec()
+    });
+    assert_eq!(
+        run_until_joined(&mut reactor, vec![checker]),
+        [b"still here".to_vec()]
+    );
+}
+
+/// Joins the group (if any) on loopback and records datagrams.
+struct GroupMember {
+    group: Option<Ipv4Addr>,
+    heard: Rc<RefCell<Vec<Vec<u8>>>>,
+    joined: Rc<RefCell<Option<std::io::Result<()>>>>,
+}
+
+impl DatagramProtocol for GroupMember {
+    fn start_protocol(&mut self, cx: &mut DatagramContext<'_>) {
+        if let Some(group) = self.group {
+            *self.joined.borrow_mut() = Some(cx.join_multicast_v4(group, Ipv4Addr::LOCALHOST));
+        }
+    }
+    fn datagram_received(&mut self, _cx: &mut DatagramContext<'_>, data: &[u8], _from: SocketAddr) {
+        self.heard.borrow_mut().push(data.to_vec());
+    }
+}
+
+/// Sends one datagram to `to` with broadcast or multicast options set, then does nothing.
+struct Announcer {
+    to: SocketAddr,
+    broadcast: bool,
+    sent: Rc<RefCell<Option<std::io::Result<()>>>>,
+}
+
+impl DatagramProtocol for Announcer {
+    fn start_protocol(&mut self, cx: &mut DatagramContext<'_>) {
+        let sent = (|| {
+            if self.broadcast {
+                cx.set_broadcast(true)?;
+            } else {
+                cx.set_multicast_interface_v4(Ipv4Addr::LOCALHOST)?;
+                cx.set_multicast_loop_v4(true)?;
+            }
+            cx.send_to(b"hello group", self.to)
+        })();
+        *self.sent.borrow_mut() = Some(sent);
+    }
+    fn datagram_received(&mut self, _: &mut DatagramContext<'_>, _: &[u8], _: SocketAddr) {}
+}
+
+/// Runs one broadcast or multicast exchange; `Err` says why the machine cannot carry it.
+fn group_exchange(bind: Ipv4Addr, to: Ipv4Addr, group: Option<Ipv4Addr>) -> Result<(), String> {
+    let mut reactor = Reactor::new().unwrap();
+    let heard = Rc::new(RefCell::new(Vec::new()));
+    let joined = Rc::new(RefCell::new(None));
+    let member = GroupMember {
+        group,
+        heard: heard.clone(),
+        joined: joined.clone(),
+    };
+    let port = reactor
+        .listen_udp(SocketAddr::from((bind, 0)), member)
+        .map_err(|e| format!("cannot bind {bind}: {e}"))?;
+    if let Some(Err(e)) = joined.borrow_mut().take() {
+        return Err(format!("cannot join {group:?} on loopback: {e}"));
+    }
+    let sent = Rc::new(RefCell::new(None));
+    let to = SocketAddr::from((to, port.local_addr().port()));
+    let announcer = Announcer {
+        to,
+        broadcast: group.is_none(),
+        sent: sent.clone(),
+    };
+    reactor.listen_udp(any_loopback_port(), announcer).unwrap();
+    if let Some(Err(e)) = sent.borrow_mut().take() {
+        return Err(format!("cannot send to {to}: {e}"));
+    }
+    for _ in 0..50 {
+        reactor.iterate(Duration::from_millis(10)).unwrap();
+        if !heard.borrow().is_empty() {
+            assert_eq!(heard.borrow()[0], b"hello group");
+            return Ok(());
+        }
+    }
+    Err(format!("nothing arrived within 0.5 s at {to}"))
+}
+
+#[test]
+fn a_broadcast_reaches_a_second_socket() {
+    // The loopback network's broadcast address; the receiver binds to it, so that it hears
+    // broadcasts without listening on any other interface.
+    let broadcast = Ipv4Addr::new(127, 255, 255, 255);
+    if let Err(why) = group_exchange(broadcast, broadcast, None) {
+        eprintln!("skipped: broadcast over loopback is not available here: {why}");
+    }
+}
+
+#[test]
+fn a_multicast_reaches_a_member_of_the_group() {
+    let group = Ipv4Addr::new(239, 255, 42, 99);
+    match group_exchange(group, group, Some(group)) {
+        Ok(()) => {}
+        Err(why) => eprintln!("skipped: multicast over loopback is not available here: {why}"),
+    }
+}
