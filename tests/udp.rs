@@ -279,3 +279,64 @@ fn a_multicast_reaches_a_member_of_the_group() {
         Err(why) => eprintln!("skipped: multicast over loopback is not available here: {why}"),
     }
 }
+
+/// Tries sends that must fail, and records each error's raw code.
+struct BadSender(Rc<RefCell<Vec<Option<i32>>>>);
+
+impl DatagramProtocol for BadSender {
+    fn start_protocol(&mut self, cx: &mut DatagramContext<'_>) {
+        let too_big = vec![0u8; 70_000];
+        let to = SocketAddr::from((Ipv4Addr::LOCALHOST, 9));
+        let broadcast = SocketAddr::from((Ipv4Addr::new(127, 255, 255, 255), 9));
+        let mut errors = self.0.borrow_mut();
+        errors.push(
+            cx.send_to(&too_big, to)
+                .err()
+                .and_then(|e| e.raw_os_error()),
+        );
+        errors.push(
+            cx.send_to(b"x", broadcast)
+                .err()
+                .and_then(|e| e.raw_os_error()),
+        );
+        // After the failures the socket still works.
+        errors.push(cx.send_to(b"fine", to).err().and_then(|e| e.raw_os_error()));
+    }
+    fn datagram_received(&mut self, _: &mut DatagramContext<'_>, _: &[u8], _: SocketAddr) {}
+}
+
+#[test]
+fn send_errors_reach_the_protocol_and_the_socket_goes_on() {
+    const EMSGSIZE: i32 = 90;
+    const EACCES: i32 = 13;
+    let mut reactor = Reactor::new().unwrap();
+    let errors = Rc::new(RefCell::new(Vec::new()));
+    reactor
+        .listen_udp(any_loopback_port(), BadSender(errors.clone()))
+        .unwrap();
+    assert_eq!(*errors.borrow(), [Some(EMSGSIZE), Some(EACCES), None]);
+}
+
+#[test]
+fn ipv6_datagrams_echo_too() {
+    let mut reactor = Reactor::new().unwrap();
+    let Ok(port) = reactor.listen_udp("[::1]:0".parse().unwrap(), UdpEcho) else {
+        eprintln!("skipped: no IPv6 loopback here");
+        return;
+    };
+    let server = port.local_addr();
+    let checker = thread::spawn(move || {
+        let socket = UdpSocket::bind("[::1]:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        socket.send_to(b"six", server).unwrap();
+        let mut buf = [0u8; 8];
+        let n = socket.recv(&mut buf).unwrap();
+        buf[..n].to_vec()
+    });
+    assert_eq!(
+        run_until_joined(&mut reactor, vec![checker]),
+        [b"six".to_vec()]
+    );
+}
