@@ -281,7 +281,34 @@ impl Reactor {
         addr: SocketAddr,
         protocol: P,
     ) -> io::Result<DatagramPort> {
-        let socket = UdpSocket::bind(addr)?;
+        self.open_udp(UdpSocket::bind(addr)?, protocol)
+    }
+
+    /// Like [`listen_udp`](Reactor::listen_udp), but several sockets (in this or other
+    /// processes) may bind the same address and port (`SO_REUSEADDR`), as listeners on a
+    /// multicast group or broadcast port do (Twisted's `listenMulticast(listenMultiple=True)`).
+    /// Each then receives every multicast or broadcast datagram.
+    pub fn listen_multicast<P: DatagramProtocol>(
+        &mut self,
+        addr: SocketAddr,
+        protocol: P,
+    ) -> io::Result<DatagramPort> {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::DGRAM,
+            None,
+        )?;
+        socket.set_reuse_address(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        self.open_udp(UdpSocket::from_std(socket.into()), protocol)
+    }
+
+    fn open_udp<P: DatagramProtocol>(
+        &mut self,
+        socket: UdpSocket,
+        protocol: P,
+    ) -> io::Result<DatagramPort> {
         let addr = socket.local_addr()?;
         let key = self.insert(socket, |socket| {
             SlotKind::Udp(Box::new(UdpEndpoint {
