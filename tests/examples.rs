@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -193,4 +193,87 @@ fn every_echo_serving_example_echoes_and_exits_zero_on_sigterm() {
         let status = wait_for_exit(&mut server, name);
         assert!(status.success(), "{name} exited {status} on SIGTERM, not 0");
     }
+}
+
+/// Runs a command with `input` on its stdin (then closed), to completion (killing it past
+/// [`DEADLINE`]); returns its exit status, stdout and stderr.
+fn run_with_input(command: &mut Command, input: &[u8]) -> (ExitStatus, String, String) {
+    let child = command
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the example");
+    let mut running = Running(child);
+    // Dropping stdin closes it: the end of input the program waits for.
+    let mut stdin = running.0.stdin.take().unwrap();
+    stdin.write_all(input).expect("write the example's stdin");
+    drop(stdin);
+    let status = wait_for_exit(&mut running, &format!("{command:?}"));
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    let child = &mut running.0;
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status, stdout, stderr)
+}
+
+#[test]
+fn chat_client_talks_to_chat_server_until_end_of_input_and_the_server_exits_zero_on_sigterm() {
+    use rustix::process::{kill_process, Pid, Signal};
+    let (Some(server_bin), Some(client_bin)) = (example("chat_server"), example("chat_client"))
+    else {
+        return;
+    };
+    // Not echo, but it serves on the ADDR argument like the echo servers do.
+    let (mut server, addr) = start_echo_server(&server_bin);
+
+    let (status, stdout, stderr) = run_with_input(
+        Command::new(client_bin).arg(addr.to_string()),
+        b"bob\n/who\n",
+    );
+
+    assert!(status.success(), "{status}; stderr: {stderr}");
+    let greeting = torsion::protocols::chat::room::GREETING;
+    assert_eq!(
+        stdout,
+        format!("{greeting}\nWelcome, bob!\nUsers: bob\nBye\n")
+    );
+
+    kill_process(Pid::from_child(&server.0), Signal::TERM).unwrap();
+    let status = wait_for_exit(&mut server, "chat_server");
+    assert!(
+        status.success(),
+        "chat_server exited {status} on SIGTERM, not 0"
+    );
+}
+
+#[test]
+fn chat_client_exits_non_zero_with_one_error_line_when_refused() {
+    let Some(client_bin) = example("chat_client") else {
+        return;
+    };
+    let addr = closed_loopback_port();
+
+    let (status, stdout, stderr) =
+        run_with_input(Command::new(client_bin).arg(addr.to_string()), b"");
+
+    assert!(!status.success(), "exited {status}");
+    assert_eq!(stdout, "");
+    assert_eq!(stderr.lines().count(), 1, "stderr: {stderr:?}");
+    assert!(stderr.ends_with('\n'), "stderr: {stderr:?}");
+    assert!(
+        stderr.to_lowercase().contains("refused"),
+        "the error says why: {stderr:?}"
+    );
 }
