@@ -44,6 +44,9 @@ pub mod guide {
 
     #[doc = include_str!("../docs/embedding.md")]
     pub mod embedding {}
+
+    #[doc = include_str!("../docs/lines.md")]
+    pub mod lines {}
 }
 
 /// Compiles the README's snippets under `cargo test --doc`, so the README cannot drift from
