@@ -47,6 +47,9 @@ pub mod guide {
 
     #[doc = include_str!("../docs/lines.md")]
     pub mod lines {}
+
+    #[doc = include_str!("../docs/testing.md")]
+    pub mod testing {}
 }
 
 /// Compiles the README's snippets under `cargo test --doc`, so the README cannot drift from
