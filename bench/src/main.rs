@@ -6,6 +6,7 @@
 //!   idle   memory per idle connection
 //!   timers 1,000,000 timers scheduled, half cancelled, half fired
 //!   (none) all three
+//!   chat   one message fanned out to N chat users: `chat [--users N (1000)] [--messages N (20)]`
 //! options:
 //!   --rounds N        echo: rounds, each running every server under every load (7);
 //!                     timers: rounds, each running every implementation (5)
@@ -30,6 +31,7 @@
 //! See `bench/README.md` for what is measured and how.
 
 mod alloc_counter;
+mod chat;
 mod cpu;
 mod echo;
 mod idle;
@@ -60,6 +62,8 @@ enum Command {
         idle: Option<IdleConfig>,
         timers: Option<TimersConfig>,
     },
+    /// The chat fan-out benchmark (`src/chat.rs`).
+    Chat(chat::ChatConfig),
     /// Hidden: one idle measurement, in a process of its own.
     IdleServer {
         kind: ServerKind,
@@ -73,7 +77,8 @@ const USAGE: &str = "usage: torsion-bench [echo|idle|timers] [--rounds N] [--mes
                      [--clients N] [--depth N] [--loads ping-pong,pipelined] [--connections N] \
                      [--servers torsion,mio,tokio] [--timers N] [--lead MS] [--window MS] \
                      [--sorted] [--live] [--fresh] [--impls torsion,tokio,delay-queue] \
-                     [--no-memory]";
+                     [--no-memory]
+       torsion-bench chat [--users N] [--messages N]";
 
 /// Parses a number argument, at least `min`.
 fn number<T: std::str::FromStr + PartialOrd>(
@@ -89,6 +94,9 @@ fn number<T: std::str::FromStr + PartialOrd>(
 }
 
 fn parse(args: Vec<String>) -> Result<Command, String> {
+    if args.first().map(String::as_str) == Some("chat") {
+        return chat::parse(args.into_iter().skip(1)).map(Command::Chat);
+    }
     let mut args = args.into_iter().peekable();
     let what = match args.peek().map(String::as_str) {
         Some("echo" | "idle" | "timers" | "all" | "idle-server" | "hold-connections") => {
@@ -197,6 +205,7 @@ fn main() -> ExitCode {
             .map_or(Ok(()), |c| echo::run(&c))
             .and_then(|()| idle.map_or(Ok(()), |c| idle::run(&c)))
             .and_then(|()| timers.map_or(Ok(()), |c| timers::run(&c))),
+        Command::Chat(config) => chat::run(&config),
         Command::IdleServer { kind, connections } => idle::serve_and_measure(kind, connections),
         Command::Hold { addr, count } => idle::hold_connections(addr, count),
     };
