@@ -24,6 +24,8 @@ struct Session {
     connection: Option<ConnectionId>,
     /// Typed before the connection was up, sent when it is.
     typed_early: Vec<u8>,
+    /// The last byte typed was not a newline: a line is unfinished.
+    mid_line: bool,
     /// How it ended: `Ok` for a clean close.
     outcome: Option<Result<(), String>>,
 }
@@ -79,9 +81,12 @@ impl ClientFactory for Client {
     }
 }
 
-/// Sends what is typed; at end of input, `/quit`.
+/// Sends what is typed.
 fn typed(session: &Shared, reactor: &mut Reactor, data: &[u8]) {
     let mut s = session.borrow_mut();
+    if let Some(&last) = data.last() {
+        s.mid_line = last != b'\n';
+    }
     match s.connection {
         Some(id) => {
             reactor.write_to(id, data);
@@ -99,7 +104,10 @@ fn main() -> ExitCode {
     let addr = match target.to_socket_addrs().map(|mut addrs| addrs.next()) {
         Ok(Some(addr)) => addr,
         Ok(None) => return fail(&format!("{target}: no address found")),
-        Err(e) => return fail(&format!("bad address {target:?}: {e}")),
+        Err(e) => {
+            eprintln!("chat_client: bad address {target:?}: {e} (usage: chat_client ADDR)");
+            return ExitCode::from(2);
+        }
     };
     match run(addr) {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,15 +142,14 @@ fn watch_stdin(reactor: &mut Reactor, session: &Shared) -> std::io::Result<()> {
         let mut buf = [0u8; 4096];
         loop {
             let n = std::io::stdin().read(&mut buf).unwrap_or(0);
-            let data = if n == 0 {
-                b"/quit\n".to_vec()
-            } else {
-                buf[..n].to_vec()
-            };
+            let data = buf[..n].to_vec();
             let sent = handle.call_from_thread(move |reactor| {
                 SESSION.with(|s| {
                     if let Some(session) = s.borrow().as_ref() {
-                        typed(session, reactor, &data);
+                        match n {
+                            0 => end_of_input(session, reactor),
+                            _ => typed(session, reactor, &data),
+                        }
                     }
                 })
             });
@@ -168,8 +175,18 @@ impl torsion::FdReader for StdinLines {
     }
 
     fn eof_received(&mut self, reactor: &mut Reactor) {
-        typed(&self.0, reactor, b"/quit\n");
+        end_of_input(&self.0, reactor);
     }
+}
+
+/// End of input: finish an unfinished line, then `/quit`.
+fn end_of_input(session: &Shared, reactor: &mut Reactor) {
+    let quit: &[u8] = if session.borrow().mid_line {
+        b"\n/quit\n"
+    } else {
+        b"/quit\n"
+    };
+    typed(session, reactor, quit);
 }
 
 fn fail(message: &str) -> ExitCode {

@@ -76,3 +76,19 @@ fn a_regular_file_cannot_be_watched() {
     let refused = reactor.add_reader(OwnedFd::from(file), |_: &mut Reactor, _: &[u8]| {});
     assert!(refused.is_err());
 }
+
+#[test]
+fn a_descriptor_is_blocking_again_once_the_reactor_is_dropped() {
+    let (reader, _writer) = std::io::pipe().unwrap();
+    let original = OwnedFd::from(reader);
+    let watched = original.try_clone().unwrap(); // shares the open file, and its flags
+    let flags = socket2::SockRef::from(&original);
+    assert!(!flags.nonblocking().unwrap());
+    let mut reactor = Reactor::new().unwrap();
+    reactor
+        .add_reader(watched, |_: &mut Reactor, _: &[u8]| {})
+        .unwrap();
+    assert!(flags.nonblocking().unwrap(), "non-blocking while watched");
+    drop(reactor);
+    assert!(!flags.nonblocking().unwrap(), "blocking again, as it was");
+}

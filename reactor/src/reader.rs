@@ -53,6 +53,17 @@ pub(crate) struct Reader {
     was_blocking: bool,
 }
 
+impl Drop for Reader {
+    /// The watch ends however it ends (removal, EOF, an error, the reactor dropped): the
+    /// descriptor is made blocking again if it was, so a shell does not inherit a
+    /// non-blocking terminal.
+    fn drop(&mut self) {
+        if self.was_blocking {
+            let _ = SockRef::from(&self.file).set_nonblocking(false);
+        }
+    }
+}
+
 impl Reactor {
     /// Watches `fd` for reading: whenever it has bytes, the reactor reads them and calls
     /// `reader`, until end of file, an error, or [`remove_reader`](Reactor::remove_reader).
@@ -106,9 +117,6 @@ impl Reactor {
         let raw = reader.file.as_raw_fd();
         if let Err(e) = self.poll.registry().deregister(&mut SourceFd(&raw)) {
             debug!("deregistering a watched descriptor: {e}");
-        }
-        if reader.was_blocking {
-            let _ = SockRef::from(&reader.file).set_nonblocking(false);
         }
         Some(reader)
     }

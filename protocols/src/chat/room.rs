@@ -7,8 +7,8 @@
 //! - The first line is the name: 1 to 32 characters of `A-Z a-z 0-9 _ -`, unique in the room
 //!   ignoring case. Invalid or taken: a line starting with `ERR`, and the room waits for
 //!   another. Accepted: `Welcome, NAME!` to the member, `* NAME has joined` to the others.
-//! - Every further line goes to the others as `<NAME> text` (not back to the sender); empty
-//!   lines are ignored.
+//! - Every further line goes to the others as `<NAME> text` (not back to the sender), empty
+//!   ones included.
 //! - `/me action`: the others get `* NAME action`. `/msg OTHER text`: only OTHER gets
 //!   `*NAME* text` (an unknown OTHER gets the sender an `ERR` line). `/who`: the sender gets
 //!   `Users: a, b, c` (sorted). `/nick NEW`: `You are now NEW` to the sender, `* OLD is now NEW`
@@ -136,9 +136,6 @@ impl<Id: Copy + Eq + Hash> ChatRoom<Id> {
     }
 
     fn said(&mut self, id: Id, name: &str, line: &str) -> Vec<Output<Id>> {
-        if line.is_empty() {
-            return Vec::new();
-        }
         let Some(command) = line.strip_prefix('/') else {
             return others(id, format!("<{name}> {line}"));
         };
@@ -164,7 +161,10 @@ impl<Id: Copy + Eq + Hash> ChatRoom<Id> {
     }
 
     fn rename(&mut self, id: Id, old: &str, new: &str) -> Vec<Output<Id>> {
-        if new.eq_ignore_ascii_case(old) && new != old {
+        if new == old {
+            return err(id, &format!("you are already {old}"));
+        }
+        if new.eq_ignore_ascii_case(old) {
             // Only the case changes: the name stays this member's.
             self.names.remove(&old.to_ascii_lowercase());
         } else if let Err(why) = self.check_name(new) {
@@ -291,10 +291,10 @@ mod tests {
     }
 
     #[test]
-    fn lines_go_to_the_others_and_empty_lines_are_ignored() {
+    fn every_line_goes_to_the_others_even_an_empty_one() {
         let mut room = room();
         assert_eq!(room.line(1, b"hi all"), [others(1, "<alice> hi all")]);
-        assert_eq!(room.line(1, b""), []);
+        assert_eq!(room.line(1, b""), [others(1, "<alice> ")]);
     }
 
     #[test]
@@ -313,6 +313,10 @@ mod tests {
             [to(2, "You are now zed"), others(2, "* bob is now zed")]
         );
         assert_eq!(room.line(1, b"/who"), [to(1, "Users: alice, zed")]);
+        assert_eq!(
+            room.line(1, b"/nick alice"),
+            [to(1, "ERR you are already alice")]
+        );
         assert!(
             matches!(&room.line(1, b"/nick zed")[..], [Output::To(1, l)] if l.starts_with("ERR"))
         );

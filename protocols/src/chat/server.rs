@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::Duration;
 
 use log::{info, warn};
 use torsion_reactor::{Bytes, ConnectionId, DisconnectReason, Factory};
@@ -45,6 +46,7 @@ impl Factory for ChatServer {
     fn build_protocol(&mut self, _peer: SocketAddr) -> Option<Self::Protocol> {
         let member = ChatMember {
             room: self.room.clone(),
+            backed_up: false,
         };
         Some(
             LineProtocol::new(member)
@@ -57,6 +59,9 @@ impl Factory for ChatServer {
 /// One member's connection: lines in, the room's answers out.
 pub struct ChatMember {
     room: SharedRoom,
+    /// More than `MAX_QUEUED` was waiting for this member at the end of a turn's writes and
+    /// it has not drained since.
+    backed_up: bool,
 }
 
 impl ChatMember {
@@ -120,13 +125,25 @@ impl LineReceiver for ChatMember {
         self.carry_out(cx, outputs);
     }
 
+    /// Past `MAX_QUEUED` for this member. The reactor says so before the turn's flush, so a
+    /// member that reads fine but just got a burst bigger than that hears `resume_writing`
+    /// right after; judge on the next turn, once the kernel has taken what it would.
     fn pause_writing(&mut self, cx: &mut LineContext<'_, '_>) {
-        warn!(
-            "chat: {} stopped reading ({} bytes queued); disconnecting it",
-            cx.transport().id(),
-            cx.transport().queued_bytes()
-        );
-        cx.transport().abort_connection();
+        self.backed_up = true;
+        cx.call_later(Duration::ZERO, |this: &mut ChatMember, cx| {
+            let queued = cx.transport().queued_bytes();
+            if this.backed_up && queued > MAX_QUEUED {
+                warn!(
+                    "chat: {} stopped reading ({queued} bytes queued); disconnecting it",
+                    cx.transport().id()
+                );
+                cx.transport().abort_connection();
+            }
+        });
+    }
+
+    fn resume_writing(&mut self, _cx: &mut LineContext<'_, '_>) {
+        self.backed_up = false;
     }
 }
 
@@ -248,6 +265,23 @@ mod tests {
         assert_eq!(fast.take_text(), "* slow has left\r\n");
         room.say(&fast, "/who");
         assert_eq!(fast.take_text(), "Users: fast\r\n");
+    }
+
+    #[test]
+    fn a_member_reading_fine_survives_a_burst_larger_than_one_mib() {
+        let mut room = Room::new();
+        let reader = room.join("reader");
+        let flooder = room.join("flooder");
+        reader.take_text();
+        // One read of short lines: each becomes a longer line for every other member, over
+        // 1 MiB for the reader in one turn, which its peer takes whole.
+        let burst = "x\n".repeat(60_000);
+        room.test.feed(&flooder, burst.as_bytes());
+        assert!(!reader.is_closed(), "a member that reads is never dropped");
+        assert_eq!(
+            reader.take_text().matches("<flooder> x\r\n").count(),
+            60_000
+        );
     }
 
     #[test]
