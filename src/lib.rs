@@ -50,6 +50,9 @@ pub mod guide {
 
     #[doc = include_str!("../docs/testing.md")]
     pub mod testing {}
+
+    #[doc = include_str!("../docs/udp.md")]
+    pub mod udp {}
 }
 
 /// Compiles the README's snippets under `cargo test --doc`, so the README cannot drift from
