@@ -43,17 +43,32 @@ fn example(name: &str) -> Option<PathBuf> {
     Some(path)
 }
 
-/// A source of example `name` (its file or the reactor's) changed after `built`, if any.
+/// A source of example `name` (its file, or any file of the two library crates) changed after
+/// `built`, if any.
 fn newer_source(name: &str, built: SystemTime) -> Option<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let reactor = std::fs::read_dir(root.join("reactor/src")).ok()?;
-    let mut sources = reactor
-        .filter_map(|entry| Some(entry.ok()?.path()))
-        .chain([root.join("examples").join(format!("{name}.rs"))]);
-    sources.find(|source| {
+    let mut sources = vec![root.join("examples").join(format!("{name}.rs"))];
+    for dir in ["reactor/src", "protocols/src"] {
+        collect_files(&root.join(dir), &mut sources);
+    }
+    sources.into_iter().find(|source| {
         let modified = source.metadata().and_then(|m| m.modified());
         modified.is_ok_and(|modified| modified > built)
     })
+}
+
+/// Every file below `dir`.
+fn collect_files(dir: &std::path::Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.filter_map(|entry| Some(entry.ok()?.path())) {
+        if path.is_dir() {
+            collect_files(&path, files);
+        } else {
+            files.push(path);
+        }
+    }
 }
 
 /// A child process that is killed and reaped when dropped, even when the test fails.
