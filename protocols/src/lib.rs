@@ -46,6 +46,7 @@
 //! proves they import nothing from the reactor.
 
 pub mod chat;
+pub mod dns;
 #[cfg(feature = "reactor")]
 mod flow;
 mod input;
