@@ -49,6 +49,7 @@ pub mod chat;
 pub mod dns;
 #[cfg(feature = "reactor")]
 mod flow;
+pub mod http;
 mod input;
 pub mod line;
 pub mod netstring;

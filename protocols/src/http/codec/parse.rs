@@ -1,0 +1,395 @@
+//! [`RequestDecoder`]: the request side's state machine. Its states and transitions are
+//! described in the [codec docs](super#the-state-machine).
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::HeaderMap;
+
+use super::chunked::{Chunk, ChunkedBody};
+use super::head::{self, BodyKind, RequestHead};
+use super::scan::SectionScan;
+use super::{HttpError, Limits};
+use crate::input::{Backlog, Input};
+
+/// One event out of a [`RequestEvents`] cursor. For each request: one `Head`, any number of
+/// `Data`, one `End`.
+#[derive(Debug)]
+pub enum RequestEvent<'a> {
+    /// A request's line and headers; its body (if any) follows.
+    Head(RequestHead),
+    /// Body bytes, decoded (chunk framing removed), never empty. Split wherever reads split
+    /// them: collect them or stream them.
+    Data(&'a [u8]),
+    /// The request is complete. `trailers` holds a chunked body's trailer fields (empty
+    /// otherwise); they are not merged into the head, and the ones RFC 9110 §6.5.1 forbids
+    /// in trailers (framing, routing, authentication...) are reported as they came.
+    End {
+        /// The trailer section of a chunked body.
+        trailers: HeaderMap,
+    },
+}
+
+/// The decoder's state: RFC 9112's message parts, in the order they arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for a request line and its header section (§2.1), skipping empty lines before
+    /// it (§2.2).
+    ReadingHead(SectionScan),
+    /// Reading a body framed by `Content-Length` (§6.2): `remaining` bytes left (0 for no body,
+    /// whose `End` comes at once).
+    ReadingLength {
+        /// Body bytes still to come.
+        remaining: u64,
+    },
+    /// Reading a chunked body (§7.1), trailers included.
+    ReadingChunked(ChunkedBody),
+    /// The last request did not keep the connection alive (§9.3): nothing after it is read.
+    Closed,
+    /// A request was refused: nothing after it is read; answer the error's status and close.
+    Failed,
+}
+
+/// Decodes the requests arriving on one connection; see the [codec docs](super).
+#[derive(Debug)]
+pub struct RequestDecoder {
+    limits: Limits,
+    state: State,
+    /// Whether the request being read keeps the connection alive.
+    keep_alive: bool,
+    backlog: Backlog,
+}
+
+impl Default for RequestDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RequestDecoder {
+    /// A decoder with the default [`Limits`].
+    pub fn new() -> Self {
+        Self::with_limits(Limits::default())
+    }
+
+    /// A decoder with these limits.
+    pub fn with_limits(limits: Limits) -> Self {
+        RequestDecoder {
+            limits,
+            state: State::ReadingHead(SectionScan::default()),
+            keep_alive: true,
+            backlog: Backlog::default(),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Whether the decoder waits for a new request with no byte of it buffered: the
+    /// connection is idle (the server's keep-alive timeout applies, not the header timeout).
+    pub fn is_idle(&self) -> bool {
+        self.state == State::ReadingHead(SectionScan::default()) && self.backlog.is_empty()
+    }
+
+    /// Whether a request was refused (after which nothing more is decoded).
+    pub fn has_failed(&self) -> bool {
+        self.state == State::Failed
+    }
+
+    /// Whether the last request ended without keeping the connection alive (after which
+    /// nothing more is decoded: the connection closes once it is answered).
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Bytes received and not decoded yet (a partial head, or input the consumer stopped
+    /// before).
+    pub fn buffered_len(&self) -> usize {
+        self.backlog.len()
+    }
+
+    /// Feeds `data`, which follows the bytes fed before, and returns the cursor over the events
+    /// now complete. Bytes the cursor does not reach are kept for the next `feed`; feeding an
+    /// empty slice resumes a cursor dropped early.
+    pub fn feed<'f, 'd>(&'f mut self, data: &'d [u8]) -> RequestEvents<'f, 'd> {
+        let mut input = Input::new(&mut self.backlog, data);
+        if matches!(self.state, State::Closed | State::Failed) {
+            input.discard();
+        }
+        RequestEvents {
+            limits: &self.limits,
+            state: &mut self.state,
+            keep_alive: &mut self.keep_alive,
+            input,
+        }
+    }
+}
+
+/// The events of one [`RequestDecoder::feed`]: call [`next`](RequestEvents::next) until it
+/// returns `None`. Dropping it early keeps the bytes not yet decoded for the next `feed`.
+#[derive(Debug)]
+pub struct RequestEvents<'f, 'd> {
+    limits: &'f Limits,
+    state: &'f mut State,
+    keep_alive: &'f mut bool,
+    input: Input<'f, 'd>,
+}
+
+impl RequestEvents<'_, '_> {
+    /// The next event, or the error that refuses the request (reported once; then `None` for
+    /// good), or `None` when the bytes fed so far hold no further event.
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "a lending iterator: Data borrows the cursor, which Iterator cannot say"
+    )]
+    pub fn next(&mut self) -> Option<Result<RequestEvent<'_>, HttpError>> {
+        let state = &mut *self.state;
+        match state {
+            State::Closed | State::Failed => None,
+            State::ReadingHead(scan) => match read_head(scan, &mut self.input, self.limits)? {
+                Ok(head) => {
+                    *self.keep_alive = head.keep_alive;
+                    *state = match head.body {
+                        BodyKind::Length(remaining) => State::ReadingLength { remaining },
+                        BodyKind::Chunked => State::ReadingChunked(ChunkedBody::new()),
+                    };
+                    Some(Ok(RequestEvent::Head(head)))
+                }
+                Err(error) => Some(Err(fail(state, error))),
+            },
+            State::ReadingLength { remaining: 0 } => {
+                Some(Ok(end(state, *self.keep_alive, HeaderMap::new())))
+            }
+            State::ReadingLength { remaining } => {
+                let data = take_some(&mut self.input, *remaining)?;
+                *remaining -= data.len() as u64;
+                Some(Ok(RequestEvent::Data(data)))
+            }
+            State::ReadingChunked(body) => {
+                match read_chunked(body, &mut self.input, self.limits)? {
+                    Ok(Chunked::Data(data)) => Some(Ok(RequestEvent::Data(data))),
+                    Ok(Chunked::End(trailers)) => Some(Ok(end(state, *self.keep_alive, trailers))),
+                    Err(error) => Some(Err(fail(state, error))),
+                }
+            }
+        }
+    }
+}
+
+/// The request ended: the next one is read if the connection persists. (In `Closed`, the
+/// bytes after it are dropped with the cursor.)
+fn end(state: &mut State, keep_alive: bool, trailers: HeaderMap) -> RequestEvent<'static> {
+    *state = if keep_alive {
+        State::ReadingHead(SectionScan::default())
+    } else {
+        State::Closed
+    };
+    RequestEvent::End { trailers }
+}
+
+/// A request was refused: nothing more is read (the bytes are dropped with the cursor).
+fn fail(state: &mut State, error: HttpError) -> HttpError {
+    *state = State::Failed;
+    error
+}
+
+impl Drop for RequestEvents<'_, '_> {
+    fn drop(&mut self) {
+        // Nothing is read after the end: keep none of it.
+        if matches!(self.state, State::Closed | State::Failed) {
+            self.input.discard();
+        }
+    }
+}
+
+/// The head, once whole. A head wholly inside the chunk is parsed there (one pass); otherwise
+/// it is gathered in the backlog and parsed when it may be complete.
+fn read_head(
+    scan: &mut SectionScan,
+    input: &mut Input<'_, '_>,
+    limits: &Limits,
+) -> Option<Result<RequestHead, HttpError>> {
+    if input.backlog.is_empty() && scan.scanned == 0 {
+        let rest = input.rest();
+        if rest.is_empty() {
+            return None;
+        }
+        match head::parse(rest, limits) {
+            Ok(Some((head, len))) => {
+                input.pos += len;
+                return Some(Ok(head));
+            }
+            Ok(None) => {}
+            Err(error) => return Some(Err(error)),
+        }
+    }
+    loop {
+        match gather(input, scan, false, limits.max_head_len) {
+            Gathered::Ready => match head::parse(input.backlog.pending(), limits) {
+                Ok(Some((head, len))) => {
+                    input.backlog.consume(len);
+                    return Some(Ok(head));
+                }
+                Ok(None) => {}
+                Err(error) => return Some(Err(error)),
+            },
+            Gathered::NeedMore => {
+                let pending = input.backlog.pending();
+                return head::check_partial(pending, scan.first_line_done(), limits)
+                    .err()
+                    .map(Err);
+            }
+            Gathered::TooLong => {
+                let max = limits.max_head_len;
+                let pending = input.backlog.pending();
+                let error = head::check_partial(pending, scan.first_line_done(), limits)
+                    .err()
+                    .unwrap_or(HttpError::HeadTooLarge { max });
+                return Some(Err(error));
+            }
+        }
+    }
+}
+
+/// What [`gather`] found.
+enum Gathered {
+    /// The backlog's pending bytes may hold the whole section: parse them.
+    Ready,
+    /// Every byte was scanned and the section is not complete.
+    NeedMore,
+    /// The section passed `max` bytes.
+    TooLong,
+}
+
+/// Moves the section being gathered into the backlog, up to the next place it may be complete
+/// (nothing past it, so a body after a head stays in the chunk to be lent), scanning each byte
+/// once and never holding more than `max + 1` bytes.
+fn gather(
+    input: &mut Input<'_, '_>,
+    scan: &mut SectionScan,
+    trailers: bool,
+    max: usize,
+) -> Gathered {
+    let pending = input.backlog.pending();
+    if scan.scanned < pending.len() && scan.scan(&pending[scan.scanned..], trailers).is_some() {
+        return Gathered::Ready;
+    }
+    let room = (max + 1).saturating_sub(pending.len());
+    let rest = input.rest();
+    let piece = &rest[..rest.len().min(room)];
+    let found = scan.scan(piece, trailers);
+    let taken = found.unwrap_or(piece.len());
+    input.backlog.append(&rest[..taken]);
+    input.pos += taken;
+    if found.is_some() {
+        Gathered::Ready
+    } else if input.backlog.len() > max {
+        Gathered::TooLong
+    } else {
+        Gathered::NeedMore
+    }
+}
+
+/// Up to `max` bytes available now: the backlog's first, else the chunk's (lent, not copied).
+fn take_some<'i>(input: &'i mut Input<'_, '_>, max: u64) -> Option<&'i [u8]> {
+    let want = usize::try_from(max).unwrap_or(usize::MAX);
+    if !input.backlog.is_empty() {
+        let from = input.backlog.start();
+        let len = input.backlog.len().min(want);
+        input.backlog.consume(len);
+        return Some(&input.backlog.raw()[from..from + len]);
+    }
+    let rest = input.rest();
+    if rest.is_empty() {
+        return None;
+    }
+    let len = rest.len().min(want);
+    input.pos += len;
+    Some(&rest[..len])
+}
+
+/// What a chunked body yields.
+enum Chunked<'a> {
+    Data(&'a [u8]),
+    End(HeaderMap),
+}
+
+fn read_chunked<'i>(
+    body: &mut ChunkedBody,
+    input: &'i mut Input<'_, '_>,
+    limits: &Limits,
+) -> Option<Result<Chunked<'i>, HttpError>> {
+    loop {
+        match &mut body.chunk {
+            Chunk::Data { remaining } => {
+                let data = take_some(input, *remaining)?;
+                *remaining -= data.len() as u64;
+                if *remaining == 0 {
+                    body.chunk = Chunk::DataCr;
+                }
+                return Some(Ok(Chunked::Data(data)));
+            }
+            Chunk::Trailers(scan) => {
+                return read_trailers(scan, input, limits).map(|r| r.map(Chunked::End))
+            }
+            _ => {
+                if let Err(error) = body.byte(input.next_byte()?, limits) {
+                    return Some(Err(error));
+                }
+            }
+        }
+    }
+}
+
+/// The trailer section, once whole (RFC 9112 §7.1.2); most bodies have none, and their
+/// final CRLF is read without touching the backlog.
+fn read_trailers(
+    scan: &mut SectionScan,
+    input: &mut Input<'_, '_>,
+    limits: &Limits,
+) -> Option<Result<HeaderMap, HttpError>> {
+    if input.backlog.is_empty() && scan.scanned == 0 && input.rest().starts_with(b"\r\n") {
+        input.pos += 2;
+        return Some(Ok(HeaderMap::new()));
+    }
+    loop {
+        match gather(input, scan, true, limits.max_head_len) {
+            Gathered::Ready => match parse_trailers(input.backlog.pending(), limits) {
+                Ok(Some((trailers, len))) => {
+                    input.backlog.consume(len);
+                    return Some(Ok(trailers));
+                }
+                Ok(None) => {}
+                Err(error) => return Some(Err(error)),
+            },
+            Gathered::NeedMore => return None,
+            Gathered::TooLong => return Some(Err(HttpError::TrailersTooLarge)),
+        }
+    }
+}
+
+fn parse_trailers(buf: &[u8], limits: &Limits) -> Result<Option<(HeaderMap, usize)>, HttpError> {
+    let mut lines: Vec<httparse::Header<'_>> = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let (len, lines) = match httparse::parse_headers(buf, &mut lines) {
+        Ok(httparse::Status::Complete(done)) => done,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(HttpError::TrailersTooLarge),
+        Err(_) => return Err(HttpError::MalformedTrailers("invalid trailer field")),
+    };
+    let shared = Bytes::copy_from_slice(&buf[..len]);
+    let mut trailers = HeaderMap::with_capacity(lines.len());
+    for line in lines {
+        let name = HeaderName::from_bytes(line.name.as_bytes())
+            .map_err(|_| HttpError::MalformedTrailers("invalid trailer name"))?;
+        let at = (line.value.as_ptr() as usize).saturating_sub(buf.as_ptr() as usize);
+        let value = if line.value.is_empty() {
+            HeaderValue::from_static("")
+        } else {
+            HeaderValue::from_maybe_shared(shared.slice(at..at + line.value.len()))
+                .map_err(|_| HttpError::MalformedTrailers("invalid trailer value"))?
+        };
+        trailers.append(name, value);
+    }
+    Ok(Some((trailers, len)))
+}

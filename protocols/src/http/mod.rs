@@ -1,0 +1,9 @@
+//! HTTP/1.1, server side. [`codec`] is the sans-I/O core: a request decoder and a response
+//! serializer over the [`http`] crate's types, so handlers interoperate with the ecosystem.
+
+pub mod codec;
+
+pub use codec::{
+    write_continue, BodyKind, HttpDate, HttpError, Limits, RequestDecoder, RequestEvent,
+    RequestEvents, RequestHead, ResponseBody, ResponseHead,
+};
