@@ -31,8 +31,24 @@
 mod message;
 mod name;
 
+#[cfg(feature = "reactor")]
+mod cache;
+#[cfg(feature = "reactor")]
+mod config;
+#[cfg(feature = "reactor")]
+mod resolver;
+#[cfg(feature = "reactor")]
+mod transport;
+
+#[cfg(feature = "reactor")]
+pub use config::{
+    Hosts, ResolverConfig, DEFAULT_ATTEMPTS, DEFAULT_CACHE_SIZE, DEFAULT_MAX_TTL, DEFAULT_TIMEOUT,
+    MAX_NAMESERVERS,
+};
 pub use message::{
     AddressAnswer, Header, Message, MessageError, Question, Rcode, Record, RecordClass, RecordData,
     RecordType, Section, Soa, HEADER_LEN, MAX_UDP_MESSAGE,
 };
 pub use name::{Labels, Name, NameError, MAX_LABEL_LEN, MAX_NAME_LEN};
+#[cfg(feature = "reactor")]
+pub use resolver::{AddressFamily, LookupResult, ResolveError, Resolver};

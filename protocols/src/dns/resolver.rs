@@ -1,0 +1,944 @@
+//! The stub resolver: lookups answered from the hosts file, the cache, or queries to the
+//! nameservers, each query a small state machine kept here and driven by its sockets
+//! (`transport.rs`) and its timer.
+//!
+//! A query's life: sent over UDP from a fresh socket (random port, random id) to the servers
+//! in turn, `attempts` rounds, each try waiting `timeout`; a reply is accepted only from the
+//! server asked, with the query's id and question; a truncated one sends the query again over
+//! TCP to that server; SERVFAIL, REFUSED and the like, an ICMP port unreachable or a TCP
+//! failure move on to the next try at once. The first good answer (or the last failure) goes
+//! to every lookup waiting for that name and type, and into the cache for its TTL.
+
+use std::cell::RefCell;
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::error::Error;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use log::debug;
+use torsion_reactor::{
+    ClientFactory, ConnectError, ConnectOptions, Connector, DatagramPort, DelayedCall,
+    DisconnectReason, Reactor,
+};
+
+use super::cache::{Cache, Cached};
+use super::transport::{QuerySocket, TcpQueryFactory};
+use super::{Header, Message, Name, NameError, Question, Rcode, RecordType, ResolverConfig};
+
+/// Why a lookup failed. Cloneable: one answer goes to every lookup that waited for it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// The host is not a valid domain name (a local fault: nothing was asked).
+    InvalidName(NameError),
+    /// The name does not exist (NXDOMAIN).
+    NotFound,
+    /// The name exists but has no address of the family asked for.
+    NoAddresses,
+    /// No nameserver answered, after every attempt.
+    TimedOut,
+    /// The nameservers answered with an error (SERVFAIL, REFUSED, ...): this one, the last.
+    ServerFailure(Rcode),
+    /// The configuration names no nameserver.
+    NoNameservers,
+    /// A query could not be sent (no socket, no route, refused, a TCP failure); the last
+    /// such error when every attempt failed.
+    Io(Arc<io::Error>),
+}
+
+impl fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResolveError::InvalidName(e) => write!(f, "invalid host name: {e}"),
+            ResolveError::NotFound => f.write_str("no such host (NXDOMAIN)"),
+            ResolveError::NoAddresses => f.write_str("the host has no address of that family"),
+            ResolveError::TimedOut => f.write_str("no nameserver answered in time"),
+            ResolveError::ServerFailure(rcode) => write!(f, "the nameserver answered {rcode}"),
+            ResolveError::NoNameservers => f.write_str("no nameserver configured"),
+            ResolveError::Io(e) => write!(f, "cannot query the nameserver: {e}"),
+        }
+    }
+}
+
+impl Error for ResolveError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            ResolveError::InvalidName(e) => Some(e),
+            ResolveError::Io(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+impl From<ResolveError> for io::Error {
+    /// An `io::Error` of the matching kind (`NotFound`, `TimedOut`, `InvalidInput`, ...)
+    /// carrying the `ResolveError`, as [`ConnectError::Resolve`] wants it.
+    fn from(error: ResolveError) -> io::Error {
+        let kind = match &error {
+            ResolveError::InvalidName(_) => io::ErrorKind::InvalidInput,
+            ResolveError::NotFound | ResolveError::NoAddresses => io::ErrorKind::NotFound,
+            ResolveError::TimedOut => io::ErrorKind::TimedOut,
+            ResolveError::Io(e) => e.kind(),
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, error)
+    }
+}
+
+/// What a lookup hands its callback: the addresses, or why there are none.
+pub type LookupResult = Result<Vec<IpAddr>, ResolveError>;
+
+/// A lookup's callback.
+type Callback = Box<dyn FnOnce(&mut Reactor, LookupResult)>;
+
+/// Which addresses a lookup wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddressFamily {
+    /// IPv4 (A records) then IPv6 (AAAA records), both asked at once.
+    Any,
+    /// IPv4 only.
+    Ipv4,
+    /// IPv6 only.
+    Ipv6,
+}
+
+impl AddressFamily {
+    fn admits(self, address: &IpAddr) -> bool {
+        match self {
+            AddressFamily::Any => true,
+            AddressFamily::Ipv4 => address.is_ipv4(),
+            AddressFamily::Ipv6 => address.is_ipv6(),
+        }
+    }
+}
+
+/// A DNS stub resolver on the reactor: Twisted's `twisted.names.client.Resolver`.
+///
+/// Made with [`Resolver::new`] as an `Rc` (the reactor is single-threaded), shared by
+/// everything that looks names up, so concurrent lookups of one name share one query and the
+/// cache serves them all.
+///
+/// ```no_run
+/// use std::net::SocketAddr;
+/// use torsion_protocols::dns::{Resolver, ResolverConfig};
+/// use torsion_reactor::Reactor;
+///
+/// let mut reactor = Reactor::new()?;
+/// let resolver = Resolver::new(ResolverConfig::system()?);
+/// resolver.lookup(&mut reactor, "example.com", |reactor, result| {
+///     match result {
+///         Ok(addresses) => println!("example.com is at {addresses:?}"),
+///         Err(e) => println!("example.com: {e}"),
+///     }
+///     reactor.stop();
+/// });
+/// reactor.run()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Resolver {
+    state: RefCell<State>,
+    /// Handed to sockets and timers, which must not keep the resolver alive.
+    this: Weak<Resolver>,
+}
+
+/// Names a query in flight.
+pub(super) type Token = u64;
+
+struct State {
+    config: ResolverConfig,
+    cache: Cache,
+    queries: HashMap<Token, Query>,
+    by_question: HashMap<(Name, RecordType), Token>,
+    ids: IdSource,
+    next_token: Token,
+}
+
+/// One question being asked of the nameservers.
+struct Query {
+    question: Question,
+    id: u16,
+    /// The query on the wire.
+    wire: Vec<u8>,
+    /// Tries started (UDP sends; a TCP retry belongs to the try whose reply was truncated).
+    tries: u32,
+    /// One socket per server asked, connected to it, kept until the end so that a late
+    /// reply to an earlier try still counts.
+    sockets: Vec<(SocketAddr, DatagramPort)>,
+    /// The TCP retry in progress, and the try it belongs to.
+    tcp: Option<(u32, Connector)>,
+    timer: Option<DelayedCall>,
+    /// Why the latest try failed, if it failed rather than timed out.
+    last_error: Option<ResolveError>,
+    waiters: Vec<Callback>,
+}
+
+/// Query ids from SipHash keyed by the process's random `RandomState` keys, over a counter
+/// and the time: unpredictable without the keys, and no dependency.
+struct IdSource {
+    keys: RandomState,
+    counter: u64,
+}
+
+impl IdSource {
+    fn next(&mut self) -> u16 {
+        self.counter += 1;
+        let mut hasher = self.keys.build_hasher();
+        hasher.write_u64(self.counter);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        hasher.write_u128(nanos);
+        // Truncation is the point: any 16 bits of the hash are as good as any others.
+        hasher.finish() as u16
+    }
+}
+
+impl Resolver {
+    /// A resolver with `config`.
+    pub fn new(config: ResolverConfig) -> Rc<Resolver> {
+        Rc::new_cyclic(|this| Resolver {
+            state: RefCell::new(State {
+                cache: Cache::new(config.cache_size),
+                config,
+                queries: HashMap::new(),
+                by_question: HashMap::new(),
+                ids: IdSource {
+                    keys: RandomState::new(),
+                    counter: 0,
+                },
+                next_token: 0,
+            }),
+            this: this.clone(),
+        })
+    }
+
+    /// A resolver with the machine's configuration ([`ResolverConfig::system`]).
+    pub fn system() -> io::Result<Rc<Resolver>> {
+        Ok(Resolver::new(ResolverConfig::system()?))
+    }
+
+    /// Looks up the IPv4 and IPv6 addresses of `host` (IPv4 first); see
+    /// [`lookup_family`](Resolver::lookup_family).
+    pub fn lookup(
+        &self,
+        reactor: &mut Reactor,
+        host: &str,
+        callback: impl FnOnce(&mut Reactor, LookupResult) + 'static,
+    ) {
+        self.lookup_family(reactor, host, AddressFamily::Any, callback)
+    }
+
+    /// Looks up the addresses of `host` of `family`, and calls `callback` with them, always
+    /// later from the reactor, never from inside this call.
+    ///
+    /// An address literal is its own answer. Otherwise the hosts file answers first (when it
+    /// has addresses of the family), then the cache, then the nameservers: for
+    /// [`AddressFamily::Any`] an A and an AAAA query go out together, and the lookup
+    /// succeeds if either finds addresses. The name is asked as given (no search domains).
+    pub fn lookup_family(
+        &self,
+        reactor: &mut Reactor,
+        host: &str,
+        family: AddressFamily,
+        callback: impl FnOnce(&mut Reactor, LookupResult) + 'static,
+    ) {
+        let callback: Callback = Box::new(callback);
+        if let Ok(address) = host.parse::<IpAddr>() {
+            let result = match family.admits(&address) {
+                true => Ok(vec![address]),
+                false => Err(ResolveError::NoAddresses),
+            };
+            return deliver_later(reactor, callback, result);
+        }
+        let name = match Name::from_ascii(host) {
+            Ok(name) => name,
+            Err(e) => return deliver_later(reactor, callback, Err(ResolveError::InvalidName(e))),
+        };
+        let from_hosts: Vec<IpAddr> = {
+            let state = self.state.borrow();
+            let addresses = state.config.hosts.lookup(&name);
+            addresses
+                .iter()
+                .copied()
+                .filter(|a| family.admits(a))
+                .collect()
+        };
+        if !from_hosts.is_empty() {
+            return deliver_later(reactor, callback, Ok(from_hosts));
+        }
+        match family {
+            AddressFamily::Ipv4 => self.query(reactor, name, RecordType::A, callback),
+            AddressFamily::Ipv6 => self.query(reactor, name, RecordType::AAAA, callback),
+            AddressFamily::Any => self.query_both(reactor, name, callback),
+        }
+    }
+
+    /// Resolves `host` with this resolver, then connects to `port` on its addresses in turn
+    /// with the default options; see [`connect_tcp_with`](Resolver::connect_tcp_with).
+    pub fn connect_tcp<F: ClientFactory>(
+        &self,
+        reactor: &mut Reactor,
+        host: &str,
+        port: u16,
+        factory: F,
+    ) {
+        self.connect_tcp_with(reactor, host, port, factory, ConnectOptions::default())
+    }
+
+    /// Resolves `host` with this resolver instead of the thread pool's getaddrinfo
+    /// ([`Reactor::connect_tcp_host_with`]), then connects to `port` on its addresses in
+    /// turn until one answers. A host that does not resolve fails the factory with
+    /// [`ConnectError::Resolve`], whose `io::Error` carries the [`ResolveError`]; otherwise
+    /// the error of the last address tried reaches `client_connection_failed`.
+    pub fn connect_tcp_with<F: ClientFactory>(
+        &self,
+        reactor: &mut Reactor,
+        host: &str,
+        port: u16,
+        factory: F,
+        options: ConnectOptions,
+    ) {
+        self.lookup(reactor, host, move |reactor, result| match result {
+            Ok(addresses) => {
+                let mut addrs: VecDeque<SocketAddr> = addresses
+                    .into_iter()
+                    .map(|ip| SocketAddr::new(ip, port))
+                    .collect();
+                if let Some(first) = addrs.pop_front() {
+                    let factory = InTurn {
+                        factory: Rc::new(RefCell::new(factory)),
+                        rest: addrs,
+                        options,
+                    };
+                    reactor.connect_tcp_with(first, factory, options);
+                }
+            }
+            Err(e) => {
+                let mut factory = factory;
+                factory.client_connection_failed(reactor, ConnectError::Resolve(e.into()));
+            }
+        });
+    }
+
+    /// Forgets every cached answer.
+    pub fn clear_cache(&self) {
+        let capacity = self.state.borrow().config.cache_size;
+        self.state.borrow_mut().cache = Cache::new(capacity);
+    }
+
+    /// An A and an AAAA query together, their answers joined.
+    fn query_both(&self, reactor: &mut Reactor, name: Name, callback: Callback) {
+        let join = Rc::new(RefCell::new(Join {
+            results: [None, None],
+            callback: Some(callback),
+        }));
+        for (i, qtype) in [(0, RecordType::A), (1, RecordType::AAAA)] {
+            let join = join.clone();
+            let half: Callback = Box::new(move |reactor, result| {
+                let done = join.borrow_mut().complete(i, result);
+                if let Some((callback, result)) = done {
+                    callback(reactor, result);
+                }
+            });
+            self.query(reactor, name.clone(), qtype, half);
+        }
+    }
+
+    /// Answers `callback` from the cache, or joins the query in flight for the same name and
+    /// type, or starts one.
+    fn query(&self, reactor: &mut Reactor, name: Name, qtype: RecordType, callback: Callback) {
+        let key = (name, qtype);
+        let mut state = self.state.borrow_mut();
+        if let Some(cached) = state.cache.get(&key, reactor.now()) {
+            drop(state);
+            return deliver_later(reactor, callback, cached.into_result());
+        }
+        if let Some(token) = state.by_question.get(&key).copied() {
+            if let Some(query) = state.queries.get_mut(&token) {
+                query.waiters.push(callback);
+                return;
+            }
+        }
+        if state.config.nameservers.is_empty() {
+            drop(state);
+            return deliver_later(reactor, callback, Err(ResolveError::NoNameservers));
+        }
+        let token = state.next_token;
+        state.next_token += 1;
+        let id = state.ids.next();
+        let question = Question::new(key.0.clone(), qtype);
+        let wire = Message {
+            header: Header::query(id),
+            questions: vec![question.clone()],
+            ..Message::default()
+        }
+        .encode();
+        debug!("dns: asking {} {qtype} (id {id})", key.0);
+        let query = Query {
+            question,
+            id,
+            wire,
+            tries: 0,
+            sockets: Vec::new(),
+            tcp: None,
+            timer: None,
+            last_error: None,
+            waiters: vec![callback],
+        };
+        state.queries.insert(token, query);
+        state.by_question.insert(key, token);
+        drop(state);
+        self.next_try(reactor, token);
+    }
+
+    /// Sends the query to the next server in turn and waits `timeout` for it, or, with no
+    /// try left, fails the query.
+    fn next_try(&self, reactor: &mut Reactor, token: Token) {
+        loop {
+            let Some((server, try_number, timeout)) = self.start_try(token) else {
+                return self.give_up(reactor, token);
+            };
+            let port = match self.socket_for(reactor, token, server) {
+                Ok(port) => port,
+                Err(e) => {
+                    debug!("dns: no socket for {server}: {e}");
+                    self.note_error(token, ResolveError::Io(Arc::new(e)));
+                    continue;
+                }
+            };
+            let wire = match self.state.borrow().queries.get(&token) {
+                Some(query) => query.wire.clone(),
+                None => return,
+            };
+            if let Err(e) = port.send_to(reactor, &wire, server) {
+                debug!("dns: query to {server} not sent: {e}");
+                self.note_error(token, ResolveError::Io(Arc::new(e)));
+                continue;
+            }
+            let this = self.this.clone();
+            let timer = reactor.call_later(timeout, move |reactor| {
+                if let Some(this) = this.upgrade() {
+                    this.timed_out(reactor, token, try_number);
+                }
+            });
+            return self.set_timer(reactor, token, Some(timer));
+        }
+    }
+
+    /// Counts a new try: its server, its number and its timeout; `None` when none is left.
+    fn start_try(&self, token: Token) -> Option<(SocketAddr, u32, Duration)> {
+        let mut state = self.state.borrow_mut();
+        let State {
+            config, queries, ..
+        } = &mut *state;
+        let query = queries.get_mut(&token)?;
+        let servers = config.nameservers.len();
+        let total = usize::try_from(config.attempts.max(1)).unwrap_or(1) * servers;
+        let index = usize::try_from(query.tries).unwrap_or(usize::MAX);
+        if index >= total {
+            return None;
+        }
+        query.tries += 1;
+        Some((
+            config.nameservers[index % servers],
+            query.tries,
+            config.timeout,
+        ))
+    }
+
+    /// The query's socket for `server`, opened (on a random port, connected to the server)
+    /// if it has none yet.
+    fn socket_for(
+        &self,
+        reactor: &mut Reactor,
+        token: Token,
+        server: SocketAddr,
+    ) -> io::Result<DatagramPort> {
+        let existing = self.state.borrow().queries.get(&token).and_then(|q| {
+            q.sockets
+                .iter()
+                .find(|(s, _)| *s == server)
+                .map(|(_, p)| *p)
+        });
+        if let Some(port) = existing {
+            return Ok(port);
+        }
+        let any: IpAddr = match server {
+            SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+            SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+        };
+        let socket = QuerySocket::new(self.this.clone(), token, server);
+        let port = reactor.listen_udp(SocketAddr::new(any, 0), socket)?;
+        match self.state.borrow_mut().queries.get_mut(&token) {
+            Some(query) => query.sockets.push((server, port)),
+            None => {
+                port.stop_listening(reactor);
+            }
+        }
+        Ok(port)
+    }
+
+    fn note_error(&self, token: Token, error: ResolveError) {
+        if let Some(query) = self.state.borrow_mut().queries.get_mut(&token) {
+            query.last_error = Some(error);
+        }
+    }
+
+    /// Replaces the query's timer, cancelling the one it had.
+    fn set_timer(&self, reactor: &mut Reactor, token: Token, timer: Option<DelayedCall>) {
+        let old = match self.state.borrow_mut().queries.get_mut(&token) {
+            Some(query) => std::mem::replace(&mut query.timer, timer),
+            None => timer,
+        };
+        if let Some(old) = old {
+            old.cancel(reactor);
+        }
+    }
+
+    /// Try `try_number` got no answer in time (over UDP, or over TCP after a truncation).
+    fn timed_out(&self, reactor: &mut Reactor, token: Token, try_number: u32) {
+        let tcp = {
+            let mut state = self.state.borrow_mut();
+            let Some(query) = state.queries.get_mut(&token) else {
+                return;
+            };
+            if query.tries != try_number {
+                return;
+            }
+            query.timer = None;
+            query.tcp.take()
+        };
+        debug!("dns: try {try_number} of query {token} timed out");
+        if let Some((_, connector)) = tcp {
+            abandon_tcp(reactor, connector);
+        }
+        self.next_try(reactor, token);
+    }
+
+    /// A datagram came to the query's socket for `server`: the answer, a truncated answer
+    /// to ask again over TCP, or something to drop.
+    pub(super) fn datagram(
+        &self,
+        reactor: &mut Reactor,
+        token: Token,
+        server: SocketAddr,
+        data: &[u8],
+        from: SocketAddr,
+    ) {
+        let truncated = {
+            let state = self.state.borrow();
+            let Some(query) = state.queries.get(&token) else {
+                return;
+            };
+            if from != server {
+                return debug!("dns: dropped a reply from {from}: asked {server}");
+            }
+            if query.tcp.is_some() {
+                return debug!("dns: dropped a reply from {from}: asking over TCP now");
+            }
+            let head = Message::decode_head(data);
+            match head
+                .map_err(|e| e.to_string())
+                .and_then(|head| query.check(&head))
+            {
+                Ok(truncated) => truncated,
+                Err(why) => return debug!("dns: dropped a reply from {from}: {why}"),
+            }
+        };
+        if truncated {
+            return self.ask_over_tcp(reactor, token, server);
+        }
+        match Message::decode(data) {
+            Ok(message) => self.answered(reactor, token, message),
+            Err(e) => debug!("dns: dropped a malformed reply from {from}: {e}"),
+        }
+    }
+
+    /// The socket for `server` heard an ICMP port unreachable: if that server is being
+    /// asked now, move on without waiting for the timeout.
+    pub(super) fn refused(&self, reactor: &mut Reactor, token: Token, server: SocketAddr) {
+        let current = {
+            let state = self.state.borrow();
+            let servers = &state.config.nameservers;
+            state.queries.get(&token).and_then(|q| {
+                let index = usize::try_from(q.tries.checked_sub(1)?).ok()?;
+                let asked = *servers.get(index % servers.len().max(1))?;
+                Some(asked == server && q.tcp.is_none())
+            })
+        };
+        if current == Some(true) {
+            debug!("dns: {server} refused the query");
+            let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+            self.note_error(token, ResolveError::Io(Arc::new(refused)));
+            self.set_timer(reactor, token, None);
+            self.next_try(reactor, token);
+        }
+    }
+
+    /// The reply was truncated: ask `server` again over TCP, within the same timeout.
+    fn ask_over_tcp(&self, reactor: &mut Reactor, token: Token, server: SocketAddr) {
+        let found = {
+            let state = self.state.borrow();
+            let timeout = state.config.timeout;
+            state
+                .queries
+                .get(&token)
+                .map(|q| (q.tries, q.wire.clone(), timeout))
+        };
+        let Some((try_number, wire, timeout)) = found else {
+            return;
+        };
+        debug!("dns: truncated reply from {server}: asking over TCP");
+        let factory = TcpQueryFactory::new(self.this.clone(), token, try_number, wire);
+        let options = ConnectOptions::with_timeout(timeout);
+        let connector = reactor.connect_tcp_with(server, factory, options);
+        if let Some(query) = self.state.borrow_mut().queries.get_mut(&token) {
+            query.tcp = Some((try_number, connector));
+        }
+        let this = self.this.clone();
+        let timer = reactor.call_later(timeout, move |reactor| {
+            if let Some(this) = this.upgrade() {
+                this.timed_out(reactor, token, try_number);
+            }
+        });
+        self.set_timer(reactor, token, Some(timer));
+    }
+
+    /// The reply to the TCP retry of try `try_number`.
+    pub(super) fn tcp_reply(
+        &self,
+        reactor: &mut Reactor,
+        token: Token,
+        try_number: u32,
+        frame: &[u8],
+    ) {
+        let checked = {
+            let mut state = self.state.borrow_mut();
+            let Some(query) = state.queries.get_mut(&token) else {
+                return;
+            };
+            if query.tcp.map(|(n, _)| n) != Some(try_number) {
+                return;
+            }
+            let checked = Message::decode(frame)
+                .map_err(|e| e.to_string())
+                .and_then(|m| query.check(&(m.header, m.questions.clone())).map(|_| m));
+            if checked.is_ok() {
+                // The connection closes itself once this returns.
+                query.tcp = None;
+            }
+            checked
+        };
+        match checked {
+            Ok(message) => self.answered(reactor, token, message),
+            Err(why) => {
+                debug!("dns: bad reply over TCP: {why}");
+                let error = io::Error::new(io::ErrorKind::InvalidData, why);
+                self.tcp_failed(
+                    reactor,
+                    token,
+                    try_number,
+                    ResolveError::Io(Arc::new(error)),
+                );
+            }
+        }
+    }
+
+    /// The TCP retry of try `try_number` failed (connect, connection lost, bad reply): on to
+    /// the next try.
+    pub(super) fn tcp_failed(
+        &self,
+        reactor: &mut Reactor,
+        token: Token,
+        try_number: u32,
+        error: ResolveError,
+    ) {
+        let tcp = {
+            let mut state = self.state.borrow_mut();
+            let Some(query) = state.queries.get_mut(&token) else {
+                return;
+            };
+            match query.tcp {
+                Some((n, _)) if n == try_number => {}
+                _ => return,
+            }
+            query.last_error = Some(error);
+            query.tcp.take()
+        };
+        if let Some((_, connector)) = tcp {
+            abandon_tcp(reactor, connector);
+        }
+        self.set_timer(reactor, token, None);
+        self.next_try(reactor, token);
+    }
+
+    /// A reply that matched the query: the answer, or a server error to try past.
+    fn answered(&self, reactor: &mut Reactor, token: Token, message: Message) {
+        let Some(question) = self
+            .state
+            .borrow()
+            .queries
+            .get(&token)
+            .map(|q| q.question.clone())
+        else {
+            return;
+        };
+        let negative_ttl = message.negative_ttl();
+        match message.header.rcode {
+            Rcode::NO_ERROR => {
+                let answer = message.addresses(&question);
+                if answer.addresses.is_empty() {
+                    self.finish(reactor, token, Err(ResolveError::NoAddresses), negative_ttl);
+                } else {
+                    self.finish(reactor, token, Ok(answer.addresses), answer.ttl);
+                }
+            }
+            Rcode::NX_DOMAIN => {
+                self.finish(reactor, token, Err(ResolveError::NotFound), negative_ttl)
+            }
+            rcode => {
+                debug!(
+                    "dns: {} {}: {rcode}, trying on",
+                    question.name, question.qtype
+                );
+                self.note_error(token, ResolveError::ServerFailure(rcode));
+                self.set_timer(reactor, token, None);
+                self.next_try(reactor, token);
+            }
+        }
+    }
+
+    /// No try left: fail with why the last one failed, or as timed out.
+    fn give_up(&self, reactor: &mut Reactor, token: Token) {
+        let error = self
+            .state
+            .borrow_mut()
+            .queries
+            .get_mut(&token)
+            .and_then(|q| q.last_error.take())
+            .unwrap_or(ResolveError::TimedOut);
+        self.finish(reactor, token, Err(error), None);
+    }
+
+    /// Ends the query: closes its sockets and connection, caches the result for `ttl`
+    /// seconds (capped), and hands it to every waiting lookup.
+    fn finish(&self, reactor: &mut Reactor, token: Token, result: LookupResult, ttl: Option<u32>) {
+        let query = {
+            let mut state = self.state.borrow_mut();
+            let Some(query) = state.queries.remove(&token) else {
+                return;
+            };
+            let key = (query.question.name.clone(), query.question.qtype);
+            state.by_question.remove(&key);
+            let cached = Cached::from_result(&result);
+            if let (Some(cached), Some(ttl)) = (cached, ttl) {
+                let ttl = Duration::from_secs(ttl.into()).min(state.config.max_ttl);
+                state.cache.insert(key, cached, ttl, reactor.now());
+            }
+            query
+        };
+        if let Some(timer) = query.timer {
+            timer.cancel(reactor);
+        }
+        for (_, port) in query.sockets {
+            port.stop_listening(reactor);
+        }
+        if let Some((_, connector)) = query.tcp {
+            abandon_tcp(reactor, connector);
+        }
+        for waiter in query.waiters {
+            waiter(reactor, result.clone());
+        }
+    }
+}
+
+impl Query {
+    /// Whether a reply's header and questions answer this query: a response, with its id,
+    /// a standard query, and exactly its question. `Ok(true)` if it is truncated.
+    fn check(&self, (header, questions): &(Header, Vec<Question>)) -> Result<bool, String> {
+        if !header.response {
+            return Err("not a response".into());
+        }
+        if header.id != self.id {
+            return Err(format!("id {} is not the query's", header.id));
+        }
+        if header.opcode != 0 {
+            return Err(format!("opcode {}", header.opcode));
+        }
+        if questions.as_slice() != [self.question.clone()] {
+            return Err(format!("question {questions:?} is not the query's"));
+        }
+        Ok(header.truncated)
+    }
+}
+
+impl Cached {
+    /// What of a result is worth caching: addresses, or the name's absence.
+    fn from_result(result: &LookupResult) -> Option<Cached> {
+        match result {
+            Ok(addresses) => Some(Cached::Addresses(addresses.clone())),
+            Err(ResolveError::NotFound) => Some(Cached::NotFound),
+            Err(ResolveError::NoAddresses) => Some(Cached::NoData),
+            Err(_) => None,
+        }
+    }
+
+    fn into_result(self) -> LookupResult {
+        match self {
+            Cached::Addresses(addresses) => Ok(addresses),
+            Cached::NotFound => Err(ResolveError::NotFound),
+            Cached::NoData => Err(ResolveError::NoAddresses),
+        }
+    }
+}
+
+/// Calls `callback` with `result` on the next turn.
+fn deliver_later(reactor: &mut Reactor, callback: Callback, result: LookupResult) {
+    reactor.call_later(Duration::ZERO, move |reactor| callback(reactor, result));
+}
+
+/// Gives up on a TCP retry: stops it connecting, or closes it.
+fn abandon_tcp(reactor: &mut Reactor, connector: Connector) {
+    if !connector.stop_connecting(reactor) {
+        reactor.abort_connection(connector.id());
+    }
+}
+
+/// The A and AAAA halves of an [`AddressFamily::Any`] lookup.
+struct Join {
+    results: [Option<LookupResult>; 2],
+    callback: Option<Callback>,
+}
+
+impl Join {
+    /// Records half `i`; once both are in, the callback and the joined result.
+    fn complete(&mut self, i: usize, result: LookupResult) -> Option<(Callback, LookupResult)> {
+        self.results[i] = Some(result);
+        let [Some(a), Some(aaaa)] = &self.results else {
+            return None;
+        };
+        let joined = join_results(a, aaaa);
+        self.callback.take().map(|callback| (callback, joined))
+    }
+}
+
+/// IPv4 addresses then IPv6 ones; with none, the more telling failure: a name that does not
+/// exist, then a real failure, then "no address".
+fn join_results(a: &LookupResult, aaaa: &LookupResult) -> LookupResult {
+    let addresses: Vec<IpAddr> = [a, aaaa]
+        .into_iter()
+        .filter_map(|r| r.as_ref().ok())
+        .flatten()
+        .copied()
+        .collect();
+    if !addresses.is_empty() {
+        return Ok(addresses);
+    }
+    let errors = [a, aaaa].map(|r| r.as_ref().err());
+    let pick = |f: fn(&ResolveError) -> bool| errors.iter().flatten().find(|e| f(e)).cloned();
+    let error = pick(|e| matches!(e, ResolveError::NotFound))
+        .or_else(|| pick(|e| !matches!(e, ResolveError::NoAddresses)))
+        .cloned()
+        .unwrap_or(ResolveError::NoAddresses);
+    Err(error)
+}
+
+/// Connects a user's factory to one address after another until one answers.
+struct InTurn<F> {
+    factory: Rc<RefCell<F>>,
+    rest: VecDeque<SocketAddr>,
+    options: ConnectOptions,
+}
+
+impl<F: ClientFactory> ClientFactory for InTurn<F> {
+    type Protocol = F::Protocol;
+
+    fn build_protocol(&mut self, peer: SocketAddr) -> F::Protocol {
+        self.factory.borrow_mut().build_protocol(peer)
+    }
+
+    fn client_connection_failed(&mut self, reactor: &mut Reactor, error: ConnectError) {
+        match self.rest.pop_front() {
+            Some(next) if !matches!(error, ConnectError::Cancelled) => {
+                debug!("connect: {error}; trying {next}");
+                let factory = InTurn {
+                    factory: self.factory.clone(),
+                    rest: std::mem::take(&mut self.rest),
+                    options: self.options,
+                };
+                reactor.connect_tcp_with(next, factory, self.options);
+            }
+            _ => self
+                .factory
+                .borrow_mut()
+                .client_connection_failed(reactor, error),
+        }
+    }
+
+    fn client_connection_lost(&mut self, reactor: &mut Reactor, reason: &DisconnectReason) {
+        self.factory
+            .borrow_mut()
+            .client_connection_lost(reactor, reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_ids_are_spread_over_the_whole_range() {
+        let mut ids = IdSource {
+            keys: RandomState::new(),
+            counter: 0,
+        };
+        let drawn: Vec<u16> = (0..1000).map(|_| ids.next()).collect();
+        let distinct: std::collections::HashSet<_> = drawn.iter().collect();
+        assert!(
+            distinct.len() > 950,
+            "{} distinct ids of 1000",
+            distinct.len()
+        );
+        assert!(drawn.iter().any(|&id| id > 0xC000) && drawn.iter().any(|&id| id < 0x4000));
+    }
+
+    #[test]
+    fn joined_lookups_prefer_addresses_then_the_telling_failure() {
+        let v4: IpAddr = [192, 0, 2, 1].into();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let ok = |a| Ok(vec![a]);
+        assert_eq!(join_results(&ok(v4), &ok(v6)).unwrap(), [v4, v6]);
+        assert_eq!(
+            join_results(&ok(v4), &Err(ResolveError::TimedOut)).unwrap(),
+            [v4]
+        );
+        let nodata = Err(ResolveError::NoAddresses);
+        assert!(matches!(
+            join_results(&nodata, &Err(ResolveError::NotFound)),
+            Err(ResolveError::NotFound)
+        ));
+        assert!(matches!(
+            join_results(&nodata, &Err(ResolveError::TimedOut)),
+            Err(ResolveError::TimedOut)
+        ));
+        assert!(matches!(
+            join_results(&nodata, &nodata),
+            Err(ResolveError::NoAddresses)
+        ));
+    }
+
+    #[test]
+    fn resolve_errors_become_io_errors_of_the_right_kind() {
+        let e: io::Error = ResolveError::NotFound.into();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(e.get_ref().unwrap().is::<ResolveError>());
+        let e: io::Error = ResolveError::TimedOut.into();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    }
+}
