@@ -317,7 +317,7 @@ fn head_error(error: httparse::Error, buf: &[u8], limits: &Limits) -> HttpError 
         httparse::Error::TooManyHeaders => HttpError::TooManyHeaders {
             max: limits.max_headers,
         },
-        _ if other_version(buf) => HttpError::UnsupportedVersion,
+        _ if other_version(error, buf) => HttpError::UnsupportedVersion,
         error => HttpError::MalformedHead(describe(error)),
     }
 }
@@ -335,32 +335,33 @@ fn describe(error: httparse::Error) -> &'static str {
     }
 }
 
-/// Whether the request line is `METHOD target` (HTTP/0.9) or `METHOD target HTTP/<digits>...`
-/// for a version httparse does not accept.
-fn other_version(buf: &[u8]) -> bool {
+/// Whether httparse refused the request line for its version: `HTTP/` and a digit that is not
+/// 1.0 or 1.1 (it stops at the first wrong byte, so the rest need not have arrived), or no
+/// version at all after a valid target (`GET /` then the line's end: HTTP/0.9).
+fn other_version(error: httparse::Error, buf: &[u8]) -> bool {
     let start = buf
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
         .unwrap_or(buf.len());
     let line = &buf[start..];
-    let line = match line.iter().position(|&b| b == b'\n') {
-        Some(end) => line[..end].strip_suffix(b"\r").unwrap_or(&line[..end]),
-        None => return false,
-    };
-    let mut parts = line.split(|&b| b == b' ');
-    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+    let Some(space) = line.iter().position(|&b| b == b' ') else {
         return false;
     };
-    if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) || target.is_empty() {
+    if space == 0 || !line[..space].iter().all(|&b| is_tchar(b)) {
         return false;
     }
-    match (parts.next(), parts.next()) {
-        (None, _) => true,
-        (Some(version), None) => version.strip_prefix(b"HTTP/").is_some_and(|v| {
-            !v.is_empty()
-                && v.iter().all(|&b| b.is_ascii_digit() || b == b'.')
-                && v[0].is_ascii_digit()
-        }),
+    let after = &line[space + 1..];
+    let Some(end) = after
+        .iter()
+        .position(|&b| matches!(b, b' ' | b'\r' | b'\n'))
+    else {
+        return false;
+    };
+    match (error, after[end]) {
+        (httparse::Error::Token, b'\r' | b'\n') => end > 0,
+        (httparse::Error::Version, b' ') => after[end + 1..]
+            .strip_prefix(b"HTTP/")
+            .is_some_and(|v| v.first().is_some_and(u8::is_ascii_digit)),
         _ => false,
     }
 }

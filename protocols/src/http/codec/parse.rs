@@ -272,8 +272,15 @@ fn gather(
     max: usize,
 ) -> Gathered {
     let pending = input.backlog.pending();
-    if scan.scanned < pending.len() && scan.scan(&pending[scan.scanned..], trailers).is_some() {
-        return Gathered::Ready;
+    if scan.scanned < pending.len() {
+        // Bytes a consumer that stopped early left here: scan them first, as far as the limit.
+        let end = pending.len().min(max + 1);
+        if scan.scanned < end && scan.scan(&pending[scan.scanned..end], trailers).is_some() {
+            return Gathered::Ready;
+        }
+        if pending.len() > max {
+            return Gathered::TooLong;
+        }
     }
     let room = (max + 1).saturating_sub(pending.len());
     let rest = input.rest();
@@ -356,6 +363,9 @@ fn read_trailers(
     loop {
         match gather(input, scan, true, limits.max_head_len) {
             Gathered::Ready => match parse_trailers(input.backlog.pending(), limits) {
+                Ok(Some((_, len))) if len > limits.max_head_len => {
+                    return Some(Err(HttpError::TrailersTooLarge));
+                }
                 Ok(Some((trailers, len))) => {
                     input.backlog.consume(len);
                     return Some(Ok(trailers));
