@@ -39,6 +39,10 @@
 //! (`send_line`, `send_string`, `send_frame`), pauses and resumes delivery, and reaches the
 //! connection's whole [`Context`](torsion_reactor::Context).
 //!
+//! [`http`](mod@http) is HTTP/1.1's sans-I/O server codec ([`http::codec`]): a strict request
+//! decoder (`httparse`, the `http` crate's types, RFC 9112 framing, documented limits) and a
+//! response serializer that writes into the caller's buffer.
+//!
 //! [`wire`] holds the smallest protocols (echo, discard); [`chat`] the multi-user chat of the
 //! `chat_server` example.
 //!
