@@ -460,12 +460,16 @@ impl Resolver {
         token: Token,
         server: SocketAddr,
     ) -> io::Result<DatagramPort> {
-        let existing = self.state.borrow().queries.get(&token).and_then(|q| {
-            q.sockets
-                .iter()
-                .find(|(s, _)| *s == server)
-                .map(|(_, p)| *p)
-        });
+        let (existing, lifetime) = {
+            let state = self.state.borrow();
+            let existing = state.queries.get(&token).and_then(|q| {
+                q.sockets
+                    .iter()
+                    .find(|(s, _)| *s == server)
+                    .map(|(_, p)| *p)
+            });
+            (existing, longest_query(&state.config))
+        };
         if let Some(port) = existing {
             return Ok(port);
         }
@@ -473,7 +477,7 @@ impl Resolver {
             SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
             SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
         };
-        let socket = QuerySocket::new(self.this.clone(), token, server);
+        let socket = QuerySocket::new(self.this.clone(), token, server, lifetime);
         let port = reactor.listen_udp(SocketAddr::new(any, 0), socket)?;
         match self.state.borrow_mut().queries.get_mut(&token) {
             Some(query) => query.sockets.push((server, port)),
@@ -798,6 +802,13 @@ impl Cached {
     }
 }
 
+/// The longest a query can last: every try timing out. A query socket closes itself after
+/// that (and one timeout more), even if the resolver was dropped meanwhile.
+fn longest_query(config: &ResolverConfig) -> Duration {
+    let tries = config.attempts.max(1) * u32::try_from(config.nameservers.len()).unwrap_or(1);
+    config.timeout.saturating_mul(tries.saturating_add(1))
+}
+
 /// Calls `callback` with `result` on the next turn.
 fn deliver_later(reactor: &mut Reactor, callback: Callback, result: LookupResult) {
     reactor.call_later(Duration::ZERO, move |reactor| callback(reactor, result));
@@ -931,6 +942,42 @@ mod tests {
             join_results(&nodata, &nodata),
             Err(ResolveError::NoAddresses)
         ));
+    }
+
+    /// The query sockets are connected, so the kernel already drops datagrams from other
+    /// addresses; this checks the resolver's own check behind it.
+    #[test]
+    fn a_reply_from_another_address_than_the_server_asked_is_dropped() {
+        use super::super::{Record, RecordData};
+        use torsion_reactor::ManualClock;
+
+        let server_socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let server = server_socket.local_addr().unwrap();
+        let mut reactor = Reactor::with_clock(ManualClock::new()).unwrap();
+        let resolver = Resolver::new(ResolverConfig::new(vec![server]));
+        let result = Rc::new(RefCell::new(None));
+        let slot = result.clone();
+        resolver.lookup_family(&mut reactor, "x.test", AddressFamily::Ipv4, move |_, r| {
+            *slot.borrow_mut() = Some(r);
+        });
+        let (token, query) = {
+            let state = resolver.state.borrow();
+            let (token, query) = state.queries.iter().next().unwrap();
+            (*token, Message::decode(&query.wire).unwrap())
+        };
+        let mut reply = Message::response_to(&query, Rcode::NO_ERROR);
+        let address = RecordData::A([192, 0, 2, 1].into());
+        let x = Name::from_ascii("x.test").unwrap();
+        reply.answers.push(Record::new(x, 60, address));
+        let wire = reply.encode();
+
+        let elsewhere = SocketAddr::new(server.ip(), server.port() ^ 1);
+        resolver.datagram(&mut reactor, token, server, &wire, elsewhere);
+        reactor.iterate(Duration::ZERO).unwrap();
+        assert!(result.borrow().is_none());
+        resolver.datagram(&mut reactor, token, server, &wire, server);
+        let addresses = result.borrow_mut().take().unwrap().unwrap();
+        assert_eq!(addresses, [IpAddr::from([192, 0, 2, 1])]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::rc::Weak;
 use std::sync::Arc;
+use std::time::Duration;
 
 use log::debug;
 use torsion_reactor::{
@@ -20,14 +21,22 @@ pub(super) struct QuerySocket {
     resolver: Weak<Resolver>,
     token: Token,
     server: SocketAddr,
+    /// When the socket closes itself if the resolver has not closed it before.
+    lifetime: Duration,
 }
 
 impl QuerySocket {
-    pub(super) fn new(resolver: Weak<Resolver>, token: Token, server: SocketAddr) -> Self {
+    pub(super) fn new(
+        resolver: Weak<Resolver>,
+        token: Token,
+        server: SocketAddr,
+        lifetime: Duration,
+    ) -> Self {
         QuerySocket {
             resolver,
             token,
             server,
+            lifetime,
         }
     }
 }
@@ -41,6 +50,9 @@ impl DatagramProtocol for QuerySocket {
                 self.server
             );
         }
+        // The resolver closes the socket when its query ends; this is for a resolver dropped
+        // with the query in flight.
+        cx.call_later(self.lifetime, |_: &mut QuerySocket, cx| cx.stop_listening());
     }
 
     fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
