@@ -43,6 +43,11 @@
 //! decoder (`httparse`, the `http` crate's types, RFC 9112 framing, documented limits) and a
 //! response serializer that writes into the caller's buffer.
 //!
+//! [`dns`] is a DNS message codec (sans-I/O, strict about compression pointers and counts)
+//! and, with the `reactor` feature, a stub resolver on the reactor's UDP ([`dns::Resolver`]:
+//! hosts file, TTL cache, random ids and ports, forged replies dropped, retries, TCP on
+//! truncation) that can resolve for `connect_tcp`.
+//!
 //! [`wire`] holds the smallest protocols (echo, discard); [`chat`] the multi-user chat of the
 //! `chat_server` example.
 //!

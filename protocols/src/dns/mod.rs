@@ -30,11 +30,16 @@
 
 mod message;
 mod name;
+mod record;
 
 #[cfg(feature = "reactor")]
 mod cache;
 #[cfg(feature = "reactor")]
 mod config;
+#[cfg(feature = "reactor")]
+mod connect;
+#[cfg(feature = "reactor")]
+mod lookup;
 #[cfg(feature = "reactor")]
 mod resolver;
 #[cfg(feature = "reactor")]
@@ -45,10 +50,12 @@ pub use config::{
     Hosts, ResolverConfig, DEFAULT_ATTEMPTS, DEFAULT_CACHE_SIZE, DEFAULT_MAX_TTL, DEFAULT_TIMEOUT,
     MAX_NAMESERVERS,
 };
+#[cfg(feature = "reactor")]
+pub use lookup::{AddressFamily, LookupResult, ResolveError};
 pub use message::{
-    AddressAnswer, Header, Message, MessageError, Question, Rcode, Record, RecordClass, RecordData,
-    RecordType, Section, Soa, HEADER_LEN, MAX_UDP_MESSAGE,
+    AddressAnswer, Header, Message, MessageError, Section, HEADER_LEN, MAX_UDP_MESSAGE,
 };
 pub use name::{Labels, Name, NameError, MAX_LABEL_LEN, MAX_NAME_LEN};
+pub use record::{Question, Rcode, Record, RecordClass, RecordData, RecordType, Soa};
 #[cfg(feature = "reactor")]
-pub use resolver::{AddressFamily, LookupResult, ResolveError, Resolver};
+pub use resolver::Resolver;

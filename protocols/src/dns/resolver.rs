@@ -11,9 +11,7 @@
 
 use std::cell::RefCell;
 use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, VecDeque};
-use std::error::Error;
-use std::fmt;
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -22,101 +20,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use log::debug;
-use torsion_reactor::{
-    ClientFactory, ConnectError, ConnectOptions, Connector, DatagramPort, DelayedCall,
-    DisconnectReason, Reactor,
-};
+use torsion_reactor::{ConnectOptions, Connector, DatagramPort, DelayedCall, Reactor};
 
 use super::cache::{Cache, Cached};
+use super::lookup::{Callback, Join};
 use super::transport::{QuerySocket, TcpQueryFactory};
-use super::{Header, Message, Name, NameError, Question, Rcode, RecordType, ResolverConfig};
-
-/// Why a lookup failed. Cloneable: one answer goes to every lookup that waited for it.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum ResolveError {
-    /// The host is not a valid domain name (a local fault: nothing was asked).
-    InvalidName(NameError),
-    /// The name does not exist (NXDOMAIN).
-    NotFound,
-    /// The name exists but has no address of the family asked for.
-    NoAddresses,
-    /// No nameserver answered, after every attempt.
-    TimedOut,
-    /// The nameservers answered with an error (SERVFAIL, REFUSED, ...): this one, the last.
-    ServerFailure(Rcode),
-    /// The configuration names no nameserver.
-    NoNameservers,
-    /// A query could not be sent (no socket, no route, refused, a TCP failure); the last
-    /// such error when every attempt failed.
-    Io(Arc<io::Error>),
-}
-
-impl fmt::Display for ResolveError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ResolveError::InvalidName(e) => write!(f, "invalid host name: {e}"),
-            ResolveError::NotFound => f.write_str("no such host (NXDOMAIN)"),
-            ResolveError::NoAddresses => f.write_str("the host has no address of that family"),
-            ResolveError::TimedOut => f.write_str("no nameserver answered in time"),
-            ResolveError::ServerFailure(rcode) => write!(f, "the nameserver answered {rcode}"),
-            ResolveError::NoNameservers => f.write_str("no nameserver configured"),
-            ResolveError::Io(e) => write!(f, "cannot query the nameserver: {e}"),
-        }
-    }
-}
-
-impl Error for ResolveError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        match self {
-            ResolveError::InvalidName(e) => Some(e),
-            ResolveError::Io(e) => Some(&**e),
-            _ => None,
-        }
-    }
-}
-
-impl From<ResolveError> for io::Error {
-    /// An `io::Error` of the matching kind (`NotFound`, `TimedOut`, `InvalidInput`, ...)
-    /// carrying the `ResolveError`, as [`ConnectError::Resolve`] wants it.
-    fn from(error: ResolveError) -> io::Error {
-        let kind = match &error {
-            ResolveError::InvalidName(_) => io::ErrorKind::InvalidInput,
-            ResolveError::NotFound | ResolveError::NoAddresses => io::ErrorKind::NotFound,
-            ResolveError::TimedOut => io::ErrorKind::TimedOut,
-            ResolveError::Io(e) => e.kind(),
-            _ => io::ErrorKind::Other,
-        };
-        io::Error::new(kind, error)
-    }
-}
-
-/// What a lookup hands its callback: the addresses, or why there are none.
-pub type LookupResult = Result<Vec<IpAddr>, ResolveError>;
-
-/// A lookup's callback.
-type Callback = Box<dyn FnOnce(&mut Reactor, LookupResult)>;
-
-/// Which addresses a lookup wants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AddressFamily {
-    /// IPv4 (A records) then IPv6 (AAAA records), both asked at once.
-    Any,
-    /// IPv4 only.
-    Ipv4,
-    /// IPv6 only.
-    Ipv6,
-}
-
-impl AddressFamily {
-    fn admits(self, address: &IpAddr) -> bool {
-        match self {
-            AddressFamily::Any => true,
-            AddressFamily::Ipv4 => address.is_ipv4(),
-            AddressFamily::Ipv6 => address.is_ipv6(),
-        }
-    }
-}
+use super::{
+    AddressFamily, Header, LookupResult, Message, Name, Question, Rcode, RecordType, ResolveError,
+    ResolverConfig,
+};
 
 /// A DNS stub resolver on the reactor: Twisted's `twisted.names.client.Resolver`.
 ///
@@ -279,53 +191,6 @@ impl Resolver {
         }
     }
 
-    /// Resolves `host` with this resolver, then connects to `port` on its addresses in turn
-    /// with the default options; see [`connect_tcp_with`](Resolver::connect_tcp_with).
-    pub fn connect_tcp<F: ClientFactory>(
-        &self,
-        reactor: &mut Reactor,
-        host: &str,
-        port: u16,
-        factory: F,
-    ) {
-        self.connect_tcp_with(reactor, host, port, factory, ConnectOptions::default())
-    }
-
-    /// Resolves `host` with this resolver instead of the thread pool's getaddrinfo
-    /// ([`Reactor::connect_tcp_host_with`]), then connects to `port` on its addresses in
-    /// turn until one answers. A host that does not resolve fails the factory with
-    /// [`ConnectError::Resolve`], whose `io::Error` carries the [`ResolveError`]; otherwise
-    /// the error of the last address tried reaches `client_connection_failed`.
-    pub fn connect_tcp_with<F: ClientFactory>(
-        &self,
-        reactor: &mut Reactor,
-        host: &str,
-        port: u16,
-        factory: F,
-        options: ConnectOptions,
-    ) {
-        self.lookup(reactor, host, move |reactor, result| match result {
-            Ok(addresses) => {
-                let mut addrs: VecDeque<SocketAddr> = addresses
-                    .into_iter()
-                    .map(|ip| SocketAddr::new(ip, port))
-                    .collect();
-                if let Some(first) = addrs.pop_front() {
-                    let factory = InTurn {
-                        factory: Rc::new(RefCell::new(factory)),
-                        rest: addrs,
-                        options,
-                    };
-                    reactor.connect_tcp_with(first, factory, options);
-                }
-            }
-            Err(e) => {
-                let mut factory = factory;
-                factory.client_connection_failed(reactor, ConnectError::Resolve(e.into()));
-            }
-        });
-    }
-
     /// Forgets every cached answer.
     pub fn clear_cache(&self) {
         let capacity = self.state.borrow().config.cache_size;
@@ -334,10 +199,7 @@ impl Resolver {
 
     /// An A and an AAAA query together, their answers joined.
     fn query_both(&self, reactor: &mut Reactor, name: Name, callback: Callback) {
-        let join = Rc::new(RefCell::new(Join {
-            results: [None, None],
-            callback: Some(callback),
-        }));
+        let join = Rc::new(RefCell::new(Join::new(callback)));
         for (i, qtype) in [(0, RecordType::A), (1, RecordType::AAAA)] {
             let join = join.clone();
             let half: Callback = Box::new(move |reactor, result| {
@@ -821,84 +683,6 @@ fn abandon_tcp(reactor: &mut Reactor, connector: Connector) {
     }
 }
 
-/// The A and AAAA halves of an [`AddressFamily::Any`] lookup.
-struct Join {
-    results: [Option<LookupResult>; 2],
-    callback: Option<Callback>,
-}
-
-impl Join {
-    /// Records half `i`; once both are in, the callback and the joined result.
-    fn complete(&mut self, i: usize, result: LookupResult) -> Option<(Callback, LookupResult)> {
-        self.results[i] = Some(result);
-        let [Some(a), Some(aaaa)] = &self.results else {
-            return None;
-        };
-        let joined = join_results(a, aaaa);
-        self.callback.take().map(|callback| (callback, joined))
-    }
-}
-
-/// IPv4 addresses then IPv6 ones; with none, the more telling failure: a name that does not
-/// exist, then a real failure, then "no address".
-fn join_results(a: &LookupResult, aaaa: &LookupResult) -> LookupResult {
-    let addresses: Vec<IpAddr> = [a, aaaa]
-        .into_iter()
-        .filter_map(|r| r.as_ref().ok())
-        .flatten()
-        .copied()
-        .collect();
-    if !addresses.is_empty() {
-        return Ok(addresses);
-    }
-    let errors = [a, aaaa].map(|r| r.as_ref().err());
-    let pick = |f: fn(&ResolveError) -> bool| errors.iter().flatten().find(|e| f(e)).cloned();
-    let error = pick(|e| matches!(e, ResolveError::NotFound))
-        .or_else(|| pick(|e| !matches!(e, ResolveError::NoAddresses)))
-        .cloned()
-        .unwrap_or(ResolveError::NoAddresses);
-    Err(error)
-}
-
-/// Connects a user's factory to one address after another until one answers.
-struct InTurn<F> {
-    factory: Rc<RefCell<F>>,
-    rest: VecDeque<SocketAddr>,
-    options: ConnectOptions,
-}
-
-impl<F: ClientFactory> ClientFactory for InTurn<F> {
-    type Protocol = F::Protocol;
-
-    fn build_protocol(&mut self, peer: SocketAddr) -> F::Protocol {
-        self.factory.borrow_mut().build_protocol(peer)
-    }
-
-    fn client_connection_failed(&mut self, reactor: &mut Reactor, error: ConnectError) {
-        match self.rest.pop_front() {
-            Some(next) if !matches!(error, ConnectError::Cancelled) => {
-                debug!("connect: {error}; trying {next}");
-                let factory = InTurn {
-                    factory: self.factory.clone(),
-                    rest: std::mem::take(&mut self.rest),
-                    options: self.options,
-                };
-                reactor.connect_tcp_with(next, factory, self.options);
-            }
-            _ => self
-                .factory
-                .borrow_mut()
-                .client_connection_failed(reactor, error),
-        }
-    }
-
-    fn client_connection_lost(&mut self, reactor: &mut Reactor, reason: &DisconnectReason) {
-        self.factory
-            .borrow_mut()
-            .client_connection_lost(reactor, reason)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -917,31 +701,6 @@ mod tests {
             distinct.len()
         );
         assert!(drawn.iter().any(|&id| id > 0xC000) && drawn.iter().any(|&id| id < 0x4000));
-    }
-
-    #[test]
-    fn joined_lookups_prefer_addresses_then_the_telling_failure() {
-        let v4: IpAddr = [192, 0, 2, 1].into();
-        let v6: IpAddr = "2001:db8::1".parse().unwrap();
-        let ok = |a| Ok(vec![a]);
-        assert_eq!(join_results(&ok(v4), &ok(v6)).unwrap(), [v4, v6]);
-        assert_eq!(
-            join_results(&ok(v4), &Err(ResolveError::TimedOut)).unwrap(),
-            [v4]
-        );
-        let nodata = Err(ResolveError::NoAddresses);
-        assert!(matches!(
-            join_results(&nodata, &Err(ResolveError::NotFound)),
-            Err(ResolveError::NotFound)
-        ));
-        assert!(matches!(
-            join_results(&nodata, &Err(ResolveError::TimedOut)),
-            Err(ResolveError::TimedOut)
-        ));
-        assert!(matches!(
-            join_results(&nodata, &nodata),
-            Err(ResolveError::NoAddresses)
-        ));
     }
 
     /// The query sockets are connected, so the kernel already drops datagrams from other
@@ -978,14 +737,5 @@ mod tests {
         resolver.datagram(&mut reactor, token, server, &wire, server);
         let addresses = result.borrow_mut().take().unwrap().unwrap();
         assert_eq!(addresses, [IpAddr::from([192, 0, 2, 1])]);
-    }
-
-    #[test]
-    fn resolve_errors_become_io_errors_of_the_right_kind() {
-        let e: io::Error = ResolveError::NotFound.into();
-        assert_eq!(e.kind(), io::ErrorKind::NotFound);
-        assert!(e.get_ref().unwrap().is::<ResolveError>());
-        let e: io::Error = ResolveError::TimedOut.into();
-        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
     }
 }

@@ -12,7 +12,8 @@ use torsion_reactor::{
     ClientFactory, ConnectError, DatagramContext, DatagramProtocol, DisconnectReason, Reactor,
 };
 
-use super::resolver::{ResolveError, Resolver, Token};
+use super::resolver::{Resolver, Token};
+use super::ResolveError;
 use crate::prefixed::{FrameContext, FrameProtocol, FrameReceiver, Prefix};
 
 /// A UDP socket of one query, connected to one server: the kernel then delivers only that
