@@ -44,6 +44,8 @@ struct Script {
     forger: Option<DatagramPort>,
     /// Answer with this error code instead.
     rcode: Option<Rcode>,
+    /// Accept TCP connections and never answer on them.
+    tcp_silent: bool,
     udp_queries: Vec<(Message, SocketAddr)>,
     tcp_queries: Vec<Message>,
 }
@@ -146,7 +148,9 @@ impl FrameReceiver for TcpServer {
         let query = Message::decode(frame).unwrap();
         let reply = answer(&query, &self.0.borrow());
         self.0.borrow_mut().tcp_queries.push(query);
-        cx.send_frame(&reply.encode()).unwrap();
+        if !self.0.borrow().tcp_silent {
+            cx.send_frame(&reply.encode()).unwrap();
+        }
     }
 }
 
@@ -484,6 +488,59 @@ fn a_truncated_reply_is_asked_again_over_tcp() {
     assert_eq!(
         script.tcp_queries[0].questions,
         script.udp_queries[0].0.questions
+    );
+}
+
+#[test]
+fn a_tcp_retry_that_gets_no_answer_times_out_like_a_udp_try() {
+    let (mut reactor, clock) = manual_reactor();
+    let script = Script {
+        records: vec![a("big.test", 300, [10, 0, 0, 1])],
+        truncate: true,
+        tcp_silent: true,
+        ..Script::default()
+    };
+    let (server, script) = serve(&mut reactor, script);
+    let config = ResolverConfig::new(vec![server])
+        .with_timeout(TIMEOUT)
+        .with_attempts(2);
+    let resolver = Resolver::new(config);
+    let outcome = lookup(&resolver, &mut reactor, "big.test", AddressFamily::Ipv4);
+    for tries in 1..=2 {
+        run_until(&mut reactor, || script.borrow().tcp_queries.len() == tries);
+        settle(&mut reactor);
+        assert!(outcome.borrow().is_none());
+        clock.advance(TIMEOUT);
+    }
+    assert!(matches!(
+        result_of(&mut reactor, &outcome),
+        Err(ResolveError::TimedOut)
+    ));
+    assert_eq!(script.borrow().udp_queries.len(), 2);
+}
+
+#[test]
+fn a_truncated_reply_with_no_tcp_listener_fails_over_to_the_next_try() {
+    let (mut reactor, _clock) = manual_reactor();
+    let shared: Shared = Rc::new(RefCell::new(Script {
+        records: vec![a("big.test", 300, [10, 0, 0, 1])],
+        truncate: true,
+        ..Script::default()
+    }));
+    // UDP only: the TCP connect is refused.
+    let server = reactor
+        .listen_udp(LOOPBACK, UdpServer(shared.clone()))
+        .unwrap();
+    let resolver = Resolver::new(ResolverConfig::new(vec![server.local_addr()]).with_attempts(2));
+    let outcome = lookup(&resolver, &mut reactor, "big.test", AddressFamily::Ipv4);
+    match result_of(&mut reactor, &outcome) {
+        Err(ResolveError::Io(e)) => assert!(e.to_string().contains("refused"), "{e}"),
+        other => panic!("expected the TCP connect's refusal, got {other:?}"),
+    }
+    assert_eq!(
+        shared.borrow().udp_queries.len(),
+        2,
+        "each try asked over UDP first"
     );
 }
 
