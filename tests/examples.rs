@@ -292,3 +292,86 @@ fn chat_client_exits_non_zero_with_one_error_line_when_refused() {
         "the error says why: {stderr:?}"
     );
 }
+
+/// Starts a UDP example with `args` and stdout piped, killed when dropped.
+fn start_udp_example(binary: &PathBuf, args: &[&str]) -> Running {
+    let child = Command::new(binary)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the example");
+    Running(child)
+}
+
+#[test]
+fn udp_echo_sends_datagrams_back_and_exits_zero_on_sigterm() {
+    use rustix::process::{kill_process, Pid, Signal};
+    let Some(binary) = example("udp_echo") else {
+        return;
+    };
+    let addr = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .unwrap();
+    let mut server = start_udp_example(&binary, &[&addr.to_string()]);
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    // The server is up once a datagram comes back; until then datagrams are lost (or
+    // refused), so keep sending.
+    let deadline = Instant::now() + DEADLINE;
+    let mut buf = [0u8; 64];
+    let echoed = loop {
+        assert!(Instant::now() < deadline, "udp_echo never answered");
+        let _ = client.send_to(b"ping", addr);
+        if let Ok((n, from)) = client.recv_from(&mut buf) {
+            break (buf[..n].to_vec(), from);
+        }
+    };
+    assert_eq!(echoed, (b"ping".to_vec(), addr));
+    kill_process(Pid::from_child(&server.0), Signal::TERM).unwrap();
+    let status = wait_for_exit(&mut server, "udp_echo");
+    assert!(
+        status.success(),
+        "udp_echo exited {status} on SIGTERM, not 0"
+    );
+}
+
+#[test]
+fn two_udp_beacons_on_a_group_print_each_others_beacons() {
+    use rustix::process::{kill_process, Pid, Signal};
+    let Some(binary) = example("udp_beacon") else {
+        return;
+    };
+    // A group and port of this test's own, so other beacons on the host do not interfere.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .unwrap()
+        .port();
+    let group = format!("239.255.42.43:{port}");
+    let mut a = start_udp_example(&binary, &["--group", &group, "--name", "alpha"]);
+    let mut b = start_udp_example(&binary, &["--group", &group, "--name", "beta"]);
+    // Each beacon announces once a second: read alpha's output until it heard beta.
+    let stdout = a.0.stdout.take().unwrap();
+    let (heard, hearing) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        let found = lines.any(|line| line.is_ok_and(|l| l.starts_with("beacon from beta")));
+        let _ = heard.send(found);
+    });
+    match hearing.recv_timeout(DEADLINE) {
+        Ok(found) => assert!(found, "alpha printed beta's beacon before its output ended"),
+        Err(_) => {
+            eprintln!("skipped: no multicast between processes on this host's loopback");
+            return;
+        }
+    }
+    for (beacon, name) in [(&mut a, "alpha"), (&mut b, "beta")] {
+        kill_process(Pid::from_child(&beacon.0), Signal::TERM).unwrap();
+        let status = wait_for_exit(beacon, name);
+        assert!(status.success(), "{name} exited {status} on SIGTERM");
+    }
+}
