@@ -81,41 +81,10 @@ impl Drop for Running {
     }
 }
 
-/// Runs a command to completion (killing it past [`DEADLINE`]) and returns its exit status,
-/// stdout and stderr. Only for commands with little output: the pipes are read at the end.
+/// Runs a command to completion (killing it past [`DEADLINE`]) with an empty stdin, and
+/// returns its exit status, stdout and stderr. Only for commands with little output.
 fn run_to_end(command: &mut Command) -> (ExitStatus, String, String) {
-    let child = command
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the example");
-    let mut running = Running(child);
-    let deadline = Instant::now() + DEADLINE;
-    // A child process announces its exit through no event a test can wait on with a timeout.
-    let status = loop {
-        if let Some(status) = running.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "{command:?} did not exit");
-        thread::sleep(Duration::from_millis(10));
-    };
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    let child = &mut running.0;
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    (status, stdout, stderr)
+    run_with_input(command, b"")
 }
 
 /// Starts `echo_server` on a free loopback port and waits until it accepts connections.
