@@ -7,3 +7,9 @@ pub use codec::{
     write_continue, BodyKind, HttpDate, HttpError, Limits, RequestDecoder, RequestEvent,
     RequestEvents, RequestHead, ResponseBody, ResponseHead,
 };
+
+#[cfg(feature = "reactor")]
+pub mod server;
+
+// The `http` crate's types handlers use, so applications need no direct dependency on it.
+pub use ::http::{header, HeaderMap, HeaderValue, Method, StatusCode};

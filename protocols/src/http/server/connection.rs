@@ -1,0 +1,289 @@
+//! [`HttpConnection`]: the protocol of one HTTP connection, a thin shell over the codec's
+//! [`RequestDecoder`] and the connection's response [`Pipeline`].
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::HeaderMap;
+use log::{debug, warn};
+use torsion_reactor::{Context, DisconnectReason, Protocol};
+
+use super::date::DateCache;
+use super::handler::{BodyMode, BodySink, Handler, Request};
+use super::pipeline::{pump, Pipeline, SharedPipeline};
+use super::responder::{Answering, Responder};
+use super::ServerConfig;
+use crate::http::codec::{
+    write_continue, BodyKind, HttpError, RequestDecoder, RequestEvent, RequestHead,
+};
+
+/// How long the parked wake-up call waits when nothing brings it forward (it always is
+/// brought forward when a response completes: this is "never").
+const PARKED: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The request whose body is being read.
+enum Current {
+    /// Between requests.
+    Idle,
+    /// Gathering a body for [`BodyMode::Whole`].
+    Whole(Box<WholeBody>),
+    /// Handing the body to a sink ([`BodyMode::Stream`]).
+    Stream(Box<dyn BodySink>),
+    /// Discarding the body ([`BodyMode::Ignore`]).
+    Ignore,
+}
+
+/// A request whose body is gathered before its handler runs.
+struct WholeBody {
+    head: RequestHead,
+    body: BytesMut,
+    responder: Responder,
+}
+
+/// The protocol of one HTTP/1.1 connection, built by [`HttpServer`](super::HttpServer).
+///
+/// Requests are decoded as they arrive and handed to the handler in order; their responses
+/// leave in the same order. Reading stops while [`ServerConfig::max_pipelined`] responses are
+/// pending and resumes as they complete.
+pub struct HttpConnection<H: Handler> {
+    handler: Rc<H>,
+    config: Rc<ServerConfig>,
+    date: Rc<RefCell<DateCache>>,
+    decoder: RequestDecoder,
+    /// Set in `connection_made` (it needs the connection's id).
+    pipeline: Option<SharedPipeline>,
+    current: Current,
+}
+
+impl<H: Handler> HttpConnection<H> {
+    pub(super) fn new(
+        handler: Rc<H>,
+        config: Rc<ServerConfig>,
+        date: Rc<RefCell<DateCache>>,
+    ) -> Self {
+        HttpConnection {
+            decoder: RequestDecoder::with_limits(config.limits.clone()),
+            handler,
+            config,
+            date,
+            pipeline: None,
+            current: Current::Idle,
+        }
+    }
+
+    /// Responses accepted and not yet fully handed to the connection.
+    pub fn pending_responses(&self) -> usize {
+        self.pipeline.as_ref().map_or(0, |p| p.borrow().len())
+    }
+
+    /// Decodes `data` (after what is buffered) and dispatches the events, until the input
+    /// runs dry, the pipeline is full, or the connection is closing.
+    fn process(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        let Some(pipeline) = self.pipeline.clone() else {
+            return;
+        };
+        let mut dispatch = Dispatch {
+            handler: &*self.handler,
+            pipeline: &pipeline,
+            current: &mut self.current,
+        };
+        let max = self.config.max_pipelined;
+        let mut stalled = false;
+        let mut events = self.decoder.feed(data);
+        loop {
+            let between = matches!(dispatch.current, Current::Idle);
+            if between && (cx.is_closing() || pipeline.borrow().len() >= max) {
+                stalled = !cx.is_closing();
+                break;
+            }
+            match events.next() {
+                None => break,
+                Some(Ok(event)) => dispatch.event(cx, event),
+                Some(Err(error)) => {
+                    dispatch.refuse(cx, &error);
+                    break;
+                }
+            }
+        }
+        drop(events);
+        if pipeline.borrow().needs_pump {
+            pump(&pipeline, cx.reactor());
+        }
+        if stalled {
+            self.stall(cx, &pipeline);
+        }
+    }
+
+    /// The pipeline is full: stop reading until a response completes.
+    fn stall(&mut self, cx: &mut Context<'_>, pipeline: &SharedPipeline) {
+        cx.pause_reading();
+        if pipeline.borrow().wake.is_none() {
+            let wake = cx.call_later(PARKED, |this: &mut Self, cx| this.wake(cx));
+            pipeline.borrow_mut().wake = wake;
+        }
+    }
+
+    /// A response completed: read on.
+    fn wake(&mut self, cx: &mut Context<'_>) {
+        if let Some(pipeline) = &self.pipeline {
+            pipeline.borrow_mut().wake = None;
+        }
+        cx.resume_reading();
+        self.process(cx, &[]);
+    }
+}
+
+/// The parts of a connection an event needs, borrowed beside its decoder.
+struct Dispatch<'a, H> {
+    handler: &'a H,
+    pipeline: &'a SharedPipeline,
+    current: &'a mut Current,
+}
+
+impl<H: Handler> Dispatch<'_, H> {
+    fn event(&mut self, cx: &mut Context<'_>, event: RequestEvent<'_>) {
+        match event {
+            RequestEvent::Head(head) => self.head(cx, head),
+            RequestEvent::Data(data) => match self.current {
+                Current::Whole(whole) => whole.body.extend_from_slice(data),
+                Current::Stream(sink) => sink.data(cx.reactor(), data),
+                Current::Idle | Current::Ignore => {}
+            },
+            RequestEvent::End { trailers } => {
+                match std::mem::replace(self.current, Current::Idle) {
+                    Current::Whole(whole) => {
+                        let WholeBody {
+                            head,
+                            body,
+                            responder,
+                        } = *whole;
+                        let request = Request {
+                            head,
+                            body: body.freeze(),
+                            trailers,
+                        };
+                        self.handler.handle(request, responder, cx.reactor());
+                    }
+                    Current::Stream(mut sink) => sink.end(cx.reactor(), trailers),
+                    Current::Idle | Current::Ignore => {}
+                }
+            }
+        }
+    }
+
+    /// A new request: its response slot, the handler's choice of body mode, the 100.
+    fn head(&mut self, cx: &mut Context<'_>, head: RequestHead) {
+        let seq = self.pipeline.borrow_mut().push();
+        let mut responder = Responder::new(self.pipeline.clone(), seq, Answering::new(&head));
+        let has_body = head.body != BodyKind::Length(0);
+        let mode = self.handler.body_mode(&head);
+        if head.expect_continue && !matches!(mode, BodyMode::Ignore) {
+            // RFC 9110 §10.1.1: the client waits for this before sending the body. It goes in
+            // this request's slot: after every earlier response, before this one.
+            if let Some(slot) = self.pipeline.borrow_mut().slot(seq) {
+                write_continue(slot.staging());
+            }
+            pump(self.pipeline, cx.reactor());
+        }
+        let request = |head| Request {
+            head,
+            body: Bytes::new(),
+            trailers: HeaderMap::new(),
+        };
+        match mode {
+            BodyMode::Whole => {
+                *self.current = Current::Whole(Box::new(WholeBody {
+                    head,
+                    body: BytesMut::new(),
+                    responder,
+                }));
+            }
+            BodyMode::Stream(sink) => {
+                *self.current = Current::Stream(sink);
+                self.handler.handle(request(head), responder, cx.reactor());
+            }
+            BodyMode::Ignore => {
+                if has_body && head.expect_continue {
+                    // The body was not asked for: the client may or may not send it.
+                    responder.close_after();
+                }
+                *self.current = Current::Ignore;
+                self.handler.handle(request(head), responder, cx.reactor());
+            }
+        }
+    }
+
+    /// The decoder refused the input: answer the error's status and close after it.
+    fn refuse(&mut self, cx: &mut Context<'_>, error: &HttpError) {
+        warn!("connection {}: refused: {error}", cx.id());
+        let responder = match std::mem::replace(self.current, Current::Idle) {
+            // The request being read gets the error as its answer.
+            Current::Whole(whole) => Some(whole.responder),
+            Current::Stream(mut sink) => {
+                sink.error(cx.reactor(), error);
+                None
+            }
+            Current::Idle | Current::Ignore => None,
+        };
+        let mut responder = responder.unwrap_or_else(|| {
+            let seq = self.pipeline.borrow_mut().push();
+            Responder::new(self.pipeline.clone(), seq, Answering::refusal())
+        });
+        responder.close_after();
+        responder.respond_status(cx.reactor(), error.status());
+    }
+}
+
+impl<H: Handler> Protocol for HttpConnection<H> {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        let (high, low) = self.config.write_buffer_limits;
+        cx.set_write_buffer_limits(high, low);
+        self.pipeline = Some(Pipeline::new(cx.id(), high, self.date.clone()));
+        debug!("connection {}: HTTP", cx.id());
+    }
+
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        self.process(cx, data);
+    }
+
+    fn eof_received(&mut self, cx: &mut Context<'_>) {
+        let Some(pipeline) = self.pipeline.clone() else {
+            cx.lose_connection();
+            return;
+        };
+        if matches!(self.current, Current::Idle) && self.decoder.is_idle() {
+            // Answer what was asked, then close (the client may half-close after its last
+            // request).
+            pipeline.borrow_mut().close_when_done(cx.reactor());
+        } else {
+            debug!("connection {}: EOF in the middle of a request", cx.id());
+            cx.lose_connection();
+        }
+    }
+
+    fn connection_lost(&mut self, _cx: &mut Context<'_>, reason: &DisconnectReason) {
+        debug!("connection lost: {reason}");
+        if let Some(pipeline) = &self.pipeline {
+            pipeline.borrow_mut().lost();
+        }
+        self.current = Current::Idle;
+    }
+
+    fn pause_writing(&mut self, _cx: &mut Context<'_>) {
+        if let Some(pipeline) = &self.pipeline {
+            pipeline.borrow_mut().set_paused(true);
+        }
+    }
+
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        let resume = match &self.pipeline {
+            Some(pipeline) => pipeline.borrow_mut().set_paused(false),
+            None => None,
+        };
+        if let Some(resume) = resume {
+            resume(cx.reactor());
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! An HTTP/1.1 server on the reactor: [`HttpServer`] is the [`Factory`], each connection an
+//! [`HttpConnection`] running the sans-I/O [codec](crate::http::codec), and applications
+//! write [`Handler`]s, usually routed by a [`Router`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use torsion_protocols::http::server::{HttpServer, Request, Responder, Router};
+//! use torsion_protocols::http::{HeaderMap, StatusCode};
+//! use torsion_reactor::testing::TestReactor;
+//! use torsion_reactor::Reactor;
+//!
+//! let router = Router::new()
+//!     .get("/plaintext", |_req: Request, res: Responder, reactor: &mut Reactor| {
+//!         res.respond(reactor, StatusCode::OK, &HeaderMap::new(), "Hello, World!")
+//!     })
+//!     // Answered later, from a timer: a long poll.
+//!     .get("/later", |_req: Request, res: Responder, reactor: &mut Reactor| {
+//!         reactor.call_later(Duration::from_secs(1), move |reactor| {
+//!             res.respond(reactor, StatusCode::OK, &HeaderMap::new(), "at last")
+//!         });
+//!     });
+//! let mut server = HttpServer::new(router);
+//! // In a program: reactor.listen_tcp(addr, server). Here, in memory:
+//! let mut test = TestReactor::new();
+//! let client = test.connect_from(&mut server).unwrap();
+//! test.feed(&client, b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
+//! assert!(client.take_text().ends_with("\r\n\r\nHello, World!"));
+//! ```
+//!
+//! # Handlers and responders
+//! A [`Handler`] gets each [`Request`] with a [`Responder`]: the right to answer it. Answer at
+//! once ([`Responder::respond`]), or keep the responder and answer from any callback that has
+//! the reactor: a timer, another connection's `data_received`. The responder holds the
+//! connection's id and its place in the connection's response order, so it needs nothing but
+//! `&mut Reactor`. A body of unknown length is streamed with [`Responder::stream`]: its
+//! [`BodyWriter::write`] returns false when the producer should pause (the client reads
+//! slowly: the connection heard `pause_writing`, or its queue is past the high watermark), and
+//! the call given to [`BodyWriter::on_resume`] runs when it may go on (`resume_writing`).
+//!
+//! Request bodies are read whole by default (up to [`Limits::max_body_len`], else 413); a
+//! handler can ask for them streamed to a [`BodySink`] instead, or ignored
+//! ([`Handler::body_mode`]).
+//!
+//! # The connection
+//! - **Keep-alive** per RFC 9112 §9.3 (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with
+//!   `Connection: keep-alive`); the connection closes once the last response is out.
+//! - **Pipelining**: requests are read and handed to handlers as they arrive, and responses
+//!   leave in request order whatever order they are made in (a later one waits in memory for
+//!   earlier ones). At most [`ServerConfig::max_pipelined`] responses are pending: past that,
+//!   the connection stops reading until one completes.
+//! - **`Expect: 100-continue`**: `100 Continue` is sent (in its place in the response order)
+//!   when the handler wants the body; a handler that ignores it answers without the 100 and the
+//!   connection closes after.
+//! - **`HEAD`**: the head of the `GET` response without its body (a `GET` route answers it);
+//!   204 and 304 carry no body either (the codec's serializer).
+//! - **`Date`** on every response, formatted at most once a second and shared by the server.
+//! - **Refused requests** (an [`HttpError`](crate::http::HttpError) from the decoder) are
+//!   answered with the error's status and a short body, and the connection closes after it.
+//! - A half-close from the client: pending responses are sent, then the connection closes.
+
+mod connection;
+mod date;
+mod handler;
+mod pipeline;
+mod responder;
+#[cfg(test)]
+mod tests;
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use torsion_reactor::Factory;
+
+pub use connection::HttpConnection;
+use date::DateCache;
+pub use handler::{BodyMode, BodySink, Handler, Request, Router};
+pub use responder::{BodyWriter, Responder};
+
+use crate::http::codec::Limits;
+
+/// How a server's connections behave.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The decoder's limits (head size, body size...).
+    pub limits: Limits,
+    /// Responses a connection may have pending (pipelined requests read ahead) before it
+    /// stops reading. Default 16.
+    pub max_pipelined: usize,
+    /// The write queue's high and low watermarks (see `Context::set_write_buffer_limits`):
+    /// a streaming producer is told to pause above the first and to resume at the second.
+    /// Default 64 KiB and 16 KiB.
+    pub write_buffer_limits: (usize, usize),
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            limits: Limits::default(),
+            max_pipelined: 16,
+            write_buffer_limits: (64 * 1024, 16 * 1024),
+        }
+    }
+}
+
+/// Builds an [`HttpConnection`] for each accepted connection, all sharing one handler, one
+/// configuration and one `Date` cache.
+pub struct HttpServer<H: Handler> {
+    handler: Rc<H>,
+    config: Rc<ServerConfig>,
+    date: Rc<RefCell<DateCache>>,
+}
+
+impl<H: Handler> HttpServer<H> {
+    /// A server answering every request with `handler` (often a [`Router`]).
+    pub fn new(handler: H) -> Self {
+        HttpServer {
+            handler: Rc::new(handler),
+            config: Rc::new(ServerConfig::default()),
+            date: Rc::default(),
+        }
+    }
+
+    /// Uses `config` for connections built from now on.
+    pub fn with_config(mut self, config: ServerConfig) -> Self {
+        self.config = Rc::new(config);
+        self
+    }
+
+    /// Uses these decoder limits for connections built from now on.
+    pub fn with_limits(self, limits: Limits) -> Self {
+        let config = ServerConfig {
+            limits,
+            ..(*self.config).clone()
+        };
+        self.with_config(config)
+    }
+
+    /// Lets a connection have `max` responses pending (at least 1) before it stops reading.
+    pub fn with_max_pipelined(self, max: usize) -> Self {
+        let config = ServerConfig {
+            max_pipelined: max.max(1),
+            ..(*self.config).clone()
+        };
+        self.with_config(config)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The protocol for one more connection (what `build_protocol` returns), e.g. for a
+    /// [`Harness`](torsion_reactor::testing::Harness).
+    pub fn connection(&self) -> HttpConnection<H> {
+        HttpConnection::new(self.handler.clone(), self.config.clone(), self.date.clone())
+    }
+}
+
+impl<H: Handler> Factory for HttpServer<H> {
+    type Protocol = HttpConnection<H>;
+
+    fn build_protocol(&mut self, _peer: SocketAddr) -> Option<HttpConnection<H>> {
+        Some(self.connection())
+    }
+}

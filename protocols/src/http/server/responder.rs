@@ -1,0 +1,279 @@
+//! [`Responder`]: the answer to one request, at once or later; [`BodyWriter`]: a body of
+//! unknown length, streamed with backpressure.
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use torsion_reactor::{ConnectionId, Reactor};
+
+use super::pipeline::{pump, SharedPipeline};
+use crate::http::codec::{BodyKind, RequestHead, ResponseBody, ResponseHead};
+
+/// What of the request decides how its response is framed.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Answering {
+    head: bool,
+    version: Version,
+    keep_alive: bool,
+    /// The server closes after this response (a request body it did not read).
+    close: bool,
+}
+
+impl Answering {
+    pub(super) fn new(request: &RequestHead) -> Self {
+        Answering {
+            head: request.method == Method::HEAD,
+            version: request.version,
+            keep_alive: request.keep_alive,
+            close: false,
+        }
+    }
+
+    /// A refused request, whose head is unknown: HTTP/1.1, closing.
+    pub(super) fn refusal() -> Self {
+        Answering {
+            head: false,
+            version: Version::HTTP_11,
+            keep_alive: false,
+            close: true,
+        }
+    }
+
+    /// The request the serializer answers: only method, version and keep-alive matter to it.
+    fn stub(&self) -> RequestHead {
+        RequestHead {
+            method: if self.head { Method::HEAD } else { Method::GET },
+            uri: Uri::default(),
+            version: self.version,
+            headers: HeaderMap::new(),
+            body: BodyKind::Length(0),
+            keep_alive: self.keep_alive,
+            expect_continue: false,
+        }
+    }
+}
+
+/// The right to answer one request. Answer at once from the handler, or keep it and answer
+/// later from any callback that has the reactor (a timer, another connection's
+/// `data_received`: long polling). Responses leave in request order whatever order they are
+/// made in: a response made early for a later pipelined request waits (in memory) for the
+/// earlier ones.
+///
+/// Dropping a responder without answering answers `500 Internal Server Error` and closes the
+/// connection (written when the connection next runs, since a drop has no reactor).
+#[must_use = "a request must be answered"]
+pub struct Responder {
+    pipeline: SharedPipeline,
+    seq: u64,
+    answering: Answering,
+    answered: bool,
+}
+
+impl Responder {
+    pub(super) fn new(pipeline: SharedPipeline, seq: u64, answering: Answering) -> Self {
+        Responder {
+            pipeline,
+            seq,
+            answering,
+            answered: false,
+        }
+    }
+
+    /// Makes the connection close after this response (for a request whose body is not read).
+    pub(super) fn close_after(&mut self) {
+        self.answering.close = true;
+    }
+
+    /// The connection the request came on.
+    pub fn connection_id(&self) -> ConnectionId {
+        self.pipeline.borrow().id()
+    }
+
+    /// Whether the response can still reach the client (false once the connection closed).
+    pub fn is_connected(&self) -> bool {
+        self.pipeline.borrow_mut().slot(self.seq).is_some()
+    }
+
+    /// Answers with `status`, `headers` and the whole `body` (`Content-Length` framing; no
+    /// body on the wire for `HEAD`, 204 and 304). `Date`, framing and `Connection` headers
+    /// are the server's. A no-op if the connection is gone.
+    pub fn respond(
+        mut self,
+        reactor: &mut Reactor,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: impl Into<Bytes>,
+    ) {
+        self.answered = true;
+        let body = body.into();
+        let date = self.pipeline.borrow().date(reactor);
+        {
+            let mut pipeline = self.pipeline.borrow_mut();
+            let Some(slot) = pipeline.slot(self.seq) else {
+                return;
+            };
+            let head = ResponseHead::new(status, BodyKind::Length(body.len() as u64))
+                .answering(&self.answering.stub())
+                .date(&date)
+                .close(self.answering.close);
+            let mut framing = head.write(headers, slot.staging());
+            let keep_alive = framing.keep_alive();
+            // The length was declared from the body itself: nothing can mismatch.
+            if body.len() <= SMALL_BODY {
+                let _ = framing.data(&body, slot.staging());
+            } else if let Ok(true) = framing.start_data(body.len(), slot.staging()) {
+                slot.put_bytes(body);
+            }
+            let _ = framing.finish(slot.staging());
+            slot.finish(!keep_alive);
+        }
+        pump(&self.pipeline, reactor);
+    }
+
+    /// Starts a body of unknown length (`Transfer-Encoding: chunked`; to HTTP/1.0, delimited
+    /// by closing the connection): write it with the returned [`BodyWriter`].
+    pub fn stream(
+        mut self,
+        reactor: &mut Reactor,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> BodyWriter {
+        self.answered = true;
+        let date = self.pipeline.borrow().date(reactor);
+        let framing = {
+            let mut pipeline = self.pipeline.borrow_mut();
+            pipeline.slot(self.seq).map(|slot| {
+                ResponseHead::new(status, BodyKind::Chunked)
+                    .answering(&self.answering.stub())
+                    .date(&date)
+                    .close(self.answering.close)
+                    .write(headers, slot.staging())
+            })
+        };
+        pump(&self.pipeline, reactor);
+        BodyWriter {
+            pipeline: self.pipeline.clone(),
+            seq: self.seq,
+            framing,
+        }
+    }
+
+    /// Answers `status` with its reason phrase as a short `text/plain` body.
+    pub fn respond_status(self, reactor: &mut Reactor, status: StatusCode) {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        let reason = status.canonical_reason().unwrap_or("Error");
+        self.respond(reactor, status, &headers, format!("{reason}\n"));
+    }
+}
+
+/// Bodies up to this length are copied next to their head (one buffer, one iovec); longer
+/// ones are queued as they are.
+const SMALL_BODY: usize = 4096;
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let mut pipeline = self.pipeline.borrow_mut();
+        if let Some(slot) = pipeline.slot(self.seq) {
+            log::warn!("a request was dropped unanswered: 500 and close");
+            let head = ResponseHead::new(StatusCode::INTERNAL_SERVER_ERROR, BodyKind::Length(0))
+                .answering(&self.answering.stub())
+                .close(true);
+            let _ = head.write(&HeaderMap::new(), slot.staging());
+            slot.finish(true);
+            pipeline.needs_pump = true;
+        }
+    }
+}
+
+/// Writes a streamed response body (from [`Responder::stream`]), with backpressure: after
+/// [`write`](BodyWriter::write) returns false, stop producing until the call given to
+/// [`on_resume`](BodyWriter::on_resume) runs. That keeps the connection's memory bounded
+/// however slowly the client reads. [`finish`](BodyWriter::finish) ends the body.
+///
+/// Dropping it unfinished closes the connection after what was written (the client cannot
+/// otherwise tell the body was cut short).
+#[must_use = "a streamed body must be finished"]
+pub struct BodyWriter {
+    pipeline: SharedPipeline,
+    seq: u64,
+    /// `None` once finished, or if the connection was gone at the start.
+    framing: Option<ResponseBody>,
+}
+
+impl BodyWriter {
+    /// Writes the next piece of the body (an empty piece writes nothing). Returns whether the
+    /// producer may go on: false when the connection's queue is past its high watermark (the
+    /// client reads slowly), when earlier pipelined responses are still being sent, or when
+    /// the connection is gone. The write itself always happens (if the connection is there).
+    pub fn write(&mut self, reactor: &mut Reactor, data: impl Into<Bytes>) -> bool {
+        let data = data.into();
+        if let Some(framing) = self.framing.as_mut() {
+            let mut pipeline = self.pipeline.borrow_mut();
+            if let Some(slot) = pipeline.slot(self.seq) {
+                // Chunked or until-close framing has no length to overrun.
+                if let Ok(true) = framing.start_data(data.len(), slot.staging()) {
+                    slot.put_bytes(data);
+                    framing.end_data(slot.staging());
+                }
+            }
+        }
+        pump(&self.pipeline, reactor);
+        !self.should_pause(reactor)
+    }
+
+    /// Whether the producer should hold off now (see [`write`](BodyWriter::write)).
+    pub fn should_pause(&self, reactor: &Reactor) -> bool {
+        self.pipeline.borrow().should_pause(self.seq, reactor)
+    }
+
+    /// Runs `f` once, when the producer may write again after `write` returned false: when
+    /// the connection hears `resume_writing`, or when this response reaches the wire after
+    /// earlier pipelined ones. Replaces a call registered before. Never runs if the connection
+    /// closes first.
+    pub fn on_resume(&mut self, f: impl FnOnce(&mut Reactor) + 'static) {
+        self.pipeline.borrow_mut().on_resume(self.seq, Box::new(f));
+    }
+
+    /// Whether the client can still receive the body.
+    pub fn is_connected(&self) -> bool {
+        self.pipeline.borrow_mut().slot(self.seq).is_some()
+    }
+
+    /// Ends the body (the last chunk) and completes the response.
+    pub fn finish(mut self, reactor: &mut Reactor) {
+        self.end(true);
+        pump(&self.pipeline, reactor);
+    }
+
+    /// Completes the response: properly (`clean`), or cut short (then the connection closes).
+    fn end(&mut self, clean: bool) {
+        let Some(framing) = self.framing.take() else {
+            return;
+        };
+        let mut pipeline = self.pipeline.borrow_mut();
+        let Some(slot) = pipeline.slot(self.seq) else {
+            return;
+        };
+        let keep_alive = framing.keep_alive();
+        if clean {
+            let _ = framing.finish(slot.staging());
+        }
+        slot.finish(!clean || !keep_alive);
+        pipeline.needs_pump = true;
+    }
+}
+
+impl Drop for BodyWriter {
+    fn drop(&mut self) {
+        if self.framing.is_some() {
+            log::warn!("a streamed body was dropped unfinished: closing the connection");
+            self.end(false);
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! The server through the in-memory harness: every test feeds bytes as a client would and
+//! reads what went out.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use http::{HeaderMap, StatusCode};
+use torsion_reactor::testing::TestReactor;
+use torsion_reactor::{testing::TestConnection, Reactor};
+
+use super::*;
+
+fn ok(res: Responder, reactor: &mut Reactor, body: &'static str) {
+    res.respond(reactor, StatusCode::OK, &HeaderMap::new(), body);
+}
+
+fn router() -> Router {
+    Router::new()
+        .get(
+            "/plaintext",
+            |_: Request, res: Responder, r: &mut Reactor| ok(res, r, "Hello, World!"),
+        )
+        .get("/later", |_: Request, res: Responder, r: &mut Reactor| {
+            r.call_later(Duration::from_secs(1), move |r| ok(res, r, "late"));
+        })
+        .post("/echo", |req: Request, res: Responder, r: &mut Reactor| {
+            res.respond(r, StatusCode::OK, &HeaderMap::new(), req.body)
+        })
+}
+
+fn connect(server: &mut HttpServer<Router>) -> (TestReactor, TestConnection) {
+    let mut test = TestReactor::new();
+    let client = test.connect_from(server).unwrap();
+    (test, client)
+}
+
+/// The bodies of the `Content-Length` responses in `text`, in order.
+fn bodies(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(end) = rest.find("\r\n\r\n") {
+        let head = &rest[..end];
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .map_or(0, |n| n.parse().unwrap());
+        let len = if head.starts_with("HTTP/1.1 100") {
+            0
+        } else {
+            len
+        };
+        out.push(rest[end + 4..end + 4 + len].to_string());
+        rest = &rest[end + 4 + len..];
+    }
+    out
+}
+
+#[test]
+fn keep_alive_answers_two_requests_on_one_connection() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    test.feed(&client, b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
+    let first = client.take_text();
+    assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{first}");
+    assert!(first.contains("\r\nDate: ") && first.contains("Content-Length: 13\r\n"));
+    assert!(first.ends_with("\r\n\r\nHello, World!"));
+    test.feed(&client, b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(client.take_text().ends_with("Hello, World!"));
+    assert!(!client.is_closed());
+}
+
+#[test]
+fn pipelined_responses_keep_request_order_when_the_first_comes_later() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    let wire = b"GET /later HTTP/1.1\r\nHost: a\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n\
+                 POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc";
+    test.feed(&client, wire);
+    assert_eq!(client.take_text(), "", "the later ones wait for the first");
+    test.advance(Duration::from_secs(1));
+    assert_eq!(
+        bodies(&client.take_text()),
+        ["late", "Hello, World!", "abc"]
+    );
+    assert!(!client.is_closed());
+}
+
+#[test]
+fn pipelined_requests_fed_in_every_chunk_size_are_answered_in_order() {
+    let wire = b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\nPOST /echo HTTP/1.1\r\nHost: a\r\n\
+                 Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n\
+                 GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n";
+    for size in 1..=wire.len() {
+        let mut server = HttpServer::new(router());
+        let (mut test, client) = connect(&mut server);
+        for piece in wire.chunks(size) {
+            test.feed(&client, piece);
+        }
+        let text = client.take_text();
+        assert_eq!(
+            bodies(&text),
+            ["Hello, World!", "abcde", "Hello, World!"],
+            "size {size}"
+        );
+        assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 3);
+    }
+}
+
+#[test]
+fn reading_stops_while_too_many_responses_are_pending() {
+    let mut server = HttpServer::new(router()).with_max_pipelined(2);
+    let (mut test, client) = connect(&mut server);
+    let one = b"GET /later HTTP/1.1\r\nHost: a\r\n\r\n";
+    test.feed(&client, &one.repeat(5));
+    let pending = test
+        .protocol::<HttpConnection<Router>>(&client)
+        .unwrap()
+        .pending_responses();
+    assert_eq!(pending, 2);
+    for _ in 0..5 {
+        test.advance(Duration::from_secs(1));
+    }
+    assert_eq!(bodies(&client.take_text()), ["late"; 5]);
+}
+
+#[test]
+fn head_gets_the_get_headers_without_the_body() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    test.feed(&client, b"HEAD /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
+    let text = client.take_text();
+    assert!(text.contains("Content-Length: 13\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\n"));
+    test.feed(&client, b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(client.take_text().ends_with("Hello, World!"));
+}
+
+#[test]
+fn expect_continue_sends_100_before_the_body_is_read() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    test.feed(
+        &client,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    );
+    assert_eq!(client.take_text(), "HTTP/1.1 100 Continue\r\n\r\n");
+    test.feed(&client, b"hello");
+    let text = client.take_text();
+    assert!(
+        text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with("hello"),
+        "{text}"
+    );
+}
+
+#[test]
+fn expect_continue_to_an_unknown_path_gets_404_without_100_and_a_close() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    test.feed(
+        &client,
+        b"POST /nope HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    );
+    let text = client.take_text();
+    assert!(text.starts_with("HTTP/1.1 404 Not Found\r\n"), "{text}");
+    assert!(text.contains("Connection: close\r\n"));
+    assert!(client.is_closed());
+}
+
+#[test]
+fn unknown_paths_get_404_and_other_methods_405_with_allow() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    test.feed(&client, b"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(client.take_text().starts_with("HTTP/1.1 404 Not Found\r\n"));
+    test.feed(&client, b"DELETE /echo HTTP/1.1\r\nHost: a\r\n\r\n");
+    let text = client.take_text();
+    assert!(
+        text.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("allow: POST\r\n"), "{text}");
+    assert!(!client.is_closed());
+}
+
+#[test]
+fn a_malformed_request_gets_400_and_a_close() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    test.feed(
+        &client,
+        b"GET / HTTP/1.1\r\nHost : a\r\n\r\nGET /plaintext HTTP/1.1\r\n",
+    );
+    let text = client.take_text();
+    assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+    assert!(text.contains("Connection: close\r\n") && text.ends_with("Bad Request\n"));
+    assert!(client.is_closed());
+}
+
+#[test]
+fn a_body_over_the_limit_gets_413_and_a_close() {
+    let limits = crate::http::Limits::default().with_max_body_len(4);
+    let mut server = HttpServer::new(router()).with_limits(limits);
+    let (mut test, client) = connect(&mut server);
+    test.feed(&client, b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n");
+    let text = client.take_text();
+    assert!(
+        text.starts_with("HTTP/1.1 413 Payload Too Large\r\n"),
+        "{text}"
+    );
+    assert!(client.is_closed());
+}
+
+#[test]
+fn connection_close_is_honoured_after_the_response() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    test.feed(
+        &client,
+        b"GET /later HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /plaintext HTTP/1.1\r\n\r\n",
+    );
+    assert!(!client.is_closed(), "waits for its answer");
+    test.advance(Duration::from_secs(1));
+    let text = client.take_text();
+    assert!(
+        text.contains("Connection: close\r\n") && text.ends_with("late"),
+        "{text}"
+    );
+    assert!(client.is_closed());
+}
+
+#[test]
+fn http10_without_keep_alive_closes_after_the_response() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    test.feed(&client, b"GET /plaintext HTTP/1.0\r\n\r\n");
+    assert!(client.take_text().ends_with("Hello, World!"));
+    assert!(client.is_closed());
+}
+
+#[test]
+fn a_half_close_after_the_last_request_closes_once_it_is_answered() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    test.feed(&client, b"GET /later HTTP/1.1\r\nHost: a\r\n\r\n");
+    test.feed_eof(&client);
+    assert!(!client.is_closed());
+    test.advance(Duration::from_secs(1));
+    assert!(client.take_text().ends_with("late"));
+    assert!(client.is_closed());
+}
+
+#[test]
+fn the_date_is_formatted_once_a_second_from_the_reactor_clock() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    let date = |text: &str| {
+        let at = text.find("Date: ").unwrap();
+        text[at..at + 35].to_string()
+    };
+    test.feed(&client, b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
+    let first = date(&client.take_text());
+    test.feed(&client, b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(date(&client.take_text()), first);
+    test.advance(Duration::from_secs(2));
+    test.feed(&client, b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_ne!(date(&client.take_text()), first);
+}
+
+/// Writes `left` bytes in 8 KiB pieces, as fast as the connection lets it.
+struct Producer {
+    writer: Option<BodyWriter>,
+    left: usize,
+    pauses: Rc<Cell<usize>>,
+}
+
+fn produce(producer: &Rc<RefCell<Producer>>, reactor: &mut Reactor) {
+    let mut guard = producer.borrow_mut();
+    let p = &mut *guard;
+    while p.left > 0 {
+        let n = p.left.min(8192);
+        p.left -= n;
+        let writer = p.writer.as_mut().unwrap();
+        if !writer.write(reactor, vec![b'x'; n]) {
+            p.pauses.set(p.pauses.get() + 1);
+            let again = producer.clone();
+            writer.on_resume(move |reactor| produce(&again, reactor));
+            return;
+        }
+    }
+    if let Some(writer) = p.writer.take() {
+        writer.finish(reactor);
+    }
+}
+
+/// The body of a chunked response.
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line = body.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = usize::from_str_radix(std::str::from_utf8(&body[..line]).unwrap(), 16).unwrap();
+        body = &body[line + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&body[..size]);
+        body = &body[size + 2..];
+    }
+}
+
+#[test]
+fn a_streamed_body_pauses_for_a_slow_client_and_memory_stays_bounded() {
+    const TOTAL: usize = 2 << 20;
+    let pauses = Rc::new(Cell::new(0));
+    let seen = pauses.clone();
+    let router = Router::new().get(
+        "/stream",
+        move |_: Request, res: Responder, r: &mut Reactor| {
+            let writer = res.stream(r, StatusCode::OK, &HeaderMap::new());
+            let producer = Rc::new(RefCell::new(Producer {
+                writer: Some(writer),
+                left: TOTAL,
+                pauses: seen.clone(),
+            }));
+            produce(&producer, r);
+        },
+    );
+    let mut server = HttpServer::new(router);
+    let (mut test, client) = connect(&mut server);
+    client.set_write_room(Some(1000));
+    test.feed(&client, b"GET /stream HTTP/1.1\r\nHost: a\r\n\r\n");
+    let mut wire = Vec::new();
+    for _ in 0..50 {
+        let queued = test.reactor().queued_bytes(client.id());
+        assert!(queued <= 64 * 1024 + 8192 + 64, "queued {queued}");
+        wire.extend(client.take_written());
+        client.set_write_room(Some(20_000));
+        test.run_pending();
+    }
+    assert!(pauses.get() >= 1, "the producer was told to pause");
+    client.set_write_room(None);
+    test.run_pending();
+    wire.extend(client.take_written());
+    let at = wire.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&wire[..at]);
+    assert!(head.contains("Transfer-Encoding: chunked"), "{head}");
+    assert_eq!(dechunk(&wire[at + 4..]).len(), TOTAL);
+    assert!(!client.is_closed());
+}
+
+#[test]
+fn a_dropped_responder_answers_500_and_closes() {
+    let router = Router::new().get("/drop", |_: Request, res: Responder, _: &mut Reactor| {
+        drop(res)
+    });
+    let mut server = HttpServer::new(router);
+    let (mut test, client) = connect(&mut server);
+    test.feed(&client, b"GET /drop HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(client
+        .take_text()
+        .starts_with("HTTP/1.1 500 Internal Server Error\r\n"));
+    assert!(client.is_closed());
+}
