@@ -6,9 +6,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::HeaderMap;
+use http::{HeaderMap, StatusCode};
 use log::{debug, warn};
-use torsion_reactor::{Context, DisconnectReason, Protocol};
+use torsion_reactor::{Context, DelayedCall, DisconnectReason, Protocol};
 
 use super::date::DateCache;
 use super::handler::{BodyMode, BodySink, Handler, Request};
@@ -55,6 +55,19 @@ pub struct HttpConnection<H: Handler> {
     /// Set in `connection_made` (it needs the connection's id).
     pipeline: Option<SharedPipeline>,
     current: Current,
+    /// The read timeout running, and its call.
+    deadline: (Deadline, Option<DelayedCall>),
+}
+
+/// Which read timeout applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deadline {
+    /// A body is being read: none (not implemented yet).
+    None,
+    /// Between requests: the idle timeout.
+    Idle,
+    /// Part of a head has arrived: the header timeout, from its first byte.
+    Header,
 }
 
 impl<H: Handler> HttpConnection<H> {
@@ -70,6 +83,7 @@ impl<H: Handler> HttpConnection<H> {
             date,
             pipeline: None,
             current: Current::Idle,
+            deadline: (Deadline::None, None),
         }
     }
 
@@ -113,6 +127,62 @@ impl<H: Handler> HttpConnection<H> {
         }
         if stalled {
             self.stall(cx, &pipeline);
+        }
+        self.arm_deadline(cx, !data.is_empty());
+    }
+
+    /// Starts the read timeout the connection's state calls for, keeping one already running
+    /// for the same state (a head's timeout runs from its first byte) unless `activity` says
+    /// bytes arrived (which restarts the idle timeout).
+    fn arm_deadline(&mut self, cx: &mut Context<'_>, activity: bool) {
+        let want = if !matches!(self.current, Current::Idle) {
+            Deadline::None
+        } else if self.decoder.is_idle() {
+            Deadline::Idle
+        } else {
+            Deadline::Header
+        };
+        let (running, call) = self.deadline;
+        if want == running && call.is_some() && !(activity && want == Deadline::Idle) {
+            return;
+        }
+        if let Some(call) = call {
+            call.cancel(cx.reactor());
+        }
+        let delay = match want {
+            Deadline::None => None,
+            Deadline::Idle => self.config.idle_timeout,
+            Deadline::Header => self.config.header_timeout,
+        };
+        let call = delay.and_then(|delay| {
+            cx.call_later(delay, move |this: &mut Self, cx| this.timed_out(want, cx))
+        });
+        self.deadline = (want, call);
+    }
+
+    /// The read timeout `which` ran out.
+    fn timed_out(&mut self, which: Deadline, cx: &mut Context<'_>) {
+        self.deadline = (Deadline::None, None);
+        match which {
+            Deadline::Idle if self.pending_responses() > 0 => {
+                // Waiting for the application (a long poll) is not idleness.
+                self.arm_deadline(cx, true);
+            }
+            Deadline::Idle => {
+                debug!("connection {}: idle timeout", cx.id());
+                cx.lose_connection();
+            }
+            Deadline::Header => {
+                warn!("connection {}: request head timed out", cx.id());
+                let Some(pipeline) = self.pipeline.clone() else {
+                    return;
+                };
+                cx.pause_reading();
+                let seq = pipeline.borrow_mut().push();
+                Responder::new(pipeline, seq, Answering::refusal())
+                    .respond_status(cx.reactor(), StatusCode::REQUEST_TIMEOUT);
+            }
+            Deadline::None => {}
         }
     }
 
@@ -241,6 +311,7 @@ impl<H: Handler> Protocol for HttpConnection<H> {
         let (high, low) = self.config.write_buffer_limits;
         cx.set_write_buffer_limits(high, low);
         self.pipeline = Some(Pipeline::new(cx.id(), high, self.date.clone()));
+        self.arm_deadline(cx, true);
         debug!("connection {}: HTTP", cx.id());
     }
 

@@ -56,6 +56,9 @@
 //! - **`Date`** on every response, formatted at most once a second and shared by the server.
 //! - **Refused requests** (an [`HttpError`](crate::http::HttpError) from the decoder) are
 //!   answered with the error's status and a short body, and the connection closes after it.
+//! - **Timeouts** ([`ServerConfig`]): a head that does not arrive whole within the header
+//!   timeout (slowloris) gets `408 Request Timeout` and a close; a connection with nothing in
+//!   progress for the idle timeout is closed. Reading a body has no timeout yet.
 //! - A half-close from the client: pending responses are sent, then the connection closes.
 
 mod connection;
@@ -69,6 +72,7 @@ mod tests;
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::Duration;
 
 use torsion_reactor::Factory;
 
@@ -92,6 +96,12 @@ pub struct ServerConfig {
     /// a streaming producer is told to pause above the first and to resume at the second.
     /// Default 64 KiB and 16 KiB.
     pub write_buffer_limits: (usize, usize),
+    /// How long a request head may take to arrive once its first byte has (slowloris);
+    /// past it: `408 Request Timeout` and a close. `None`: no limit. Default 30 s.
+    pub header_timeout: Option<Duration>,
+    /// How long a connection may sit with no request in progress and no response pending;
+    /// past it, it is closed. `None`: no limit. Default 60 s.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -100,6 +110,8 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             max_pipelined: 16,
             write_buffer_limits: (64 * 1024, 16 * 1024),
+            header_timeout: Some(Duration::from_secs(30)),
+            idle_timeout: Some(Duration::from_secs(60)),
         }
     }
 }

@@ -361,3 +361,53 @@ fn a_dropped_responder_answers_500_and_closes() {
         .starts_with("HTTP/1.1 500 Internal Server Error\r\n"));
     assert!(client.is_closed());
 }
+
+#[test]
+fn a_head_not_complete_within_the_header_timeout_gets_408_and_a_close() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    test.feed(&client, b"GET /plaintext HTTP/1.1\r\n");
+    // Slowloris: a byte now and then does not extend the deadline.
+    for _ in 0..29 {
+        test.advance(Duration::from_secs(1));
+        test.feed(&client, b"X");
+    }
+    assert!(!client.is_closed());
+    test.advance(Duration::from_secs(1));
+    let text = client.take_text();
+    assert!(
+        text.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{text}"
+    );
+    assert!(client.is_closed());
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    test.advance(Duration::from_secs(50));
+    test.feed(&client, b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(client.take_text().ends_with("Hello, World!"));
+    test.advance(Duration::from_secs(59));
+    assert!(
+        !client.is_closed(),
+        "the request restarted the idle timeout"
+    );
+    test.advance(Duration::from_secs(1));
+    assert!(client.is_closed());
+    assert_eq!(client.take_text(), "", "closed without a word");
+}
+
+#[test]
+fn a_connection_waiting_for_its_answer_is_not_idle() {
+    let router = router().get("/poll", |_: Request, res: Responder, r: &mut Reactor| {
+        r.call_later(Duration::from_secs(90), move |r| ok(res, r, "news"));
+    });
+    let mut server = HttpServer::new(router);
+    let (mut test, client) = connect(&mut server);
+    test.feed(&client, b"GET /poll HTTP/1.1\r\nHost: a\r\n\r\n");
+    test.advance(Duration::from_secs(90));
+    assert!(client.take_text().ends_with("news"));
+    assert!(!client.is_closed());
+}
