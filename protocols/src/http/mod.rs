@@ -2,7 +2,7 @@
 //! serializer over the [`http`] crate's types, so handlers interoperate with the ecosystem.
 
 pub mod codec;
-/// Serving a directory: safe path resolution, listings, validators, ranges, chunked reads.
+// Serving a directory: safe path resolution, listings, validators, ranges, chunked reads.
 pub mod static_files;
 
 pub use codec::{
