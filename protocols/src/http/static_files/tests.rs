@@ -707,3 +707,28 @@ fn the_root_must_be_a_directory() {
     assert!(StaticFiles::new(tree.files.root().join("hello.txt")).is_err());
     assert!(StaticFiles::new(tree.base.join("missing")).is_err());
 }
+
+#[test]
+fn the_query_is_not_part_of_the_path() {
+    let tree = Tree::new();
+    assert_eq!(
+        kind(&tree.files.resolve("/hello.txt?x=/../../secret.txt")),
+        "file"
+    );
+    assert_eq!(kind(&tree.files.resolve("/?%2e%2e")), "dir");
+    assert_eq!(tree.get("/hello.txt?a=%zz").status, StatusCode::OK);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_forbidden_and_never_opened() {
+    let tree = Tree::new();
+    let fifo = tree.files.root().join("pipe");
+    // No mkfifo in std; skip where the command is missing. Opening a FIFO would block.
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|status| status.success()) {
+        return;
+    }
+    assert_eq!(kind(&tree.files.resolve("/pipe")), "403");
+    assert_eq!(tree.get("/pipe").status, StatusCode::FORBIDDEN);
+}
