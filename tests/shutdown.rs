@@ -80,13 +80,17 @@ fn add_triggers(reactor: &mut Reactor, log: &Log) {
 
 #[test]
 fn shutdown_flushes_every_queued_byte_then_closes_cleanly_and_runs_triggers_in_order() {
-    const SIZE: usize = 8 << 20;
+    // More than the kernel's socket buffers can hold, so that most of it is still queued in
+    // the reactor when the shutdown starts: the client reads only once told to.
+    const SIZE: usize = 32 << 20;
     let mut reactor = Reactor::new().unwrap();
     let log = Log::default();
     let (addr, id) = blaster_server(&mut reactor, SIZE, &log);
     add_triggers(&mut reactor, &log);
+    let (go, start_reading) = std::sync::mpsc::channel::<()>();
     let client = thread::spawn(move || {
         let mut stream = connect(addr);
+        start_reading.recv().unwrap();
         let (data, end) = read_to_end(&mut stream);
         (data, end.map_err(|e| e.kind()))
     });
@@ -97,6 +101,7 @@ fn shutdown_flushes_every_queued_byte_then_closes_cleanly_and_runs_triggers_in_o
         "the test needs bytes still queued at shutdown"
     );
     reactor.shutdown();
+    go.send(()).unwrap();
     let _watchdog = Watchdog::arm(Duration::from_secs(20), "the graceful shutdown");
     reactor.run().unwrap();
     let (data, end) = client.join().unwrap();
