@@ -312,3 +312,39 @@ fn a_million_timers_scheduled_and_cancelled() {
     advance(&mut reactor, &clock, Duration::from_secs(2));
     assert_eq!(fired.get(), 500_000);
 }
+
+/// Counts calls made on it from outside its own callbacks.
+#[derive(Default)]
+struct Target(u32);
+
+impl Protocol for Target {
+    fn data_received(&mut self, _cx: &mut Context<'_>, _data: &[u8]) {}
+}
+
+#[test]
+fn code_holding_only_the_reactor_reaches_a_connection_with_call_later_on() {
+    let mut test = torsion::testing::TestReactor::new();
+    let connection = test.connect(Target::default());
+    let id = connection.id();
+    let reactor = test.reactor();
+    let call = reactor.call_later_on(id, Duration::ZERO, |this: &mut Target, cx| {
+        this.0 += 1;
+        cx.write(b"reached");
+    });
+    assert!(call.is_some());
+    test.run_pending();
+    assert_eq!(test.protocol::<Target>(&connection).unwrap().0, 1);
+    assert_eq!(connection.take_written(), b"reached");
+    // Scheduled on a connection that then closes: never runs.
+    test.reactor()
+        .call_later_on(id, Duration::from_secs(1), |this: &mut Target, _| {
+            this.0 += 1
+        });
+    test.reactor().abort_connection(id);
+    test.advance(Duration::from_secs(2));
+    assert_eq!(test.protocol::<Target>(&connection).unwrap().0, 1);
+    assert!(test
+        .reactor()
+        .call_later_on(id, Duration::ZERO, |_: &mut Target, _| {})
+        .is_none());
+}

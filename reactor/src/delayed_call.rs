@@ -117,6 +117,21 @@ impl Reactor {
         )
     }
 
+    /// Runs `f` on connection `id`'s protocol (of type `P`) with a context for that
+    /// connection, once `delay` has passed (`Duration::ZERO`: on this or the next turn):
+    /// how code that holds only the reactor (a timer, another connection, a call from a
+    /// thread) reaches a connection's state, e.g. to resume its reading or hand it a result.
+    /// Cancelled if the connection closes first; `None` if `id` is stale already.
+    pub fn call_later_on<P: Protocol>(
+        &mut self,
+        id: ConnectionId,
+        delay: Duration,
+        f: impl FnOnce(&mut P, &mut Context<'_>) + 'static,
+    ) -> Option<DelayedCall> {
+        let deadline = self.now() + delay;
+        self.connection_call_at(id, deadline, f)
+    }
+
     /// Schedules a call on connection `id`'s protocol, which must be of type `P`; see
     /// [`Context::call_later`]. `None` if `id` is stale.
     pub(crate) fn connection_call_at<P: Protocol>(

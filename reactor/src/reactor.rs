@@ -217,6 +217,9 @@ impl Reactor {
     /// timers it woke for fire in the same turn, so `iterate(None)` returns once it has done
     /// something.
     fn turn(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        // What the host asked between turns (writes, closes by id) is carried out first, so
+        // a close asked before a timer is due beats the timer.
+        self.settle_dirty();
         let carried_over = self.ready.len();
         let timeout = self.poll_timeout(timeout);
         let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
