@@ -1,5 +1,7 @@
 //! HTTP/1.1, server side. [`codec`] is the sans-I/O core: a request decoder and a response
 //! serializer over the [`http`] crate's types, so handlers interoperate with the ecosystem.
+//! [`static_files`] serves a directory; `server` (feature `reactor`) runs handlers on
+//! connections.
 
 pub mod codec;
 // Serving a directory: safe path resolution, listings, validators, ranges, chunked reads.
