@@ -7,6 +7,9 @@
 //!   timers 1,000,000 timers scheduled, half cancelled, half fired
 //!   (none) all three
 //!   chat   one message fanned out to N chat users: `chat [--users N (1000)] [--messages N (20)]`
+//!   http   GET /plaintext, torsion's HttpServer against hyper, under wrk (not in "all"):
+//!          `http [--duration S (5)] [--connections N (50)] [--threads N (1)] [--depth N (16)]
+//!          [--rounds N (5)] [--servers torsion,hyper,hyper-flush] [--loads plain,pipelined]`
 //! options:
 //!   --rounds N        echo: rounds, each running every server under every load (7);
 //!                     timers: rounds, each running every implementation (5)
@@ -34,6 +37,7 @@ mod alloc_counter;
 mod chat;
 mod cpu;
 mod echo;
+mod http;
 mod idle;
 mod load;
 mod mem;
@@ -64,6 +68,8 @@ enum Command {
     },
     /// The chat fan-out benchmark (`src/chat.rs`).
     Chat(chat::ChatConfig),
+    /// The HTTP benchmark against hyper (`src/http.rs`).
+    Http(http::HttpConfig),
     /// Hidden: one idle measurement, in a process of its own.
     IdleServer {
         kind: ServerKind,
@@ -78,7 +84,9 @@ const USAGE: &str = "usage: torsion-bench [echo|idle|timers] [--rounds N] [--mes
                      [--servers torsion,mio,tokio] [--timers N] [--lead MS] [--window MS] \
                      [--sorted] [--live] [--fresh] [--impls torsion,tokio,delay-queue] \
                      [--no-memory]
-       torsion-bench chat [--users N] [--messages N]";
+       torsion-bench chat [--users N] [--messages N]
+       torsion-bench http [--duration S] [--connections N] [--threads N] [--depth N] \
+                     [--rounds N] [--servers torsion,hyper,hyper-flush] [--loads plain,pipelined]";
 
 /// Parses a number argument, at least `min`.
 fn number<T: std::str::FromStr + PartialOrd>(
@@ -96,6 +104,9 @@ fn number<T: std::str::FromStr + PartialOrd>(
 fn parse(args: Vec<String>) -> Result<Command, String> {
     if args.first().map(String::as_str) == Some("chat") {
         return chat::parse(args.into_iter().skip(1)).map(Command::Chat);
+    }
+    if args.first().map(String::as_str) == Some("http") {
+        return http::parse(args.into_iter().skip(1)).map(Command::Http);
     }
     let mut args = args.into_iter().peekable();
     let what = match args.peek().map(String::as_str) {
@@ -206,6 +217,7 @@ fn main() -> ExitCode {
             .and_then(|()| idle.map_or(Ok(()), |c| idle::run(&c)))
             .and_then(|()| timers.map_or(Ok(()), |c| timers::run(&c))),
         Command::Chat(config) => chat::run(&config),
+        Command::Http(config) => http::run(&config),
         Command::IdleServer { kind, connections } => idle::serve_and_measure(kind, connections),
         Command::Hold { addr, count } => idle::hold_connections(addr, count),
     };

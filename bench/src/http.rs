@@ -1,0 +1,664 @@
+//! The HTTP benchmark (issue 6, point 5): `GET /plaintext` (`Hello, World!`, `text/plain`)
+//! served by torsion's `HttpServer` and by hyper 1.x on a current-thread tokio runtime, side
+//! by side in one run under the same load from `wrk`.
+//!
+//! Both servers start once, each on a thread of its own in this process, and serve for the
+//! whole run. For every round, each load (without pipelining, and pipelined 16 deep through a
+//! generated wrk Lua script) and each server (the order rotating from round to round), `wrk`
+//! runs for `--duration` seconds against one server while this thread reads that server
+//! thread's CPU time (`/proc/self/task/TID/schedstat`: on-CPU nanoseconds, user and kernel)
+//! before `wrk` starts and after it has exited and the server has had a moment to handle the
+//! closes. CPU per request is that difference divided by the requests `wrk` completed.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use torsion::protocols::http::server::{HttpServer, Request, Responder, Router};
+use torsion::protocols::http::{header, HeaderMap, HeaderValue, StatusCode};
+use torsion::{Reactor, ReactorHandle};
+
+use crate::stats::{max, median, min};
+
+/// The response body.
+const BODY: &str = "Hello, World!";
+
+/// The path requested.
+const PATH: &str = "/plaintext";
+
+/// How long the server may go on after `wrk` exits (handling the closes) before its CPU time
+/// is read again.
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// How much longer than `--duration` a `wrk` run may take before it is killed.
+const WRK_GRACE: Duration = Duration::from_secs(30);
+
+/// The `wrk` run before the measured rounds, per server and load, unmeasured.
+const WARM_UP_SECS: u64 = 1;
+
+/// What the command line asks for.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// Seconds each `wrk` run lasts.
+    pub duration: u64,
+    /// `wrk` connections.
+    pub connections: usize,
+    /// `wrk` threads.
+    pub threads: usize,
+    /// Requests in flight per connection in the pipelined load.
+    pub depth: usize,
+    /// Rounds; each runs every server under every load once.
+    pub rounds: usize,
+    /// The servers compared.
+    pub servers: Vec<HttpKind>,
+    /// Whether to run the load without pipelining.
+    pub plain: bool,
+    /// Whether to run the pipelined load.
+    pub pipelined: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            duration: 5,
+            connections: 50,
+            threads: 1,
+            depth: 16,
+            rounds: 5,
+            servers: HttpKind::ALL.to_vec(),
+            plain: true,
+            pipelined: true,
+        }
+    }
+}
+
+/// Parses the options after `http`.
+pub fn parse(mut args: impl Iterator<Item = String>) -> Result<HttpConfig, String> {
+    let mut config = HttpConfig::default();
+    while let Some(arg) = args.next() {
+        let value = args.next().unwrap_or_default();
+        let number = |min: usize| match value.parse::<usize>() {
+            Ok(n) if n >= min => Ok(n),
+            _ => Err(format!("{arg}: bad value {value:?} (at least {min})")),
+        };
+        match arg.as_str() {
+            "--duration" => config.duration = number(1)? as u64,
+            "--connections" => config.connections = number(1)?,
+            "--threads" => config.threads = number(1)?,
+            "--depth" => config.depth = number(2)?,
+            "--rounds" => config.rounds = number(1)?,
+            "--servers" => {
+                config.servers = value
+                    .split(',')
+                    .map(|name| HttpKind::from_name(name).ok_or(format!("unknown server {name:?}")))
+                    .collect::<Result<Vec<_>, _>>()?;
+            }
+            "--loads" => {
+                config.plain = false;
+                config.pipelined = false;
+                for name in value.split(',') {
+                    match name {
+                        "plain" => config.plain = true,
+                        "pipelined" => config.pipelined = true,
+                        _ => return Err(format!("unknown load {name:?}")),
+                    }
+                }
+            }
+            other => return Err(format!("http: unknown argument {other:?}")),
+        }
+    }
+    if config.threads > config.connections {
+        return Err("http: --threads must not exceed --connections".into());
+    }
+    Ok(config)
+}
+
+/// Which HTTP server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpKind {
+    /// torsion's `HttpServer` with a `Router`.
+    Torsion,
+    /// hyper 1.x's HTTP/1 server connection, default builder (plus the tokio timer).
+    Hyper,
+    /// The same with `pipeline_flush(true)`: pipelined responses gathered into fewer writes.
+    HyperFlush,
+}
+
+impl HttpKind {
+    /// Every server.
+    pub const ALL: [HttpKind; 3] = [HttpKind::Torsion, HttpKind::Hyper, HttpKind::HyperFlush];
+
+    /// The short name, as printed and accepted on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            HttpKind::Torsion => "torsion",
+            HttpKind::Hyper => "hyper",
+            HttpKind::HyperFlush => "hyper-flush",
+        }
+    }
+
+    /// The server named `name`, if any.
+    pub fn from_name(name: &str) -> Option<HttpKind> {
+        HttpKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+impl fmt::Display for HttpKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Load {
+    /// One request in flight per connection.
+    Plain,
+    /// `depth` requests in flight per connection.
+    Pipelined,
+}
+
+impl Load {
+    fn name(self, depth: usize) -> String {
+        match self {
+            Load::Plain => "no pipelining".into(),
+            Load::Pipelined => format!("pipelined {depth} deep"),
+        }
+    }
+}
+
+/// How to stop a server thread.
+enum Stopper {
+    /// torsion's reactor.
+    Reactor(ReactorHandle),
+    /// hyper's runtime waits on this.
+    Notify(Arc<tokio::sync::Notify>),
+}
+
+/// A server running on a thread of its own.
+struct Running {
+    kind: HttpKind,
+    addr: SocketAddr,
+    /// The server thread's id, for `/proc/self/task/TID/schedstat`.
+    tid: u32,
+    stopper: Stopper,
+    thread: thread::JoinHandle<io::Result<()>>,
+}
+
+impl Running {
+    fn start(kind: HttpKind) -> io::Result<Running> {
+        let (tx, rx) = mpsc::channel();
+        let thread =
+            thread::Builder::new()
+                .name(format!("http-{kind}"))
+                .spawn(move || match kind {
+                    HttpKind::Torsion => serve_torsion(tx),
+                    HttpKind::Hyper => serve_hyper(tx, false),
+                    HttpKind::HyperFlush => serve_hyper(tx, true),
+                })?;
+        match rx.recv() {
+            Ok((addr, tid, stopper)) => Ok(Running {
+                kind,
+                addr,
+                tid,
+                stopper,
+                thread,
+            }),
+            Err(_) => Err(thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a server thread panicked")))
+                .err()
+                .unwrap_or_else(|| io::Error::other("a server thread ended"))),
+        }
+    }
+
+    /// The server thread's on-CPU time so far, in nanoseconds (user and kernel).
+    fn cpu_ns(&self) -> io::Result<u64> {
+        let path = format!("/proc/self/task/{}/schedstat", self.tid);
+        let text = std::fs::read_to_string(&path)?;
+        text.split_whitespace()
+            .next()
+            .and_then(|field| field.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("unexpected {path} contents: {text:?}")))
+    }
+
+    fn stop(self) -> io::Result<()> {
+        match self.stopper {
+            Stopper::Reactor(handle) => {
+                let _ = handle.stop();
+            }
+            Stopper::Notify(notify) => notify.notify_one(),
+        }
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("a server thread panicked")))
+    }
+}
+
+/// What a server thread sends back once it listens.
+type Started = (SocketAddr, u32, Stopper);
+
+/// The calling thread's id, from the `/proc/thread-self` link (`PID/task/TID`).
+fn own_tid() -> io::Result<u32> {
+    let link = std::fs::read_link("/proc/thread-self")?;
+    link.file_name()
+        .and_then(|name| name.to_str())
+        .and_then(|name| name.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("unexpected /proc/thread-self: {link:?}")))
+}
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// torsion: the `/plaintext` route of `examples/http_server.rs`.
+fn serve_torsion(tx: mpsc::Sender<Started>) -> io::Result<()> {
+    let mut reactor = Reactor::new()?;
+    let router = Router::new().get(PATH, |_: Request, res: Responder, r: &mut Reactor| {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        res.respond(r, StatusCode::OK, &headers, BODY)
+    });
+    let port = reactor.listen_tcp(loopback(), HttpServer::new(router))?;
+    let stopper = Stopper::Reactor(reactor.handle());
+    let _ = tx.send((port.local_addr(), own_tid()?, stopper));
+    reactor.run()
+}
+
+/// hyper: a current-thread runtime, a task per connection serving `http1` with `service_fn`.
+fn serve_hyper(tx: mpsc::Sender<Started>, pipeline_flush: bool) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(loopback()).await?;
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let stopper = Stopper::Notify(Arc::clone(&notify));
+        let _ = tx.send((listener.local_addr()?, own_tid()?, stopper));
+        let acceptor = tokio::spawn(async move {
+            loop {
+                let stream = match listener.accept().await {
+                    Ok((stream, _peer)) => stream,
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                    Err(_) => return,
+                };
+                // As torsion does by default.
+                if stream.set_nodelay(true).is_err() {
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let _ = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .pipeline_flush(pipeline_flush)
+                        .serve_connection(TokioIo::new(stream), service_fn(hyper_plaintext))
+                        .await;
+                });
+            }
+        });
+        notify.notified().await;
+        acceptor.abort();
+        Ok(())
+    })
+}
+
+/// hyper's handler: `GET /plaintext`, else 404.
+async fn hyper_plaintext(
+    req: hyper::Request<Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let mut response = hyper::Response::new(Full::new(Bytes::new()));
+    if req.method() == hyper::Method::GET && req.uri().path() == PATH {
+        *response.body_mut() = Full::new(Bytes::from_static(BODY.as_bytes()));
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("text/plain"),
+        );
+    } else {
+        *response.status_mut() = hyper::StatusCode::NOT_FOUND;
+    }
+    Ok(response)
+}
+
+/// One `GET /plaintext` with `Connection: close`: the whole response, checked.
+fn fetch_once(addr: SocketAddr) -> io::Result<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let lower = response.to_ascii_lowercase();
+    if !response.starts_with("HTTP/1.1 200")
+        || !response.ends_with(&format!("\r\n\r\n{BODY}"))
+        || !lower.contains("content-type: text/plain\r\n")
+    {
+        return Err(io::Error::other(format!(
+            "unexpected response: {response:?}"
+        )));
+    }
+    Ok(response)
+}
+
+/// The pipelining script: `depth` requests sent at once, the next batch when all are answered.
+fn write_pipeline_script(depth: usize) -> io::Result<PathBuf> {
+    let path = std::env::temp_dir().join(format!(
+        "torsion-bench-pipeline-{}-{depth}.lua",
+        std::process::id()
+    ));
+    let script = format!(
+        "-- generated by torsion-bench http: {depth} pipelined requests per batch\n\
+         init = function(args)\n\
+         \x20  local r = {{}}\n\
+         \x20  for i = 1, {depth} do\n\
+         \x20     r[i] = wrk.format(nil, \"{PATH}\")\n\
+         \x20  end\n\
+         \x20  req = table.concat(r)\n\
+         end\n\
+         request = function()\n\
+         \x20  return req\n\
+         end\n"
+    );
+    std::fs::write(&path, script)?;
+    Ok(path)
+}
+
+/// What one `wrk` run reported.
+#[derive(Clone, Copy, Debug)]
+struct WrkResult {
+    requests: u64,
+    requests_per_second: f64,
+}
+
+/// Runs `wrk` against `addr`, bounded by `duration` plus [`WRK_GRACE`].
+fn run_wrk(
+    config: &HttpConfig,
+    addr: SocketAddr,
+    duration: u64,
+    script: Option<&Path>,
+) -> io::Result<WrkResult> {
+    assert!(addr.ip().is_loopback());
+    let mut command = Command::new("wrk");
+    command
+        .arg("-t")
+        .arg(config.threads.to_string())
+        .arg("-c")
+        .arg(config.connections.to_string())
+        .arg("-d")
+        .arg(format!("{duration}s"))
+        .arg("--timeout")
+        .arg("10s");
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
+    command
+        .arg(format!("http://{addr}{PATH}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot run wrk ({e}): install it (apt-get install -y wrk)"),
+        )
+    })?;
+    let deadline = Instant::now() + Duration::from_secs(duration) + WRK_GRACE;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::other("wrk did not finish in time"));
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    let mut err = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        stdout.read_to_string(&mut out)?;
+    }
+    if let Some(mut stderr) = child.stderr.take() {
+        stderr.read_to_string(&mut err)?;
+    }
+    if !status.success() {
+        return Err(io::Error::other(format!(
+            "wrk failed ({status}): {out}{err}"
+        )));
+    }
+    parse_wrk(&out).ok_or_else(|| io::Error::other(format!("unexpected wrk output: {out}{err}")))
+}
+
+/// Reads `N requests in ...` and `Requests/sec: X` from `wrk`'s output; `None` if either is
+/// missing or the run had errors or non-2xx responses.
+fn parse_wrk(out: &str) -> Option<WrkResult> {
+    if out.contains("Non-2xx") || out.contains("Socket errors") {
+        eprintln!("  wrk reported errors:\n{out}");
+        return None;
+    }
+    let requests = out
+        .lines()
+        .find(|line| line.contains(" requests in "))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let requests_per_second = out
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Requests/sec:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(WrkResult {
+        requests,
+        requests_per_second,
+    })
+}
+
+/// One measured run.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    round: usize,
+    load: Load,
+    kind: HttpKind,
+    wrk: WrkResult,
+    /// The server thread's CPU time over the run, nanoseconds.
+    cpu_ns: u64,
+    /// Wall time from the first CPU reading to the second.
+    wall: Duration,
+}
+
+impl Sample {
+    fn cpu_ns_per_request(&self) -> f64 {
+        self.cpu_ns as f64 / self.wrk.requests as f64
+    }
+
+    /// The server thread's CPU time as a share of the wall time.
+    fn cpu_share(&self) -> f64 {
+        self.cpu_ns as f64 / self.wall.as_nanos() as f64
+    }
+}
+
+/// Runs the benchmark and prints its tables.
+pub fn run(config: &HttpConfig) -> io::Result<()> {
+    let mut servers = Vec::new();
+    for &kind in &config.servers {
+        servers.push(Running::start(kind)?);
+    }
+    let result = measure(config, &servers);
+    for server in servers {
+        server.stop()?;
+    }
+    result
+}
+
+fn measure(config: &HttpConfig, servers: &[Running]) -> io::Result<()> {
+    for server in servers {
+        let response = fetch_once(server.addr)?;
+        eprintln!(
+            "{} at {}: {} bytes of response: {:?}",
+            server.kind,
+            server.addr,
+            response.len(),
+            response
+        );
+    }
+    let script = write_pipeline_script(config.depth)?;
+    let result = measure_with(config, servers, &script);
+    let _ = std::fs::remove_file(&script);
+    let samples = result?;
+    print_tables(config, servers, &samples);
+    Ok(())
+}
+
+fn measure_with(
+    config: &HttpConfig,
+    servers: &[Running],
+    script: &Path,
+) -> io::Result<Vec<Sample>> {
+    let mut loads = Vec::new();
+    if config.plain {
+        loads.push(Load::Plain);
+    }
+    if config.pipelined {
+        loads.push(Load::Pipelined);
+    }
+    let script_for = |load: Load| (load == Load::Pipelined).then_some(script);
+    for &load in &loads {
+        for server in servers {
+            run_wrk(config, server.addr, WARM_UP_SECS, script_for(load))?;
+        }
+    }
+    let mut samples = Vec::new();
+    for round in 0..config.rounds {
+        for &load in &loads {
+            for i in 0..servers.len() {
+                let server = &servers[(i + round) % servers.len()];
+                let start = Instant::now();
+                let before = server.cpu_ns()?;
+                let wrk = run_wrk(config, server.addr, config.duration, script_for(load))?;
+                thread::sleep(SETTLE);
+                let cpu_ns = server.cpu_ns()?.saturating_sub(before);
+                let sample = Sample {
+                    round,
+                    load,
+                    kind: server.kind,
+                    wrk,
+                    cpu_ns,
+                    wall: start.elapsed(),
+                };
+                eprintln!(
+                    "  round {} {:<20} {:<12} {:>10.0} req/s {:>10} requests {:>8.0} ns CPU/request, server CPU {:>5.1}%",
+                    round + 1,
+                    load.name(config.depth),
+                    server.kind.name(),
+                    wrk.requests_per_second,
+                    wrk.requests,
+                    sample.cpu_ns_per_request(),
+                    100.0 * sample.cpu_share()
+                );
+                samples.push(sample);
+            }
+        }
+    }
+    Ok(samples)
+}
+
+fn print_tables(config: &HttpConfig, servers: &[Running], samples: &[Sample]) {
+    println!(
+        "HTTP GET {PATH} ({BODY:?}, text/plain): wrk -t {} -c {}, {} s per run, {} rounds; medians (min..max)",
+        config.threads, config.connections, config.duration, config.rounds
+    );
+    for load in [Load::Plain, Load::Pipelined] {
+        let of_load: Vec<&Sample> = samples.iter().filter(|s| s.load == load).collect();
+        if of_load.is_empty() {
+            continue;
+        }
+        println!();
+        println!("{}", load.name(config.depth));
+        println!(
+            "{:<12} {:>10} {:>21} {:>11} {:>21} {:>11}",
+            "server", "req/s", "(min..max)", "CPU ns/req", "(min..max)", "server CPU"
+        );
+        for server in servers {
+            let mine: Vec<&&Sample> = of_load.iter().filter(|s| s.kind == server.kind).collect();
+            let rps: Vec<f64> = mine.iter().map(|s| s.wrk.requests_per_second).collect();
+            let cpu: Vec<f64> = mine.iter().map(|s| s.cpu_ns_per_request()).collect();
+            let share: Vec<f64> = mine.iter().map(|s| s.cpu_share()).collect();
+            println!(
+                "{:<12} {:>10.0} {:>21} {:>11.0} {:>21} {:>10.1}%",
+                server.kind.name(),
+                median(&rps),
+                format!("({:.0}..{:.0})", min(&rps), max(&rps)),
+                median(&cpu),
+                format!("({:.0}..{:.0})", min(&cpu), max(&cpu)),
+                100.0 * median(&share)
+            );
+        }
+        let torsion = HttpKind::Torsion;
+        if !servers.iter().any(|s| s.kind == torsion) {
+            continue;
+        }
+        for other in servers.iter().map(|s| s.kind).filter(|&k| k != torsion) {
+            let per_round = |value: fn(&Sample) -> f64| -> (f64, f64) {
+                let of = |kind: HttpKind| -> Vec<(usize, f64)> {
+                    of_load
+                        .iter()
+                        .filter(|s| s.kind == kind)
+                        .map(|s| (s.round, value(s)))
+                        .collect()
+                };
+                let (mine, theirs) = (of(torsion), of(other));
+                let ratio_of_medians = median(&mine.iter().map(|p| p.1).collect::<Vec<_>>())
+                    / median(&theirs.iter().map(|p| p.1).collect::<Vec<_>>());
+                let ratios: Vec<f64> = mine
+                    .iter()
+                    .filter_map(|&(round, v)| theirs.iter().find(|p| p.0 == round).map(|p| v / p.1))
+                    .collect();
+                (ratio_of_medians, median(&ratios))
+            };
+            let (rps, rps_rounds) = per_round(|s| s.wrk.requests_per_second);
+            let (cpu, cpu_rounds) = per_round(Sample::cpu_ns_per_request);
+            println!(
+                "torsion/{:<12} req/s {:.3} (per round: median {:.3}), CPU/request {:.3} (per round: median {:.3})",
+                other.name(),
+                rps,
+                rps_rounds,
+                cpu,
+                cpu_rounds
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_wrk_output() {
+        let out =
+            "Running 5s test @ http://127.0.0.1:1/plaintext\n  1 threads and 50 connections\n\
+                   \x20 Thread Stats   Avg      Stdev     Max   +/- Stdev\n\
+                   \x20 634718 requests in 5.00s, 78.69MB read\n\
+                   Requests/sec: 126915.33\nTransfer/sec:     15.73MB\n";
+        let r = parse_wrk(out).unwrap();
+        assert_eq!(r.requests, 634_718);
+        assert_eq!(r.requests_per_second, 126_915.33);
+        assert!(parse_wrk(&format!("{out}  Non-2xx or 3xx responses: 3\n")).is_none());
+    }
+}
