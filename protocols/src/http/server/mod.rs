@@ -41,6 +41,33 @@
 //! handler can ask for them streamed to a [`BodySink`] instead, or ignored
 //! ([`Handler::body_mode`]).
 //!
+//! # Static files
+//! [`StaticFiles`](crate::http::static_files::StaticFiles) is a [`Handler`]: it serves a
+//! directory (GET and HEAD; content types by extension, `index.html` or an HTML listing for
+//! a directory, 301 to add a directory's slash, `ETag`/`Last-Modified` with 304, a single
+//! `Range` with 206/416, traversal refused: see [`static_files`](crate::http::static_files)
+//! for what it answers and how paths are resolved). Mount it as a [`Router`]'s fallback so
+//! the routes answer first:
+//!
+//! ```no_run
+//! use torsion_protocols::http::server::{HttpServer, Router};
+//! use torsion_protocols::http::static_files::StaticFiles;
+//!
+//! let router = Router::new().fallback(StaticFiles::new("/srv/www")?);
+//! let server = HttpServer::new(router); // reactor.listen_tcp(addr, server)
+//! # let _ = server;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! A file goes out with its `Content-Length`, read a chunk (64 KiB) at a time while the
+//! connection takes it: when [`BodyWriter::write`] says pause, the transfer waits in the
+//! writer's resume call, so a client that reads slowly holds about the high watermark plus
+//! one chunk of server memory, whatever the file's size. A read error in the middle of a
+//! file (it shrank, the disk failed) closes the connection after what was sent, since the
+//! length was promised. A 304 carries no `Content-Length` (RFC 9110 §8.6); a `HEAD` carries
+//! the length `GET` would send. Reads are blocking, on the reactor thread, as in Twisted's
+//! `static.File`: fine from a local disk's page cache, a stall on a slow network file system.
+//!
 //! # The connection
 //! - **Keep-alive** per RFC 9112 §9.3 (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with
 //!   `Connection: keep-alive`); the connection closes once the last response is out.
@@ -66,6 +93,9 @@ mod date;
 mod handler;
 mod pipeline;
 mod responder;
+mod static_handler;
+#[cfg(test)]
+mod static_tests;
 #[cfg(test)]
 mod tests;
 

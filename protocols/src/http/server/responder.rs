@@ -131,18 +131,49 @@ impl Responder {
 
     /// Starts a body of unknown length (`Transfer-Encoding: chunked`; to HTTP/1.0, delimited
     /// by closing the connection): write it with the returned [`BodyWriter`].
+    ///
+    /// A 304 streamed this way, and finished at once, carries no framing header at all
+    /// (RFC 9110 §8.6: a 304 need not repeat the `Content-Length`).
     pub fn stream(
+        self,
+        reactor: &mut Reactor,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> BodyWriter {
+        self.start_body(reactor, status, headers, BodyKind::Chunked)
+    }
+
+    /// Starts a body of `length` bytes, announced in `Content-Length` and written in pieces
+    /// with the returned [`BodyWriter`], with the same backpressure as
+    /// [`stream`](Responder::stream): a large file, read a chunk at a time. The length is a
+    /// promise: a writer that finishes short of it, or is [aborted](BodyWriter::abort),
+    /// or writes a piece that would go past it (that piece is not sent) closes the connection
+    /// after what was sent, so the client
+    /// sees the body cut short rather than misframed. For `HEAD` (and 204, 304) the length is
+    /// announced and nothing is sent.
+    pub fn stream_with_length(
+        self,
+        reactor: &mut Reactor,
+        status: StatusCode,
+        headers: &HeaderMap,
+        length: u64,
+    ) -> BodyWriter {
+        self.start_body(reactor, status, headers, BodyKind::Length(length))
+    }
+
+    fn start_body(
         mut self,
         reactor: &mut Reactor,
         status: StatusCode,
         headers: &HeaderMap,
+        body: BodyKind,
     ) -> BodyWriter {
         self.answered = true;
         let date = self.pipeline.borrow().date(reactor);
         let framing = {
             let mut pipeline = self.pipeline.borrow_mut();
             pipeline.slot(self.seq).map(|slot| {
-                ResponseHead::new(status, BodyKind::Chunked)
+                ResponseHead::new(status, body)
                     .answering(&self.answering.stub())
                     .date(&date)
                     .close(self.answering.close)
@@ -178,7 +209,11 @@ impl Drop for Responder {
         if self.answered {
             return;
         }
-        let mut pipeline = self.pipeline.borrow_mut();
+        // Borrowed: the pipeline is dropping what it holds (a resume call that owned this
+        // responder) because the connection is gone or closing; there is nothing to answer.
+        let Ok(mut pipeline) = self.pipeline.try_borrow_mut() else {
+            return;
+        };
         if let Some(slot) = pipeline.slot(self.seq) {
             log::warn!("a request was dropped unanswered: 500 and close");
             let head = ResponseHead::new(StatusCode::INTERNAL_SERVER_ERROR, BodyKind::Length(0))
@@ -215,12 +250,24 @@ impl BodyWriter {
         let data = data.into();
         if let Some(framing) = self.framing.as_mut() {
             let mut pipeline = self.pipeline.borrow_mut();
+            let mut overrun = false;
             if let Some(slot) = pipeline.slot(self.seq) {
-                // Chunked or until-close framing has no length to overrun.
-                if let Ok(true) = framing.start_data(data.len(), slot.staging()) {
-                    slot.put_bytes(data);
-                    framing.end_data(slot.staging());
+                match framing.start_data(data.len(), slot.staging()) {
+                    Ok(true) => {
+                        slot.put_bytes(data);
+                        framing.end_data(slot.staging());
+                    }
+                    Ok(false) => {}
+                    // Past the `Content-Length` announced: cut the response there.
+                    Err(error) => {
+                        log::warn!("a streamed body went past its length ({error}): closing");
+                        overrun = true;
+                    }
                 }
+            }
+            drop(pipeline);
+            if overrun {
+                self.end(false);
             }
         }
         pump(&self.pipeline, reactor);
@@ -245,9 +292,19 @@ impl BodyWriter {
         self.pipeline.borrow_mut().slot(self.seq).is_some()
     }
 
-    /// Ends the body (the last chunk) and completes the response.
+    /// Ends the body (the last chunk) and completes the response. A body given a length
+    /// ([`Responder::stream_with_length`]) that is still short of it is cut short instead:
+    /// the connection closes after it.
     pub fn finish(mut self, reactor: &mut Reactor) {
         self.end(true);
+        pump(&self.pipeline, reactor);
+    }
+
+    /// Gives up on the body (its producer failed, e.g. a read error in the middle of a file):
+    /// what was written is sent, then the connection closes, since the client can tell a
+    /// body cut short only that way.
+    pub fn abort(mut self, reactor: &mut Reactor) {
+        self.end(false);
         pump(&self.pipeline, reactor);
     }
 
@@ -256,15 +313,20 @@ impl BodyWriter {
         let Some(framing) = self.framing.take() else {
             return;
         };
-        let mut pipeline = self.pipeline.borrow_mut();
+        // Borrowed: the pipeline is dropping what it holds (a resume call that owned this
+        // writer) because the connection is gone or closing; there is nothing to end.
+        let Ok(mut pipeline) = self.pipeline.try_borrow_mut() else {
+            return;
+        };
         let Some(slot) = pipeline.slot(self.seq) else {
             return;
         };
         let keep_alive = framing.keep_alive();
-        if clean {
-            let _ = framing.finish(slot.staging());
+        let whole = clean && framing.finish(slot.staging()).is_ok();
+        if clean && !whole {
+            log::warn!("a streamed body ended short of its length: closing the connection");
         }
-        slot.finish(!clean || !keep_alive);
+        slot.finish(!whole || !keep_alive);
         pipeline.needs_pump = true;
     }
 }
