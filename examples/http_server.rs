@@ -1,24 +1,32 @@
-//! An HTTP/1.1 server on torsion: keep-alive, pipelining, `Expect: 100-continue`, HEAD.
+//! An HTTP/1.1 server on torsion: keep-alive, pipelining, `Expect: 100-continue`, HEAD, and
+//! a directory served as static files.
 //!
 //! Run:   cargo run --release --example http_server [ADDR] [DIR]
 //!        (defaults 127.0.0.1:8080 and the current directory)
 //! Try:   curl -i http://127.0.0.1:8080/plaintext
 //!        curl -i http://127.0.0.1:8080/json
 //!        curl -i --data-binary @Cargo.toml http://127.0.0.1:8080/echo
+//!        curl -i http://127.0.0.1:8080/              (DIR's index.html, or its listing)
+//!        curl -i -r 0-99 http://127.0.0.1:8080/Cargo.toml   (206, the first 100 bytes)
 //! Stop:  Ctrl-C or SIGTERM (a graceful shutdown; exits 0).
 //!
 //! Routes:
 //! - `GET /plaintext` → `Hello, World!` as `text/plain`;
 //! - `GET /json` → `{"message":"Hello, World!"}` as `application/json`;
 //! - `POST /echo` → the request body back (`Content-Length` or chunked; up to 1 MiB, else 413);
-//! - anything else: 404 for now. Serving static files from DIR (issue 6, point 3) is a later
-//!   piece; DIR is accepted and checked so the command line will not change.
+//! - anything else is served from DIR (the router's fallback, `StaticFiles`): `GET` and
+//!   `HEAD`, content types by extension, `index.html` or an HTML listing for a directory
+//!   (301 to add its trailing slash), `ETag`/`Last-Modified` with 304, a single `Range`
+//!   (206; 416 when unsatisfiable), large files sent a chunk at a time as the client reads;
+//!   nothing outside DIR is ever served (`..`, encoded dots and slashes, backslashes,
+//!   absolute paths, symlinks leading out: 403/404/400).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use torsion::protocols::http::server::{HttpServer, Request, Responder, Router};
+use torsion::protocols::http::static_files::StaticFiles;
 use torsion::protocols::http::{header, HeaderMap, HeaderValue, StatusCode};
 use torsion::Reactor;
 
@@ -34,11 +42,14 @@ fn main() -> ExitCode {
         }
     };
     let dir = PathBuf::from(args.next().unwrap_or_else(|| ".".to_string()));
-    if !dir.is_dir() {
-        eprintln!("http_server: {}: not a directory", dir.display());
-        return ExitCode::from(2);
-    }
-    match serve(addr) {
+    let files = match StaticFiles::new(&dir) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("http_server: {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+    };
+    match serve(addr, files) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("http_server: {addr}: {e}");
@@ -47,14 +58,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(addr: SocketAddr) -> std::io::Result<()> {
+fn serve(addr: SocketAddr, files: StaticFiles) -> std::io::Result<()> {
     let mut reactor = Reactor::new()?;
     reactor.handle_signals()?;
-    let port = reactor.listen_tcp(addr, HttpServer::new(router()))?;
-    println!("http server listening on {}", port.local_addr());
+    let root = files.root().display().to_string();
+    let port = reactor.listen_tcp(addr, HttpServer::new(router().fallback(files)))?;
+    println!(
+        "http server listening on {}, serving {root}",
+        port.local_addr()
+    );
     reactor.run()
 }
 
+/// The fixed routes; everything else goes to the fallback.
 fn router() -> Router {
     Router::new()
         .get(
