@@ -53,6 +53,9 @@ pub mod guide {
 
     #[doc = include_str!("../docs/udp.md")]
     pub mod udp {}
+
+    #[doc = include_str!("../docs/http-server.md")]
+    pub mod http_server {}
 }
 
 /// Compiles the README's snippets under `cargo test --doc`, so the README cannot drift from
