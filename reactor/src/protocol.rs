@@ -54,6 +54,14 @@ pub trait Protocol: Any {
     fn resume_writing(&mut self, cx: &mut Context<'_>) {
         let _ = cx;
     }
+
+    /// The reactor is shutting down gracefully ([`Reactor::shutdown`](crate::Reactor::shutdown)):
+    /// finish what is in flight and close. The default closes once what is queued is written
+    /// ([`Context::lose_connection`]); an HTTP connection, say, first answers the requests it
+    /// already received. Whatever is still open at the shutdown timeout is aborted.
+    fn shutdown_requested(&mut self, cx: &mut Context<'_>) {
+        cx.lose_connection();
+    }
 }
 
 /// Builds a [`Protocol`] for each connection a listening port accepts (Twisted's

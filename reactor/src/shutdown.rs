@@ -197,7 +197,7 @@ impl Reactor {
                     self.stop_listener(key);
                 }
                 Closing::Connecting => self.fail_connect(key, ConnectError::Cancelled),
-                Closing::Connection => self.lose_connection(ConnectionId(key)),
+                Closing::Connection => self.request_shutdown(key),
                 Closing::Reader => {
                     self.remove_reader(ReaderId(key));
                 }
@@ -205,6 +205,18 @@ impl Reactor {
                     self.close_udp(key);
                 }
             }
+        }
+    }
+
+    /// Tells a connection's protocol the reactor is shutting down. A protocol that is out of
+    /// its slot (the shutdown was asked from its own callback) cannot be called: it is asked
+    /// to close, as the default `shutdown_requested` would.
+    fn request_shutdown(&mut self, key: Key) {
+        let in_callback = self.connection(key).is_some_and(|c| c.protocol.is_none());
+        if in_callback {
+            self.lose_connection(ConnectionId(key));
+        } else {
+            self.callback(key, |p, cx| p.shutdown_requested(cx));
         }
     }
 

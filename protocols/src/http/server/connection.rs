@@ -334,6 +334,19 @@ impl<H: Handler> Protocol for HttpConnection<H> {
         }
     }
 
+    /// A graceful shutdown: no new requests; the ones already received are answered, then
+    /// the connection closes (the reactor's shutdown timeout aborts what takes too long).
+    fn shutdown_requested(&mut self, cx: &mut Context<'_>) {
+        cx.pause_reading();
+        match self.pipeline.clone() {
+            Some(pipeline) if matches!(self.current, Current::Idle) => {
+                pipeline.borrow_mut().close_when_done(cx.reactor());
+            }
+            // No pipeline yet, or a request still arriving: it will not be answered.
+            _ => cx.lose_connection(),
+        }
+    }
+
     fn connection_lost(&mut self, _cx: &mut Context<'_>, reason: &DisconnectReason) {
         debug!("connection lost: {reason}");
         if let Some(pipeline) = &self.pipeline {

@@ -411,3 +411,26 @@ fn a_connection_waiting_for_its_answer_is_not_idle() {
     assert!(client.take_text().ends_with("news"));
     assert!(!client.is_closed());
 }
+
+#[test]
+fn a_graceful_shutdown_answers_requests_in_flight_then_closes() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    let idle = test.connect_from(&mut server).unwrap();
+    test.feed(&client, b"GET /later HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(client.take_text(), "", "answered in a second");
+    test.reactor().shutdown();
+    test.run_pending();
+    assert!(
+        idle.is_closed(),
+        "a connection with nothing in flight closes at once"
+    );
+    assert!(!client.is_closed(), "the one waiting for its answer stays");
+    // A request arriving after the shutdown started is not read.
+    test.feed(&client, b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
+    test.advance(Duration::from_secs(1));
+    let text = client.take_text();
+    assert_eq!(bodies(&text), ["late"], "{text}");
+    assert!(client.is_closed());
+    assert!(client.close_reason().unwrap().is_clean());
+}
