@@ -67,6 +67,11 @@ pub struct HttpConfig {
     pub plain: bool,
     /// Whether to run the pipelined load.
     pub pipelined: bool,
+    /// Whether to pin (with `taskset`) the server threads to the last CPU and `wrk` to the
+    /// others, so that the two never share a CPU. Off by default: on the 2-vCPU machine this
+    /// was written on, pinning cut every server's throughput and raised its CPU per request
+    /// (cross-CPU wake-ups on every loopback round trip).
+    pub pin: bool,
 }
 
 impl Default for HttpConfig {
@@ -80,6 +85,7 @@ impl Default for HttpConfig {
             servers: HttpKind::ALL.to_vec(),
             plain: true,
             pipelined: true,
+            pin: false,
         }
     }
 }
@@ -88,6 +94,10 @@ impl Default for HttpConfig {
 pub fn parse(mut args: impl Iterator<Item = String>) -> Result<HttpConfig, String> {
     let mut config = HttpConfig::default();
     while let Some(arg) = args.next() {
+        if arg == "--pin" {
+            config.pin = true;
+            continue;
+        }
         let value = args.next().unwrap_or_default();
         let number = |min: usize| match value.parse::<usize>() {
             Ok(n) if n >= min => Ok(n),
@@ -376,6 +386,36 @@ fn write_pipeline_script(depth: usize) -> io::Result<PathBuf> {
     Ok(path)
 }
 
+/// Which CPUs the servers and `wrk` run on, as `taskset -c` lists.
+#[derive(Clone, Debug)]
+struct Pinning {
+    server: String,
+    wrk: String,
+}
+
+impl Pinning {
+    /// The last CPU for the servers, the others for `wrk`; `None` with a single CPU.
+    fn new() -> Option<Pinning> {
+        let cpus = thread::available_parallelism().ok()?.get();
+        (cpus >= 2).then(|| Pinning {
+            server: (cpus - 1).to_string(),
+            wrk: format!("0-{}", cpus - 2),
+        })
+    }
+
+    /// Pins the thread `tid` to the server CPU.
+    fn pin_server(&self, tid: u32) -> io::Result<()> {
+        let status = Command::new("taskset")
+            .args(["-p", "-c", &self.server, &tid.to_string()])
+            .stdout(Stdio::null())
+            .status()?;
+        if !status.success() {
+            return Err(io::Error::other(format!("taskset -p failed: {status}")));
+        }
+        Ok(())
+    }
+}
+
 /// What one `wrk` run reported.
 #[derive(Clone, Copy, Debug)]
 struct WrkResult {
@@ -389,9 +429,17 @@ fn run_wrk(
     addr: SocketAddr,
     duration: u64,
     script: Option<&Path>,
+    pin: Option<&Pinning>,
 ) -> io::Result<WrkResult> {
     assert!(addr.ip().is_loopback());
-    let mut command = Command::new("wrk");
+    let mut command = match pin {
+        Some(cpus) => {
+            let mut command = Command::new("taskset");
+            command.arg("-c").arg(&cpus.wrk).arg("wrk");
+            command
+        }
+        None => Command::new("wrk"),
+    };
     command
         .arg("-t")
         .arg(config.threads.to_string())
@@ -517,8 +565,26 @@ fn measure(config: &HttpConfig, servers: &[Running]) -> io::Result<()> {
             response
         );
     }
+    let pin = if config.pin {
+        let pin = Pinning::new();
+        match &pin {
+            Some(pin) => {
+                for server in servers {
+                    pin.pin_server(server.tid)?;
+                }
+                eprintln!(
+                    "servers pinned to CPU {}, wrk to CPUs {}",
+                    pin.server, pin.wrk
+                );
+            }
+            None => eprintln!("a single CPU: nothing pinned"),
+        }
+        pin
+    } else {
+        None
+    };
     let script = write_pipeline_script(config.depth)?;
-    let result = measure_with(config, servers, &script);
+    let result = measure_with(config, servers, &script, pin.as_ref());
     let _ = std::fs::remove_file(&script);
     let samples = result?;
     print_tables(config, servers, &samples);
@@ -529,6 +595,7 @@ fn measure_with(
     config: &HttpConfig,
     servers: &[Running],
     script: &Path,
+    pin: Option<&Pinning>,
 ) -> io::Result<Vec<Sample>> {
     let mut loads = Vec::new();
     if config.plain {
@@ -540,7 +607,14 @@ fn measure_with(
     let script_for = |load: Load| (load == Load::Pipelined).then_some(script);
     for &load in &loads {
         for server in servers {
-            run_wrk(config, server.addr, WARM_UP_SECS, script_for(load))?;
+            let wrk = run_wrk(config, server.addr, WARM_UP_SECS, script_for(load), pin)?;
+            eprintln!(
+                "  warm-up {:<20} {:<12} {:>10.0} req/s {:>10} requests",
+                load.name(config.depth),
+                server.kind.name(),
+                wrk.requests_per_second,
+                wrk.requests
+            );
         }
     }
     let mut samples = Vec::new();
@@ -550,7 +624,7 @@ fn measure_with(
                 let server = &servers[(i + round) % servers.len()];
                 let start = Instant::now();
                 let before = server.cpu_ns()?;
-                let wrk = run_wrk(config, server.addr, config.duration, script_for(load))?;
+                let wrk = run_wrk(config, server.addr, config.duration, script_for(load), pin)?;
                 thread::sleep(SETTLE);
                 let cpu_ns = server.cpu_ns()?.saturating_sub(before);
                 let sample = Sample {
@@ -580,8 +654,12 @@ fn measure_with(
 
 fn print_tables(config: &HttpConfig, servers: &[Running], samples: &[Sample]) {
     println!(
-        "HTTP GET {PATH} ({BODY:?}, text/plain): wrk -t {} -c {}, {} s per run, {} rounds; medians (min..max)",
-        config.threads, config.connections, config.duration, config.rounds
+        "HTTP GET {PATH} ({BODY:?}, text/plain): wrk -t {} -c {}, {} s per run, {} rounds, {}; medians (min..max)",
+        config.threads,
+        config.connections,
+        config.duration,
+        config.rounds,
+        if config.pin { "server and wrk pinned to separate CPUs" } else { "not pinned" }
     );
     for load in [Load::Plain, Load::Pipelined] {
         let of_load: Vec<&Sample> = samples.iter().filter(|s| s.load == load).collect();

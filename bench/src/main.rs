@@ -9,7 +9,8 @@
 //!   chat   one message fanned out to N chat users: `chat [--users N (1000)] [--messages N (20)]`
 //!   http   GET /plaintext, torsion's HttpServer against hyper, under wrk (not in "all"):
 //!          `http [--duration S (5)] [--connections N (50)] [--threads N (1)] [--depth N (16)]
-//!          [--rounds N (5)] [--servers torsion,hyper,hyper-flush] [--loads plain,pipelined]`
+//!          [--rounds N (5)] [--servers torsion,hyper,hyper-flush] [--loads plain,pipelined]
+//!          [--pin]`
 //! options:
 //!   --rounds N        echo: rounds, each running every server under every load (7);
 //!                     timers: rounds, each running every implementation (5)
@@ -86,7 +87,7 @@ const USAGE: &str = "usage: torsion-bench [echo|idle|timers] [--rounds N] [--mes
                      [--no-memory]
        torsion-bench chat [--users N] [--messages N]
        torsion-bench http [--duration S] [--connections N] [--threads N] [--depth N] \
-                     [--rounds N] [--servers torsion,hyper,hyper-flush] [--loads plain,pipelined]";
+                     [--rounds N] [--servers torsion,hyper,hyper-flush] [--loads plain,pipelined] [--pin]";
 
 /// Parses a number argument, at least `min`.
 fn number<T: std::str::FromStr + PartialOrd>(
