@@ -78,6 +78,12 @@ pub enum HttpError {
         /// The limit.
         max: u64,
     },
+    /// The peer took too long to send `what` (a request head: slowloris; or a body). Raised
+    /// by the server's timers, not by the decoder, which never reads a clock. 408.
+    Timeout {
+        /// What was late.
+        what: &'static str,
+    },
     /// Local: body bytes past the `Content-Length` the response announced, or fewer than it
     /// when finishing.
     BodyLengthMismatch {
@@ -100,6 +106,7 @@ impl HttpError {
             }
             UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
             BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
             BodyLengthMismatch { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -137,6 +144,7 @@ impl HttpError {
             MalformedTrailers(what) => write!(f, "malformed trailers: {what}"),
             TrailersTooLarge => f.write_str("trailer section too large"),
             BodyTooLarge { max } => write!(f, "request body longer than {max} bytes"),
+            Timeout { what } => write!(f, "{what} not received in time"),
             BodyLengthMismatch { declared, written } => write!(
                 f,
                 "response body of {written} bytes does not match its Content-Length {declared}"

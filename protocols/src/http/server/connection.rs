@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 use log::{debug, warn};
 use torsion_reactor::{Context, DelayedCall, DisconnectReason, Protocol};
 
@@ -62,8 +62,10 @@ pub struct HttpConnection<H: Handler> {
 /// Which read timeout applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Deadline {
-    /// A body is being read: none (not implemented yet).
+    /// None running.
     None,
+    /// A body is being read: the body timeout, restarted by each read that brings bytes.
+    Body,
     /// Between requests: the idle timeout.
     Idle,
     /// Part of a head has arrived: the header timeout, from its first byte.
@@ -136,14 +138,15 @@ impl<H: Handler> HttpConnection<H> {
     /// bytes arrived (which restarts the idle timeout).
     fn arm_deadline(&mut self, cx: &mut Context<'_>, activity: bool) {
         let want = if !matches!(self.current, Current::Idle) {
-            Deadline::None
+            Deadline::Body
         } else if self.decoder.is_idle() {
             Deadline::Idle
         } else {
             Deadline::Header
         };
         let (running, call) = self.deadline;
-        if want == running && call.is_some() && !(activity && want == Deadline::Idle) {
+        let restarts_on_activity = matches!(want, Deadline::Idle | Deadline::Body);
+        if want == running && call.is_some() && !(activity && restarts_on_activity) {
             return;
         }
         if let Some(call) = call {
@@ -153,6 +156,7 @@ impl<H: Handler> HttpConnection<H> {
             Deadline::None => None,
             Deadline::Idle => self.config.idle_timeout,
             Deadline::Header => self.config.header_timeout,
+            Deadline::Body => self.config.body_timeout,
         };
         let call = delay.and_then(|delay| {
             cx.call_later(delay, move |this: &mut Self, cx| this.timed_out(want, cx))
@@ -172,15 +176,21 @@ impl<H: Handler> HttpConnection<H> {
                 debug!("connection {}: idle timeout", cx.id());
                 cx.lose_connection();
             }
-            Deadline::Header => {
-                warn!("connection {}: request head timed out", cx.id());
+            Deadline::Header | Deadline::Body => {
+                let what = match which {
+                    Deadline::Header => "request head",
+                    _ => "request body",
+                };
                 let Some(pipeline) = self.pipeline.clone() else {
                     return;
                 };
                 cx.pause_reading();
-                let seq = pipeline.borrow_mut().push();
-                Responder::new(pipeline, seq, Answering::refusal())
-                    .respond_status(cx.reactor(), StatusCode::REQUEST_TIMEOUT);
+                let mut dispatch = Dispatch {
+                    handler: &*self.handler,
+                    pipeline: &pipeline,
+                    current: &mut self.current,
+                };
+                dispatch.refuse(cx, &HttpError::Timeout { what });
             }
             Deadline::None => {}
         }

@@ -129,6 +129,10 @@ pub struct ServerConfig {
     /// How long a request head may take to arrive once its first byte has (slowloris);
     /// past it: `408 Request Timeout` and a close. `None`: no limit. Default 30 s.
     pub header_timeout: Option<Duration>,
+    /// How long a request body may go without a byte arriving (nginx's
+    /// `client_body_timeout`); past it: `408 Request Timeout` and a close. `None`: no limit.
+    /// Default 30 s.
+    pub body_timeout: Option<Duration>,
     /// How long a connection may sit with no request in progress and no response pending;
     /// past it, it is closed. `None`: no limit. Default 60 s.
     pub idle_timeout: Option<Duration>,
@@ -141,6 +145,7 @@ impl Default for ServerConfig {
             max_pipelined: 16,
             write_buffer_limits: (64 * 1024, 16 * 1024),
             header_timeout: Some(Duration::from_secs(30)),
+            body_timeout: Some(Duration::from_secs(30)),
             idle_timeout: Some(Duration::from_secs(60)),
         }
     }

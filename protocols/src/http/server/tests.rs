@@ -434,3 +434,28 @@ fn a_graceful_shutdown_answers_requests_in_flight_then_closes() {
     assert!(client.is_closed());
     assert!(client.close_reason().unwrap().is_clean());
 }
+
+#[test]
+fn a_body_that_stops_arriving_gets_408_and_a_close() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    test.feed(
+        &client,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc",
+    );
+    // Each byte that arrives restarts the body timeout (30 s): a slow upload is fine...
+    for _ in 0..3 {
+        test.advance(Duration::from_secs(29));
+        test.feed(&client, b"d");
+    }
+    assert!(!client.is_closed());
+    assert_eq!(client.take_text(), "");
+    // ...a stalled one is not.
+    test.advance(Duration::from_secs(30));
+    let text = client.take_text();
+    assert!(
+        text.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{text}"
+    );
+    assert!(client.is_closed());
+}
