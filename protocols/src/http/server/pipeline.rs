@@ -85,7 +85,13 @@ pub(super) struct Pipeline {
     /// so the protocol reads the requests it stopped before.
     pub(super) wake: Option<DelayedCall>,
     date: Rc<RefCell<DateCache>>,
+    /// The staging buffer of the last response sent, emptied, for the next one: a response
+    /// head is serialized into it without allocating.
+    spare: BytesMut,
 }
+
+/// Staging buffers up to this capacity are kept for the next response.
+const SPARE_CAPACITY: usize = 4096;
 
 impl Pipeline {
     /// An empty pipeline for connection `id`.
@@ -106,6 +112,7 @@ impl Pipeline {
             needs_pump: false,
             wake: None,
             date,
+            spare: BytesMut::new(),
         }))
     }
 
@@ -116,7 +123,11 @@ impl Pipeline {
 
     /// Opens a slot for the next request's response; returns its sequence number.
     pub(super) fn push(&mut self) -> u64 {
-        self.slots.push_back(Slot::default());
+        let staging = std::mem::take(&mut self.spare);
+        self.slots.push_back(Slot {
+            staging,
+            ..Slot::default()
+        });
         self.front_seq + self.slots.len() as u64 - 1
     }
 
@@ -196,15 +207,25 @@ impl Pipeline {
             if self.gone || self.closing {
                 break;
             }
-            front.stage_out();
             for bytes in front.queue.drain(..) {
                 reactor.write_bytes_to(self.id, bytes);
+            }
+            // Staged bytes (a head, a small body) follow the queued ones; copied into the
+            // connection's queue, which the reactor would do for small `Bytes` anyway, so the
+            // staging buffer keeps its memory for the next response.
+            if !front.staging.is_empty() {
+                reactor.write_to(self.id, &front.staging);
+                front.staging.clear();
             }
             if !front.done {
                 break;
             }
             let close = front.close_after;
-            self.slots.pop_front();
+            if let Some(sent) = self.slots.pop_front() {
+                if sent.staging.capacity() <= SPARE_CAPACITY {
+                    self.spare = sent.staging;
+                }
+            }
             self.front_seq += 1;
             advanced = true;
             if close || (self.close_when_done && self.slots.is_empty()) {
