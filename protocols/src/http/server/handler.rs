@@ -1,7 +1,7 @@
 //! What applications write: a [`Handler`] per route, the [`Request`] it gets, and the
 //! [`Router`] that picks a handler by method and path.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -108,7 +108,9 @@ where
 /// ```
 #[derive(Default)]
 pub struct Router {
-    routes: HashMap<String, Vec<Route>>,
+    // A B-tree, not a hash map: a lookup is a couple of string comparisons for the few routes
+    // a server has, with no hashing of the path on every request.
+    routes: BTreeMap<String, Vec<Route>>,
     fallback: Option<Box<dyn Handler>>,
 }
 
