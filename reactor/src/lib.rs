@@ -44,6 +44,7 @@ mod looping_call;
 mod protocol;
 mod reactor;
 mod reader;
+mod reconnect;
 mod remote;
 mod shutdown;
 mod slot;
@@ -62,6 +63,10 @@ pub use looping_call::LoopingCall;
 pub use protocol::{ClientFactory, Factory, Protocol};
 pub use reactor::Reactor;
 pub use reader::{FdReader, ReaderId};
+pub use reconnect::{
+    Backoff, BackoffState, ReconnectEvent, ReconnectHandle, ReconnectState, ReconnectingClient,
+    DEFAULT_FACTOR, DEFAULT_INITIAL_DELAY, DEFAULT_JITTER, DEFAULT_MAX_DELAY,
+};
 pub use remote::{ReactorGone, ReactorHandle, WorkPanicked};
 pub use shutdown::{Phase, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use slot::ConnectionId;
