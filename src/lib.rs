@@ -36,6 +36,9 @@ pub mod guide {
     #[doc = include_str!("../docs/tcp.md")]
     pub mod tcp {}
 
+    #[doc = include_str!("../docs/reconnect.md")]
+    pub mod reconnect {}
+
     #[doc = include_str!("../docs/timers.md")]
     pub mod timers {}
 
