@@ -665,3 +665,31 @@ where
         self.handle.connection_lost(reactor, self.attempt, reason);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_display_as_log_lines() {
+        let cancelled = ConnectError::Cancelled;
+        let failed = ReconnectEvent::ConnectFailed {
+            error: &cancelled,
+            retry_in: Some(Duration::from_micros(9672)),
+        };
+        assert_eq!(
+            failed.to_string(),
+            "connection failed: connection attempt cancelled; retrying in 9.672ms"
+        );
+        let lost = ReconnectEvent::ConnectionLost {
+            reason: &DisconnectReason::Closed,
+            retry_in: None,
+        };
+        assert_eq!(
+            lost.to_string(),
+            "connection lost: connection closed cleanly; not retrying"
+        );
+        let gave_up = ReconnectEvent::GaveUp { failures: 4 };
+        assert_eq!(gave_up.to_string(), "giving up after 4 failures in a row");
+    }
+}
