@@ -51,10 +51,13 @@ mod stream;
 mod tcp;
 pub mod testing;
 mod time;
+pub mod tls;
 mod udp;
 mod write_queue;
 
 pub use bytes::Bytes;
+/// rustls, re-exported so configurations can be built with the very version torsion uses.
+pub use rustls;
 pub use context::Context;
 pub use delayed_call::DelayedCall;
 pub use error::{ConnectError, DisconnectReason};
@@ -67,4 +70,5 @@ pub use shutdown::{Phase, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use slot::ConnectionId;
 pub use tcp::{ConnectOptions, Connector, ListeningPort, DEFAULT_CONNECT_TIMEOUT};
 pub use time::ManualClock;
+pub use tls::{TlsError, TlsOptions};
 pub use udp::{DatagramContext, DatagramPort, DatagramProtocol, DEFAULT_MAX_DATAGRAM_SIZE};

@@ -436,7 +436,7 @@ impl Reactor {
         protocol: Box<dyn Protocol>,
     ) -> io::Result<Key> {
         let key = self.next_key()?;
-        let mut kind = Reactor::new_connection(Stream::Memory(peer), flag::WRITABLE);
+        let mut kind = Reactor::new_connection(Stream::memory(peer), flag::WRITABLE);
         if let SlotKind::Connection(conn) = &mut kind {
             conn.protocol = Some(protocol);
         }
