@@ -52,11 +52,15 @@ impl Reactor {
     pub(crate) fn read_ready(&mut self, key: Key) {
         let mut buf = std::mem::take(&mut self.read_buf);
         let mut budget = READ_BUDGET_PER_TURN;
-        while let Some(conn) = self.connection_mut(key).filter(|c| c.wants_read()) {
+        while let Some(conn) = self.connection_mut(key) {
             if conn.socket.tls().is_some() {
-                // A TLS connection, or one that `start_tls` just switched over.
+                // A TLS connection, or one that `start_tls` just switched over (whose
+                // handed-back bytes are read even with the socket drained).
                 self.read_buf = buf;
                 return self.read_ready_tls(key);
+            }
+            if !conn.wants_read() {
+                break;
             }
             match conn.socket.read(&mut buf) {
                 Ok(0) => {
