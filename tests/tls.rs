@@ -8,8 +8,8 @@ mod common;
 
 use std::cell::RefCell;
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::thread;
@@ -202,12 +202,18 @@ fn a_tls_client_and_server_echo_and_see_each_other() {
     let seen = run_client(&mut reactor, addr, "localhost", trusting(&ca), b"hello", 5);
     let seen = seen.borrow();
     assert_eq!(seen.received, b"hello", "{seen:?}");
-    assert!(seen.peer_certificate.is_some(), "the client sees the server's certificate");
+    assert!(
+        seen.peer_certificate.is_some(),
+        "the client sees the server's certificate"
+    );
     let servers = servers.borrow();
     let server = servers[0].borrow();
     assert!(server.made);
     assert_eq!(server.sni.as_deref(), Some("localhost"));
-    assert_eq!(server.peer_certificate, None, "no client certificate was asked for");
+    assert_eq!(
+        server.peer_certificate, None,
+        "no client certificate was asked for"
+    );
 }
 
 /// Sends `total` bytes of the test pattern under flow control, checks every echoed byte,
@@ -322,8 +328,22 @@ fn close_notify_and_an_abrupt_close_are_told_apart() {
             recorder
         })
         .unwrap();
-    let clean = run_client(&mut reactor, port.local_addr(), "localhost", trusting(&ca), b"close", usize::MAX);
-    let abrupt = run_client(&mut reactor, port.local_addr(), "localhost", trusting(&ca), b"abort", usize::MAX);
+    let clean = run_client(
+        &mut reactor,
+        port.local_addr(),
+        "localhost",
+        trusting(&ca),
+        b"close",
+        usize::MAX,
+    );
+    let abrupt = run_client(
+        &mut reactor,
+        port.local_addr(),
+        "localhost",
+        trusting(&ca),
+        b"abort",
+        usize::MAX,
+    );
 
     let clean = clean.borrow();
     assert!(clean.eof, "close_notify reaches the client as eof_received");
@@ -350,7 +370,10 @@ fn a_client_that_drops_tcp_without_close_notify_is_truncated_on_the_server() {
     factory.0.as_mut().unwrap().on_data = |cx, _| cx.abort_connection();
     reactor.connect_tls(addr, "localhost", trusting(&ca), factory);
     run_until(&mut reactor, "the server connection to end", || {
-        servers.borrow().first().is_some_and(|s| s.borrow().lost.is_some())
+        servers
+            .borrow()
+            .first()
+            .is_some_and(|s| s.borrow().lost.is_some())
     });
     let servers = servers.borrow();
     let server = servers[0].borrow();
@@ -366,7 +389,9 @@ fn plaintext_sent_to_a_tls_port_closes_that_connection_only() {
     let (addr, servers) = echo_server(&mut reactor, localhost_server(&ca));
     let plaintext = thread::spawn(move || {
         let mut stream = connect(addr);
-        stream.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
         let (reply, end) = read_to_end(&mut stream);
         (reply, end.is_ok() || end.is_err())
     });
@@ -376,12 +401,26 @@ fn plaintext_sent_to_a_tls_port_closes_that_connection_only() {
         "no plaintext answer, at most a TLS alert"
     );
     // The port still serves TLS, and the plaintext peer never reached a protocol.
-    let seen = run_client(&mut reactor, addr, "localhost", trusting(&ca), b"still here", 10);
+    let seen = run_client(
+        &mut reactor,
+        addr,
+        "localhost",
+        trusting(&ca),
+        b"still here",
+        10,
+    );
     assert_eq!(seen.borrow().received, b"still here");
     let servers = servers.borrow();
     assert_eq!(servers.len(), 2, "a protocol was built for each connection");
-    assert!(!servers[0].borrow().made, "the plaintext peer was never made");
-    assert_eq!(servers[0].borrow().lost, None, "nor lost: it was never heard of");
+    assert!(
+        !servers[0].borrow().made,
+        "the plaintext peer was never made"
+    );
+    assert_eq!(
+        servers[0].borrow().lost,
+        None,
+        "nor lost: it was never heard of"
+    );
 }
 
 /// Connects a client trusting `trusted` to a server presenting `identity`, as `name`; the
@@ -416,7 +455,11 @@ fn the_client_refuses_a_certificate_for_another_name() {
 #[test]
 fn the_client_refuses_an_expired_certificate() {
     let ca = TestCa::new("test CA");
-    let kind = refused(ca.issue_expired(&["localhost"]).identity(), &ca, "localhost");
+    let kind = refused(
+        ca.issue_expired(&["localhost"]).identity(),
+        &ca,
+        "localhost",
+    );
     assert_eq!(kind, TlsErrorKind::Expired);
 }
 
@@ -439,11 +482,18 @@ fn an_invalid_server_name_fails_the_attempt_on_the_next_turn() {
     let seen = shared(Seen::default());
     let addr = closed_loopback_port();
     reactor.connect_tls(addr, "not a name!", trusting(&ca), client(&seen, b""));
-    assert!(seen.borrow().failed.is_none(), "never from inside connect_tls");
-    run_until(&mut reactor, "the failure", || seen.borrow().failed.is_some());
+    assert!(
+        seen.borrow().failed.is_none(),
+        "never from inside connect_tls"
+    );
+    run_until(&mut reactor, "the failure", || {
+        seen.borrow().failed.is_some()
+    });
     assert_eq!(
         seen.borrow().failed_tls,
-        Some(TlsErrorKind::Other(TlsError::InvalidServerName("not a name!".into()).to_string()))
+        Some(TlsErrorKind::Other(
+            TlsError::InvalidServerName("not a name!".into()).to_string()
+        ))
     );
 }
 
@@ -507,7 +557,10 @@ fn sni_picks_the_certificate_for_the_name_asked() {
     let ca = TestCa::new("test CA");
     let (alpha, beta) = (ca.issue(&["alpha.test"]), ca.issue(&["beta.test"]));
     let config = tls::server_config_with_sni(
-        [("alpha.test", alpha.identity()), ("beta.test", beta.identity())],
+        [
+            ("alpha.test", alpha.identity()),
+            ("beta.test", beta.identity()),
+        ],
         ClientAuth::None,
     )
     .unwrap();
@@ -517,10 +570,19 @@ fn sni_picks_the_certificate_for_the_name_asked() {
     let b = run_client(&mut reactor, addr, "beta.test", trusting(&ca), b"b", 1);
     assert_eq!(a.borrow().peer_certificate.as_ref(), Some(&alpha.cert));
     assert_eq!(b.borrow().peer_certificate.as_ref(), Some(&beta.cert));
-    assert_eq!(servers.borrow()[0].borrow().sni.as_deref(), Some("alpha.test"));
-    assert_eq!(servers.borrow()[1].borrow().sni.as_deref(), Some("beta.test"));
+    assert_eq!(
+        servers.borrow()[0].borrow().sni.as_deref(),
+        Some("alpha.test")
+    );
+    assert_eq!(
+        servers.borrow()[1].borrow().sni.as_deref(),
+        Some("beta.test")
+    );
     let unknown = run_client(&mut reactor, addr, "gamma.test", trusting(&ca), b"c", 1);
-    assert!(unknown.borrow().failed.is_some(), "no certificate for an unknown name");
+    assert!(
+        unknown.borrow().failed.is_some(),
+        "no certificate for an unknown name"
+    );
 }
 
 #[test]
@@ -535,7 +597,10 @@ fn alpn_is_agreed_on_both_sides() {
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let seen = run_client(&mut reactor, addr, "localhost", Arc::new(config), b"x", 1);
     assert_eq!(seen.borrow().alpn.as_deref(), Some(&b"http/1.1"[..]));
-    assert_eq!(servers.borrow()[0].borrow().alpn.as_deref(), Some(&b"http/1.1"[..]));
+    assert_eq!(
+        servers.borrow()[0].borrow().alpn.as_deref(),
+        Some(&b"http/1.1"[..])
+    );
 }
 
 #[test]
@@ -548,18 +613,28 @@ fn a_server_drops_a_client_that_never_completes_its_handshake() {
     let built = shared(0);
     let b = built.clone();
     let port = reactor
-        .listen_tls_with(any_loopback_port(), localhost_server(&ca), move || {
-            *b.borrow_mut() += 1;
-            Echo
-        }, options)
+        .listen_tls_with(
+            any_loopback_port(),
+            localhost_server(&ca),
+            move || {
+                *b.borrow_mut() += 1;
+                Echo
+            },
+            options,
+        )
         .unwrap();
     let mut silent = connect(port.local_addr());
-    run_until(&mut reactor, "the connection to be accepted", || *built.borrow() == 1);
+    run_until(&mut reactor, "the connection to be accepted", || {
+        *built.borrow() == 1
+    });
     clock.advance(Duration::from_secs(5));
     reactor.iterate(Duration::ZERO).unwrap();
     let reader = thread::spawn(move || read_to_end(&mut silent));
     let (bytes, end) = run_until_joined(&mut reactor, vec![reader]).remove(0);
-    assert!(bytes.is_empty() && end.is_ok(), "closed without a word: {bytes:?} {end:?}");
+    assert!(
+        bytes.is_empty() && end.is_ok(),
+        "closed without a word: {bytes:?} {end:?}"
+    );
 }
 
 #[test]
@@ -572,15 +647,26 @@ fn a_client_whose_server_never_answers_the_handshake_fails_with_a_timeout() {
     let seen = shared(Seen::default());
     let options = torsion::ConnectOptions::default().handshake_timeout(Duration::from_secs(3));
     let addr = mute.local_addr().unwrap();
-    reactor.connect_tls_with(addr, "localhost", trusting(&ca), client(&seen, b""), options);
+    reactor.connect_tls_with(
+        addr,
+        "localhost",
+        trusting(&ca),
+        client(&seen, b""),
+        options,
+    );
     let (_held, _) = mute.accept().unwrap();
     // Let the connect complete and the ClientHello go out before time moves.
     for _ in 0..10 {
         reactor.iterate(Duration::from_millis(10)).unwrap();
     }
     clock.advance(Duration::from_secs(3));
-    run_until(&mut reactor, "the failure", || seen.borrow().failed.is_some());
-    assert_eq!(seen.borrow().failed_tls, Some(TlsErrorKind::HandshakeTimeout));
+    run_until(&mut reactor, "the failure", || {
+        seen.borrow().failed.is_some()
+    });
+    assert_eq!(
+        seen.borrow().failed_tls,
+        Some(TlsErrorKind::HandshakeTimeout)
+    );
 }
 
 /// A plaintext line echo with a STARTTLS command: "STARTTLS\r\n" is answered "OK\r\n" in
@@ -652,7 +738,11 @@ fn start_tls_with_the_client_hello_in_the_same_segment_as_the_command() {
         let mut command = b"STARTTLS\r\n".to_vec();
         conn.write_tls(&mut command).unwrap(); // the ClientHello, right behind the command
         tcp.write_all(&command).unwrap();
-        assert_eq!(read_exact(&mut tcp, 4), b"OK\r\n", "the answer is plaintext");
+        assert_eq!(
+            read_exact(&mut tcp, 4),
+            b"OK\r\n",
+            "the answer is plaintext"
+        );
         let mut tls = torsion::rustls::Stream::new(&mut conn, &mut tcp);
         tls.write_all(b"secret").unwrap();
         let mut echo = [0; 6];
@@ -668,9 +758,16 @@ fn start_tls_with_the_client_hello_in_the_same_segment_as_the_command() {
     });
     let server = server.borrow();
     assert!(server.handshake_completed);
-    assert!(server.handed_back > 0, "the ClientHello came in the command's read");
+    assert!(
+        server.handed_back > 0,
+        "the ClientHello came in the command's read"
+    );
     assert_eq!(server.sni.as_deref(), Some("localhost"));
-    assert_eq!(server.lost, Some(Reason::Closed), "close_notify, then a clean close");
+    assert_eq!(
+        server.lost,
+        Some(Reason::Closed),
+        "close_notify, then a clean close"
+    );
     assert_eq!(
         server.received, b"secret",
         "over TLS the protocol got the secret alone: the ClientHello handed back was not data"
@@ -694,7 +791,9 @@ impl Protocol for StartTlsClient {
         self.received.extend_from_slice(data);
         match &self.received[..] {
             b"PLAIN\r\n" => cx.write(b"STARTTLS\r\n"),
-            b"PLAIN\r\nOK\r\n" => cx.start_tls_client(self.config.clone(), "localhost").unwrap(),
+            b"PLAIN\r\nOK\r\n" => cx
+                .start_tls_client(self.config.clone(), "localhost")
+                .unwrap(),
             b"PLAIN\r\nOK\r\nsecret" => cx.lose_connection(),
             _ => {}
         }
@@ -758,8 +857,20 @@ fn openssl_s_client_talks_to_a_tls_server() {
     let _watchdog = Watchdog::arm(Duration::from_secs(30), "openssl s_client");
     let client = thread::spawn(move || {
         let mut child = Command::new("openssl")
-            .args(["s_client", "-connect", &addr.to_string(), "-servername", "localhost"])
-            .args(["-verify_return_error", "-alpn", "echo", "-quiet", "-no_ign_eof"])
+            .args([
+                "s_client",
+                "-connect",
+                &addr.to_string(),
+                "-servername",
+                "localhost",
+            ])
+            .args([
+                "-verify_return_error",
+                "-alpn",
+                "echo",
+                "-quiet",
+                "-no_ign_eof",
+            ])
             .arg("-CAfile")
             .arg(&ca_file)
             .stdin(Stdio::piped())
@@ -785,13 +896,19 @@ fn openssl_s_client_talks_to_a_tls_server() {
     });
     let (echoed, success) = run_until_joined(&mut reactor, vec![client]).remove(0);
     assert_eq!(echoed, b"hello from openssl\n");
-    assert!(success, "openssl s_client verified the server and exited cleanly");
+    assert!(
+        success,
+        "openssl s_client verified the server and exited cleanly"
+    );
     run_until(&mut reactor, "the server connection to close", || {
         servers.borrow()[0].borrow().lost.is_some()
     });
     let servers = servers.borrow();
     let server = servers[0].borrow();
     assert_eq!(server.alpn.as_deref(), Some(&b"echo"[..]));
-    assert!(server.eof, "openssl's close_notify reached the protocol as EOF");
+    assert!(
+        server.eof,
+        "openssl's close_notify reached the protocol as EOF"
+    );
     assert_eq!(server.lost, Some(Reason::Closed));
 }

@@ -56,8 +56,6 @@ mod udp;
 mod write_queue;
 
 pub use bytes::Bytes;
-/// rustls, re-exported so configurations can be built with the very version torsion uses.
-pub use rustls;
 pub use context::Context;
 pub use delayed_call::DelayedCall;
 pub use error::{ConnectError, DisconnectReason};
@@ -66,6 +64,8 @@ pub use protocol::{ClientFactory, Factory, Protocol};
 pub use reactor::Reactor;
 pub use reader::{FdReader, ReaderId};
 pub use remote::{ReactorGone, ReactorHandle, WorkPanicked};
+/// rustls, re-exported so configurations can be built with the very version torsion uses.
+pub use rustls;
 pub use shutdown::{Phase, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use slot::ConnectionId;
 pub use tcp::{ConnectOptions, Connector, ListeningPort, DEFAULT_CONNECT_TIMEOUT};

@@ -57,7 +57,13 @@ impl Reactor {
         config: impl Into<Arc<ClientConfig>>,
         factory: F,
     ) -> Connector {
-        self.connect_tls_with(addr, server_name, config, factory, ConnectOptions::default())
+        self.connect_tls_with(
+            addr,
+            server_name,
+            config,
+            factory,
+            ConnectOptions::default(),
+        )
     }
 
     /// Connects to `addr`, then handshakes with `config`, verifying that the server's
@@ -104,7 +110,12 @@ impl Reactor {
     }
 
     /// Switches connection `key` to TLS with `session` (see `Context::start_tls_server`).
-    fn start_tls(&mut self, key: Key, session: Session, handed_back: &[u8]) -> Result<(), TlsError> {
+    fn start_tls(
+        &mut self,
+        key: Key,
+        session: Session,
+        handed_back: &[u8],
+    ) -> Result<(), TlsError> {
         let Some(conn) = self.connection_mut(key) else {
             return Err(TlsError::CannotStartTls("the connection is gone"));
         };

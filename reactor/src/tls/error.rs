@@ -235,7 +235,8 @@ mod tests {
             TlsError::from_rustls(refused),
             TlsError::PeerRejected(AlertDescription::UnknownCA)
         ));
-        assert!(TlsError::from_rustls(rustls::Error::NoCertificatesPresented)
-            .is_certificate_error());
+        assert!(
+            TlsError::from_rustls(rustls::Error::NoCertificatesPresented).is_certificate_error()
+        );
     }
 }

@@ -70,7 +70,9 @@ impl Reactor {
                 return false;
             };
             match tls.read_plaintext(buf) {
-                Ok(Plaintext::Data(n)) => self.callback(key, |p, cx| p.data_received(cx, &buf[..n])),
+                Ok(Plaintext::Data(n)) => {
+                    self.callback(key, |p, cx| p.data_received(cx, &buf[..n]))
+                }
                 Ok(Plaintext::Empty) => return true,
                 Ok(Plaintext::CloseNotify) => {
                     conn.set(flag::EOF);
@@ -188,10 +190,7 @@ impl Reactor {
             .timers
             .schedule(deadline, TimerAction::TlsHandshakeTimeout(key, timeout));
         self.connection_timers.entry(key).or_default().push(timer);
-        if let Some(tls) = self
-            .connection_mut(key)
-            .and_then(|c| c.socket.tls_mut())
-        {
+        if let Some(tls) = self.connection_mut(key).and_then(|c| c.socket.tls_mut()) {
             tls.handshake_timer = Some(timer);
         }
     }
@@ -232,22 +231,30 @@ impl Reactor {
         conn.clear(flag::CONNECTING);
         conn.set(flag::WRITABLE | flag::HANDSHAKING);
         conn.socket.wrap_tls(session);
-        debug!("connection {} TCP connected; TLS handshake", ConnectionId(key));
+        debug!(
+            "connection {} TCP connected; TLS handshake",
+            ConnectionId(key)
+        );
         self.arm_handshake_timeout(key, tls.handshake_timeout);
         self.mark_dirty(key); // the ClientHello
     }
 
     /// A connection whose handshake never completed is closed: a client's factory hears why
     /// (`client_connection_failed`), a server logs it (no protocol was told anything).
-    pub(crate) fn handshake_abandoned(&mut self, key: Key, conn: Connection, reason: DisconnectReason) {
+    pub(crate) fn handshake_abandoned(
+        &mut self,
+        key: Key,
+        conn: Connection,
+        reason: DisconnectReason,
+    ) {
         let peer = conn.socket.peer_addr();
         drop(conn);
         let error = match reason {
             DisconnectReason::Tls(e) => ConnectError::Tls(e),
             DisconnectReason::Aborted => ConnectError::Cancelled,
-            DisconnectReason::Reset(e) | DisconnectReason::TimedOut(e) | DisconnectReason::Error(e) => {
-                ConnectError::from_io(e)
-            }
+            DisconnectReason::Reset(e)
+            | DisconnectReason::TimedOut(e)
+            | DisconnectReason::Error(e) => ConnectError::from_io(e),
             _ => ConnectError::Tls(TlsError::ClosedDuringHandshake),
         };
         match self.outgoing.remove(&key) {

@@ -45,9 +45,8 @@ use rustls::ServerConfig;
 
 pub use config::{
     client_config, client_config_with_identity, crypto_provider,
-    dangerous_client_config_accepting_any_server_certificate, roots_from_pem,
-    roots_from_pem_file, server_config, server_config_with_sni, system_roots, ClientAuth,
-    Identity,
+    dangerous_client_config_accepting_any_server_certificate, roots_from_pem, roots_from_pem_file,
+    server_config, server_config_with_sni, system_roots, ClientAuth, Identity,
 };
 pub use error::{TlsConfigError, TlsError};
 

@@ -171,7 +171,11 @@ impl TlsStream {
     /// plaintext of `queue` encrypted, as much as rustls's buffer limit takes at a time (so
     /// the backlog stays in the queue, where the watermarks see it). Returns whether output
     /// is still pending (the socket would block).
-    pub(crate) fn flush(&mut self, queue: &mut WriteQueue, pool: &mut BufferPool) -> io::Result<bool> {
+    pub(crate) fn flush(
+        &mut self,
+        queue: &mut WriteQueue,
+        pool: &mut BufferPool,
+    ) -> io::Result<bool> {
         if !self.raw_prefix.is_empty() {
             self.raw_prefix.write_to(&mut self.inner, pool)?;
             if !self.raw_prefix.is_empty() {
