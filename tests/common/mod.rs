@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Socket, Type};
 
 pub mod certs;
+pub mod tls;
 use torsion::{DisconnectReason, Reactor};
 
 /// How long any test may wait for the reactor to reach a condition before it fails.
