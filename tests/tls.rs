@@ -388,3 +388,155 @@ fn openssl_s_client_talks_to_a_tls_server() {
     );
     assert_eq!(server.lost, Some(Reason::Closed));
 }
+
+/// Sends "ping" and half-closes; the server answers "pong" to the EOF, then closes.
+struct HalfCloser {
+    received: Shared<Vec<u8>>,
+    lost: Shared<Option<Reason>>,
+}
+
+impl Protocol for HalfCloser {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        cx.write(b"ping");
+        cx.shutdown_write();
+    }
+
+    fn data_received(&mut self, _cx: &mut Context<'_>, data: &[u8]) {
+        self.received.borrow_mut().extend_from_slice(data);
+    }
+
+    fn connection_lost(&mut self, _cx: &mut Context<'_>, reason: &DisconnectReason) {
+        *self.lost.borrow_mut() = Some(reason.into());
+    }
+}
+
+/// Echoes, and on EOF writes "pong" before closing.
+struct PongOnEof;
+
+impl Protocol for PongOnEof {
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        cx.write(data);
+    }
+
+    fn eof_received(&mut self, cx: &mut Context<'_>) {
+        cx.write(b"pong");
+        cx.lose_connection();
+    }
+}
+
+#[test]
+fn half_close_sends_close_notify_and_the_other_side_can_still_answer() {
+    init_logging();
+    let ca = TestCa::new("test CA");
+    let mut reactor = Reactor::new().unwrap();
+    let port = reactor
+        .listen_tls(any_loopback_port(), localhost_server(&ca), || PongOnEof)
+        .unwrap();
+    let (received, lost) = (shared(Vec::new()), shared(None));
+    let (r, l) = (received.clone(), lost.clone());
+    reactor.connect_tls(port.local_addr(), "localhost", trusting(&ca), move || {
+        HalfCloser {
+            received: r.clone(),
+            lost: l.clone(),
+        }
+    });
+    run_until(&mut reactor, "the client connection to end", || {
+        lost.borrow().is_some()
+    });
+    assert_eq!(
+        *received.borrow(),
+        b"pingpong",
+        "the answer after our EOF arrived"
+    );
+    assert_eq!(
+        *lost.borrow(),
+        Some(Reason::Closed),
+        "both sides closed cleanly"
+    );
+}
+
+/// More plaintext than the kernel's buffers and rustls's take while the peer does not read.
+const BIG_REPLY: usize = 16 * 1024 * 1024;
+
+/// Queues a large reply once made and records the watermark callbacks with the queue size.
+struct BigReply {
+    events: Shared<Vec<(&'static str, usize)>>,
+}
+
+impl Protocol for BigReply {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        cx.write_bytes(torsion::Bytes::from(vec![b'r'; BIG_REPLY]));
+    }
+
+    fn data_received(&mut self, _cx: &mut Context<'_>, _data: &[u8]) {}
+
+    fn pause_writing(&mut self, cx: &mut Context<'_>) {
+        self.events.borrow_mut().push(("pause", cx.queued_bytes()));
+    }
+
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        self.events.borrow_mut().push(("resume", cx.queued_bytes()));
+    }
+}
+
+/// Reads only when told to, counting what arrives.
+struct LazyReader {
+    received: Shared<usize>,
+}
+
+impl Protocol for LazyReader {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        cx.pause_reading();
+    }
+
+    fn data_received(&mut self, _cx: &mut Context<'_>, data: &[u8]) {
+        *self.received.borrow_mut() += data.len();
+    }
+}
+
+#[test]
+fn watermarks_count_plaintext_and_a_paused_reader_resumes_where_it_stopped() {
+    init_logging();
+    let ca = TestCa::new("test CA");
+    let mut reactor = Reactor::new().unwrap();
+    let events = shared(Vec::new());
+    let e = events.clone();
+    let port = reactor
+        .listen_tls(any_loopback_port(), localhost_server(&ca), move || {
+            BigReply { events: e.clone() }
+        })
+        .unwrap();
+    let received = shared(0);
+    let r = received.clone();
+    let connector = reactor.connect_tls(port.local_addr(), "localhost", trusting(&ca), move || {
+        LazyReader {
+            received: r.clone(),
+        }
+    });
+    run_until(&mut reactor, "pause_writing", || {
+        !events.borrow().is_empty()
+    });
+    // The backlog is in the plaintext queue, not in rustls: almost all of it is still queued.
+    let (_, at_pause) = events.borrow()[0];
+    assert!(
+        at_pause > BIG_REPLY - 8 * 1024 * 1024,
+        "paused at {at_pause}"
+    );
+    reactor.call_later_on(connector.id(), Duration::ZERO, |_: &mut LazyReader, cx| {
+        cx.resume_reading()
+    });
+    run_until(&mut reactor, "the whole reply", || {
+        *received.borrow() == BIG_REPLY
+    });
+    run_until(&mut reactor, "resume_writing", || {
+        events.borrow().len() == 2
+    });
+    let events = events.borrow();
+    assert_eq!(events[0].0, "pause");
+    assert_eq!(events[1].0, "resume");
+    assert!(
+        events[1].1 <= 16 * 1024,
+        "resumed with {} queued",
+        events[1].1
+    );
+}
