@@ -3,13 +3,13 @@
 //! the handshake (when the protocol hears `connection_made`), its timeout, and its failure.
 //! Nothing here calls rustls: `stage.rs` does.
 
-use std::io;
+use std::io::{self, Read};
 use std::time::Duration;
 
 use log::{debug, warn};
 
 use crate::delayed_call::TimerAction;
-use crate::reactor::{connection_in, READ_BUDGET_PER_TURN};
+use crate::reactor::{connection_in, READ_BUDGET_PER_TURN, READ_BUFFER_SIZE};
 use crate::slot::{flag, Connection, ConnectionId, Key};
 use crate::tls::stage::{Plaintext, Session};
 use crate::tls::TlsError;
@@ -18,29 +18,39 @@ use crate::{ConnectError, DisconnectReason, Reactor};
 
 impl Reactor {
     /// Reads a TLS connection: decrypted bytes rustls already holds go to the protocol first,
-    /// then ciphertext from the socket until WouldBlock, EOF, a pause, or the turn's budget.
+    /// then ciphertext handed back, then the socket until WouldBlock, a short read, EOF, a
+    /// pause, or the turn's budget. The socket is read as plain TCP is (64 KiB at a time into
+    /// a reactor-wide buffer, a short read meaning drained), and rustls is fed from there.
     pub(crate) fn read_ready_tls(&mut self, key: Key) {
-        let mut buf = std::mem::take(&mut self.read_buf);
+        let mut plain = std::mem::take(&mut self.read_buf);
+        let mut cipher = std::mem::take(&mut self.tls_read_buf);
+        cipher.resize(READ_BUFFER_SIZE, 0); // once per reactor: then a no-op
         let mut budget = READ_BUDGET_PER_TURN;
-        while self.deliver_plaintext(key, &mut buf) {
+        while self.deliver_plaintext(key, &mut plain) {
             let Some(conn) = self.connection_mut(key) else {
                 break;
             };
-            let Some(n) = read_ciphertext(conn) else {
-                break;
-            };
-            let n = match n {
-                Ok(n) => n,
-                Err(e) => {
+            if let Some(handed_back) = conn.socket.tls_mut().map(|t| t.take_handed_back()) {
+                if !handed_back.is_empty() {
+                    if self.ingest(key, &handed_back, &mut plain) {
+                        continue;
+                    }
+                    break;
+                }
+            }
+            let n = match read_socket(conn, &mut cipher) {
+                None => break,
+                Some(Ok(n)) => n,
+                Some(Err(e)) => {
                     self.close_connection(key, DisconnectReason::from_io(e));
                     break;
                 }
             };
-            if !self.process_records(key) {
+            if n == 0 {
+                self.tls_eof(key, &mut plain);
                 break;
             }
-            if n == 0 {
-                self.tls_eof(key, &mut buf);
+            if !self.ingest(key, &cipher[..n], &mut plain) {
                 break;
             }
             budget = budget.saturating_sub(n);
@@ -49,7 +59,38 @@ impl Reactor {
                 break;
             }
         }
-        self.read_buf = buf;
+        self.read_buf = plain;
+        self.tls_read_buf = cipher;
+    }
+
+    /// Feeds ciphertext to rustls as fast as it takes it, acting on the records and handing
+    /// the protocol what they decrypt to as it goes. If the protocol pauses reading (or
+    /// closes) meanwhile, the rest is kept for later. False: stop reading.
+    fn ingest(&mut self, key: Key, data: &[u8], plain: &mut [u8]) -> bool {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let Some(tls) = self.connection_mut(key).and_then(|c| c.socket.tls_mut()) else {
+                return false;
+            };
+            match tls.feed(rest) {
+                Ok(0) => return true, // after the peer's close_notify: nothing more is read
+                Ok(n) => rest = &rest[n..],
+                Err(e) => {
+                    self.close_connection(key, DisconnectReason::from_io(e));
+                    return false;
+                }
+            }
+            if !self.process_records(key) {
+                return false;
+            }
+            if !rest.is_empty() && !self.deliver_plaintext(key, plain) {
+                if let Some(tls) = self.connection_mut(key).and_then(|c| c.socket.tls_mut()) {
+                    tls.hand_back(rest);
+                }
+                return false;
+            }
+        }
+        true
     }
 
     /// Hands the protocol what rustls has decrypted, until none is left (true: go on reading
@@ -131,6 +172,9 @@ impl Reactor {
         if handshaking {
             let error = TlsError::ClosedDuringHandshake;
             return self.close_connection(key, DisconnectReason::Tls(error));
+        }
+        if let Some(tls) = conn.socket.tls_mut() {
+            tls.feed_eof();
         }
         if self.deliver_plaintext(key, buf) {
             // Reading stopped with the data, before rustls could say how the stream ended.
@@ -270,29 +314,29 @@ impl Reactor {
     }
 }
 
-/// Reads ciphertext into the stage if the connection may read: `None` to stop (nothing to
-/// read now, or not allowed), else the bytes read, 0 at EOF.
-fn read_ciphertext(conn: &mut Connection) -> Option<io::Result<usize>> {
-    let handed_back = conn.socket.tls().is_some_and(|tls| tls.has_handed_back());
-    if !(conn.wants_read() || handed_back && conn.may_read()) {
+/// Reads the socket beneath the stage if the connection may read: `None` to stop (nothing
+/// to read now, or not allowed), else the bytes read, 0 at EOF. As for plain TCP, a short
+/// read means the socket is drained, unless the peer's FIN is in (then read on to EOF).
+fn read_socket(conn: &mut Connection, buf: &mut [u8]) -> Option<io::Result<usize>> {
+    if !conn.wants_read() {
         return None;
     }
-    let tls = conn.socket.tls_mut()?;
-    loop {
-        return match tls.read_ciphertext() {
-            Ok(0) => {
-                conn.clear(flag::READABLE);
-                Some(Ok(0))
-            }
-            Ok(n) => Some(Ok(n)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                conn.clear(flag::READABLE);
-                None
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => Some(Err(e)),
-        };
+    let read_closed = conn.has(flag::READ_CLOSED);
+    let result = loop {
+        match conn.socket.tls_mut()?.inner.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            result => break result,
+        }
+    };
+    match result {
+        Ok(n) if n == 0 || n < buf.len() && !read_closed => conn.clear(flag::READABLE),
+        Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => {
+            conn.clear(flag::READABLE);
+            return None;
+        }
+        _ => {}
     }
+    Some(result)
 }
 
 /// Flushes a TLS connection: what the stage holds, then the queue's plaintext encrypted.

@@ -59,10 +59,10 @@ pub(crate) struct TlsStream {
     conn: Connection,
     /// Plaintext queued before `start_tls`: it goes out raw, before the first TLS byte.
     pub(crate) raw_prefix: WriteQueue,
-    /// Bytes the protocol received before `start_tls` that belong to the TLS stream (handed
-    /// back by `start_tls_server`): rustls reads them before the socket.
+    /// Ciphertext already read that rustls is still to take: bytes the protocol received
+    /// before `start_tls` and handed back, or the rest of a socket read that arrived while
+    /// the protocol paused reading. Read before the socket; empty (no heap) otherwise.
     handed_back: Vec<u8>,
-    handed_back_read: usize,
     /// The pending handshake timeout.
     pub(crate) handshake_timer: Option<TimerKey>,
     /// The end of the handshake has been acted on (the protocol was told).
@@ -82,7 +82,6 @@ impl TlsStream {
             conn,
             raw_prefix: WriteQueue::default(),
             handed_back: Vec::new(),
-            handed_back_read: 0,
             handshake_timer: None,
             handshake_reported: false,
             close_notify_sent: false,
@@ -101,25 +100,28 @@ impl TlsStream {
         self.handed_back.extend_from_slice(bytes);
     }
 
-    /// Whether bytes handed back by `start_tls_server` are still to be read.
+    /// Whether ciphertext handed back is still to be read.
     pub(crate) fn has_handed_back(&self) -> bool {
-        self.handed_back_read < self.handed_back.len()
+        !self.handed_back.is_empty()
     }
 
-    /// Reads ciphertext into rustls: the handed-back bytes first, then the socket. `Ok(0)` is
-    /// the end of the stream (TCP EOF, or a `close_notify` already received).
-    pub(crate) fn read_ciphertext(&mut self) -> io::Result<usize> {
-        if self.has_handed_back() {
-            let mut rest = &self.handed_back[self.handed_back_read..];
-            let n = self.conn.read_tls(&mut rest)?;
-            self.handed_back_read += n;
-            if !self.has_handed_back() {
-                self.handed_back = Vec::new();
-                self.handed_back_read = 0;
-            }
-            return Ok(n);
-        }
-        self.conn.read_tls(&mut self.inner)
+    /// Takes the ciphertext handed back, to feed it.
+    pub(crate) fn take_handed_back(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.handed_back)
+    }
+
+    /// Gives rustls ciphertext read from the socket (`data` not empty). Returns how much it
+    /// took: at most what its record buffer has room for (so: feed, `process`, repeat), and
+    /// 0 once the peer's `close_notify` is in (nothing after it is read).
+    pub(crate) fn feed(&mut self, mut data: &[u8]) -> io::Result<usize> {
+        debug_assert!(!data.is_empty(), "an empty read tells rustls of EOF");
+        self.conn.read_tls(&mut data)
+    }
+
+    /// Tells rustls the socket reached EOF.
+    pub(crate) fn feed_eof(&mut self) {
+        // An empty reader is EOF to rustls; it cannot fail.
+        let _ = self.conn.read_tls(&mut io::empty());
     }
 
     /// Decrypts and acts on the records read so far (handshake messages, alerts, data).
