@@ -37,6 +37,8 @@ mod config;
 mod error;
 pub(crate) mod io;
 pub(crate) mod stage;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
