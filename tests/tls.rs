@@ -540,3 +540,23 @@ fn watermarks_count_plaintext_and_a_paused_reader_resumes_where_it_stopped() {
         events[1].1
     );
 }
+
+#[test]
+fn connect_tls_host_resolves_the_name_and_verifies_it() {
+    init_logging();
+    let ca = TestCa::new("test CA");
+    let mut reactor = Reactor::new().unwrap();
+    let (addr, _) = echo_server(&mut reactor, localhost_server(&ca));
+    let seen = shared(Seen::default());
+    reactor.connect_tls_host(
+        "localhost",
+        addr.port(),
+        trusting(&ca),
+        client(&seen, b"name"),
+    );
+    run_until(&mut reactor, "the echo", || {
+        let s = seen.borrow();
+        s.failed.is_some() || s.received.len() >= 4
+    });
+    assert_eq!(seen.borrow().received, b"name", "{:?}", seen.borrow());
+}

@@ -198,6 +198,9 @@ impl Reactor {
         let Some(conn) = self.connection_mut(key) else {
             return;
         };
+        if conn.has(flag::HANDSHAKING) {
+            return; // no protocol callback before `connection_made`; judged again after it
+        }
         if !conn.has(flag::WRITING_PAUSED) && conn.queue.len() > conn.high_water as usize {
             conn.set(flag::WRITING_PAUSED);
             self.callback(key, |p, cx| p.pause_writing(cx));

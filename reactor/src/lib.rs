@@ -34,6 +34,10 @@
 //! }
 //! ```
 //!
+//! TLS (rustls, `ring` provider) is a stage between socket and protocol: see the [`tls`]
+//! module, [`Reactor::listen_tls`], [`Reactor::connect_tls`] and
+//! [`Context::start_tls_server`]; the protocol sees plaintext through the same [`Context`].
+//!
 //! The guide (the `torsion` crate's `guide` module, from `docs/`) explains each part.
 
 mod connection;

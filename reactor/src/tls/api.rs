@@ -88,10 +88,23 @@ impl Reactor {
         }
     }
 
-    /// Resolves `host` on the thread pool, connects to its addresses in turn, and
-    /// handshakes with the one that answers, verifying the server's certificate for `host`:
-    /// [`connect_tcp_host_with`](Reactor::connect_tcp_host_with) plus TLS.
+    /// Connects to `host` over TLS with the default options; see
+    /// [`connect_tls_host_with`](Reactor::connect_tls_host_with).
     pub fn connect_tls_host<F: ClientFactory>(
+        &mut self,
+        host: &str,
+        port: u16,
+        config: impl Into<Arc<ClientConfig>>,
+        factory: F,
+    ) {
+        self.connect_tls_host_with(host, port, config, factory, ConnectOptions::default())
+    }
+
+    /// Resolves `host` on the thread pool, connects to its addresses in turn, and
+    /// handshakes with the one that answers, verifying the server's certificate for `host`
+    /// (also sent as SNI): [`connect_tcp_host_with`](Reactor::connect_tcp_host_with) plus
+    /// TLS, with failures reported as for [`connect_tls_with`](Reactor::connect_tls_with).
+    pub fn connect_tls_host_with<F: ClientFactory>(
         &mut self,
         host: &str,
         port: u16,
