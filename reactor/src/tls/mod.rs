@@ -22,7 +22,7 @@
 //! - Clients verify the server's certificate and name; the helpers here build configurations
 //!   for the common cases ([`client_config`], [`server_config`], [`ClientAuth`] for mutual
 //!   TLS, [`server_config_with_sni`]), and rustls itself is re-exported as
-//!   [`rustls`](crate::rustls) to build any other.
+//!   [`rustls`] to build any other (the one torsion is built with).
 //!
 //! The guide's TLS page (`torsion::guide::tls`) walks through it all.
 //!
