@@ -193,3 +193,32 @@ fn alpn_is_agreed_on_both_sides() {
         Some(&b"http/1.1"[..])
     );
 }
+
+#[test]
+fn no_protocol_version_in_common_is_refused_with_that_reason() {
+    use torsion::rustls::{version, ClientConfig, ServerConfig};
+    init_logging();
+    let ca = TestCa::new("test CA");
+    let (chain, key) = ca.issue(&["localhost"]).identity().into_parts();
+    let server = ServerConfig::builder_with_provider(tls::crypto_provider())
+        .with_protocol_versions(&[&version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let client = ClientConfig::builder_with_provider(tls::crypto_provider())
+        .with_protocol_versions(&[&version::TLS12])
+        .unwrap()
+        .with_root_certificates(ca.roots())
+        .with_no_client_auth();
+    let mut reactor = Reactor::new().unwrap();
+    let (addr, servers) = echo_server(&mut reactor, server);
+    let seen = run_client(&mut reactor, addr, "localhost", Arc::new(client), b"v", 1);
+    let seen = seen.borrow();
+    assert_eq!(
+        seen.failed_tls,
+        Some(TlsErrorKind::Other(TlsError::ProtocolVersion.to_string())),
+        "{seen:?}"
+    );
+    assert!(servers.borrow().iter().all(|s| !s.borrow().made));
+}

@@ -67,6 +67,11 @@ impl Identity {
     pub fn chain(&self) -> &[CertificateDer<'static>] {
         &self.chain
     }
+
+    /// The chain and the key, to build a rustls configuration of your own.
+    pub fn into_parts(self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+        (self.chain, self.key)
+    }
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsConfigError> {
