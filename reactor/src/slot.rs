@@ -155,7 +155,9 @@ impl Connection {
     /// Whether bytes wait to be written: queued by the protocol, or made by the TLS stage
     /// (handshake records, alerts, encrypted data).
     pub(crate) fn has_output(&self) -> bool {
-        !self.queue.is_empty() || self.socket.tls().is_some_and(|tls| tls.has_output())
+        !self.queue.is_empty()
+            || self.socket.tls().is_some_and(|tls| tls.has_output()) && !self.has(flag::WRITE_SHUT)
+        // nothing more can leave: never wait for it
     }
 }
 

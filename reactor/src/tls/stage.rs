@@ -184,8 +184,14 @@ impl TlsStream {
                 return Ok(true);
             }
         }
+        if self.close_notify_sent && !queue.is_empty() {
+            // Written after the TLS stream ended (by id, from elsewhere): it cannot be sent,
+            // and must not keep the close waiting.
+            log::debug!("dropping {} bytes written after close_notify", queue.len());
+            *queue = WriteQueue::default();
+        }
         loop {
-            if !queue.is_empty() && !self.conn.is_handshaking() && !self.close_notify_sent {
+            if !queue.is_empty() && !self.conn.is_handshaking() {
                 queue.write_to(&mut PlaintextSink(&mut self.conn), pool)?;
             }
             if !self.conn.wants_write() {
