@@ -223,7 +223,8 @@ impl Reactor {
         self.request(id.0, flag::ABORTING);
     }
 
-    /// Whether `id` names a live, established connection.
+    /// Whether `id` names a live, established connection (for `listen_tls` and `connect_tls`,
+    /// one whose handshake is complete).
     pub fn is_connected(&self, id: ConnectionId) -> bool {
         self.connection(id.0)
             .is_some_and(|c| !c.has(flag::CONNECTING | flag::HANDSHAKING))
