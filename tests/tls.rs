@@ -560,3 +560,35 @@ fn connect_tls_host_resolves_the_name_and_verifies_it() {
     });
     assert_eq!(seen.borrow().received, b"name", "{:?}", seen.borrow());
 }
+
+#[test]
+fn a_graceful_shutdown_ends_tls_connections_with_close_notify() {
+    init_logging();
+    let ca = TestCa::new("test CA");
+    let mut reactor = Reactor::new().unwrap();
+    let (addr, servers) = echo_server(&mut reactor, localhost_server(&ca));
+    // An external client (a thread), so that the shutdown closes the server's side alone.
+    let config = trusting(&ca);
+    let client = std::thread::spawn(move || {
+        let mut tcp = connect(addr);
+        let name = "localhost".try_into().unwrap();
+        let mut conn = torsion::rustls::ClientConnection::new(config, name).unwrap();
+        let mut tls = torsion::rustls::Stream::new(&mut conn, &mut tcp);
+        tls.write_all(b"up").unwrap();
+        let mut echo = [0; 2];
+        tls.read_exact(&mut echo).unwrap();
+        let mut rest = Vec::new();
+        // Ok: the server's close_notify came before its FIN (a truncation would be an error).
+        tls.read_to_end(&mut rest).map(|_| rest.len())
+    });
+    run_until(&mut reactor, "the connection to be made", || {
+        servers.borrow().first().is_some_and(|s| s.borrow().made)
+    });
+    run_until(&mut reactor, "the echo", || {
+        servers.borrow()[0].borrow().received.len() == 2
+    });
+    reactor.shutdown();
+    let ended = run_until_joined(&mut reactor, vec![client]).remove(0);
+    assert_eq!(ended.unwrap(), 0, "a clean TLS end, nothing after the echo");
+    assert_eq!(servers.borrow()[0].borrow().lost, Some(Reason::Closed));
+}
