@@ -10,7 +10,7 @@ use mio::event::Event;
 use crate::context::Context;
 use crate::reactor::{connection_in, READ_BUDGET_PER_TURN};
 use crate::slot::{flag, Connection, ConnectionId, Key, SlotKind};
-use crate::stream::Stream;
+use crate::tls::io::{close_notify, flush_tls};
 use crate::write_queue::BufferPool;
 use crate::{DisconnectReason, Reactor};
 
@@ -31,7 +31,7 @@ impl Reactor {
         }
         let flush_pending = (event.is_writable() || event.is_write_closed()) && {
             conn.set(flag::WRITABLE);
-            !conn.queue.is_empty()
+            conn.has_output()
         };
         // A connection on the ready list is read from there this turn; reading it here too
         // would give it two read budgets in one turn.
@@ -52,7 +52,16 @@ impl Reactor {
     pub(crate) fn read_ready(&mut self, key: Key) {
         let mut buf = std::mem::take(&mut self.read_buf);
         let mut budget = READ_BUDGET_PER_TURN;
-        while let Some(conn) = self.connection_mut(key).filter(|c| c.wants_read()) {
+        while let Some(conn) = self.connection_mut(key) {
+            if conn.socket.tls().is_some() {
+                // A TLS connection, or one that `start_tls` just switched over (whose
+                // handed-back bytes are read even with the socket drained).
+                self.read_buf = buf;
+                return self.read_ready_tls(key);
+            }
+            if !conn.wants_read() {
+                break;
+            }
             match conn.socket.read(&mut buf) {
                 Ok(0) => {
                     conn.clear(flag::READABLE);
@@ -141,11 +150,28 @@ impl Reactor {
             return;
         }
         self.resume_writing_if_under_low_water(key);
-        let Some(conn) = self.connection_mut(key) else {
+        self.close_if_drained(key);
+    }
+
+    /// Once nothing waits to be written: the close or half-close that waited for the queue
+    /// (after a TLS connection's `close_notify`).
+    fn close_if_drained(&mut self, key: Key) {
+        let Some(conn) = connection_in(&mut self.slots, key) else {
             return;
         };
-        if !conn.queue.is_empty() || conn.has(flag::ABORTING) {
-            return; // the rest waits for writability; an abort asked meanwhile is settled next
+        if conn.has_output() || conn.has(flag::ABORTING | flag::HANDSHAKING) {
+            // The rest waits for writability; an abort asked meanwhile is settled next; a
+            // close asked during a TLS handshake waits for its end.
+            return;
+        }
+        let write_side_ends = conn.has(flag::CLOSING)
+            || conn.has(flag::SHUTDOWN_REQUESTED) && !conn.has(flag::WRITE_SHUT);
+        if write_side_ends {
+            match close_notify(conn, &mut self.buffers) {
+                Ok(true) => {}
+                Ok(false) => return, // close_notify waits for writability
+                Err(e) => return self.close_connection(key, DisconnectReason::from_io(e)),
+            }
         }
         if conn.has(flag::CLOSING) {
             self.close_connection(key, DisconnectReason::Closed);
@@ -172,6 +198,9 @@ impl Reactor {
         let Some(conn) = self.connection_mut(key) else {
             return;
         };
+        if conn.has(flag::HANDSHAKING) {
+            return; // no protocol callback before `connection_made`; judged again after it
+        }
         if !conn.has(flag::WRITING_PAUSED) && conn.queue.len() > conn.high_water as usize {
             conn.set(flag::WRITING_PAUSED);
             self.callback(key, |p, cx| p.pause_writing(cx));
@@ -195,15 +224,17 @@ impl Reactor {
         let Some(mut conn) = self.remove_connection(key) else {
             return;
         };
+        if conn.has(flag::HANDSHAKING) {
+            return self.handshake_abandoned(key, conn, reason);
+        }
         let id = ConnectionId(key);
         match &reason {
-            DisconnectReason::Error(_) => warn!("connection {id}: {reason}"),
+            DisconnectReason::Error(_) | DisconnectReason::Tls(_) => {
+                warn!("connection {id}: {reason}")
+            }
             _ => debug!("connection {id}: {reason}"),
         }
-        let memory_peer = match &conn.socket {
-            Stream::Memory(peer) => Some(peer.clone()),
-            Stream::Tcp(_) => None,
-        };
+        let memory_peer = conn.socket.memory_peer();
         // Close the socket before the callbacks, so the peer sees it whatever they do.
         drop(conn.socket);
         let mut protocol = conn.protocol.take();
@@ -241,6 +272,9 @@ impl Reactor {
 /// Writes the queue while the socket takes it. Skips the syscall when the last write already
 /// hit WouldBlock and no writable edge has come since.
 fn flush(conn: &mut Connection, pool: &mut BufferPool) -> io::Result<()> {
+    if conn.socket.tls().is_some() {
+        return flush_tls(conn, pool);
+    }
     if conn.queue.is_empty() || !conn.has(flag::WRITABLE) || conn.has(flag::WRITE_SHUT) {
         return Ok(());
     }

@@ -102,7 +102,12 @@ impl<'a> Context<'a> {
         };
         if conn.has(flag::READING_PAUSED) {
             conn.clear(flag::READING_PAUSED);
-            if conn.wants_read() {
+            // Bytes rustls already decrypted are waiting too, with no socket edge to come.
+            let tls_waiting = conn
+                .socket
+                .tls()
+                .is_some_and(|tls| tls.plaintext_waiting() || tls.has_handed_back());
+            if conn.wants_read() || tls_waiting && conn.may_read() {
                 self.reactor.queue_read(self.id.0);
             }
         }
@@ -166,10 +171,10 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn connection(&self) -> Option<&Connection> {
+    pub(crate) fn connection(&self) -> Option<&Connection> {
         self.reactor
             .connection(self.id.0)
-            .filter(|c| !c.has(flag::CONNECTING))
+            .filter(|c| !c.has(flag::CONNECTING | flag::HANDSHAKING))
     }
 
     fn socket(&self) -> io::Result<&Stream> {
@@ -218,10 +223,11 @@ impl Reactor {
         self.request(id.0, flag::ABORTING);
     }
 
-    /// Whether `id` names a live, established connection.
+    /// Whether `id` names a live, established connection (for `listen_tls` and `connect_tls`,
+    /// one whose handshake is complete).
     pub fn is_connected(&self, id: ConnectionId) -> bool {
         self.connection(id.0)
-            .is_some_and(|c| !c.has(flag::CONNECTING))
+            .is_some_and(|c| !c.has(flag::CONNECTING | flag::HANDSHAKING))
     }
 
     /// Bytes queued for connection `id` and not yet taken by the kernel (0 if stale).

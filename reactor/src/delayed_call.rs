@@ -36,6 +36,9 @@ pub(crate) enum TimerAction {
     AcceptRetry(Key),
     /// A graceful shutdown ran out of time: abort what is left.
     ShutdownDeadline,
+    /// Fail the TLS handshake of the connection at `Key` if it is still going (after the
+    /// given timeout).
+    TlsHandshakeTimeout(Key, Duration),
 }
 
 /// A scheduled call (Twisted's `DelayedCall`), returned by [`Reactor::call_later`],
@@ -171,7 +174,7 @@ impl Reactor {
         }
     }
 
-    fn forget_connection_timer(&mut self, key: Key, timer: TimerKey) {
+    pub(crate) fn forget_connection_timer(&mut self, key: Key, timer: TimerKey) {
         if let Some(timers) = self.connection_timers.get_mut(&key) {
             timers.retain(|t| *t != timer);
             if timers.is_empty() {
@@ -214,6 +217,10 @@ impl Reactor {
             TimerAction::ConnectTimeout(key) => self.connect_timed_out(key),
             TimerAction::AcceptRetry(key) => self.retry_accept(key),
             TimerAction::ShutdownDeadline => self.shutdown_deadline_passed(),
+            TimerAction::TlsHandshakeTimeout(key, timeout) => {
+                self.forget_connection_timer(key, timer);
+                self.tls_handshake_timed_out(key, timeout);
+            }
         }
     }
 }

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::io;
 
+use crate::tls::TlsError;
+
 /// Why a connection was lost, handed to [`Protocol::connection_lost`](crate::Protocol::connection_lost).
 ///
 /// It tells a clean close from a reset, a timeout and a local abort, so a protocol can log or
@@ -24,6 +26,14 @@ pub enum DisconnectReason {
     Aborted,
     /// Any other socket error, with its cause.
     Error(io::Error),
+    /// A TLS connection's peer closed the TCP connection without sending `close_notify` first,
+    /// so what it sent may have been cut short (a truncation attack, or a peer that crashed or
+    /// does not bother). A clean TLS close (`close_notify`) is
+    /// [`eof_received`](crate::Protocol::eof_received), then [`DisconnectReason::Closed`].
+    Truncated,
+    /// TLS failed: the peer's certificate was refused, the peer refused ours, a record was
+    /// corrupt, ... (the handshake of [`start_tls`](crate::Context::start_tls_server) too).
+    Tls(TlsError),
 }
 
 impl DisconnectReason {
@@ -52,6 +62,10 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::TimedOut(e) => write!(f, "connection timed out: {e}"),
             DisconnectReason::Aborted => f.write_str("connection aborted locally"),
             DisconnectReason::Error(e) => write!(f, "connection lost: {e}"),
+            DisconnectReason::Truncated => {
+                f.write_str("connection closed by the peer without TLS close_notify (truncated)")
+            }
+            DisconnectReason::Tls(e) => write!(f, "connection lost: {e}"),
         }
     }
 }
@@ -62,7 +76,10 @@ impl std::error::Error for DisconnectReason {
             DisconnectReason::Reset(e)
             | DisconnectReason::TimedOut(e)
             | DisconnectReason::Error(e) => Some(e),
-            DisconnectReason::Closed | DisconnectReason::Aborted => None,
+            DisconnectReason::Tls(e) => Some(e),
+            DisconnectReason::Closed | DisconnectReason::Aborted | DisconnectReason::Truncated => {
+                None
+            }
         }
     }
 }
@@ -85,6 +102,9 @@ pub enum ConnectError {
     Cancelled,
     /// A local failure (no file descriptors, bad address family, ...) or any other error.
     Io(io::Error),
+    /// The TCP connection was made but the TLS handshake failed (`connect_tls`): a refused
+    /// certificate, a name mismatch, no protocol version in common, a handshake timeout, ...
+    Tls(TlsError),
 }
 
 // Linux errno values for unreachable networks and hosts; `io::ErrorKind` only names them from
@@ -114,6 +134,7 @@ impl fmt::Display for ConnectError {
             ConnectError::Resolve(e) => write!(f, "cannot resolve host name: {e}"),
             ConnectError::TimedOut(e) => write!(f, "connect timed out: {e}"),
             ConnectError::Cancelled => f.write_str("connection attempt cancelled"),
+            ConnectError::Tls(e) => write!(f, "TLS handshake failed: {e}"),
         }
     }
 }
@@ -126,6 +147,7 @@ impl std::error::Error for ConnectError {
             | ConnectError::Resolve(e)
             | ConnectError::TimedOut(e)
             | ConnectError::Io(e) => Some(e),
+            ConnectError::Tls(e) => Some(e),
             ConnectError::Cancelled => None,
         }
     }

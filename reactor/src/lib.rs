@@ -34,6 +34,10 @@
 //! }
 //! ```
 //!
+//! TLS (rustls, `ring` provider) is a stage between socket and protocol: see the [`tls`]
+//! module, [`Reactor::listen_tls`], [`Reactor::connect_tls`] and
+//! [`Context::start_tls_server`]; the protocol sees plaintext through the same [`Context`].
+//!
 //! The guide (the `torsion` crate's `guide` module, from `docs/`) explains each part.
 
 mod connection;
@@ -52,6 +56,7 @@ mod stream;
 mod tcp;
 pub mod testing;
 mod time;
+pub mod tls;
 mod udp;
 mod write_queue;
 
@@ -68,8 +73,11 @@ pub use reconnect::{
     DEFAULT_FACTOR, DEFAULT_INITIAL_DELAY, DEFAULT_JITTER, DEFAULT_MAX_DELAY,
 };
 pub use remote::{ReactorGone, ReactorHandle, WorkPanicked};
+/// rustls, re-exported so configurations can be built with the very version torsion uses.
+pub use rustls;
 pub use shutdown::{Phase, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use slot::ConnectionId;
 pub use tcp::{ConnectOptions, Connector, ListeningPort, DEFAULT_CONNECT_TIMEOUT};
 pub use time::ManualClock;
+pub use tls::{TlsError, TlsOptions};
 pub use udp::{DatagramContext, DatagramPort, DatagramProtocol, DEFAULT_MAX_DATAGRAM_SIZE};

@@ -55,6 +55,14 @@ pub trait Protocol: Any {
         let _ = cx;
     }
 
+    /// The TLS handshake that [`Context::start_tls_server`] or [`Context::start_tls_client`]
+    /// began has completed: the peer's certificates, SNI name and ALPN protocol can be read
+    /// from the context now. (A connection from `listen_tls` or `connect_tls` is only made
+    /// once its handshake is complete, so `connection_made` is its moment for that.)
+    fn tls_handshake_completed(&mut self, cx: &mut Context<'_>) {
+        let _ = cx;
+    }
+
     /// The reactor is shutting down gracefully ([`Reactor::shutdown`](crate::Reactor::shutdown)):
     /// finish what is in flight and close. The default closes once what is queued is written
     /// ([`Context::lose_connection`]); an HTTP connection, say, first answers the requests it

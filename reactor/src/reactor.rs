@@ -31,7 +31,7 @@ use crate::ConnectError;
 
 /// Size of the one read buffer all connections share. A whole UDP datagram fits; for TCP it
 /// is large enough that one `read` usually drains the socket.
-const READ_BUFFER_SIZE: usize = 64 * 1024;
+pub(crate) const READ_BUFFER_SIZE: usize = 64 * 1024;
 
 /// Bytes one connection may read per turn before the others get their go (fairness).
 pub(crate) const READ_BUDGET_PER_TURN: usize = 4 * READ_BUFFER_SIZE;
@@ -56,6 +56,9 @@ pub struct Reactor {
     pub(crate) slots: Slab<Slot>,
     next_generation: u32,
     pub(crate) read_buf: Vec<u8>,
+    /// The ciphertext read buffer of TLS connections (the plaintext goes to `read_buf`):
+    /// allocated on the first TLS read, so a reactor without TLS holds none.
+    pub(crate) tls_read_buf: Vec<u8>,
     /// Connections a callback touched this turn, to settle before the turn ends.
     pub(crate) dirty: Vec<Key>,
     /// Sockets with work left that no new readiness edge will announce: a connection over its
@@ -126,6 +129,7 @@ impl Reactor {
             slots: Slab::new(),
             next_generation: 0,
             read_buf: vec![0; READ_BUFFER_SIZE],
+            tls_read_buf: Vec::new(),
             dirty: Vec::new(),
             ready: VecDeque::new(),
             failed_connects: VecDeque::new(),
@@ -436,7 +440,7 @@ impl Reactor {
         protocol: Box<dyn Protocol>,
     ) -> io::Result<Key> {
         let key = self.next_key()?;
-        let mut kind = Reactor::new_connection(Stream::Memory(peer), flag::WRITABLE);
+        let mut kind = Reactor::new_connection(Stream::memory(peer), flag::WRITABLE);
         if let SlotKind::Connection(conn) = &mut kind {
             conn.protocol = Some(protocol);
         }

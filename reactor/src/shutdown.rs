@@ -183,7 +183,9 @@ impl Reactor {
                 };
                 let closing = match &slot.kind {
                     SlotKind::Listener(_) => Closing::Listener,
-                    SlotKind::Connection(c) if c.has(flag::CONNECTING) => Closing::Connecting,
+                    SlotKind::Connection(c) if c.has(flag::CONNECTING | flag::HANDSHAKING) => {
+                        Closing::Connecting
+                    }
                     SlotKind::Connection(_) => Closing::Connection,
                     SlotKind::Reader(_) => Closing::Reader,
                     SlotKind::Udp(_) => Closing::Udp,
@@ -259,7 +261,7 @@ impl Reactor {
         for key in keys {
             if self
                 .connection(key)
-                .is_some_and(|c| c.has(flag::CONNECTING))
+                .is_some_and(|c| c.has(flag::CONNECTING | flag::HANDSHAKING))
             {
                 self.fail_connect(key, ConnectError::Cancelled);
             } else {

@@ -78,6 +78,8 @@ pub(crate) struct Listener {
     pub(crate) backing_off: bool,
     /// True from a resource error until the next successful accept: the error is logged once.
     pub(crate) starved: bool,
+    /// For `listen_tls`: the server configuration each accepted connection handshakes with.
+    pub(crate) tls: Option<Box<crate::tls::ServerTls>>,
 }
 
 /// Connection state flags: one bit each, so an idle connection stays small.
@@ -108,6 +110,9 @@ pub(crate) mod flag {
     pub(crate) const QUEUED_READ: u16 = 1 << 11;
     /// An outgoing connection whose non-blocking connect has not completed: no protocol yet.
     pub(crate) const CONNECTING: u16 = 1 << 12;
+    /// A `listen_tls` or `connect_tls` connection whose TLS handshake has not completed:
+    /// `connection_made` waits for it.
+    pub(crate) const HANDSHAKING: u16 = 1 << 13;
 }
 
 /// An established connection. Kept small: the benchmark holds 10,000 idle ones and this is
@@ -137,14 +142,22 @@ impl Connection {
 
     /// Whether a read should be attempted now.
     pub(crate) fn wants_read(&self) -> bool {
-        self.has(flag::READABLE)
-            && !self.has(
-                flag::READING_PAUSED
-                    | flag::EOF
-                    | flag::CLOSING
-                    | flag::ABORTING
-                    | flag::CONNECTING,
-            )
+        self.has(flag::READABLE) && self.may_read()
+    }
+
+    /// Whether the protocol may be handed bytes (reading not paused, not ended, not closing).
+    pub(crate) fn may_read(&self) -> bool {
+        !self.has(
+            flag::READING_PAUSED | flag::EOF | flag::CLOSING | flag::ABORTING | flag::CONNECTING,
+        )
+    }
+
+    /// Whether bytes wait to be written: queued by the protocol, or made by the TLS stage
+    /// (handshake records, alerts, encrypted data).
+    pub(crate) fn has_output(&self) -> bool {
+        !self.queue.is_empty()
+            || self.socket.tls().is_some_and(|tls| tls.has_output()) && !self.has(flag::WRITE_SHUT)
+        // nothing more can leave: never wait for it
     }
 }
 

@@ -15,6 +15,8 @@ use crate::protocol::{AnyClientFactory, ClientFactory, Factory};
 use crate::slot::{flag, ConnectionId, Key, Listener, SlotKind};
 use crate::stream::Stream;
 use crate::time::TimerKey;
+use crate::tls::io::ClientTls;
+use crate::tls::ServerTls;
 use crate::{ConnectError, Reactor};
 
 /// Connections accepted per listener per turn before the other sockets get their go.
@@ -54,12 +56,17 @@ pub struct ConnectOptions {
     /// How long to wait for the connection to be established before failing it with
     /// [`ConnectError::TimedOut`]. Default: 30 seconds.
     pub timeout: Duration,
+    /// For `connect_tls`: how long the TLS handshake may take once the TCP connection is
+    /// made, before failing with [`TlsError::HandshakeTimeout`](crate::tls::TlsError).
+    /// Default: [`DEFAULT_HANDSHAKE_TIMEOUT`](crate::tls::DEFAULT_HANDSHAKE_TIMEOUT), 10 seconds.
+    pub handshake_timeout: Duration,
 }
 
 impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
             timeout: DEFAULT_CONNECT_TIMEOUT,
+            handshake_timeout: crate::tls::DEFAULT_HANDSHAKE_TIMEOUT,
         }
     }
 }
@@ -67,7 +74,18 @@ impl Default for ConnectOptions {
 impl ConnectOptions {
     /// Options with the given connect timeout.
     pub fn with_timeout(timeout: Duration) -> Self {
-        ConnectOptions { timeout }
+        ConnectOptions {
+            timeout,
+            ..ConnectOptions::default()
+        }
+    }
+
+    /// These options with the given TLS handshake timeout.
+    pub fn handshake_timeout(self, handshake_timeout: Duration) -> Self {
+        ConnectOptions {
+            handshake_timeout,
+            ..self
+        }
     }
 }
 
@@ -81,6 +99,8 @@ pub(crate) struct Outgoing {
     options: ConnectOptions,
     /// The pending connect timeout, cancelled once connected.
     timeout: Option<TimerKey>,
+    /// For `connect_tls`: the handshake to start once the TCP connection is made.
+    tls: Option<ClientTls>,
 }
 
 /// A connection attempt started by [`Reactor::connect_tcp`].
@@ -97,7 +117,7 @@ impl Connector {
         let key = self.id.0;
         if !reactor
             .connection(key)
-            .is_some_and(|c| c.has(flag::CONNECTING))
+            .is_some_and(|c| c.has(flag::CONNECTING | flag::HANDSHAKING))
         {
             return false;
         }
@@ -123,15 +143,25 @@ impl Reactor {
         addr: SocketAddr,
         factory: F,
     ) -> io::Result<ListeningPort> {
+        self.listen_boxed(addr, Box::new(factory), None)
+    }
+
+    /// Listens on `addr`, with a TLS stage on every connection if `tls` is given.
+    pub(crate) fn listen_boxed(
+        &mut self,
+        addr: SocketAddr,
+        factory: Box<dyn crate::protocol::AnyFactory>,
+        tls: Option<Box<ServerTls>>,
+    ) -> io::Result<ListeningPort> {
         let socket = bind_listener(addr)?;
         let addr = socket.local_addr()?;
-        let factory = Box::new(factory);
         let key = self.insert(socket, |socket| {
             SlotKind::Listener(Listener {
                 socket,
                 factory,
                 backing_off: false,
                 starved: false,
+                tls,
             })
         })?;
         if let Some(listener) = self.listener_mut(key) {
@@ -157,7 +187,7 @@ impl Reactor {
         factory: F,
         options: ConnectOptions,
     ) -> Connector {
-        self.connect_boxed(VecDeque::from([addr]), Box::new(factory), options)
+        self.connect_boxed(VecDeque::from([addr]), Box::new(factory), options, None)
     }
 
     /// Connects to `host` (a name or an address literal) on `port`, with the default
@@ -177,18 +207,29 @@ impl Reactor {
         factory: F,
         options: ConnectOptions,
     ) {
+        self.connect_host_boxed(host, port, Box::new(factory), options, None)
+    }
+
+    /// Resolves `host` on the thread pool, then connects (with a TLS handshake if `tls`).
+    pub(crate) fn connect_host_boxed(
+        &mut self,
+        host: &str,
+        port: u16,
+        mut factory: Box<dyn AnyClientFactory>,
+        options: ConnectOptions,
+        tls: Option<ClientTls>,
+    ) {
         let host = host.to_string();
         let resolve = move || -> io::Result<VecDeque<SocketAddr>> {
             Ok((host.as_str(), port).to_socket_addrs()?.collect())
         };
         self.call_in_thread(resolve, move |reactor, resolved| {
-            let mut factory: Box<dyn AnyClientFactory> = Box::new(factory);
             if reactor.shutdown.draining {
                 return factory.failed(reactor, ConnectError::Cancelled);
             }
             let error = match resolved {
                 Ok(Ok(addrs)) if !addrs.is_empty() => {
-                    reactor.connect_boxed(addrs, factory, options);
+                    reactor.connect_boxed(addrs, factory, options, tls);
                     return;
                 }
                 Ok(Ok(_)) => io::Error::new(io::ErrorKind::NotFound, "no address for host"),
@@ -201,11 +242,12 @@ impl Reactor {
 
     /// Starts connecting to the first address that a socket can be made for; the others
     /// are kept to try if this one fails.
-    fn connect_boxed(
+    pub(crate) fn connect_boxed(
         &mut self,
         mut addrs: VecDeque<SocketAddr>,
         factory: Box<dyn AnyClientFactory>,
         options: ConnectOptions,
+        tls: Option<ClientTls>,
     ) -> Connector {
         while let Some(addr) = addrs.pop_front() {
             match self.start_connect(addr) {
@@ -219,6 +261,7 @@ impl Reactor {
                         fallback: addrs,
                         options,
                         timeout: Some(timeout),
+                        tls,
                     };
                     self.outgoing.insert(key, outgoing);
                     return Connector {
@@ -247,8 +290,16 @@ impl Reactor {
 
     /// Queues a failure detected inside `connect_tcp` for the next turn.
     fn fail_later(&mut self, factory: Box<dyn AnyClientFactory>, e: io::Error) -> Connector {
-        self.failed_connects
-            .push_back((factory, ConnectError::from_io(e)));
+        self.fail_later_with(factory, ConnectError::from_io(e))
+    }
+
+    /// Queues a failure for the next turn, as `fail_later`.
+    pub(crate) fn fail_later_with(
+        &mut self,
+        factory: Box<dyn AnyClientFactory>,
+        error: ConnectError,
+    ) -> Connector {
+        self.failed_connects.push_back((factory, error));
         stale_connector()
     }
 
@@ -288,11 +339,14 @@ impl Reactor {
         let Some(outgoing) = self.outgoing.get_mut(&key) else {
             return;
         };
-        let protocol = outgoing.factory.build(peer);
         outgoing.fallback.clear();
         if let Some(timeout) = outgoing.timeout.take() {
             self.timers.cancel(timeout);
         }
+        if let Some(tls) = outgoing.tls.take() {
+            return self.start_client_handshake(key, tls);
+        }
+        let protocol = outgoing.factory.build(peer);
         let Some(conn) = self.connection_mut(key) else {
             return;
         };
@@ -330,7 +384,8 @@ impl Reactor {
         if outgoing.fallback.is_empty() || matches!(error, ConnectError::Cancelled) {
             outgoing.factory.failed(self, error);
         } else {
-            self.connect_boxed(outgoing.fallback, outgoing.factory, outgoing.options);
+            let (fallback, tls) = (outgoing.fallback, outgoing.tls);
+            self.connect_boxed(fallback, outgoing.factory, outgoing.options, tls);
         }
     }
 
@@ -389,6 +444,10 @@ impl Reactor {
             debug!("factory refused connection from {peer}");
             return;
         };
+        let tls = match l.tls.as_deref().map(ServerTls::session).transpose() {
+            Ok(tls) => tls,
+            Err(e) => return warn!("dropping connection from {peer}: {e}"),
+        };
         if let Err(e) = socket.set_nodelay(true) {
             debug!("TCP_NODELAY on connection from {peer}: {e}");
         }
@@ -403,7 +462,10 @@ impl Reactor {
         match inserted {
             Ok(key) => {
                 debug!("connection {} accepted from {peer}", ConnectionId(key));
-                self.callback(key, |p, cx| p.connection_made(cx));
+                match tls {
+                    Some((session, timeout)) => self.start_server_handshake(key, session, timeout),
+                    None => self.callback(key, |p, cx| p.connection_made(cx)),
+                }
             }
             Err(e) => warn!("dropping connection from {peer}: cannot register it: {e}"),
         }

@@ -282,7 +282,7 @@ impl TestReactor {
     pub fn run_pending(&mut self) {
         for connection in &self.connections {
             if let Some(conn) = self.reactor.connection_mut(connection.id.0) {
-                if !conn.queue.is_empty() {
+                if conn.has_output() {
                     conn.set(flag::WRITABLE);
                     self.reactor.mark_dirty(connection.id.0);
                 }

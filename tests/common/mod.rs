@@ -20,6 +20,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
+
+pub mod certs;
+pub mod tls;
 use torsion::{DisconnectReason, Reactor};
 
 /// How long any test may wait for the reactor to reach a condition before it fails.
@@ -133,6 +136,10 @@ pub enum Reason {
     TimedOut,
     /// `Aborted`.
     Aborted,
+    /// `Truncated`: a TLS peer closed TCP without close_notify.
+    Truncated,
+    /// `Tls(_)`, as the error's text.
+    Tls(String),
     /// Anything else, as its `Debug` text.
     Other(String),
 }
@@ -144,6 +151,8 @@ impl From<&DisconnectReason> for Reason {
             DisconnectReason::Reset(_) => Reason::Reset,
             DisconnectReason::TimedOut(_) => Reason::TimedOut,
             DisconnectReason::Aborted => Reason::Aborted,
+            DisconnectReason::Truncated => Reason::Truncated,
+            DisconnectReason::Tls(e) => Reason::Tls(e.to_string()),
             other => Reason::Other(format!("{other:?}")),
         }
     }

@@ -1,0 +1,376 @@
+//! The reactor's side of the TLS stage: reading (socket, then rustls, then decrypted bytes
+//! to the protocol), flushing (the plaintext queue through rustls to the socket), the end of
+//! the handshake (when the protocol hears `connection_made`), its timeout, and its failure.
+//! Nothing here calls rustls: `stage.rs` does.
+
+use std::io::{self, Read};
+use std::time::Duration;
+
+use log::{debug, warn};
+
+use crate::delayed_call::TimerAction;
+use crate::reactor::{connection_in, READ_BUDGET_PER_TURN, READ_BUFFER_SIZE};
+use crate::slot::{flag, Connection, ConnectionId, Key};
+use crate::tls::stage::{Plaintext, Session};
+use crate::tls::TlsError;
+use crate::write_queue::BufferPool;
+use crate::{ConnectError, DisconnectReason, Reactor};
+
+impl Reactor {
+    /// Reads a TLS connection: decrypted bytes rustls already holds go to the protocol first,
+    /// then ciphertext handed back, then the socket until WouldBlock, a short read, EOF, a
+    /// pause, or the turn's budget. The socket is read as plain TCP is (64 KiB at a time into
+    /// a reactor-wide buffer, a short read meaning drained), and rustls is fed from there.
+    pub(crate) fn read_ready_tls(&mut self, key: Key) {
+        let mut plain = std::mem::take(&mut self.read_buf);
+        let mut cipher = std::mem::take(&mut self.tls_read_buf);
+        cipher.resize(READ_BUFFER_SIZE, 0); // once per reactor: then a no-op
+        let mut budget = READ_BUDGET_PER_TURN;
+        while self.deliver_plaintext(key, &mut plain) {
+            let Some(conn) = self.connection_mut(key) else {
+                break;
+            };
+            if let Some(handed_back) = conn.socket.tls_mut().map(|t| t.take_handed_back()) {
+                if !handed_back.is_empty() {
+                    if self.ingest(key, &handed_back, &mut plain) {
+                        continue;
+                    }
+                    break;
+                }
+            }
+            let n = match read_socket(conn, &mut cipher) {
+                None => break,
+                Some(Ok(n)) => n,
+                Some(Err(e)) => {
+                    self.close_connection(key, DisconnectReason::from_io(e));
+                    break;
+                }
+            };
+            if n == 0 {
+                self.tls_eof(key, &mut plain);
+                break;
+            }
+            if !self.ingest(key, &cipher[..n], &mut plain) {
+                break;
+            }
+            budget = budget.saturating_sub(n);
+            if budget == 0 {
+                self.queue_read(key);
+                break;
+            }
+        }
+        self.read_buf = plain;
+        self.tls_read_buf = cipher;
+    }
+
+    /// Feeds ciphertext to rustls as fast as it takes it, acting on the records and handing
+    /// the protocol what they decrypt to as it goes. If the protocol pauses reading (or
+    /// closes) meanwhile, the rest is kept for later. False: stop reading.
+    fn ingest(&mut self, key: Key, data: &[u8], plain: &mut [u8]) -> bool {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let Some(tls) = self.connection_mut(key).and_then(|c| c.socket.tls_mut()) else {
+                return false;
+            };
+            match tls.feed(rest) {
+                Ok(0) => return true, // after the peer's close_notify: nothing more is read
+                Ok(n) => rest = &rest[n..],
+                Err(e) => {
+                    self.close_connection(key, DisconnectReason::from_io(e));
+                    return false;
+                }
+            }
+            if !self.process_records(key) {
+                return false;
+            }
+            if !rest.is_empty() && !self.deliver_plaintext(key, plain) {
+                if let Some(tls) = self.connection_mut(key).and_then(|c| c.socket.tls_mut()) {
+                    tls.hand_back(rest);
+                }
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Hands the protocol what rustls has decrypted, until none is left (true: go on reading
+    /// the socket) or the protocol may take no more (false): reading paused, closing, the
+    /// peer's `close_notify` (then `eof_received`), or the connection gone.
+    fn deliver_plaintext(&mut self, key: Key, buf: &mut [u8]) -> bool {
+        loop {
+            let Some(conn) = self.connection_mut(key) else {
+                return false;
+            };
+            if conn.has(flag::HANDSHAKING) {
+                return true; // nothing is decrypted before the handshake completes
+            }
+            if !conn.may_read() {
+                return false;
+            }
+            let Some(tls) = conn.socket.tls_mut() else {
+                return false;
+            };
+            match tls.read_plaintext(buf) {
+                Ok(Plaintext::Data(n)) => {
+                    self.callback(key, |p, cx| p.data_received(cx, &buf[..n]))
+                }
+                Ok(Plaintext::Empty) => return true,
+                Ok(Plaintext::CloseNotify) => {
+                    conn.set(flag::EOF);
+                    conn.clear(flag::READABLE);
+                    debug!("connection {} received TLS close_notify", ConnectionId(key));
+                    self.callback(key, |p, cx| p.eof_received(cx));
+                    self.mark_dirty(key);
+                    return false;
+                }
+                Ok(Plaintext::Truncated) => {
+                    self.close_connection(key, DisconnectReason::Truncated);
+                    return false;
+                }
+                Err(e) => {
+                    self.close_connection(key, DisconnectReason::from_io(e));
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Lets rustls act on the records read: a failure closes the connection (after trying to
+    /// send rustls's alert), the end of the handshake tells the protocol, and records rustls
+    /// wants to send (handshake, alerts) are flushed at the end of the turn. False if the
+    /// connection is gone.
+    fn process_records(&mut self, key: Key) -> bool {
+        let Some(conn) = self.connection_mut(key) else {
+            return false;
+        };
+        let Some(tls) = conn.socket.tls_mut() else {
+            return false;
+        };
+        if let Err(e) = tls.process() {
+            tls.flush_best_effort();
+            self.close_connection(key, DisconnectReason::Tls(e));
+            return false;
+        }
+        let finished = !tls.handshake_reported && !tls.is_handshaking();
+        if conn.has_output() {
+            self.mark_dirty(key);
+        }
+        if finished {
+            self.handshake_completed(key);
+        }
+        self.connection(key).is_some()
+    }
+
+    /// The socket reached EOF: the protocol gets what is left and then, if the peer sent
+    /// `close_notify`, `eof_received`; if not, the connection closes as truncated.
+    fn tls_eof(&mut self, key: Key, buf: &mut [u8]) {
+        let Some(conn) = self.connection_mut(key) else {
+            return;
+        };
+        let handshaking = conn.has(flag::HANDSHAKING)
+            || conn.socket.tls().is_some_and(|tls| tls.is_handshaking());
+        if handshaking {
+            let error = TlsError::ClosedDuringHandshake;
+            return self.close_connection(key, DisconnectReason::Tls(error));
+        }
+        if let Some(tls) = conn.socket.tls_mut() {
+            tls.feed_eof();
+        }
+        if self.deliver_plaintext(key, buf) {
+            // Reading stopped with the data, before rustls could say how the stream ended.
+            self.close_connection(key, DisconnectReason::Truncated);
+        }
+    }
+
+    /// The handshake is done: a `listen_tls`/`connect_tls` connection is made now (a client's
+    /// protocol is built first); a `start_tls` one hears `tls_handshake_completed`.
+    fn handshake_completed(&mut self, key: Key) {
+        let Some(conn) = connection_in(&mut self.slots, key) else {
+            return;
+        };
+        let Some(tls) = conn.socket.tls_mut() else {
+            return;
+        };
+        tls.handshake_reported = true;
+        debug!(
+            "connection {} TLS handshake complete: {:?}, ALPN {:?}",
+            ConnectionId(key),
+            tls.protocol_version(),
+            tls.alpn_protocol().map(String::from_utf8_lossy)
+        );
+        let timer = tls.handshake_timer.take();
+        let made_now = conn.has(flag::HANDSHAKING);
+        conn.clear(flag::HANDSHAKING);
+        if conn.protocol.is_none() && made_now {
+            let peer = conn.socket.peer_addr();
+            let Some(outgoing) = self.outgoing.get_mut(&key) else {
+                return;
+            };
+            let Ok(peer) = peer else {
+                return self.close_connection(key, DisconnectReason::Closed);
+            };
+            let protocol = outgoing.factory.build(peer);
+            if let Some(conn) = connection_in(&mut self.slots, key) {
+                conn.protocol = Some(protocol);
+            }
+        }
+        if let Some(timer) = timer {
+            self.timers.cancel(timer);
+            self.forget_connection_timer(key, timer);
+        }
+        // Writes queued meanwhile (by id, or by `connection_made`) can now be encrypted.
+        self.mark_dirty(key);
+        if made_now {
+            self.callback(key, |p, cx| p.connection_made(cx));
+        } else {
+            self.callback(key, |p, cx| p.tls_handshake_completed(cx));
+        }
+    }
+
+    /// Starts the handshake timer of a new TLS stage.
+    pub(crate) fn arm_handshake_timeout(&mut self, key: Key, timeout: Duration) {
+        let deadline = self.now() + timeout;
+        let timer = self
+            .timers
+            .schedule(deadline, TimerAction::TlsHandshakeTimeout(key, timeout));
+        self.connection_timers.entry(key).or_default().push(timer);
+        if let Some(tls) = self.connection_mut(key).and_then(|c| c.socket.tls_mut()) {
+            tls.handshake_timer = Some(timer);
+        }
+    }
+
+    /// The handshake timer fired: a handshake still going is failed.
+    pub(crate) fn tls_handshake_timed_out(&mut self, key: Key, timeout: Duration) {
+        let Some(tls) = self.connection_mut(key).and_then(|c| c.socket.tls_mut()) else {
+            return;
+        };
+        tls.handshake_timer = None;
+        if !tls.handshake_reported {
+            let error = TlsError::HandshakeTimeout(timeout);
+            self.close_connection(key, DisconnectReason::Tls(error));
+        }
+    }
+
+    /// Puts a server TLS stage over a connection just accepted; `connection_made` waits for
+    /// the handshake.
+    pub(crate) fn start_server_handshake(&mut self, key: Key, session: Session, timeout: Duration) {
+        let Some(conn) = self.connection_mut(key) else {
+            return;
+        };
+        conn.set(flag::HANDSHAKING);
+        conn.socket.wrap_tls(session);
+        self.arm_handshake_timeout(key, timeout);
+    }
+
+    /// Puts a client TLS stage over a connection whose TCP connect just completed; the
+    /// protocol is built once the handshake completes.
+    pub(crate) fn start_client_handshake(&mut self, key: Key, tls: ClientTls) {
+        let session = match Session::client(tls.config, tls.name) {
+            Ok(session) => session,
+            Err(e) => return self.fail_connect(key, ConnectError::Tls(e)),
+        };
+        let Some(conn) = self.connection_mut(key) else {
+            return;
+        };
+        conn.clear(flag::CONNECTING);
+        conn.set(flag::WRITABLE | flag::HANDSHAKING);
+        conn.socket.wrap_tls(session);
+        debug!(
+            "connection {} TCP connected; TLS handshake",
+            ConnectionId(key)
+        );
+        self.arm_handshake_timeout(key, tls.handshake_timeout);
+        self.mark_dirty(key); // the ClientHello
+    }
+
+    /// A connection whose handshake never completed is closed: a client's factory hears why
+    /// (`client_connection_failed`), a server logs it (no protocol was told anything).
+    pub(crate) fn handshake_abandoned(
+        &mut self,
+        key: Key,
+        conn: Connection,
+        reason: DisconnectReason,
+    ) {
+        let peer = conn.socket.peer_addr();
+        drop(conn);
+        let error = match reason {
+            DisconnectReason::Tls(e) => ConnectError::Tls(e),
+            DisconnectReason::Aborted => ConnectError::Cancelled,
+            DisconnectReason::Reset(e)
+            | DisconnectReason::TimedOut(e)
+            | DisconnectReason::Error(e) => ConnectError::from_io(e),
+            _ => ConnectError::Tls(TlsError::ClosedDuringHandshake),
+        };
+        match self.outgoing.remove(&key) {
+            Some(mut outgoing) => {
+                debug!("connection {}: {error}", ConnectionId(key));
+                outgoing.factory.failed(self, error);
+            }
+            None if matches!(error, ConnectError::Cancelled) => {
+                debug!("TLS handshake with {peer:?} cancelled")
+            }
+            None => warn!("TLS handshake with {peer:?} failed: {error}"),
+        }
+    }
+}
+
+/// Reads the socket beneath the stage if the connection may read: `None` to stop (nothing
+/// to read now, or not allowed), else the bytes read, 0 at EOF. As for plain TCP, a short
+/// read means the socket is drained, unless the peer's FIN is in (then read on to EOF).
+fn read_socket(conn: &mut Connection, buf: &mut [u8]) -> Option<io::Result<usize>> {
+    if !conn.wants_read() {
+        return None;
+    }
+    let read_closed = conn.has(flag::READ_CLOSED);
+    let result = loop {
+        match conn.socket.tls_mut()?.inner.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            result => break result,
+        }
+    };
+    match result {
+        Ok(n) if n == 0 || n < buf.len() && !read_closed => conn.clear(flag::READABLE),
+        Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => {
+            conn.clear(flag::READABLE);
+            return None;
+        }
+        _ => {}
+    }
+    Some(result)
+}
+
+/// Flushes a TLS connection: what the stage holds, then the queue's plaintext encrypted.
+/// Skips the syscall when the socket last said WouldBlock and no writable edge came since.
+pub(crate) fn flush_tls(conn: &mut Connection, pool: &mut BufferPool) -> io::Result<()> {
+    if !conn.has(flag::WRITABLE) || conn.has(flag::WRITE_SHUT) {
+        return Ok(());
+    }
+    let Some(tls) = conn.socket.tls_mut() else {
+        return Ok(());
+    };
+    if tls.flush(&mut conn.queue, pool)? {
+        conn.clear(flag::WRITABLE);
+    }
+    Ok(())
+}
+
+/// Queues `close_notify` (once) and flushes it: the clean end of a TLS connection's write
+/// side, before its TCP close or half-close. True once nothing is left to write.
+pub(crate) fn close_notify(conn: &mut Connection, pool: &mut BufferPool) -> io::Result<bool> {
+    let Some(tls) = conn.socket.tls_mut() else {
+        return Ok(true);
+    };
+    if !tls.close_notify_sent() {
+        tls.send_close_notify();
+        flush_tls(conn, pool)?;
+    }
+    Ok(!conn.has_output())
+}
+
+/// What a TLS client needs once its TCP connection is made.
+#[derive(Clone)]
+pub(crate) struct ClientTls {
+    pub(crate) config: std::sync::Arc<rustls::ClientConfig>,
+    pub(crate) name: rustls::pki_types::ServerName<'static>,
+    pub(crate) handshake_timeout: Duration,
+}

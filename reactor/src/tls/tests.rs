@@ -1,0 +1,148 @@
+//! The TLS stage driven in memory (the test harness's peer beneath it, a rustls client on
+//! the test's side): a STARTTLS upgrade with the ClientHello cut at every point between the
+//! command's read and the next, and every record fed in every chunk size from one byte.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::{ClientConnection, ServerConfig};
+
+use crate::testing::Harness;
+use crate::tls::{self, ClientAuth, Identity};
+use crate::{Context, Protocol};
+
+fn server_config() -> Arc<ServerConfig> {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let key = PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
+    let identity = Identity::new(
+        vec![certified.cert.der().clone()],
+        PrivateKeyDer::Pkcs8(key),
+    );
+    Arc::new(tls::server_config(identity, ClientAuth::None).unwrap())
+}
+
+fn client() -> ClientConnection {
+    // Verification is the integration tests' subject (tests/tls_auth.rs); here, the plumbing.
+    let config = tls::dangerous_client_config_accepting_any_server_certificate().unwrap();
+    ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap()).unwrap()
+}
+
+/// A line protocol that answers "OK" to its first line and upgrades to TLS, handing back what
+/// followed the line; then echoes.
+struct Upgrader {
+    config: Arc<ServerConfig>,
+    buffer: Vec<u8>,
+    upgraded: bool,
+}
+
+impl Protocol for Upgrader {
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        if cx.is_tls() {
+            return cx.write(data);
+        }
+        self.buffer.extend_from_slice(data);
+        if let Some(end) = self.buffer.windows(2).position(|w| w == b"\r\n") {
+            let rest = self.buffer.split_off(end + 2);
+            cx.write(b"OK\r\n");
+            cx.start_tls_server(self.config.clone(), &rest).unwrap();
+        }
+    }
+
+    fn tls_handshake_completed(&mut self, _cx: &mut Context<'_>) {
+        self.upgraded = true;
+    }
+}
+
+/// Everything the client wants to send.
+fn client_output(client: &mut ClientConnection) -> Vec<u8> {
+    let mut out = Vec::new();
+    while client.wants_write() {
+        client.write_tls(&mut out).unwrap();
+    }
+    out
+}
+
+/// Hands the client what the server wrote.
+fn to_client(client: &mut ClientConnection, mut data: &[u8]) {
+    while !data.is_empty() {
+        client.read_tls(&mut data).unwrap();
+        client.process_new_packets().unwrap();
+    }
+}
+
+/// Runs the handshake and one echo, the client's bytes fed `chunk` at a time.
+fn handshake_and_echo(h: &mut Harness<Upgrader>, client: &mut ClientConnection, chunk: usize) {
+    for _ in 0..10 {
+        for piece in client_output(client).chunks(chunk) {
+            h.feed(piece);
+        }
+        let written = h.take_written();
+        to_client(client, &written);
+        if !client.is_handshaking() && h.protocol().upgraded {
+            break;
+        }
+    }
+    assert!(
+        h.protocol().upgraded,
+        "handshake incomplete with chunks of {chunk}"
+    );
+    client.writer().write_all(b"hello over TLS").unwrap();
+    for piece in client_output(client).chunks(chunk) {
+        h.feed(piece);
+    }
+    let written = h.take_written();
+    to_client(client, &written);
+    let mut echo = [0; 14];
+    client.reader().read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"hello over TLS", "chunks of {chunk}");
+}
+
+fn upgrader() -> Harness<Upgrader> {
+    Harness::new(Upgrader {
+        config: server_config(),
+        buffer: Vec::new(),
+        upgraded: false,
+    })
+}
+
+#[test]
+fn the_client_hello_cut_anywhere_after_the_command_is_neither_lost_nor_misread() {
+    let hello_len = client_output(&mut client()).len();
+    for cut in 0..=hello_len {
+        let mut h = upgrader();
+        let mut client = client();
+        let hello = client_output(&mut client);
+        let mut first = b"STARTTLS\r\n".to_vec();
+        first.extend_from_slice(&hello[..cut]);
+        h.feed(&first);
+        h.feed(&hello[cut..]);
+        let written = h.take_written();
+        assert_eq!(
+            &written[..4],
+            b"OK\r\n",
+            "the answer leaves in plaintext, first"
+        );
+        to_client(&mut client, &written[4..]);
+        handshake_and_echo(&mut h, &mut client, usize::MAX);
+    }
+}
+
+#[test]
+fn records_fed_in_every_chunk_size_decrypt_the_same() {
+    for chunk in [1, 2, 3, 5, 64, 1000, usize::MAX] {
+        let mut h = upgrader();
+        h.feed(b"STARTTLS\r\n");
+        assert_eq!(h.take_written(), b"OK\r\n");
+        handshake_and_echo(&mut h, &mut client(), chunk);
+    }
+}
+
+#[test]
+fn a_peer_that_is_not_tls_ends_the_connection_with_the_reason() {
+    let mut h = upgrader();
+    h.feed(b"STARTTLS\r\nGET / HTTP/1.1\r\n\r\n");
+    assert!(h.is_closed());
+    let reason = h.close_reason().unwrap().to_string();
+    assert!(reason.contains("does not speak TLS"), "{reason}");
+}
