@@ -12,8 +12,8 @@
 //!          [--rounds N (5)] [--servers torsion,hyper,hyper-flush] [--loads plain,pipelined]
 //!          [--pin]`
 //!   tls    TLS echo throughput and handshake rate, torsion's TLS stage against tokio-rustls,
-//!          with plain-TCP references (not in "all"): `tls [--rounds N (7)] [--bytes N (256M)]
-//!          [--clients N (10)] [--handshakes N (2000)] [--loads throughput,handshake]
+//!          with plain-TCP references (not in "all"): `tls [--rounds N (7)] [--bytes N (1G)]
+//!          [--clients N (10)] [--handshakes N (5000)] [--loads throughput,handshake]
 //!          [--servers torsion,tokio-rustls,torsion-tcp,tokio-tcp]`
 //! options:
 //!   --rounds N        echo: rounds, each running every server under every load (7);

@@ -43,9 +43,10 @@ const MIB: u64 = 1 << 20;
 pub struct TlsConfig {
     /// Rounds; each runs every server under every load once.
     pub rounds: usize,
-    /// Plaintext bytes echoed per measured throughput run, over all connections. 256 MiB by
-    /// default: at the 900 MiB/s tokio-rustls reaches here, 64 MiB would be a run of 70 ms,
-    /// too short for the kernel's 100 Hz tick accounting of the user/kernel split.
+    /// Plaintext bytes echoed per measured throughput run, over all connections. 1 GiB by
+    /// default: tokio-rustls echoes 1 to 1.7 GiB/s here (plain TCP about twice that), so
+    /// 64 MiB would be a run of 40 to 70 ms, too short to outlast a disturbance from another
+    /// process on this shared machine, or for the 100 Hz tick accounting of the user share.
     pub bytes: u64,
     /// Client connections (throughput), or connections at a time (handshake).
     pub clients: usize,
@@ -61,9 +62,9 @@ impl Default for TlsConfig {
     fn default() -> Self {
         TlsConfig {
             rounds: 7,
-            bytes: 256 * MIB,
+            bytes: 1024 * MIB,
             clients: 10,
-            handshakes: 2000,
+            handshakes: 5000,
             servers: TlsKind::defaults(),
             loads: vec![Load::Throughput, Load::Handshake],
         }
