@@ -82,18 +82,23 @@ fn parse_bytes(value: &str) -> Option<u64> {
     digits.parse::<u64>().ok()?.checked_mul(unit)
 }
 
+/// Parses `--servers`: known, available servers, each once, in the order given.
 fn parse_servers(value: &str) -> Result<Vec<TlsKind>, String> {
-    value
-        .split(',')
-        .map(|name| match TlsKind::from_name(name) {
-            Some(kind) if kind.is_available() => Ok(kind),
-            Some(kind) => Err(format!(
-                "server {kind} is not in this build: torsion's TLS stage is not in the tree yet \
-                 (see bench/src/tls/torsion.rs); try --servers tokio-rustls,torsion-tcp,tokio-tcp"
-            )),
-            None => Err(format!("unknown server {name:?}")),
-        })
-        .collect()
+    let mut servers = Vec::new();
+    for name in value.split(',') {
+        match TlsKind::from_name(name) {
+            Some(kind) if !kind.is_available() => {
+                return Err(format!(
+                    "server {kind} is not in this build: torsion's TLS stage is not in the tree \
+                     yet (see bench/src/tls/torsion.rs); try --servers tokio-rustls,torsion-tcp,tokio-tcp"
+                ))
+            }
+            Some(kind) if !servers.contains(&kind) => servers.push(kind),
+            Some(_) => {}
+            None => return Err(format!("unknown server {name:?}")),
+        }
+    }
+    Ok(servers)
 }
 
 /// Parses the options after `tls`.
@@ -274,6 +279,38 @@ mod tests {
         assert_eq!(parse_bytes("M"), None);
         assert_eq!(parse_bytes(""), None);
         assert_eq!(parse_bytes("x"), None);
+    }
+
+    /// Both loads against every server in the build, small: every byte checked, every
+    /// handshake completed, and the server measured something.
+    #[test]
+    fn both_loads_run_against_every_available_server() {
+        let setup = Setup::new().unwrap();
+        let config = TlsConfig {
+            bytes: 3 * MIB + 5,
+            clients: 3,
+            handshakes: 20,
+            ..TlsConfig::default()
+        };
+        for kind in TlsKind::defaults() {
+            let (sample, described) = run_throughput(&setup, kind, 0, &config).unwrap();
+            assert_eq!(sample.units, config.bytes as f64 / MIB as f64, "{kind}");
+            assert!(sample.cpu.ns > 0, "{kind}");
+            assert_eq!(
+                described.starts_with("TLSv1_3"),
+                kind.is_tls(),
+                "{kind}: {described}"
+            );
+            let sample = run_handshakes(&setup, kind, 0, &config).unwrap();
+            assert_eq!(sample.units, 20.0, "{kind}");
+        }
+    }
+
+    #[test]
+    fn servers_are_listed_once_in_the_order_given() {
+        let servers = parse_servers("tokio-tcp,tokio-rustls,tokio-tcp").unwrap();
+        assert_eq!(servers, vec![TlsKind::TokioTcp, TlsKind::TokioRustls]);
+        assert!(parse_servers("nginx").is_err());
     }
 
     #[test]

@@ -155,10 +155,14 @@ fn paired(samples: &[&Sample], a: TlsKind, b: TlsKind) -> (Vec<f64>, Vec<f64>) {
 }
 
 fn print_ratios(samples: &[&Sample]) {
+    let mut heading = Some("ratios, medians of per-round ratios (min-max):");
     for (a, b, meaning) in PAIRS {
         let (rates, cpus) = paired(samples, a, b);
         if rates.is_empty() {
             continue;
+        }
+        if let Some(heading) = heading.take() {
+            println!("{heading}");
         }
         println!(
             "{:<26} rate {:.3} ({:.3}-{:.3}), CPU per unit {:.3} ({:.3}-{:.3}): {meaning}",
@@ -223,6 +227,5 @@ pub fn print_table(load: Load, config: &TlsConfig, negotiated: &str, samples: &[
             .collect();
         print_row(kind, &mine);
     }
-    println!("ratios, medians of per-round ratios (min-max):");
     print_ratios(&samples);
 }
