@@ -11,6 +11,10 @@
 //!          `http [--duration S (5)] [--connections N (50)] [--threads N (1)] [--depth N (16)]
 //!          [--rounds N (5)] [--servers torsion,hyper,hyper-flush] [--loads plain,pipelined]
 //!          [--pin]`
+//!   tls    TLS echo throughput and handshake rate, torsion's TLS stage against tokio-rustls,
+//!          with plain-TCP references (not in "all"): `tls [--rounds N (7)] [--bytes N (1G)]
+//!          [--clients N (10)] [--handshakes N (5000)] [--loads throughput,handshake]
+//!          [--servers torsion,tokio-rustls,torsion-tcp,tokio-tcp]`
 //! options:
 //!   --rounds N        echo: rounds, each running every server under every load (7);
 //!                     timers: rounds, each running every implementation (5)
@@ -45,6 +49,7 @@ mod mem;
 mod servers;
 mod stats;
 mod timers;
+mod tls;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -71,6 +76,8 @@ enum Command {
     Chat(chat::ChatConfig),
     /// The HTTP benchmark against hyper (`src/http.rs`).
     Http(http::HttpConfig),
+    /// The TLS benchmark against tokio-rustls (`src/tls/`).
+    Tls(tls::TlsConfig),
     /// Hidden: one idle measurement, in a process of its own.
     IdleServer {
         kind: ServerKind,
@@ -87,7 +94,9 @@ const USAGE: &str = "usage: torsion-bench [echo|idle|timers] [--rounds N] [--mes
                      [--no-memory]
        torsion-bench chat [--users N] [--messages N]
        torsion-bench http [--duration S] [--connections N] [--threads N] [--depth N] \
-                     [--rounds N] [--servers torsion,hyper,hyper-flush] [--loads plain,pipelined] [--pin]";
+                     [--rounds N] [--servers torsion,hyper,hyper-flush] [--loads plain,pipelined] [--pin]
+       torsion-bench tls [--rounds N] [--bytes N] [--clients N] [--handshakes N] \
+                     [--loads throughput,handshake] [--servers torsion,tokio-rustls,torsion-tcp,tokio-tcp]";
 
 /// Parses a number argument, at least `min`.
 fn number<T: std::str::FromStr + PartialOrd>(
@@ -108,6 +117,9 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
     }
     if args.first().map(String::as_str) == Some("http") {
         return http::parse(args.into_iter().skip(1)).map(Command::Http);
+    }
+    if args.first().map(String::as_str) == Some("tls") {
+        return tls::parse(args.into_iter().skip(1)).map(Command::Tls);
     }
     let mut args = args.into_iter().peekable();
     let what = match args.peek().map(String::as_str) {
@@ -219,6 +231,7 @@ fn main() -> ExitCode {
             .and_then(|()| timers.map_or(Ok(()), |c| timers::run(&c))),
         Command::Chat(config) => chat::run(&config),
         Command::Http(config) => http::run(&config),
+        Command::Tls(config) => tls::run(&config),
         Command::IdleServer { kind, connections } => idle::serve_and_measure(kind, connections),
         Command::Hold { addr, count } => idle::hold_connections(addr, count),
     };

@@ -198,16 +198,25 @@ impl RunningServer {
 
 /// Starts a `kind` echo server on its own thread, on `127.0.0.1` and a free port.
 pub fn spawn(kind: ServerKind) -> io::Result<RunningServer> {
+    spawn_with(kind.name(), move |meter, addr_tx| match kind {
+        ServerKind::Torsion => torsion::serve(meter, addr_tx),
+        ServerKind::Mio => mio::serve(meter, addr_tx),
+        ServerKind::Tokio => tokio::serve(meter, addr_tx),
+    })
+}
+
+/// Starts `serve` on a thread named `{name}-server`, with a fresh [`Control`], and waits for
+/// the address it sends once it listens. `serve` returns the measured phase's CPU time.
+pub fn spawn_with<F>(name: &str, serve: F) -> io::Result<RunningServer>
+where
+    F: FnOnce(Meter, mpsc::Sender<SocketAddr>) -> io::Result<CpuTimes> + Send + 'static,
+{
     let control = Control::new();
     let (addr_tx, addr_rx) = mpsc::channel();
     let meter = Meter::new(control.clone());
     let thread = thread::Builder::new()
-        .name(format!("{kind}-server"))
-        .spawn(move || match kind {
-            ServerKind::Torsion => torsion::serve(meter, addr_tx),
-            ServerKind::Mio => mio::serve(meter, addr_tx),
-            ServerKind::Tokio => tokio::serve(meter, addr_tx),
-        })?;
+        .name(format!("{name}-server"))
+        .spawn(move || serve(meter, addr_tx))?;
     match addr_rx.recv_timeout(Duration::from_secs(10)) {
         Ok(addr) => Ok(RunningServer {
             addr,
@@ -219,7 +228,7 @@ pub fn spawn(kind: ServerKind) -> io::Result<RunningServer> {
             control.stop();
             match thread.join() {
                 Ok(Err(e)) => Err(e),
-                _ => Err(io::Error::other(format!("{kind} server did not start"))),
+                _ => Err(io::Error::other(format!("{name} server did not start"))),
             }
         }
     }

@@ -12,8 +12,9 @@ use crate::cpu::CpuTimes;
 
 use super::{loopback_any_port, Meter, TICK};
 
-/// The echo protocol: stateless, so a boxed one owns no heap memory.
-struct Echo;
+/// The echo protocol: stateless, so a boxed one owns no heap memory. Also the protocol of
+/// the TLS benchmark's torsion server (`src/tls/torsion.rs`).
+pub struct Echo;
 
 impl Protocol for Echo {
     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {

@@ -1,0 +1,231 @@
+//! The TLS benchmark's samples and tables: medians over rounds with min and max, and paired
+//! per-round ratios between servers.
+
+use std::time::Duration;
+
+use crate::cpu::CpuTimes;
+use crate::stats::{max, median, min};
+
+use super::bulk::{WINDOW, WRITE_SIZE};
+use super::servers::TlsKind;
+use super::TlsConfig;
+
+/// Which load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    /// Bulk echo: MiB per second, server CPU per MiB.
+    Throughput,
+    /// Connections with a full handshake: per second, server CPU per connection.
+    Handshake,
+}
+
+impl Load {
+    /// The load named `name` on the command line.
+    pub fn from_name(name: &str) -> Option<Load> {
+        match name {
+            "throughput" => Some(Load::Throughput),
+            "handshake" => Some(Load::Handshake),
+            _ => None,
+        }
+    }
+
+    /// The column headings: the rate, and the server CPU per unit.
+    fn headings(self) -> (&'static str, &'static str) {
+        match self {
+            Load::Throughput => ("MiB/s", "CPU us/MiB"),
+            Load::Handshake => ("conn/s", "CPU us/conn"),
+        }
+    }
+}
+
+/// One measured run.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// The round it belongs to.
+    pub round: usize,
+    /// The server measured.
+    pub server: TlsKind,
+    /// The load.
+    pub load: Load,
+    /// Server thread CPU time over the measured phase.
+    pub cpu: CpuTimes,
+    /// MiB echoed, or connections made.
+    pub units: f64,
+    /// The clients' wall time for the measured phase.
+    pub elapsed: Duration,
+}
+
+impl Sample {
+    /// MiB or connections per second.
+    fn rate(&self) -> f64 {
+        self.units / self.elapsed.as_secs_f64()
+    }
+
+    /// Server CPU microseconds per MiB or per connection.
+    fn cpu_per_unit(&self) -> f64 {
+        self.cpu.ns as f64 / 1000.0 / self.units
+    }
+
+    /// Share of one core the server used.
+    fn cpu_share(&self) -> f64 {
+        self.cpu.ns as f64 / self.elapsed.as_nanos() as f64
+    }
+
+    /// The progress line for this sample.
+    pub fn progress(&self) -> String {
+        let (rate, cpu) = self.load.headings();
+        format!(
+            "{:<10} {:<12} {:>9.1} {rate} {:>9.1} {cpu}  server CPU {:>3.0}% (user {})",
+            match self.load {
+                Load::Throughput => "throughput",
+                Load::Handshake => "handshake",
+            },
+            self.server.name(),
+            self.rate(),
+            self.cpu_per_unit(),
+            100.0 * self.cpu_share(),
+            percent(self.cpu.user_share())
+        )
+    }
+}
+
+/// `share` as a whole percentage, or `-` if no clock tick was seen (`NaN`).
+fn percent(share: f64) -> String {
+    if share.is_nan() {
+        "-".into()
+    } else {
+        format!("{:.0}%", 100.0 * share)
+    }
+}
+
+/// Pairs of servers whose per-round ratios are printed, when both ran, and what each says.
+const PAIRS: [(TlsKind, TlsKind, &str); 4] = [
+    (
+        TlsKind::Torsion,
+        TlsKind::TokioRustls,
+        "torsion against the baseline",
+    ),
+    (
+        TlsKind::TokioRustls,
+        TlsKind::TokioTcp,
+        "what TLS costs tokio",
+    ),
+    (
+        TlsKind::Torsion,
+        TlsKind::TorsionTcp,
+        "what TLS costs torsion",
+    ),
+    (
+        TlsKind::TorsionTcp,
+        TlsKind::TokioTcp,
+        "plain TCP, for reference",
+    ),
+];
+
+fn title(load: Load, config: &TlsConfig, negotiated: &str) -> String {
+    match load {
+        Load::Throughput => format!(
+            "TLS echo throughput: {} connections, {} KiB writes, at most {} KiB in flight each; \
+             {:.0} MiB echoed per run; {negotiated}",
+            config.clients,
+            WRITE_SIZE / 1024,
+            WINDOW / 1024,
+            config.bytes as f64 / super::MIB as f64,
+        ),
+        Load::Handshake => format!(
+            "TLS handshakes: {} connections per run, {} at a time, each a full handshake \
+             (no resumption), one 24-byte echo and close_notify (plain TCP: connect, echo, close)",
+            config.handshakes, config.clients,
+        ),
+    }
+}
+
+/// Per-round ratios of `a` over `b` under `load`: (rate ratios, CPU-per-unit ratios).
+fn paired(samples: &[&Sample], a: TlsKind, b: TlsKind) -> (Vec<f64>, Vec<f64>) {
+    samples
+        .iter()
+        .filter(|s| s.server == a)
+        .filter_map(|x| {
+            let y = samples
+                .iter()
+                .find(|y| y.server == b && y.round == x.round)?;
+            Some((x.rate() / y.rate(), x.cpu_per_unit() / y.cpu_per_unit()))
+        })
+        .unzip()
+}
+
+fn print_ratios(samples: &[&Sample]) {
+    let mut heading = Some("ratios, medians of per-round ratios (min-max):");
+    for (a, b, meaning) in PAIRS {
+        let (rates, cpus) = paired(samples, a, b);
+        if rates.is_empty() {
+            continue;
+        }
+        if let Some(heading) = heading.take() {
+            println!("{heading}");
+        }
+        println!(
+            "{:<26} rate {:.3} ({:.3}-{:.3}), CPU per unit {:.3} ({:.3}-{:.3}): {meaning}",
+            format!("{a}/{b}"),
+            median(&rates),
+            min(&rates),
+            max(&rates),
+            median(&cpus),
+            min(&cpus),
+            max(&cpus),
+        );
+    }
+}
+
+fn print_row(kind: TlsKind, mine: &[&Sample]) {
+    let rate: Vec<f64> = mine.iter().map(|s| s.rate()).collect();
+    let cpu: Vec<f64> = mine.iter().map(|s| s.cpu_per_unit()).collect();
+    let share: Vec<f64> = mine.iter().map(|s| s.cpu_share()).collect();
+    let ticks = mine.iter().fold(CpuTimes::default(), |sum, s| CpuTimes {
+        ns: sum.ns + s.cpu.ns,
+        user_ticks: sum.user_ticks + s.cpu.user_ticks,
+        sys_ticks: sum.sys_ticks + s.cpu.sys_ticks,
+    });
+    println!(
+        "{:<13} {:>9.1} {:>9.1} {:>9.1} {:>11.1} {:>9.1} {:>9.1} {:>7} {:>9.0}%",
+        kind.name(),
+        median(&rate),
+        min(&rate),
+        max(&rate),
+        median(&cpu),
+        min(&cpu),
+        max(&cpu),
+        percent(ticks.user_share()),
+        100.0 * median(&share),
+    );
+}
+
+/// Prints one load's table: per server, the median, min and max over rounds of the rate and
+/// of the server CPU per unit, then the per-round ratios between servers.
+pub fn print_table(load: Load, config: &TlsConfig, negotiated: &str, samples: &[Sample]) {
+    let samples: Vec<&Sample> = samples.iter().filter(|s| s.load == load).collect();
+    let (rate, cpu) = load.headings();
+    println!();
+    println!(
+        "{}; {} rounds",
+        title(load, config, negotiated),
+        config.rounds
+    );
+    println!(
+        "{:<13} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9} {:>7} {:>10}",
+        "server", rate, "min", "max", cpu, "min", "max", "user", "server CPU"
+    );
+    println!(
+        "{:<13} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9} {:>7} {:>10}",
+        "", "(median)", "", "", "(median)", "", "", "(ticks)", "(median)"
+    );
+    for &kind in &config.servers {
+        let mine: Vec<&Sample> = samples
+            .iter()
+            .copied()
+            .filter(|s| s.server == kind)
+            .collect();
+        print_row(kind, &mine);
+    }
+    print_ratios(&samples);
+}
