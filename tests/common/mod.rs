@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Socket, Type};
 use torsion::{DisconnectReason, Reactor};
 
+pub mod scripted;
+
 /// How long any test may wait for the reactor to reach a condition before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
