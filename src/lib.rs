@@ -56,6 +56,9 @@ pub mod guide {
 
     #[doc = include_str!("../docs/http-server.md")]
     pub mod http_server {}
+
+    #[doc = include_str!("../docs/http-client.md")]
+    pub mod http_client {}
 }
 
 /// Compiles the README's snippets under `cargo test --doc`, so the README cannot drift from
