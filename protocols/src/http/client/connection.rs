@@ -6,8 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use http::header::{self, HeaderValue};
+use http::header;
 use http::HeaderMap;
 use log::debug;
 use torsion_reactor::{
@@ -17,10 +16,9 @@ use torsion_reactor::{
 use super::exchange::Exchange;
 use super::response::ResponseFlow;
 use super::target::HostKey;
+use super::upload::{send_request, Pumped, Upload, HIGH_WATER, LOW_WATER};
 use super::{redirect, ClientError, HttpClient, TimeoutKind};
-use crate::http::codec::{
-    write_request_head, BodyKind, ResponseDecoder, ResponseEvent, StatusHead,
-};
+use crate::http::codec::{HttpError, ResponseDecoder, ResponseEvent, StatusHead};
 
 /// The request a connection is running.
 struct Running {
@@ -34,6 +32,9 @@ struct Running {
     /// The handler paused the body.
     paused: bool,
     url: String,
+    /// A streamed request body still being sent.
+    upload: Option<Upload>,
+    head_arrived: bool,
 }
 
 /// What one pass over the decoder's events ended with.
@@ -63,6 +64,8 @@ pub struct ClientConnection {
     reused: bool,
     /// The server's EOF arrived while the body was paused.
     eof_pending: bool,
+    /// The reactor said `pause_writing` (a streamed request body waits for `resume_writing`).
+    writing_paused: bool,
 }
 
 impl ClientConnection {
@@ -74,6 +77,7 @@ impl ClientConnection {
             running: None,
             reused: false,
             eof_pending: false,
+            writing_paused: false,
         }
     }
 
@@ -94,7 +98,8 @@ impl ClientConnection {
             return self.client.release(cx.reactor(), &self.key, id);
         }
         exchange.slot.conn.set(Some(cx.id()));
-        write_request(cx, &exchange);
+        let mut exchange = exchange;
+        let upload = send_request(cx, &mut exchange);
         let limits = self
             .client
             .inner
@@ -102,11 +107,10 @@ impl ClientConnection {
             .limits
             .clone()
             .with_max_body_len(exchange.slot.max_body_len());
-        let head_timer = self.client.inner.config.head_timeout.and_then(|after| {
-            cx.call_later(after, move |this: &mut Self, cx| {
-                this.head_timed_out(cx, after)
-            })
-        });
+        let head_timer = match upload {
+            None => head_timer(self.client.inner.config.head_timeout, cx),
+            Some(_) => None, // started once the body is sent
+        };
         debug!(
             "connection {}: {} {}",
             cx.id(),
@@ -121,7 +125,53 @@ impl ClientConnection {
             keep_alive: false,
             redirect: None,
             paused: false,
+            upload,
+            head_arrived: false,
         });
+        self.pump_upload(cx);
+    }
+
+    /// Sends more of a streamed body, if the connection can take it.
+    fn pump_upload(&mut self, cx: &mut Context<'_>) {
+        let head_timeout = self.client.inner.config.head_timeout;
+        let Some(running) = self.running.as_mut() else {
+            return;
+        };
+        let Some(upload) = running.upload.as_mut().filter(|_| !self.writing_paused) else {
+            return;
+        };
+        match upload.pump(cx) {
+            Pumped::Later => {}
+            Pumped::Done => {
+                running.upload = None;
+                if !running.head_arrived {
+                    running.head_timer = head_timer(head_timeout, cx);
+                }
+            }
+            Pumped::Failed(error) => {
+                let error = match error {
+                    HttpError::BodyLengthMismatch { declared, written } => {
+                        ClientError::BodyLength {
+                            declared,
+                            produced: written,
+                        }
+                    }
+                    other => ClientError::Protocol(other),
+                };
+                if let Some(running) = self.running.take() {
+                    running.exchange.slot.fail(cx.reactor(), error);
+                }
+                cx.abort_connection();
+            }
+        }
+    }
+
+    /// A [`BodyWaker`](super::BodyWaker) says the source has more.
+    pub(super) fn wake_upload(&mut self, cx: &mut Context<'_>) {
+        if let Some(upload) = self.running.as_mut().and_then(|r| r.upload.as_mut()) {
+            upload.waiting = false;
+        }
+        self.pump_upload(cx);
     }
 
     fn head_timed_out(&mut self, cx: &mut Context<'_>, after: Duration) {
@@ -187,7 +237,10 @@ impl ClientConnection {
             timer.cancel(cx.reactor());
         }
         running.exchange.slot.conn.set(None);
+        // A response that came before its request's body was all sent (an early 413, say)
+        // leaves the server expecting the rest: the connection cannot carry another request.
         let reusable = running.keep_alive
+            && running.upload.is_none()
             && running.decoder.buffered_len() == 0
             && !self.eof_pending
             && !cx.is_closing();
@@ -213,7 +266,7 @@ impl ClientConnection {
         }
         exchange.slot.conn.set(None);
         let fresh = running.decoder.is_fresh();
-        if fresh && self.reused && exchange.is_idempotent() && !exchange.retried {
+        if fresh && self.reused && exchange.may_retry() && !exchange.retried {
             debug!("connection {}: closed unanswered, retrying once", cx.id());
             exchange.retried = true;
             return self.client.dispatch(cx.reactor(), exchange);
@@ -221,7 +274,7 @@ impl ClientConnection {
         let error = if fresh {
             ClientError::ConnectionClosed(cause(reason))
         } else {
-            ClientError::Protocol(crate::http::HttpError::Incomplete { what: "response" })
+            ClientError::Protocol(HttpError::Incomplete { what: "response" })
         };
         exchange.slot.fail(cx.reactor(), error);
     }
@@ -248,6 +301,7 @@ impl Running {
                         timer.cancel(cx.reactor());
                     }
                     self.keep_alive = head.keep_alive;
+                    self.head_arrived = true;
                     match follow(client, &self.exchange, &head) {
                         Ok(Some(next)) => {
                             self.redirect = Some(next);
@@ -310,7 +364,7 @@ fn follow(
     let config = &client.inner.config;
     let location = head.headers.get(header::LOCATION);
     let (true, Some(location)) = (
-        config.follow_redirects && redirect::is_followed(head.status),
+        config.follow_redirects && redirect::is_followed(exchange, head.status),
         location,
     ) else {
         return Ok(None);
@@ -323,27 +377,12 @@ fn follow(
     redirect::follow(exchange, head.status, location).map(Some)
 }
 
-/// Writes the request head (with `Host` from the URL unless given) and its body.
-fn write_request(cx: &mut Context<'_>, exchange: &Exchange) {
-    let mut out = BytesMut::with_capacity(256);
-    let body = BodyKind::Length(exchange.body.len() as u64);
-    let target = &exchange.target;
-    if exchange.headers.contains_key(header::HOST) {
-        write_request_head(
-            &exchange.method,
-            &target.path,
-            &exchange.headers,
-            body,
-            &mut out,
-        );
-    } else {
-        let host = HeaderValue::from_str(&target.authority)
-            .unwrap_or_else(|_| HeaderValue::from_static(""));
-        let headers = std::iter::once((&header::HOST, &host)).chain(exchange.headers.iter());
-        write_request_head(&exchange.method, &target.path, headers, body, &mut out);
-    }
-    cx.write_bytes(out.freeze());
-    cx.write_bytes(exchange.body.clone());
+/// Starts the head timeout, if there is one.
+fn head_timer(after: Option<Duration>, cx: &mut Context<'_>) -> Option<DelayedCall> {
+    let after = after?;
+    cx.call_later(after, move |this: &mut ClientConnection, cx| {
+        this.head_timed_out(cx, after)
+    })
 }
 
 /// The I/O error behind a lost connection, if it was not a clean close.
@@ -358,6 +397,8 @@ fn cause(reason: &DisconnectReason) -> Option<io::Error> {
 
 impl Protocol for ClientConnection {
     fn connection_made(&mut self, cx: &mut Context<'_>) {
+        // The marks a streamed request body is pulled against (the defaults, made explicit).
+        cx.set_write_buffer_limits(HIGH_WATER, LOW_WATER);
         debug!(
             "connection {} to {}:{} made",
             cx.id(),
@@ -371,6 +412,15 @@ impl Protocol for ClientConnection {
                 self.client.release(cx.reactor(), &self.key, id)
             }
         }
+    }
+
+    fn pause_writing(&mut self, _: &mut Context<'_>) {
+        self.writing_paused = true;
+    }
+
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        self.writing_paused = false;
+        self.pump_upload(cx);
     }
 
     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {

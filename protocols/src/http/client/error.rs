@@ -72,6 +72,14 @@ pub enum ClientError {
     /// retry an idempotent request on a reused connection gets); the cause when it was not
     /// a clean close.
     ConnectionClosed(Option<io::Error>),
+    /// A streamed request body ([`BodySource`](super::BodySource)) produced another length
+    /// than the one it announced.
+    BodyLength {
+        /// The length announced.
+        declared: u64,
+        /// The bytes produced (so far).
+        produced: u64,
+    },
     /// [`PendingRequest::cancel`](super::PendingRequest::cancel) was called (the handler does
     /// not hear this: cancelling ends its calls).
     Cancelled,
@@ -129,6 +137,10 @@ impl fmt::Display for ClientError {
             ConnectionClosed(Some(error)) => {
                 write!(f, "the connection was lost before any response: {error}")
             }
+            BodyLength { declared, produced } => write!(
+                f,
+                "the request body source produced {produced} bytes, not the {declared} it announced"
+            ),
             Cancelled => f.write_str("request cancelled"),
         }
     }

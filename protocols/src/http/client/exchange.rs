@@ -6,11 +6,11 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use bytes::Bytes;
 use http::{HeaderMap, Method};
 use torsion_reactor::{ConnectionId, DelayedCall, Reactor};
 
 use super::target::Target;
+use super::upload::RequestBody;
 use super::{ClientError, ResponseHandler};
 
 /// The handler of one request, until the request finishes.
@@ -107,7 +107,7 @@ pub(super) struct Exchange {
     pub(super) method: Method,
     pub(super) target: Target,
     pub(super) headers: HeaderMap,
-    pub(super) body: Bytes,
+    pub(super) body: RequestBody,
     pub(super) slot: Rc<Slot>,
     /// Redirects followed so far.
     pub(super) redirects: usize,
@@ -116,17 +116,19 @@ pub(super) struct Exchange {
 }
 
 impl Exchange {
-    /// RFC 9110 §9.2.2: a request that may be sent twice with the effect of once.
-    pub(super) fn is_idempotent(&self) -> bool {
-        matches!(
-            self.method,
-            Method::GET
-                | Method::HEAD
-                | Method::PUT
-                | Method::DELETE
-                | Method::OPTIONS
-                | Method::TRACE
-        )
+    /// RFC 9110 §9.2.2: a request that may be sent twice with the effect of once (and whose
+    /// body can be).
+    pub(super) fn may_retry(&self) -> bool {
+        self.body.is_replayable()
+            && matches!(
+                self.method,
+                Method::GET
+                    | Method::HEAD
+                    | Method::PUT
+                    | Method::DELETE
+                    | Method::OPTIONS
+                    | Method::TRACE
+            )
     }
 }
 

@@ -32,6 +32,7 @@ mod redirect;
 mod request;
 mod response;
 mod target;
+mod upload;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -44,6 +45,7 @@ pub use error::{ClientError, TimeoutKind};
 pub use exchange::PendingRequest;
 pub use request::Request;
 pub use response::{Response, ResponseFlow, ResponseHandler, Resumer};
+pub use upload::{BodySource, BodyWaker, Pull};
 
 use crate::http::codec::Limits;
 use exchange::{Exchange, Slot};

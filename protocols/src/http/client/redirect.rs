@@ -6,12 +6,18 @@ use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
 
 use super::exchange::Exchange;
+use super::upload::RequestBody;
 use super::ClientError;
 
-/// Whether `status` is a redirect the client follows (300 and 305 are not: they need a
-/// choice or a proxy).
-pub(super) fn is_followed(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+/// Whether `exchange` follows a `status` response: 301, 302, 303, 307 and 308 (300 and 305
+/// need a choice or a proxy), except 307 and 308 for a streamed body, which cannot be sent
+/// again (the redirect is then the response).
+pub(super) fn is_followed(exchange: &Exchange, status: StatusCode) -> bool {
+    match status.as_u16() {
+        301..=303 => true,
+        307 | 308 => exchange.body.is_replayable(),
+        _ => false,
+    }
 }
 
 /// The request that follows `exchange`'s `status` response with this `Location`:
@@ -43,7 +49,11 @@ pub(super) fn follow(
     }
     let keeps_method = matches!(status.as_u16(), 307 | 308) || exchange.method == Method::HEAD;
     let (method, body) = if keeps_method {
-        (exchange.method.clone(), exchange.body.clone())
+        let body = match &exchange.body {
+            RequestBody::Bytes(bytes) => bytes.clone(),
+            RequestBody::Stream(_) => Bytes::new(),
+        };
+        (exchange.method.clone(), body)
     } else {
         for name in [
             header::CONTENT_TYPE,
@@ -58,7 +68,7 @@ pub(super) fn follow(
         method,
         target,
         headers,
-        body,
+        body: RequestBody::Bytes(body),
         slot: exchange.slot.clone(),
         redirects: exchange.redirects + 1,
         retried: false,

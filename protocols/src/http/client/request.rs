@@ -4,6 +4,8 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method};
 
+use super::upload::{BodySource, RequestBody};
+
 /// A request to send with [`HttpClient::send`](super::HttpClient::send): method, absolute
 /// URL, headers and body. `Host` is added from the URL unless given; `Content-Length` (or
 /// `Transfer-Encoding`) is the client's to write and is dropped if given.
@@ -16,12 +18,22 @@ use http::{HeaderMap, Method};
 ///     .header(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
 /// assert_eq!(request.method(), "POST");
 /// ```
-#[derive(Debug, Clone)]
 pub struct Request {
     method: Method,
     url: String,
     headers: HeaderMap,
-    body: Bytes,
+    body: RequestBody,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &self.headers)
+            .field("streamed", &!self.body.is_replayable())
+            .finish()
+    }
 }
 
 impl Request {
@@ -33,7 +45,7 @@ impl Request {
             method,
             url: url.into(),
             headers: HeaderMap::new(),
-            body: Bytes::new(),
+            body: RequestBody::Bytes(Bytes::new()),
         }
     }
 
@@ -61,7 +73,15 @@ impl Request {
     /// Sets the body, sent with its `Content-Length`. Bytes can be sent again, so a request
     /// with a body can follow a 307/308 redirect and be retried.
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
-        self.body = body.into();
+        self.body = RequestBody::Bytes(body.into());
+        self
+    }
+
+    /// Streams the body from `source`, pulled as the connection can take it (framed by the
+    /// source's [`length`](BodySource::length), else chunked). Such a request is never retried and
+    /// does not follow 307/308 redirects (the body cannot be sent twice).
+    pub fn body_stream(mut self, source: impl BodySource) -> Self {
+        self.body = RequestBody::Stream(Some(Box::new(source)));
         self
     }
 
@@ -85,12 +105,15 @@ impl Request {
         &mut self.headers
     }
 
-    /// The body.
-    pub fn body_bytes(&self) -> &Bytes {
-        &self.body
+    /// The body, unless it is streamed.
+    pub fn body_bytes(&self) -> Option<&Bytes> {
+        match &self.body {
+            RequestBody::Bytes(bytes) => Some(bytes),
+            RequestBody::Stream(_) => None,
+        }
     }
 
-    pub(super) fn into_parts(self) -> (Method, String, HeaderMap, Bytes) {
+    pub(super) fn into_parts(self) -> (Method, String, HeaderMap, RequestBody) {
         (self.method, self.url, self.headers, self.body)
     }
 }
