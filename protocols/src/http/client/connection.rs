@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use http::header;
 use http::HeaderMap;
-use log::debug;
+use log::{debug, warn};
 use torsion_reactor::{
     ClientFactory, ConnectError, Context, DelayedCall, DisconnectReason, Protocol, Reactor,
 };
@@ -69,7 +69,7 @@ pub struct ClientConnection {
 }
 
 impl ClientConnection {
-    fn new(client: HttpClient, key: HostKey, first: Option<Exchange>) -> Self {
+    pub(super) fn new(client: HttpClient, key: HostKey, first: Option<Exchange>) -> Self {
         ClientConnection {
             client,
             key,
@@ -218,7 +218,7 @@ impl ClientConnection {
             Outcome::End(trailers) => self.complete(cx, trailers),
             Outcome::Failed(error) => {
                 if let Some(running) = self.running.take() {
-                    debug!("connection {}: {error}", cx.id());
+                    warn!("connection {}: response refused: {error}", cx.id());
                     running.exchange.slot.fail(cx.reactor(), error);
                 }
                 cx.abort_connection();
@@ -425,7 +425,10 @@ impl Protocol for ClientConnection {
 
     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
         if self.running.is_none() {
-            debug!("connection {}: bytes while idle, closing", cx.id());
+            warn!(
+                "connection {}: bytes while no request was sent, closing",
+                cx.id()
+            );
             return cx.abort_connection();
         }
         self.process(cx, data, false);

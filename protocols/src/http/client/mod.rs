@@ -32,6 +32,8 @@ mod redirect;
 mod request;
 mod response;
 mod target;
+#[cfg(test)]
+mod tests;
 mod upload;
 
 use std::cell::RefCell;

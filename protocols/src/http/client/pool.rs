@@ -138,6 +138,7 @@ impl HttpClient {
         debug!("{}: {error}", exchange.target.authority);
         exchange.slot.fail(reactor, error);
         self.pump(reactor, key);
+        self.forget_if_unused(key);
     }
 
     /// Connection `id` finished a response and can carry another request: the next queued
@@ -193,12 +194,15 @@ impl HttpClient {
             self.dispatch(reactor, exchange);
         }
         self.pump(reactor, key);
+        self.forget_if_unused(key);
+    }
+
+    /// Drops the record of a host with nothing open or queued, so a client that talked to
+    /// many hosts keeps no memory for them.
+    fn forget_if_unused(&self, key: &HostKey) {
         let mut pool = self.inner.pool.borrow_mut();
-        if pool
-            .hosts
-            .get(key)
-            .is_some_and(|h| h.open == 0 && h.queue.is_empty())
-        {
+        let unused = pool.hosts.get(key);
+        if unused.is_some_and(|h| h.open == 0 && h.queue.is_empty()) {
             pool.hosts.remove(key);
         }
     }
