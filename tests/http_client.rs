@@ -68,6 +68,24 @@ fn echo_router() -> Router {
                 res.respond(r, StatusCode::OK, &HeaderMap::new(), req.body)
             },
         )
+        .get(
+            "/chunked",
+            |_: ServerRequest, res: Responder, r: &mut Reactor| {
+                let mut body = res.stream(r, StatusCode::OK, &HeaderMap::new());
+                for piece in ["one ", "two ", "three"] {
+                    body.write(r, piece);
+                }
+                body.finish(r);
+            },
+        )
+        .get(
+            "/cut",
+            |_: ServerRequest, res: Responder, r: &mut Reactor| {
+                let mut body = res.stream_with_length(r, StatusCode::OK, &HeaderMap::new(), 100);
+                body.write(r, "only part");
+                body.abort(r);
+            },
+        )
 }
 
 #[test]
@@ -95,6 +113,33 @@ fn torsion_server_answers_get_and_post_with_content_length() {
     );
     let response = fetch(&mut reactor, &client, post).unwrap();
     assert_eq!(response.body, body);
+}
+
+#[test]
+fn torsion_server_streams_chunked_and_a_body_cut_short_is_an_error() {
+    init_logging();
+    let mut reactor = Reactor::new().unwrap();
+    let port = reactor
+        .listen_tcp(any_loopback_port(), HttpServer::new(echo_router()))
+        .unwrap();
+    let client = HttpClient::new();
+    let base = format!("http://{}", port.local_addr());
+    let response = fetch(
+        &mut reactor,
+        &client,
+        Request::get(format!("{base}/chunked")),
+    )
+    .unwrap();
+    assert_eq!(response.headers["transfer-encoding"], "chunked");
+    assert_eq!(response.body, "one two three");
+    let cut = fetch(&mut reactor, &client, Request::get(format!("{base}/cut")));
+    assert!(
+        matches!(
+            cut,
+            Err(ClientError::Protocol(HttpError::Incomplete { .. }))
+        ),
+        "{cut:?}"
+    );
 }
 
 #[test]
