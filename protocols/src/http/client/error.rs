@@ -158,3 +158,57 @@ impl Error for ClientError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_message_is_one_line_and_says_what_failed() {
+        let errors = [
+            ClientError::InvalidUrl {
+                url: "x y".into(),
+                reason: "not a valid URL",
+            },
+            ClientError::UnsupportedScheme("https".into()),
+            ClientError::UnsupportedScheme("ftp".into()),
+            ClientError::Resolve {
+                host: "a.invalid".into(),
+                source: io::Error::other("no such host"),
+            },
+            ClientError::Connect(ConnectError::Cancelled),
+            ClientError::Tls("bad certificate".into()),
+            ClientError::Timeout {
+                which: TimeoutKind::Head,
+                after: Duration::from_secs(5),
+            },
+            ClientError::Protocol(HttpError::InvalidContentLength),
+            ClientError::BodyTooLarge { max: 10 },
+            ClientError::TooManyRedirects { max: 3 },
+            ClientError::BodyLength {
+                declared: 2,
+                produced: 1,
+            },
+            ClientError::ConnectionClosed(None),
+            ClientError::Cancelled,
+        ];
+        let expected = [
+            "invalid URL \"x y\": not a valid URL",
+            "https is not supported yet (no TLS in the client)",
+            "unsupported URL scheme \"ftp\"",
+            "cannot resolve \"a.invalid\": no such host",
+            "cannot connect: connection attempt cancelled",
+            "TLS error: bad certificate",
+            "timed out: waiting for the response head took longer than 5s",
+            "protocol error: invalid or conflicting Content-Length",
+            "response body longer than 10 bytes",
+            "more than 3 redirects",
+            "the request body source produced 1 bytes, not the 2 it announced",
+            "the server closed the connection unanswered",
+            "request cancelled",
+        ];
+        for (error, expected) in errors.iter().zip(expected) {
+            assert_eq!(error.to_string(), expected);
+        }
+    }
+}
