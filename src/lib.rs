@@ -60,6 +60,8 @@ pub mod guide {
     #[doc = include_str!("../docs/http-server.md")]
     pub mod http_server {}
 
+    #[doc = include_str!("../docs/http-client.md")]
+    pub mod http_client {}
     #[doc = include_str!("../docs/tls.md")]
     pub mod tls {}
 }

@@ -1,6 +1,8 @@
 //! The example programs' command lines: `echo_server ADDR` serves, `echo_client ADDR MSG...`
 //! prints each echo on its own line and exits 0, and exits non-zero with one line on stderr
-//! when it cannot connect.
+//! when it cannot connect; `http_client URL [-X METHOD] [-d DATA] [-H 'Name: value']... [-L]
+//! [--timeout SECS] [-v]` prints the body byte for byte, the head on stderr with `-v`, and
+//! fails with one line on stderr.
 //!
 //! `cargo test` builds the examples into `target/<profile>/examples/` next to the test
 //! binaries; a test whose example binary is missing (e.g. under `cargo test --test examples`
@@ -343,4 +345,143 @@ fn two_udp_beacons_on_a_group_print_each_others_beacons() {
         let status = wait_for_exit(beacon, name);
         assert!(status.success(), "{name} exited {status} on SIGTERM");
     }
+}
+
+/// Runs a command to completion (killing it past [`DEADLINE`]); returns its exit status, its
+/// stdout as bytes, and its stderr.
+fn run_bytes(command: &mut Command) -> (ExitStatus, Vec<u8>, String) {
+    let child = command
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the example");
+    let mut running = Running(child);
+    // Read stdout on a thread: a large body must not fill the pipe while we wait.
+    let mut stdout = running.0.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        let mut out = Vec::new();
+        stdout.read_to_end(&mut out).map(|_| out)
+    });
+    let status = wait_for_exit(&mut running, &format!("{command:?}"));
+    let stdout = reader.join().unwrap().unwrap();
+    let mut stderr = String::new();
+    running
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status, stdout, stderr)
+}
+
+/// A body with every byte value, in a chunked response: what `http_client` must print as is.
+fn binary_body() -> Vec<u8> {
+    (0..70_000u32).map(|i| (i * 7 % 256) as u8).collect()
+}
+
+#[test]
+fn http_client_prints_the_body_byte_exact_and_the_head_with_v() {
+    let Some(binary) = example("http_client") else {
+        return;
+    };
+    let server = common::scripted::Scripted::start(|accept| {
+        let mut stream = accept();
+        common::scripted::read_request(&mut stream);
+        let body = binary_body();
+        let mut wire =
+            b"HTTP/1.1 404 Not Found\r\nX-Test: yes\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for piece in body.chunks(10_000) {
+            wire.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            wire.extend_from_slice(piece);
+            wire.extend_from_slice(b"\r\n");
+        }
+        wire.extend_from_slice(b"0\r\n\r\n");
+        stream.write_all(&wire).unwrap();
+    });
+    let (status, stdout, stderr) = run_bytes(Command::new(binary).arg(server.url("/x")).arg("-v"));
+    server.thread.join().unwrap();
+    assert!(status.success(), "{status}; stderr: {stderr}");
+    assert!(stdout == binary_body(), "the body is printed byte for byte");
+    assert!(stderr.starts_with("HTTP/1.1 404 Not Found\n"), "{stderr:?}");
+    assert!(stderr.contains("x-test: yes\n"), "{stderr:?}");
+}
+
+#[test]
+fn http_client_sends_method_data_and_headers() {
+    let Some(binary) = example("http_client") else {
+        return;
+    };
+    let server = common::scripted::Scripted::start(|accept| {
+        let mut stream = accept();
+        let request = common::scripted::read_request(&mut stream).unwrap();
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{request}",
+            request.len()
+        );
+        stream.write_all(answer.as_bytes()).unwrap();
+    });
+    let (status, stdout, stderr) =
+        run_bytes(Command::new(&binary).arg(server.url("/echo?q=1")).args([
+            "-d",
+            "hello",
+            "-H",
+            "X-Name: value one",
+            "-H",
+            "Accept: */*",
+        ]));
+    server.thread.join().unwrap();
+    assert!(status.success(), "{status}; stderr: {stderr}");
+    assert_eq!(stderr, "");
+    let request = String::from_utf8(stdout).unwrap();
+    assert!(
+        request.starts_with("POST /echo?q=1 HTTP/1.1\r\n"),
+        "{request}"
+    );
+    assert!(request.contains("\r\nx-name: value one\r\n"), "{request}");
+    assert!(request.contains("\r\nContent-Length: 5\r\n"), "{request}");
+    assert!(request.ends_with("\r\n\r\nhello"), "{request}");
+}
+
+/// Runs `http_client` with `args` and checks it fails with one line on stderr containing
+/// `expected`.
+fn http_client_fails(args: &[&str], expected: &str) {
+    let Some(binary) = example("http_client") else {
+        return;
+    };
+    let (status, stdout, stderr) = run_bytes(Command::new(binary).args(args));
+    assert!(!status.success(), "{args:?} exited {status}");
+    assert!(stdout.is_empty(), "{args:?}");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr:?}");
+    assert!(
+        stderr.to_lowercase().contains(expected),
+        "{args:?}: {stderr:?} should say {expected:?}"
+    );
+}
+
+#[test]
+fn http_client_fails_with_one_line_for_a_bad_url_a_refused_port_and_a_timeout() {
+    http_client_fails(&["http//no-colon"], "invalid url");
+    http_client_fails(&["http://127.0.0.1:80/", "--bogus"], "unknown option");
+    let refused = format!("http://{}/", closed_loopback_port());
+    http_client_fails(&[&refused], "refused");
+    let silent = common::SilentListener::new();
+    let url = format!("http://{}/", silent.addr());
+    let started = Instant::now();
+    http_client_fails(&[&url, "--timeout", "0.3"], "timed out");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn http_client_fails_on_a_protocol_error() {
+    if example("http_client").is_none() {
+        return; // nobody would connect to the server below
+    }
+    let server = common::scripted::Scripted::once(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    http_client_fails(&[&server.url("/")], "protocol error");
+    let _ = server.thread.join();
 }

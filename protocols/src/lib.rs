@@ -39,12 +39,13 @@
 //! (`send_line`, `send_string`, `send_frame`), pauses and resumes delivery, and reaches the
 //! connection's whole [`Context`](torsion_reactor::Context).
 //!
-//! [`http`](mod@http) is HTTP/1.1 on the server side: a sans-I/O codec ([`http::codec`]: a
-//! strict request decoder (`httparse`, the `http` crate's types, RFC 9112 framing, documented
-//! limits) and a response serializer that writes into the caller's buffer), the logic of
-//! serving a directory ([`http::static_files`]: traversal-proof paths, listings, validators,
-//! ranges), and, with the `reactor` feature, a server with handlers, routing, keep-alive and
-//! pipelining (`http::server`).
+//! [`http`](mod@http) is HTTP/1.1, server and client: a sans-I/O codec ([`http::codec`]:
+//! strict request and response decoders (`httparse`, the `http` crate's types, RFC 9112
+//! framing, documented limits) and serializers that write into the caller's buffer), the logic
+//! of serving a directory ([`http::static_files`]: traversal-proof paths, listings,
+//! validators, ranges), and, with the `reactor` feature, a server with handlers, routing,
+//! keep-alive and pipelining (`http::server`) and a client with a keep-alive pool, timeouts,
+//! redirects and streamed bodies both ways (`http::client`).
 //!
 //! [`dns`] is a DNS message codec (sans-I/O, strict about compression pointers and counts)
 //! and, with the `reactor` feature, a stub resolver on the reactor's UDP ([`dns::Resolver`]:

@@ -25,6 +25,8 @@ pub mod certs;
 pub mod tls;
 use torsion::{DisconnectReason, Reactor};
 
+pub mod scripted;
+
 /// How long any test may wait for the reactor to reach a condition before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 

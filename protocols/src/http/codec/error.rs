@@ -5,7 +5,9 @@ use std::fmt;
 
 use http::StatusCode;
 
-/// What the codec refuses. A peer's fault ([`is_peer_fault`](HttpError::is_peer_fault)) comes
+/// What the codec refuses. The request decoder and the response decoder share it: for a
+/// response, [`status`](HttpError::status) means nothing (a client answers no status) and
+/// [`reason`](HttpError::reason) says what the server got wrong. A peer's fault ([`is_peer_fault`](HttpError::is_peer_fault)) comes
 /// from the request decoder: answer [`status`](HttpError::status) (if no response has started)
 /// and close the connection, since the decoder reads nothing more after it. A local fault comes
 /// from the response serializer misused by the server: nothing wrong was written, and the
@@ -84,6 +86,15 @@ pub enum HttpError {
         /// What was late.
         what: &'static str,
     },
+    /// A response with `101 Switching Protocols` to a request that asked for no upgrade
+    /// (RFC 9110 §15.2.2): what follows is not HTTP, so the client stops there.
+    UnexpectedSwitchingProtocols,
+    /// The connection closed before the end of `what` (a response head, a response body of a
+    /// `Content-Length` or chunked framing): the message is truncated.
+    Incomplete {
+        /// What was cut short.
+        what: &'static str,
+    },
     /// Local: body bytes past the `Content-Length` the response announced, or fewer than it
     /// when finishing.
     BodyLengthMismatch {
@@ -117,14 +128,20 @@ impl HttpError {
         !matches!(self, HttpError::BodyLengthMismatch { .. })
     }
 
-    fn reason(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// What went wrong, without the status [`Display`](fmt::Display) puts first: the words a
+    /// client uses for a response it refuses.
+    pub fn reason(&self) -> impl fmt::Display + '_ {
+        Reason(self)
+    }
+
+    fn write_reason(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use HttpError::*;
         match self {
-            MalformedHead(what) => write!(f, "malformed request head: {what}"),
+            MalformedHead(what) => write!(f, "malformed head: {what}"),
             UnsupportedVersion => f.write_str("HTTP version not supported"),
             TargetTooLong { max } => write!(f, "request target longer than {max} bytes"),
             InvalidTarget => f.write_str("invalid request target"),
-            HeadTooLarge { max } => write!(f, "request head longer than {max} bytes"),
+            HeadTooLarge { max } => write!(f, "head longer than {max} bytes"),
             TooManyHeaders { max } => write!(f, "more than {max} header lines"),
             MissingHost => f.write_str("HTTP/1.1 request without Host"),
             RepeatedHost => f.write_str("more than one Host header"),
@@ -143,7 +160,9 @@ impl HttpError {
             }
             MalformedTrailers(what) => write!(f, "malformed trailers: {what}"),
             TrailersTooLarge => f.write_str("trailer section too large"),
-            BodyTooLarge { max } => write!(f, "request body longer than {max} bytes"),
+            BodyTooLarge { max } => write!(f, "body longer than {max} bytes"),
+            UnexpectedSwitchingProtocols => f.write_str("unexpected 101 Switching Protocols"),
+            Incomplete { what } => write!(f, "connection closed before the end of the {what}"),
             Timeout { what } => write!(f, "{what} not received in time"),
             BodyLengthMismatch { declared, written } => write!(
                 f,
@@ -161,7 +180,16 @@ impl fmt::Display for HttpError {
         } else {
             f.write_str("local error: ")?;
         }
-        self.reason(f)
+        self.write_reason(f)
+    }
+}
+
+/// [`HttpError::reason`].
+struct Reason<'a>(&'a HttpError);
+
+impl fmt::Display for Reason<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.write_reason(f)
     }
 }
 

@@ -157,17 +157,17 @@ fn build(
 
 /// What the framing headers said, gathered line by line.
 #[derive(Debug, Default)]
-struct Framing {
-    content_length: Option<u64>,
-    transfer_encoding: bool,
+pub(super) struct Framing {
+    pub(super) content_length: Option<u64>,
+    pub(super) transfer_encoding: bool,
     /// Codings seen so far, in order: how many were `chunked`, whether the last one was, and
     /// whether any other coding came.
     chunked: u32,
     last_chunked: bool,
     other_coding: bool,
     hosts: u32,
-    close: bool,
-    keep_alive: bool,
+    pub(super) close: bool,
+    pub(super) keep_alive: bool,
     expect_continue: bool,
 }
 
@@ -184,10 +184,7 @@ impl Framing {
             }
             Ok(())
         } else if name == header::CONNECTION {
-            for option in list(value) {
-                self.close |= option.eq_ignore_ascii_case(b"close");
-                self.keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
-            }
+            self.connection(value);
             Ok(())
         } else {
             if name == header::EXPECT {
@@ -197,9 +194,32 @@ impl Framing {
         }
     }
 
+    /// `Connection` options (RFC 9112 §9.3).
+    pub(super) fn connection(&mut self, value: &[u8]) {
+        for option in list(value) {
+            self.close |= option.eq_ignore_ascii_case(b"close");
+            self.keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
+        }
+    }
+
+    /// The transfer codings, once all are seen: chunked (`Ok(true)`), none (`Ok(false)`),
+    /// or refused (RFC 9112 §6.3: 400 for an unclear end, 501 for a coding not decoded).
+    pub(super) fn chunked(&self) -> Result<bool, HttpError> {
+        if !self.transfer_encoding {
+            return Ok(false);
+        }
+        if !self.last_chunked || self.chunked != 1 {
+            return Err(HttpError::ChunkedNotLast);
+        }
+        if self.other_coding {
+            return Err(HttpError::UnsupportedTransferCoding);
+        }
+        Ok(true)
+    }
+
     /// RFC 9110 §8.6: a list of identical valid values is accepted as one, anything else is
     /// refused (differing values, empty elements, signs, non-digits, overflow).
-    fn content_length(&mut self, value: &[u8]) -> Result<(), HttpError> {
+    pub(super) fn content_length(&mut self, value: &[u8]) -> Result<(), HttpError> {
         for element in value.split(|&b| b == b',') {
             let length = parse_decimal(trim(element)).ok_or(HttpError::InvalidContentLength)?;
             match self.content_length {
@@ -213,7 +233,7 @@ impl Framing {
     /// RFC 9112 §6.1 and §7: transfer codings in order, across every line; empty list
     /// elements are ignored (RFC 9110 §5.6.1). A coding's parameters are allowed but
     /// `chunked` has none.
-    fn transfer_encoding(&mut self, value: &[u8]) -> Result<(), HttpError> {
+    pub(super) fn transfer_encoding(&mut self, value: &[u8]) -> Result<(), HttpError> {
         self.transfer_encoding = true;
         for element in list(value) {
             let (name, params) = match element.iter().position(|&b| b == b';') {
@@ -251,12 +271,7 @@ impl Framing {
             if version == Version::HTTP_10 {
                 return Err(HttpError::TransferEncodingInHttp10);
             }
-            if !self.last_chunked || self.chunked != 1 {
-                return Err(HttpError::ChunkedNotLast);
-            }
-            if self.other_coding {
-                return Err(HttpError::UnsupportedTransferCoding);
-            }
+            self.chunked()?;
             return Ok(BodyKind::Chunked);
         }
         let length = self.content_length.unwrap_or(0);
@@ -270,7 +285,7 @@ impl Framing {
 }
 
 /// The non-empty elements of a comma-separated list, trimmed of optional whitespace.
-fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(super) fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value
         .split(|&b| b == b',')
         .map(trim)
@@ -278,7 +293,7 @@ fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// `value` without leading and trailing spaces and tabs (OWS).
-fn trim(value: &[u8]) -> &[u8] {
+pub(super) fn trim(value: &[u8]) -> &[u8] {
     let ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = value.iter().position(|b| !ows(b)).unwrap_or(value.len());
     let end = value.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);

@@ -114,6 +114,25 @@
 //! returns a [`ResponseBody`] that frames the body's pieces (chunks when chunked) and ends it
 //! (the last chunk). [`write_continue`] writes the interim `100 Continue`.
 //!
+//! # The response decoder
+//! The client side: [`ResponseDecoder`] reads the response to one request (told its method:
+//! a response to `HEAD` has no body), with the same cursor and events (`Head`, `Data`, `End`).
+//! Interim 1xx responses are read and dropped; a `101 Switching Protocols` nobody asked for is
+//! refused ([`HttpError::UnexpectedSwitchingProtocols`]). The body is framed by RFC 9112
+//! §6.3 ([`ResponseFraming`]): none for `HEAD`, 1xx, 204 and 304 whatever the headers say,
+//! chunked, `Content-Length`, or else until the server closes:
+//! [`eof`](ResponseDecoder::eof) says so, and its cursor ends such a body or reports
+//! [`HttpError::Incomplete`] for a response cut short. The request side's refusals apply:
+//! `Content-Length` with `Transfer-Encoding`, a `Content-Length` that is negative, not digits
+//! or conflicting, a transfer coding other than a final `chunked`, `Transfer-Encoding` in
+//! HTTP/1.0, obs-fold and bad bytes in headers, chunk lines without CRLF, heads and trailers
+//! over [`Limits`], and bodies over [`Limits::max_body_len`] (counted for every framing).
+//! A malformed status line is [`HttpError::MalformedHead`]; another HTTP version
+//! [`HttpError::UnsupportedVersion`].
+//!
+//! [`write_request_head`] writes a request's head with its framing header, and
+//! [`write_chunk_start`], [`CHUNK_END`] and [`LAST_CHUNK`] frame a body streamed chunked.
+//!
 //! # Costs
 //! Serializing writes only into the caller's buffer: given a `HeaderMap` it reuses, a small
 //! fixed response allocates nothing but the buffer's growth. Parsing a head allocates:
@@ -132,13 +151,20 @@ mod chunked;
 mod error;
 mod head;
 mod parse;
+mod read;
+mod request;
+mod response;
 mod scan;
 mod serialize;
+mod status;
 
 pub use error::HttpError;
 pub use head::{BodyKind, RequestHead};
 pub use parse::{RequestDecoder, RequestEvent, RequestEvents};
+pub use request::{write_chunk_start, write_request_head, CHUNK_END, LAST_CHUNK};
+pub use response::{ResponseDecoder, ResponseEvent, ResponseEvents};
 pub use serialize::{write_continue, HttpDate, ResponseBody, ResponseHead};
+pub use status::{ResponseFraming, StatusHead};
 
 /// Bounds on what a peer can make the decoder hold or read; see the
 /// [table of defaults](self#limits).

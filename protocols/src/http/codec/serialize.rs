@@ -288,7 +288,7 @@ impl ResponseBody {
     }
 }
 
-fn put_decimal<B: BufMut>(mut n: u64, out: &mut B) {
+pub(super) fn put_decimal<B: BufMut>(mut n: u64, out: &mut B) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {
@@ -302,7 +302,7 @@ fn put_decimal<B: BufMut>(mut n: u64, out: &mut B) {
     out.put_slice(&digits[at..]);
 }
 
-fn put_hex<B: BufMut>(mut n: u64, out: &mut B) {
+pub(super) fn put_hex<B: BufMut>(mut n: u64, out: &mut B) {
     let mut digits = [0u8; 16];
     let mut at = digits.len();
     loop {

@@ -5,3 +5,4 @@
 mod decode;
 mod encode;
 mod random;
+mod response;

@@ -1,0 +1,490 @@
+//! [`ClientConnection`]: the protocol of one pooled connection, running one request at a
+//! time over the sans-I/O [`ResponseDecoder`], and [`ConnectFactory`], which opens it for a
+//! first request.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::header;
+use http::HeaderMap;
+use log::{debug, warn};
+use torsion_reactor::{
+    ClientFactory, ConnectError, Context, DelayedCall, DisconnectReason, Protocol, Reactor,
+};
+
+use super::exchange::Exchange;
+use super::response::ResponseFlow;
+use super::target::HostKey;
+use super::upload::{send_request, Pumped, Upload, HIGH_WATER, LOW_WATER};
+use super::{redirect, ClientError, HttpClient, TimeoutKind};
+use crate::http::codec::{HttpError, ResponseDecoder, ResponseEvent, StatusHead};
+
+/// The request a connection is running.
+struct Running {
+    exchange: Exchange,
+    decoder: ResponseDecoder,
+    head_timer: Option<DelayedCall>,
+    /// The response's verdict on persistence (known from its head).
+    keep_alive: bool,
+    /// The redirect to follow once this response's body is read.
+    redirect: Option<Exchange>,
+    /// The handler paused the body.
+    paused: bool,
+    url: String,
+    /// A streamed request body still being sent.
+    upload: Option<Upload>,
+    head_arrived: bool,
+}
+
+/// What one pass over the decoder's events ended with.
+enum Outcome {
+    /// The input ran dry.
+    Continue,
+    /// The handler paused the body.
+    Paused,
+    /// The handler gave up on the response.
+    Aborted,
+    /// The response is complete.
+    End(HeaderMap),
+    /// The request failed.
+    Failed(ClientError),
+}
+
+/// The protocol of one client connection; built by the client, never by applications
+/// ([`Resumer`](super::Resumer) names it to reach a paused response).
+pub struct ClientConnection {
+    client: HttpClient,
+    key: HostKey,
+    /// The request the connection was opened for, until `connection_made`.
+    first: Option<Exchange>,
+    running: Option<Running>,
+    /// Whether the connection was taken from the pool (so a close before any byte of the
+    /// response may be the server's idle close racing our request).
+    reused: bool,
+    /// The server's EOF arrived while the body was paused.
+    eof_pending: bool,
+    /// The reactor said `pause_writing` (a streamed request body waits for `resume_writing`).
+    writing_paused: bool,
+}
+
+impl ClientConnection {
+    pub(super) fn new(client: HttpClient, key: HostKey, first: Option<Exchange>) -> Self {
+        ClientConnection {
+            client,
+            key,
+            first,
+            running: None,
+            reused: false,
+            eof_pending: false,
+            writing_paused: false,
+        }
+    }
+
+    /// Takes the request the pool handed this idle connection.
+    pub(super) fn take_handoff(&mut self, cx: &mut Context<'_>) {
+        self.reused = true;
+        if let Some(exchange) = self.client.take_handoff(cx.id()) {
+            self.start(cx, exchange);
+        }
+    }
+
+    /// Writes `exchange`'s request and waits for its response.
+    fn start(&mut self, cx: &mut Context<'_>, exchange: Exchange) {
+        if exchange.slot.is_finished() {
+            // Timed out or cancelled while waiting: nothing was written, so the connection
+            // is as good as new.
+            let id = cx.id();
+            return self.client.release(cx.reactor(), &self.key, id);
+        }
+        exchange.slot.conn.set(Some(cx.id()));
+        let mut exchange = exchange;
+        let upload = send_request(cx, &mut exchange);
+        let limits = self
+            .client
+            .inner
+            .config
+            .limits
+            .clone()
+            .with_max_body_len(exchange.slot.max_body_len());
+        let head_timer = match upload {
+            None => head_timer(self.client.inner.config.head_timeout, cx),
+            Some(_) => None, // started once the body is sent
+        };
+        debug!(
+            "connection {}: {} {}",
+            cx.id(),
+            exchange.method,
+            exchange.target.url()
+        );
+        self.running = Some(Running {
+            decoder: ResponseDecoder::with_limits(&exchange.method, limits),
+            url: exchange.target.url(),
+            exchange,
+            head_timer,
+            keep_alive: false,
+            redirect: None,
+            paused: false,
+            upload,
+            head_arrived: false,
+        });
+        self.pump_upload(cx);
+    }
+
+    /// Sends more of a streamed body, if the connection can take it.
+    fn pump_upload(&mut self, cx: &mut Context<'_>) {
+        let head_timeout = self.client.inner.config.head_timeout;
+        let Some(running) = self.running.as_mut() else {
+            return;
+        };
+        let Some(upload) = running.upload.as_mut().filter(|_| !self.writing_paused) else {
+            return;
+        };
+        match upload.pump(cx) {
+            Pumped::Later => {}
+            Pumped::Done => {
+                running.upload = None;
+                if !running.head_arrived {
+                    running.head_timer = head_timer(head_timeout, cx);
+                }
+            }
+            Pumped::Failed(error) => {
+                let error = match error {
+                    HttpError::BodyLengthMismatch { declared, written } => {
+                        ClientError::BodyLength {
+                            declared,
+                            produced: written,
+                        }
+                    }
+                    other => ClientError::Protocol(other),
+                };
+                if let Some(running) = self.running.take() {
+                    running.exchange.slot.fail(cx.reactor(), error);
+                }
+                cx.abort_connection();
+            }
+        }
+    }
+
+    /// A [`BodyWaker`](super::BodyWaker) says the source has more.
+    pub(super) fn wake_upload(&mut self, cx: &mut Context<'_>) {
+        if let Some(upload) = self.running.as_mut().and_then(|r| r.upload.as_mut()) {
+            upload.waiting = false;
+        }
+        self.pump_upload(cx);
+    }
+
+    fn head_timed_out(&mut self, cx: &mut Context<'_>, after: Duration) {
+        if let Some(running) = self.running.take() {
+            let error = ClientError::Timeout {
+                which: TimeoutKind::Head,
+                after,
+            };
+            running.exchange.slot.fail(cx.reactor(), error);
+            cx.abort_connection();
+        }
+    }
+
+    /// Resumes a paused body ([`Resumer::resume`](super::Resumer::resume)).
+    pub(super) fn resume(&mut self, cx: &mut Context<'_>) {
+        let Some(running) = self.running.as_mut().filter(|r| r.paused) else {
+            return;
+        };
+        running.paused = false;
+        cx.resume_reading();
+        self.process(cx, &[], false);
+        if self.eof_pending && self.running.as_ref().is_some_and(|r| !r.paused) {
+            self.eof_pending = false;
+            self.eof_received(cx);
+        }
+    }
+
+    /// Decodes `data` (or the EOF) and hands the events to the handler until the input runs
+    /// dry, the handler pauses, or the response ends.
+    fn process(&mut self, cx: &mut Context<'_>, data: &[u8], eof: bool) {
+        let Some(running) = self.running.as_mut() else {
+            return;
+        };
+        let outcome = running.events(cx, data, eof, &self.client);
+        match outcome {
+            Outcome::Continue => {}
+            Outcome::Paused => cx.pause_reading(),
+            Outcome::Aborted => {
+                if let Some(running) = self.running.take() {
+                    running.exchange.slot.cancel(cx.reactor());
+                }
+                cx.abort_connection();
+            }
+            Outcome::End(trailers) => self.complete(cx, trailers),
+            Outcome::Failed(error) => {
+                if let Some(running) = self.running.take() {
+                    warn!("connection {}: response refused: {error}", cx.id());
+                    running.exchange.slot.fail(cx.reactor(), error);
+                }
+                cx.abort_connection();
+            }
+        }
+    }
+
+    /// The response ended: the connection goes back to the pool if it can carry another
+    /// request (before the handler hears the end, so a request it sends can reuse it), then
+    /// the redirect is followed or the handler told.
+    fn complete(&mut self, cx: &mut Context<'_>, trailers: HeaderMap) {
+        let Some(running) = self.running.take() else {
+            return;
+        };
+        if let Some(timer) = running.head_timer {
+            timer.cancel(cx.reactor());
+        }
+        running.exchange.slot.conn.set(None);
+        // A response that came before its request's body was all sent (an early 413, say)
+        // leaves the server expecting the rest: the connection cannot carry another request.
+        let reusable = running.keep_alive
+            && running.upload.is_none()
+            && running.decoder.buffered_len() == 0
+            && !self.eof_pending
+            && !cx.is_closing();
+        if reusable {
+            let id = cx.id();
+            self.client.release(cx.reactor(), &self.key, id);
+        } else {
+            cx.lose_connection();
+        }
+        match running.redirect {
+            Some(next) => self.client.dispatch(cx.reactor(), next),
+            None => running.exchange.slot.end(cx.reactor(), trailers),
+        }
+    }
+
+    /// The connection closed with the request unanswered: retried once when that may be the
+    /// server's idle close racing it (a reused connection, not one byte of response, an
+    /// idempotent method), else failed.
+    fn unanswered(&mut self, cx: &mut Context<'_>, running: Running, reason: &DisconnectReason) {
+        let mut exchange = running.exchange;
+        if exchange.slot.is_finished() {
+            return;
+        }
+        exchange.slot.conn.set(None);
+        let fresh = running.decoder.is_fresh();
+        if fresh && self.reused && exchange.may_retry() && !exchange.retried {
+            debug!("connection {}: closed unanswered, retrying once", cx.id());
+            exchange.retried = true;
+            return self.client.dispatch(cx.reactor(), exchange);
+        }
+        let error = if fresh {
+            ClientError::ConnectionClosed(cause(reason))
+        } else {
+            ClientError::Protocol(HttpError::Incomplete { what: "response" })
+        };
+        exchange.slot.fail(cx.reactor(), error);
+    }
+}
+
+impl Running {
+    /// One pass over the decoder's events.
+    fn events(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+        eof: bool,
+        client: &HttpClient,
+    ) -> Outcome {
+        let mut events = if eof {
+            self.decoder.eof()
+        } else {
+            self.decoder.feed(data)
+        };
+        while let Some(event) = events.next() {
+            let outcome = match event {
+                Ok(ResponseEvent::Head(head)) => {
+                    if let Some(timer) = self.head_timer.take() {
+                        timer.cancel(cx.reactor());
+                    }
+                    self.keep_alive = head.keep_alive;
+                    self.head_arrived = true;
+                    match follow(client, &self.exchange, &head) {
+                        Ok(Some(next)) => {
+                            self.redirect = Some(next);
+                            Outcome::Continue
+                        }
+                        Ok(None) => deliver(cx, &self.exchange, &self.url, |h, r, flow| {
+                            h.head(r, head, flow)
+                        }),
+                        Err(error) => Outcome::Failed(error),
+                    }
+                }
+                Ok(ResponseEvent::Data(_)) if self.redirect.is_some() => Outcome::Continue,
+                Ok(ResponseEvent::Data(data)) => {
+                    deliver(cx, &self.exchange, &self.url, |h, r, flow| {
+                        h.data(r, data, flow)
+                    })
+                }
+                Ok(ResponseEvent::End { trailers }) => Outcome::End(trailers),
+                Err(error) => Outcome::Failed(ClientError::from_http(error)),
+            };
+            match outcome {
+                Outcome::Continue => {}
+                Outcome::Paused => {
+                    self.paused = true;
+                    return Outcome::Paused;
+                }
+                other => return other,
+            }
+        }
+        Outcome::Continue
+    }
+}
+
+/// Calls the handler with a [`ResponseFlow`] and reads what it asked for.
+fn deliver(
+    cx: &mut Context<'_>,
+    exchange: &Exchange,
+    url: &str,
+    call: impl FnOnce(&mut dyn super::ResponseHandler, &mut Reactor, &mut ResponseFlow<'_>),
+) -> Outcome {
+    let mut flow = ResponseFlow::new(cx.id(), url);
+    exchange
+        .slot
+        .with(|handler| call(handler, cx.reactor(), &mut flow));
+    if flow.aborted {
+        Outcome::Aborted
+    } else if flow.paused {
+        Outcome::Paused
+    } else {
+        Outcome::Continue
+    }
+}
+
+/// The redirect `head` asks for, if the client follows redirects.
+fn follow(
+    client: &HttpClient,
+    exchange: &Exchange,
+    head: &StatusHead,
+) -> Result<Option<Exchange>, ClientError> {
+    let config = &client.inner.config;
+    let location = head.headers.get(header::LOCATION);
+    let (true, Some(location)) = (
+        config.follow_redirects && redirect::is_followed(exchange, head.status),
+        location,
+    ) else {
+        return Ok(None);
+    };
+    if exchange.redirects >= config.max_redirects {
+        return Err(ClientError::TooManyRedirects {
+            max: config.max_redirects,
+        });
+    }
+    redirect::follow(exchange, head.status, location).map(Some)
+}
+
+/// Starts the head timeout, if there is one.
+fn head_timer(after: Option<Duration>, cx: &mut Context<'_>) -> Option<DelayedCall> {
+    let after = after?;
+    cx.call_later(after, move |this: &mut ClientConnection, cx| {
+        this.head_timed_out(cx, after)
+    })
+}
+
+/// The I/O error behind a lost connection, if it was not a clean close.
+fn cause(reason: &DisconnectReason) -> Option<io::Error> {
+    match reason {
+        DisconnectReason::Reset(e) | DisconnectReason::TimedOut(e) | DisconnectReason::Error(e) => {
+            Some(io::Error::new(e.kind(), e.to_string()))
+        }
+        _ => None,
+    }
+}
+
+impl Protocol for ClientConnection {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        // The marks a streamed request body is pulled against (the defaults, made explicit).
+        cx.set_write_buffer_limits(HIGH_WATER, LOW_WATER);
+        debug!(
+            "connection {} to {}:{} made",
+            cx.id(),
+            self.key.1,
+            self.key.2
+        );
+        match self.first.take() {
+            Some(exchange) => self.start(cx, exchange),
+            None => {
+                let id = cx.id();
+                self.client.release(cx.reactor(), &self.key, id)
+            }
+        }
+    }
+
+    fn pause_writing(&mut self, _: &mut Context<'_>) {
+        self.writing_paused = true;
+    }
+
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        self.writing_paused = false;
+        self.pump_upload(cx);
+    }
+
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        if self.running.is_none() {
+            warn!(
+                "connection {}: bytes while no request was sent, closing",
+                cx.id()
+            );
+            return cx.abort_connection();
+        }
+        self.process(cx, data, false);
+    }
+
+    fn eof_received(&mut self, cx: &mut Context<'_>) {
+        match &self.running {
+            Some(running) if running.paused => {
+                // Delivered after the buffered body, on resume.
+                self.eof_pending = true;
+                return;
+            }
+            Some(running) if !running.decoder.is_fresh() => self.process(cx, &[], true),
+            _ => {}
+        }
+        cx.lose_connection();
+    }
+
+    fn connection_lost(&mut self, cx: &mut Context<'_>, reason: &DisconnectReason) {
+        debug!("connection {} lost: {reason}", cx.id());
+        if let Some(running) = self.running.take() {
+            self.unanswered(cx, running, reason);
+        }
+        let id = cx.id();
+        self.client.connection_lost(cx.reactor(), &self.key, id);
+    }
+}
+
+/// Opens a connection for a first request.
+pub(super) struct ConnectFactory {
+    client: HttpClient,
+    key: HostKey,
+    exchange: Option<Exchange>,
+}
+
+impl ConnectFactory {
+    pub(super) fn new(client: HttpClient, key: HostKey, exchange: Exchange) -> Self {
+        ConnectFactory {
+            client,
+            key,
+            exchange: Some(exchange),
+        }
+    }
+}
+
+impl ClientFactory for ConnectFactory {
+    type Protocol = ClientConnection;
+
+    fn build_protocol(&mut self, _peer: SocketAddr) -> ClientConnection {
+        ClientConnection::new(self.client.clone(), self.key.clone(), self.exchange.take())
+    }
+
+    fn client_connection_failed(&mut self, reactor: &mut Reactor, error: ConnectError) {
+        if let Some(exchange) = self.exchange.take() {
+            self.client
+                .connect_failed(reactor, &self.key, exchange, Ok(error));
+        }
+    }
+}
