@@ -27,14 +27,14 @@ pub enum TimeoutKind {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The URL is not a valid absolute `http://` URL.
+    /// The URL is not a valid absolute `http://` or `https://` URL.
     InvalidUrl {
         /// The URL as given.
         url: String,
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// The URL's scheme is not supported (`https` needs the TLS stage, not there yet).
+    /// The URL's scheme is neither `http` nor `https`.
     UnsupportedScheme(String),
     /// The host name did not resolve.
     Resolve {
@@ -45,7 +45,9 @@ pub enum ClientError {
     },
     /// The connection could not be established (refused, unreachable...).
     Connect(ConnectError),
-    /// The TLS handshake or session failed (for `https` URLs, once supported).
+    /// An `https` connection failed its TLS handshake (a certificate refused, a name
+    /// mismatch, no protocol version in common...; the source is the reactor's `TlsError`),
+    /// or the TLS configuration could not be made (no system roots).
     Tls(Box<dyn Error + Send + Sync>),
     /// A timeout ran out.
     Timeout {
@@ -97,6 +99,7 @@ impl ClientError {
                 which: TimeoutKind::Connect,
                 after: timeout,
             },
+            ConnectError::Tls(error) => ClientError::Tls(Box::new(error)),
             error => ClientError::Connect(error),
         }
     }
@@ -115,9 +118,6 @@ impl fmt::Display for ClientError {
         use ClientError::*;
         match self {
             InvalidUrl { url, reason } => write!(f, "invalid URL {url:?}: {reason}"),
-            UnsupportedScheme(scheme) if scheme == "https" => {
-                f.write_str("https is not supported yet (no TLS in the client)")
-            }
             UnsupportedScheme(scheme) => write!(f, "unsupported URL scheme {scheme:?}"),
             Resolve { host, source } => write!(f, "cannot resolve {host:?}: {source}"),
             Connect(error) => write!(f, "cannot connect: {error}"),
@@ -170,7 +170,6 @@ mod tests {
                 url: "x y".into(),
                 reason: "not a valid URL",
             },
-            ClientError::UnsupportedScheme("https".into()),
             ClientError::UnsupportedScheme("ftp".into()),
             ClientError::Resolve {
                 host: "a.invalid".into(),
@@ -194,7 +193,6 @@ mod tests {
         ];
         let expected = [
             "invalid URL \"x y\": not a valid URL",
-            "https is not supported yet (no TLS in the client)",
             "unsupported URL scheme \"ftp\"",
             "cannot resolve \"a.invalid\": no such host",
             "cannot connect: connection attempt cancelled",

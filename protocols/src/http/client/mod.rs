@@ -38,9 +38,10 @@ mod upload;
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
-use torsion_reactor::Reactor;
+use torsion_reactor::{rustls, Reactor};
 
 pub use connection::ClientConnection;
 pub use error::{ClientError, TimeoutKind};
@@ -83,6 +84,11 @@ pub struct ClientConfig {
     /// The response decoder's limits on heads and trailers (the body's is
     /// [`max_body_len`](ClientConfig::max_body_len) or the streaming handler's).
     pub limits: Limits,
+    /// The TLS configuration of `https` connections. `None` (the default): the system's
+    /// root certificates (loaded on the first `https` request), with the server's
+    /// certificate and name verified. The server name checked, and sent as SNI, is the
+    /// URL's host.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for ClientConfig {
@@ -97,6 +103,7 @@ impl Default for ClientConfig {
             follow_redirects: false,
             max_redirects: 10,
             limits: Limits::default(),
+            tls: None,
         }
     }
 }
@@ -150,12 +157,22 @@ impl ClientConfig {
         self.limits = limits;
         self
     }
+
+    /// Sets [`tls`](ClientConfig::tls): `https` connections verify servers with `config`
+    /// (built, say, with `torsion_reactor::tls::client_config` from a CA file).
+    pub fn with_tls(mut self, config: impl Into<Arc<rustls::ClientConfig>>) -> Self {
+        self.tls = Some(config.into());
+        self
+    }
 }
 
 /// What every clone of a client shares.
 struct Inner {
     config: ClientConfig,
     pool: RefCell<Pool>,
+    /// The TLS configuration of `https` connections, once known: the configured one, or
+    /// one with the system's roots made on the first `https` request.
+    tls: RefCell<Option<Arc<rustls::ClientConfig>>>,
 }
 
 /// An HTTP/1.1 client: a configuration and a keep-alive pool, living on the reactor thread.
@@ -191,6 +208,7 @@ impl HttpClient {
     pub fn with_config(config: ClientConfig) -> Self {
         HttpClient {
             inner: Rc::new(Inner {
+                tls: RefCell::new(config.tls.clone()),
                 config,
                 pool: RefCell::default(),
             }),

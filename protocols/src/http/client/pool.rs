@@ -4,10 +4,13 @@
 //! waiting for one. Every request goes through [`HttpClient::dispatch`].
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use log::debug;
-use torsion_reactor::{ConnectError, ConnectOptions, ConnectionId, DelayedCall, Reactor};
+use torsion_reactor::{
+    rustls, tls, ConnectError, ConnectOptions, ConnectionId, DelayedCall, Reactor,
+};
 
 use super::connection::{ClientConnection, ConnectFactory};
 use super::exchange::Exchange;
@@ -104,21 +107,36 @@ impl HttpClient {
         self.inner.pool.borrow_mut().handoff.remove(&id)
     }
 
-    /// The connect step, chosen by scheme: the one place `https` will plug in.
+    /// The connect step, chosen by scheme: plain TCP, or TLS verifying the URL's host.
     fn connect(&self, reactor: &mut Reactor, exchange: Exchange) {
         let key = exchange.target.key();
+        let (host, port) = (exchange.target.host.clone(), exchange.target.port);
+        let options = ConnectOptions::with_timeout(self.inner.config.connect_timeout);
         match exchange.target.scheme {
             Scheme::Http => {
-                let (host, port) = (exchange.target.host.clone(), exchange.target.port);
-                let options = ConnectOptions::with_timeout(self.inner.config.connect_timeout);
                 let factory = ConnectFactory::new(self.clone(), key, exchange);
                 reactor.connect_tcp_host_with(&host, port, factory, options);
             }
-            Scheme::Https => {
-                let error = ClientError::UnsupportedScheme("https".to_string());
-                self.connect_failed(reactor, &key, exchange, Err(error));
-            }
+            Scheme::Https => match self.tls_config() {
+                Ok(config) => {
+                    let factory = ConnectFactory::new(self.clone(), key, exchange);
+                    reactor.connect_tls_host_with(&host, port, config, factory, options);
+                }
+                Err(error) => self.connect_failed(reactor, &key, exchange, Err(error)),
+            },
         }
+    }
+
+    /// The configured TLS configuration, else one trusting the system's roots, made once.
+    fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, ClientError> {
+        let mut tls = self.inner.tls.borrow_mut();
+        if let Some(config) = tls.as_ref() {
+            return Ok(config.clone());
+        }
+        let config = tls::system_roots()
+            .and_then(tls::client_config)
+            .map_err(|e| ClientError::Tls(Box::new(e)))?;
+        Ok(tls.insert(Arc::new(config)).clone())
     }
 
     /// A connection attempt for `exchange` failed: the request fails, and the next queued
