@@ -2,7 +2,8 @@
 //! self-signed certificate it makes and the path it prints, or a certificate of ours;
 //! `tls_echo_client` printing each echoed line, and failing with the TLS reason; mutual TLS
 //! with `--client-ca`; SIGTERM; bad arguments; and `http_server --tls-cert --tls-key` fetched
-//! over HTTPS by curl (when installed) and by a torsion TLS client. Certificates are made by
+//! over HTTPS by curl (when installed) and by torsion TLS clients (one closing with
+//! `Connection: close`, one half-closing with close_notify). Certificates are made by
 //! rcgen (`common/certs.rs`) and written to a directory of the test's own.
 
 mod common;
@@ -18,7 +19,7 @@ use std::thread;
 use common::certs::{Issued, TestCa};
 use common::examples::{example, run_to_end, wait_for_exit, Running};
 use common::{init_logging, run_until, shared, DEADLINE};
-use torsion::Reactor;
+use torsion::{Context, DisconnectReason, Protocol, Reactor};
 
 /// A directory of this test's own under the system's temporary directory, removed when
 /// dropped.
@@ -366,5 +367,71 @@ fn a_torsion_tls_client_fetches_plaintext_from_http_server_over_https() {
     // The server ended the connection with close_notify (`Connection: close`), not a bare
     // TCP close: the client heard the end of the stream.
     assert!(seen.eof, "close_notify received");
+    assert_eq!(seen.lost, Some(common::Reason::Closed));
+}
+
+/// Sends its requests, half-closes (close_notify), and records what comes back.
+struct HalfClosingClient {
+    requests: &'static [u8],
+    seen: common::Shared<common::tls::Seen>,
+}
+
+impl Protocol for HalfClosingClient {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        cx.write(self.requests);
+        cx.shutdown_write();
+    }
+
+    fn data_received(&mut self, _cx: &mut Context<'_>, data: &[u8]) {
+        self.seen.borrow_mut().received.extend_from_slice(data);
+    }
+
+    fn eof_received(&mut self, cx: &mut Context<'_>) {
+        self.seen.borrow_mut().eof = true;
+        cx.lose_connection();
+    }
+
+    fn connection_lost(&mut self, _cx: &mut Context<'_>, reason: &DisconnectReason) {
+        self.seen.borrow_mut().lost = Some(reason.into());
+    }
+}
+
+#[test]
+fn http_server_over_https_answers_every_request_sent_before_a_half_close() {
+    let Some(binary) = example("http_server") else {
+        return;
+    };
+    init_logging();
+    let dir = TempDir::new();
+    let ca = TestCa::new("test CA");
+    let server = start_https_server(&binary, &dir, &ca);
+    let mut reactor = Reactor::new().unwrap();
+    let seen = shared(common::tls::Seen::default());
+    let config = common::tls::trusting(&ca);
+    let recorded = seen.clone();
+    let client = move || HalfClosingClient {
+        requests:
+            b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\nGET /json HTTP/1.1\r\nHost: a\r\n\r\n",
+        seen: recorded.clone(),
+    };
+
+    // The certificate is for 127.0.0.1 too: an IP address is a server name.
+    reactor.connect_tls(server.addr, "127.0.0.1", config, client);
+    run_until(&mut reactor, "both responses and the close", || {
+        seen.borrow().lost.is_some()
+    });
+
+    let seen = seen.borrow();
+    let responses = String::from_utf8_lossy(&seen.received);
+    assert_eq!(
+        responses.matches("HTTP/1.1 200 OK\r\n").count(),
+        2,
+        "{responses}"
+    );
+    assert!(
+        responses.ends_with(r#"{"message":"Hello, World!"}"#),
+        "{responses}"
+    );
+    assert!(seen.eof, "the server ended with close_notify");
     assert_eq!(seen.lost, Some(common::Reason::Closed));
 }
