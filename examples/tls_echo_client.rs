@@ -57,15 +57,18 @@ impl LineEcho {
     /// Prints every complete line in `partial`; true once every echo came back.
     fn print_lines(&mut self) -> bool {
         let mut stdout = std::io::stdout().lock();
-        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
-            let _ = stdout.write_all(&self.partial[..=end]);
-            self.partial.drain(..=end);
-            self.remaining -= 1;
-            if self.remaining == 0 {
+        let mut start = 0;
+        while self.remaining > 0 {
+            let Some(len) = self.partial[start..].iter().position(|&b| b == b'\n') else {
                 break;
-            }
+            };
+            let end = start + len + 1;
+            let _ = stdout.write_all(&self.partial[start..end]);
+            start = end;
+            self.remaining -= 1;
         }
         let _ = stdout.flush();
+        self.partial.drain(..start);
         self.remaining == 0
     }
 
@@ -97,11 +100,14 @@ impl Protocol for LineEcho {
     }
 
     fn connection_lost(&mut self, cx: &mut Context<'_>, reason: &DisconnectReason) {
-        // With TLS 1.3 a server that refuses our certificate says so after our side of the
-        // handshake is done: it comes here as DisconnectReason::Tls, the alert named.
-        self.finish(Err(format!(
-            "server closed the connection before echoing everything ({reason})"
-        )));
+        let why = match reason {
+            // With TLS 1.3 a server that refuses our certificate says so after our side of
+            // the handshake is done, so it comes here, the alert named ("connection lost:
+            // peer refused the TLS session: CertificateRequired").
+            DisconnectReason::Tls(_) => reason.to_string(),
+            _ => format!("server closed the connection before echoing everything ({reason})"),
+        };
+        self.finish(Err(why));
         cx.reactor().stop();
     }
 }
