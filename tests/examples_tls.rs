@@ -67,6 +67,17 @@ struct Server {
     lines: Receiver<String>,
 }
 
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A server killed (not stopped by SIGTERM) leaves its certificate file behind.
+        let _ = self.running.0.kill();
+        let _ = self.running.0.wait();
+        if let Some(path) = &self.certificate {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// Starts example `binary` with `args` (its ADDR among them: `127.0.0.1:0`, so no port is
 /// raced for) and reads its stdout until it says it is listening, on the port it printed.
 fn start_server(binary: &Path, args: &[&str]) -> Server {
