@@ -1,14 +1,26 @@
 //! An HTTP/1.1 server on torsion: keep-alive, pipelining, `Expect: 100-continue`, HEAD, and
 //! a directory served as static files.
 //!
-//! Run:   cargo run --release --example http_server [ADDR] [DIR]
-//!        (defaults 127.0.0.1:8080 and the current directory)
+//! Run:   cargo run --release --example http_server [ADDR] [DIR] [--tls-cert PEM --tls-key PEM]
+//!        (defaults 127.0.0.1:8080 and the current directory; options anywhere)
 //! Try:   curl -i http://127.0.0.1:8080/plaintext
 //!        curl -i http://127.0.0.1:8080/json
 //!        curl -i --data-binary @Cargo.toml http://127.0.0.1:8080/echo
 //!        curl -i http://127.0.0.1:8080/              (DIR's index.html, or its listing)
 //!        curl -i -r 0-99 http://127.0.0.1:8080/Cargo.toml   (206, the first 100 bytes)
+//! HTTPS: cargo run --release --example http_server -- --tls-cert cert.pem --tls-key key.pem
+//!        curl --cacert ca.pem https://localhost:8080/plaintext
+//!        (cert.pem: the server's certificate, then any intermediates; key.pem: its key;
+//!        ca.pem: the CA that issued it, or cert.pem itself if it is self-signed. A
+//!        self-signed pair for trying it out, valid for localhost and 127.0.0.1:
+//!        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+//!            -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+//!            -keyout key.pem -out cert.pem
+//!        then curl --cacert cert.pem https://localhost:8080/plaintext)
 //! Stop:  Ctrl-C or SIGTERM (a graceful shutdown; exits 0).
+//!
+//! It prints `http server listening on ADDR, serving DIR` (`https server ...` with TLS) once
+//! it accepts connections; exits 2 on bad arguments (an unreadable certificate or key too).
 //!
 //! Routes:
 //! - `GET /plaintext` → `Hello, World!` as `text/plain`;
@@ -22,49 +34,127 @@
 //!   absolute paths, symlinks leading out: 403/404/400).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use torsion::protocols::http::server::{HttpServer, Request, Responder, Router};
 use torsion::protocols::http::static_files::StaticFiles;
 use torsion::protocols::http::{header, HeaderMap, HeaderValue, StatusCode};
+use torsion::rustls::ServerConfig;
+use torsion::tls::{self, ClientAuth, Identity};
 use torsion::Reactor;
+
+const USAGE: &str = "usage: http_server [ADDR] [DIR] [--tls-cert PEM --tls-key PEM]";
+
+/// The command line.
+struct Options {
+    addr: SocketAddr,
+    dir: PathBuf,
+    /// `--tls-cert` and `--tls-key`: serve HTTPS.
+    tls: Option<(PathBuf, PathBuf)>,
+}
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let mut args = std::env::args().skip(1);
-    let arg = args.next().unwrap_or_else(|| "127.0.0.1:8080".to_string());
-    let addr: SocketAddr = match arg.parse() {
-        Ok(addr) => addr,
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
-            eprintln!("http_server: bad address {arg:?}: {e} (usage: http_server [ADDR] [DIR])");
+            eprintln!("http_server: {e}\n{USAGE}");
             return ExitCode::from(2);
         }
     };
-    let dir = PathBuf::from(args.next().unwrap_or_else(|| ".".to_string()));
-    let files = match StaticFiles::new(&dir) {
-        Ok(files) => files,
+    let (files, tls) = match load(&options) {
+        Ok(loaded) => loaded,
         Err(e) => {
-            eprintln!("http_server: {}: {e}", dir.display());
+            eprintln!("http_server: {e}");
             return ExitCode::from(2);
         }
     };
-    match serve(addr, files) {
+    match serve(options.addr, files, tls) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("http_server: {addr}: {e}");
+            eprintln!("http_server: {}: {e}", options.addr);
             ExitCode::FAILURE
         }
     }
 }
 
-fn serve(addr: SocketAddr, files: StaticFiles) -> std::io::Result<()> {
+/// Parses `[ADDR] [DIR] [--tls-cert PEM --tls-key PEM]`, options before, between or after
+/// the positionals; `None` for `--help`.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
+    let mut positional = Vec::new();
+    let (mut cert, mut key) = (None, None);
+    while let Some(arg) = args.next() {
+        let slot = match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--tls-cert" => &mut cert,
+            "--tls-key" => &mut key,
+            option if option.starts_with("--") => {
+                return Err(format!("unknown option {option}"));
+            }
+            _ => {
+                positional.push(arg);
+                continue;
+            }
+        };
+        let value = args.next().ok_or(format!("{arg} needs a file"))?;
+        *slot = Some(PathBuf::from(value));
+    }
+    if positional.len() > 2 {
+        return Err(format!("unexpected argument {:?}", positional[2]));
+    }
+    let mut positional = positional.into_iter();
+    let addr = positional
+        .next()
+        .unwrap_or_else(|| "127.0.0.1:8080".to_string());
+    let addr = addr
+        .parse()
+        .map_err(|e| format!("bad address {addr:?}: {e}"))?;
+    let dir = PathBuf::from(positional.next().unwrap_or_else(|| ".".to_string()));
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".to_string()),
+    };
+    Ok(Some(Options { addr, dir, tls }))
+}
+
+/// What the files name: the directory to serve, and the TLS configuration if asked for.
+fn load(options: &Options) -> Result<(StaticFiles, Option<ServerConfig>), String> {
+    let files =
+        StaticFiles::new(&options.dir).map_err(|e| format!("{}: {e}", options.dir.display()))?;
+    let tls = match &options.tls {
+        Some((cert, key)) => Some(tls_config(cert, key)?),
+        None => None,
+    };
+    Ok((files, tls))
+}
+
+/// The HTTPS configuration: this certificate chain and key, ALPN `http/1.1` (so a client
+/// offering `h2` and `http/1.1`, as curl does, knows which one it is speaking).
+fn tls_config(cert: &Path, key: &Path) -> Result<ServerConfig, String> {
+    let identity = Identity::from_pem_files(cert, key).map_err(|e| e.to_string())?;
+    let mut config = tls::server_config(identity, ClientAuth::None).map_err(|e| e.to_string())?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+fn serve(addr: SocketAddr, files: StaticFiles, tls: Option<ServerConfig>) -> std::io::Result<()> {
     let mut reactor = Reactor::new()?;
     reactor.handle_signals()?;
     let root = files.root().display().to_string();
-    let port = reactor.listen_tcp(addr, HttpServer::new(router().fallback(files)))?;
+    let server = HttpServer::new(router().fallback(files));
+    // The same server either way: TLS is a stage under the HTTP protocol.
+    let (port, scheme) = match tls {
+        Some(config) => (reactor.listen_tls(addr, config, server)?, "https"),
+        None => (reactor.listen_tcp(addr, server)?, "http"),
+    };
     println!(
-        "http server listening on {}, serving {root}",
+        "{scheme} server listening on {}, serving {root}",
         port.local_addr()
     );
     reactor.run()

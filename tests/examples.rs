@@ -1,8 +1,10 @@
 //! The example programs' command lines: `echo_server ADDR` serves, `echo_client ADDR MSG...`
 //! prints each echo on its own line and exits 0, and exits non-zero with one line on stderr
-//! when it cannot connect; `http_client URL [-X METHOD] [-d DATA] [-H 'Name: value']... [-L]
-//! [--timeout SECS] [-v]` prints the body byte for byte, the head on stderr with `-v`, and
-//! fails with one line on stderr.
+//! when it cannot connect; the chat and UDP examples likewise; `http_client URL [-X METHOD]
+//! [-d DATA] [-H 'Name: value']... [-L] [--timeout SECS] [-v] [--cacert PEM]` prints the body byte for byte,
+//! the head on stderr with `-v`, and fails with one line on stderr. (The TLS examples and
+//! `http_server --tls-cert` are in `examples_tls.rs`; finding and running the binaries is in
+//! `common/examples.rs`.)
 //!
 //! `cargo test` builds the examples into `target/<profile>/examples/` next to the test
 //! binaries; a test whose example binary is missing (e.g. under `cargo test --test examples`
@@ -13,81 +15,12 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
+use common::examples::{example, run_to_end, run_with_input, wait_for_exit, Running};
 use common::{closed_loopback_port, DEADLINE};
-
-/// The built example `name`, or `None` (with the reason printed) if it is not there.
-fn example(name: &str) -> Option<PathBuf> {
-    // The test binary is target/<profile>/deps/examples-<hash>.
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe.parent().and_then(|deps| deps.parent())?;
-    let path = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    let Ok(built) = path.metadata().and_then(|m| m.modified()) else {
-        eprintln!(
-            "skipped: {} is not built (plain `cargo test` or `cargo build --examples` builds it)",
-            path.display()
-        );
-        return None;
-    };
-    if let Some(source) = newer_source(name, built) {
-        eprintln!(
-            "skipped: {} is older than {} (`cargo test --tests` does not rebuild examples)",
-            path.display(),
-            source.display()
-        );
-        return None;
-    }
-    Some(path)
-}
-
-/// A source of example `name` (its file, or any file of the two library crates) changed after
-/// `built`, if any.
-fn newer_source(name: &str, built: SystemTime) -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut sources = vec![root.join("examples").join(format!("{name}.rs"))];
-    for dir in ["reactor/src", "protocols/src"] {
-        collect_files(&root.join(dir), &mut sources);
-    }
-    sources.into_iter().find(|source| {
-        let modified = source.metadata().and_then(|m| m.modified());
-        modified.is_ok_and(|modified| modified > built)
-    })
-}
-
-/// Every file below `dir`.
-fn collect_files(dir: &std::path::Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for path in entries.filter_map(|entry| Some(entry.ok()?.path())) {
-        if path.is_dir() {
-            collect_files(&path, files);
-        } else {
-            files.push(path);
-        }
-    }
-}
-
-/// A child process that is killed and reaped when dropped, even when the test fails.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs a command to completion (killing it past [`DEADLINE`]) with an empty stdin, and
-/// returns its exit status, stdout and stderr. Only for commands with little output.
-fn run_to_end(command: &mut Command) -> (ExitStatus, String, String) {
-    run_with_input(command, b"")
-}
 
 /// Starts `echo_server` on a free loopback port and waits until it accepts connections.
 fn start_echo_server(binary: &PathBuf) -> (Running, SocketAddr) {
@@ -147,18 +80,6 @@ fn echo_client_exits_non_zero_with_one_error_line_when_refused() {
     );
 }
 
-/// Waits for a child to exit, failing the test past [`DEADLINE`].
-fn wait_for_exit(running: &mut Running, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(status) = running.0.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "{what} did not exit");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn every_echo_serving_example_echoes_and_exits_zero_on_sigterm() {
     use rustix::process::{kill_process, Pid, Signal};
@@ -179,39 +100,6 @@ fn every_echo_serving_example_echoes_and_exits_zero_on_sigterm() {
         let status = wait_for_exit(&mut server, name);
         assert!(status.success(), "{name} exited {status} on SIGTERM, not 0");
     }
-}
-
-/// Runs a command with `input` on its stdin (then closed), to completion (killing it past
-/// [`DEADLINE`]); returns its exit status, stdout and stderr.
-fn run_with_input(command: &mut Command, input: &[u8]) -> (ExitStatus, String, String) {
-    let child = command
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the example");
-    let mut running = Running(child);
-    // Dropping stdin closes it: the end of input the program waits for.
-    let mut stdin = running.0.stdin.take().unwrap();
-    stdin.write_all(input).expect("write the example's stdin");
-    drop(stdin);
-    let status = wait_for_exit(&mut running, &format!("{command:?}"));
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    let child = &mut running.0;
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    (status, stdout, stderr)
 }
 
 #[test]

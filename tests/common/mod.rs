@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Socket, Type};
 
 pub mod certs;
+pub mod examples;
 pub mod tls;
 use torsion::{DisconnectReason, Reactor};
 

@@ -1,0 +1,130 @@
+//! Running the example programs from tests: finding their built binaries, running one to
+//! its end with some input, and killing the long-running ones when a test ends.
+//!
+//! `cargo test` builds the examples into `target/<profile>/examples/` next to the test
+//! binaries; a test whose example binary is missing (e.g. under `cargo test --test examples`
+//! alone, which does not build examples) or older than its sources is skipped with a printed
+//! reason.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::DEADLINE;
+
+/// The built example `name`, or `None` (with the reason printed) if it is not there.
+pub fn example(name: &str) -> Option<PathBuf> {
+    // The test binary is target/<profile>/deps/examples-<hash>.
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent())?;
+    let path = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let Ok(built) = path.metadata().and_then(|m| m.modified()) else {
+        eprintln!(
+            "skipped: {} is not built (plain `cargo test` or `cargo build --examples` builds it)",
+            path.display()
+        );
+        return None;
+    };
+    if let Some(source) = newer_source(name, built) {
+        eprintln!(
+            "skipped: {} is older than {} (`cargo test --tests` does not rebuild examples)",
+            path.display(),
+            source.display()
+        );
+        return None;
+    }
+    Some(path)
+}
+
+/// A source of example `name` (its file, or any file of the two library crates) changed after
+/// `built`, if any.
+fn newer_source(name: &str, built: SystemTime) -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = vec![root.join("examples").join(format!("{name}.rs"))];
+    for dir in ["reactor/src", "protocols/src"] {
+        collect_files(&root.join(dir), &mut sources);
+    }
+    sources.into_iter().find(|source| {
+        let modified = source.metadata().and_then(|m| m.modified());
+        modified.is_ok_and(|modified| modified > built)
+    })
+}
+
+/// Every file below `dir`.
+fn collect_files(dir: &std::path::Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.filter_map(|entry| Some(entry.ok()?.path())) {
+        if path.is_dir() {
+            collect_files(&path, files);
+        } else {
+            files.push(path);
+        }
+    }
+}
+
+/// A child process that is killed and reaped when dropped, even when the test fails.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs a command to completion (killing it past [`DEADLINE`]) with an empty stdin, and
+/// returns its exit status, stdout and stderr. Only for commands with little output.
+pub fn run_to_end(command: &mut Command) -> (ExitStatus, String, String) {
+    run_with_input(command, b"")
+}
+
+/// Waits for a child to exit, failing the test past [`DEADLINE`].
+pub fn wait_for_exit(running: &mut Running, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = running.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "{what} did not exit");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs a command with `input` on its stdin (then closed), to completion (killing it past
+/// [`DEADLINE`]); returns its exit status, stdout and stderr.
+pub fn run_with_input(command: &mut Command, input: &[u8]) -> (ExitStatus, String, String) {
+    let child = command
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the example");
+    let mut running = Running(child);
+    // Dropping stdin closes it: the end of input the program waits for.
+    let mut stdin = running.0.stdin.take().unwrap();
+    stdin.write_all(input).expect("write the example's stdin");
+    drop(stdin);
+    let status = wait_for_exit(&mut running, &format!("{command:?}"));
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    let child = &mut running.0;
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status, stdout, stderr)
+}
