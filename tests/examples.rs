@@ -12,14 +12,14 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::examples::{example, run_to_end, run_with_input, wait_for_exit, Running};
+use common::examples::{example, run_bytes, run_to_end, run_with_input, wait_for_exit, Running};
 use common::{closed_loopback_port, DEADLINE};
 
 /// Starts `echo_server` on a free loopback port and waits until it accepts connections.
@@ -235,36 +235,6 @@ fn two_udp_beacons_on_a_group_print_each_others_beacons() {
     }
 }
 
-/// Runs a command to completion (killing it past [`DEADLINE`]); returns its exit status, its
-/// stdout as bytes, and its stderr.
-fn run_bytes(command: &mut Command) -> (ExitStatus, Vec<u8>, String) {
-    let child = command
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the example");
-    let mut running = Running(child);
-    // Read stdout on a thread: a large body must not fill the pipe while we wait.
-    let mut stdout = running.0.stdout.take().unwrap();
-    let reader = thread::spawn(move || {
-        let mut out = Vec::new();
-        stdout.read_to_end(&mut out).map(|_| out)
-    });
-    let status = wait_for_exit(&mut running, &format!("{command:?}"));
-    let stdout = reader.join().unwrap().unwrap();
-    let mut stderr = String::new();
-    running
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    (status, stdout, stderr)
-}
-
 /// A body with every byte value, in a chunked response: what `http_client` must print as is.
 fn binary_body() -> Vec<u8> {
     (0..70_000u32).map(|i| (i * 7 % 256) as u8).collect()
@@ -289,7 +259,8 @@ fn http_client_prints_the_body_byte_exact_and_the_head_with_v() {
         wire.extend_from_slice(b"0\r\n\r\n");
         stream.write_all(&wire).unwrap();
     });
-    let (status, stdout, stderr) = run_bytes(Command::new(binary).arg(server.url("/x")).arg("-v"));
+    let (status, stdout, stderr) =
+        run_bytes(Command::new(binary).arg(server.url("/x")).arg("-v"), b"");
     server.thread.join().unwrap();
     assert!(status.success(), "{status}; stderr: {stderr}");
     assert!(stdout == binary_body(), "the body is printed byte for byte");
@@ -311,15 +282,17 @@ fn http_client_sends_method_data_and_headers() {
         );
         stream.write_all(answer.as_bytes()).unwrap();
     });
-    let (status, stdout, stderr) =
-        run_bytes(Command::new(&binary).arg(server.url("/echo?q=1")).args([
+    let (status, stdout, stderr) = run_bytes(
+        Command::new(&binary).arg(server.url("/echo?q=1")).args([
             "-d",
             "hello",
             "-H",
             "X-Name: value one",
             "-H",
             "Accept: */*",
-        ]));
+        ]),
+        b"",
+    );
     server.thread.join().unwrap();
     assert!(status.success(), "{status}; stderr: {stderr}");
     assert_eq!(stderr, "");
@@ -339,7 +312,7 @@ fn http_client_fails(args: &[&str], expected: &str) {
     let Some(binary) = example("http_client") else {
         return;
     };
-    let (status, stdout, stderr) = run_bytes(Command::new(binary).args(args));
+    let (status, stdout, stderr) = run_bytes(Command::new(binary).args(args), b"");
     assert!(!status.success(), "{args:?} exited {status}");
     assert!(stdout.is_empty(), "{args:?}");
     assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr:?}");

@@ -79,7 +79,7 @@ impl Drop for Running {
 }
 
 /// Runs a command to completion (killing it past [`DEADLINE`]) with an empty stdin, and
-/// returns its exit status, stdout and stderr. Only for commands with little output.
+/// returns its exit status, stdout and stderr.
 pub fn run_to_end(command: &mut Command) -> (ExitStatus, String, String) {
     run_with_input(command, b"")
 }
@@ -99,6 +99,15 @@ pub fn wait_for_exit(running: &mut Running, what: &str) -> ExitStatus {
 /// Runs a command with `input` on its stdin (then closed), to completion (killing it past
 /// [`DEADLINE`]); returns its exit status, stdout and stderr.
 pub fn run_with_input(command: &mut Command, input: &[u8]) -> (ExitStatus, String, String) {
+    let (status, stdout, stderr) = run_bytes(command, input);
+    let stdout = String::from_utf8(stdout).expect("the example's stdout is UTF-8");
+    (status, stdout, stderr)
+}
+
+/// Runs a command with `input` on its stdin (then closed), to completion (killing it past
+/// [`DEADLINE`]); returns its exit status, its stdout as bytes, and its stderr. Stdout is read
+/// on a thread while the command runs, so a large output cannot fill the pipe and stall it.
+pub fn run_bytes(command: &mut Command, input: &[u8]) -> (ExitStatus, Vec<u8>, String) {
     let child = command
         .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
@@ -107,24 +116,19 @@ pub fn run_with_input(command: &mut Command, input: &[u8]) -> (ExitStatus, Strin
         .spawn()
         .expect("spawn the example");
     let mut running = Running(child);
+    let mut stdout = running.0.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        let mut out = Vec::new();
+        stdout.read_to_end(&mut out).map(|_| out)
+    });
     // Dropping stdin closes it: the end of input the program waits for.
     let mut stdin = running.0.stdin.take().unwrap();
     stdin.write_all(input).expect("write the example's stdin");
     drop(stdin);
     let status = wait_for_exit(&mut running, &format!("{command:?}"));
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    let child = &mut running.0;
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stdout = reader.join().unwrap().expect("read the example's stdout");
+    let mut stderr = String::new();
+    let mut pipe = running.0.stderr.take().unwrap();
+    pipe.read_to_string(&mut stderr).unwrap();
     (status, stdout, stderr)
 }
