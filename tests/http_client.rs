@@ -88,15 +88,20 @@ fn echo_router() -> Router {
         )
 }
 
+/// torsion's server with [`echo_router`] on a loopback port; returns its base URL.
+fn serve_echo_router(reactor: &mut Reactor) -> String {
+    let port = reactor
+        .listen_tcp(any_loopback_port(), HttpServer::new(echo_router()))
+        .unwrap();
+    format!("http://{}", port.local_addr())
+}
+
 #[test]
 fn torsion_server_answers_get_and_post_with_content_length() {
     init_logging();
     let mut reactor = Reactor::new().unwrap();
-    let port = reactor
-        .listen_tcp(any_loopback_port(), HttpServer::new(echo_router()))
-        .unwrap();
+    let base = serve_echo_router(&mut reactor);
     let client = HttpClient::new();
-    let base = format!("http://{}", port.local_addr());
     let response = fetch(
         &mut reactor,
         &client,
@@ -119,11 +124,8 @@ fn torsion_server_answers_get_and_post_with_content_length() {
 fn torsion_server_streams_chunked_and_a_body_cut_short_is_an_error() {
     init_logging();
     let mut reactor = Reactor::new().unwrap();
-    let port = reactor
-        .listen_tcp(any_loopback_port(), HttpServer::new(echo_router()))
-        .unwrap();
+    let base = serve_echo_router(&mut reactor);
     let client = HttpClient::new();
-    let base = format!("http://{}", port.local_addr());
     let response = fetch(
         &mut reactor,
         &client,
