@@ -423,3 +423,71 @@ fn a_graceful_shutdown_stops_the_client_and_the_reactor_exits() {
     );
     assert_eq!(handle.attempts(), 1);
 }
+
+#[test]
+fn a_tls_client_reconnects_after_a_loss_and_retries_a_refused_certificate() {
+    let (mut reactor, clock) = manual_reactor();
+    let ca = common::certs::TestCa::new("reconnect CA");
+    let accepted = Rc::new(Cell::new(0));
+    let count = accepted.clone();
+    let port = reactor
+        .listen_tls(
+            any_loopback_port(),
+            common::tls::localhost_server(&ca),
+            move || {
+                count.set(count.get() + 1);
+                HangUp
+            },
+        )
+        .expect("listen_tls");
+    let addr = port.local_addr();
+
+    // Trusting the server's CA: connected over TLS, lost when the server hangs up, back
+    // after the delay.
+    let made = Rc::new(Cell::new(0));
+    let (events, log) = (shared(Vec::new()), made.clone());
+    let recorded = events.clone();
+    let handle = ReconnectingClient::new(addr, move |_| Counted(log.clone()))
+        .backoff(exact_backoff())
+        .tls(common::tls::trusting(&ca), "localhost")
+        .on_event(move |_, _, event| recorded.borrow_mut().push(heard(event)))
+        .start(&mut reactor);
+    run_until(&mut reactor, "the first loss", || {
+        events.borrow().len() == 1
+    });
+    assert_eq!(made.get(), 1, "connection_made after the handshake");
+    assert!(matches!(events.borrow()[0], Heard::Lost(_, Some(d)) if d == secs(1)));
+    clock.advance(secs(1));
+    run_until(&mut reactor, "the second loss", || {
+        events.borrow().len() == 2
+    });
+    assert_eq!((made.get(), accepted.get()), (2, 2));
+    handle.stop(&mut reactor);
+
+    // Trusting another CA: each attempt fails its handshake, and is retried like a refusal.
+    let other = common::certs::TestCa::new("another CA");
+    let (events, log) = (shared(Vec::new()), made.clone());
+    let recorded = events.clone();
+    let handle = ReconnectingClient::new(addr, move |_| Counted(log.clone()))
+        .backoff(exact_backoff())
+        .tls(common::tls::trusting(&other), "localhost")
+        .on_event(move |_, _, event| recorded.borrow_mut().push(heard(event)))
+        .start(&mut reactor);
+    run_until(&mut reactor, "a refused certificate", || {
+        events.borrow().len() == 1
+    });
+    clock.advance(secs(1));
+    run_until(&mut reactor, "another", || events.borrow().len() == 2);
+    for event in events.borrow().iter() {
+        assert!(
+            matches!(event, Heard::FailedOther(error, Some(_)) if error.contains("UnknownIssuer")),
+            "{event:?}"
+        );
+    }
+    assert_eq!(
+        made.get(),
+        2,
+        "no protocol for a server that failed verification"
+    );
+    handle.stop(&mut reactor);
+}

@@ -31,10 +31,11 @@ use std::cell::RefCell;
 use std::fmt;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::{
-    ClientFactory, ConnectError, ConnectOptions, ConnectionId, Connector, DisconnectReason,
+    rustls, ClientFactory, ConnectError, ConnectOptions, ConnectionId, Connector, DisconnectReason,
     Protocol, Reactor,
 };
 
@@ -104,6 +105,8 @@ pub struct ReconnectingClient<B> {
     options: ConnectOptions,
     hook: Option<Hook>,
     seed: Option<u64>,
+    /// TLS for every connection: the configuration and the server name verified.
+    tls: Option<(Arc<rustls::ClientConfig>, String)>,
 }
 
 impl<B> ReconnectingClient<B> {
@@ -134,6 +137,7 @@ impl<B> ReconnectingClient<B> {
             options: ConnectOptions::default(),
             hook: None,
             seed: None,
+            tls: None,
         }
     }
 
@@ -146,6 +150,19 @@ impl<B> ReconnectingClient<B> {
     /// The options of each connection attempt (its connect timeout).
     pub fn connect_options(mut self, options: ConnectOptions) -> Self {
         self.options = options;
+        self
+    }
+
+    /// Makes every connection TLS (as [`Reactor::connect_tls_with`]): each handshakes with
+    /// `config` and verifies the server's certificate for `server_name`. A handshake that
+    /// fails is a failed attempt like a refused connect ([`ConnectError::Tls`] in
+    /// [`ReconnectEvent::ConnectFailed`]), retried after the backoff's delay.
+    pub fn tls(
+        mut self,
+        config: impl Into<Arc<rustls::ClientConfig>>,
+        server_name: impl Into<String>,
+    ) -> Self {
+        self.tls = Some((config.into(), server_name.into()));
         self
     }
 
@@ -181,13 +198,19 @@ impl<B> ReconnectingClient<B> {
         P: Protocol,
     {
         let builder = Rc::new(RefCell::new(self.builder));
+        let tls = self.tls;
         let connect: ConnectFn = Rc::new(move |reactor, handle, addr, attempt, options| {
             let factory = Attempt {
                 builder: builder.clone(),
                 handle: handle.clone(),
                 attempt,
             };
-            reactor.connect_tcp_with(addr, factory, options)
+            match &tls {
+                Some((config, name)) => {
+                    reactor.connect_tls_with(addr, name, config.clone(), factory, options)
+                }
+                None => reactor.connect_tcp_with(addr, factory, options),
+            }
         });
         let backoff = match self.seed {
             Some(seed) => BackoffState::with_seed(self.backoff, seed),
