@@ -37,7 +37,9 @@
 //! [`LineProtocol`], [`NetstringReceiver`] in a [`NetstringProtocol`], [`FrameReceiver`] in a
 //! [`FrameProtocol`]. The handler gets a context that sends in the same framing
 //! (`send_line`, `send_string`, `send_frame`), pauses and resumes delivery, and reaches the
-//! connection's whole [`Context`](torsion_reactor::Context).
+//! connection's whole [`Context`](torsion_reactor::Context). The three adapters are one
+//! generic adapter over their framer, [`framed::FramedProtocol`], with one generic context,
+//! [`framed::FramedContext`]: what they share is written, and documented, there once.
 //!
 //! [`http`](mod@http) is HTTP/1.1, server and client: a sans-I/O codec ([`http::codec`]:
 //! strict request and response decoders (`httparse`, the `http` crate's types, RFC 9112
@@ -62,6 +64,9 @@ pub mod chat;
 pub mod dns;
 #[cfg(feature = "reactor")]
 mod flow;
+#[cfg(feature = "reactor")]
+pub mod framed;
+mod framer;
 pub mod http;
 mod input;
 pub mod line;

@@ -31,6 +31,7 @@
 use std::error::Error;
 use std::fmt;
 
+use crate::framer::Framer;
 use crate::input::{Backlog, Input};
 
 #[cfg(feature = "reactor")]
@@ -170,6 +171,19 @@ impl NetstringFramer {
             max_length: self.max_length,
             input,
         }
+    }
+}
+
+impl Framer for NetstringFramer {
+    type Frames<'s> = Netstrings<'s, 's>;
+    type Frame<'x> = Result<&'x [u8], NetstringError>;
+
+    fn feed<'s>(&'s mut self, data: &'s [u8]) -> Netstrings<'s, 's> {
+        self.feed(data)
+    }
+
+    fn next<'x>(frames: &'x mut Netstrings<'_, '_>) -> Option<Self::Frame<'x>> {
+        frames.next()
     }
 }
 

@@ -33,6 +33,7 @@
 use std::error::Error;
 use std::fmt;
 
+use crate::framer::Framer;
 use crate::input::{Backlog, Input};
 
 #[cfg(feature = "reactor")]
@@ -220,6 +221,19 @@ impl PrefixedFramer {
             state: &mut self.state,
             input,
         }
+    }
+}
+
+impl Framer for PrefixedFramer {
+    type Frames<'s> = PrefixedFrames<'s, 's>;
+    type Frame<'x> = Result<&'x [u8], FrameError>;
+
+    fn feed<'s>(&'s mut self, data: &'s [u8]) -> PrefixedFrames<'s, 's> {
+        self.feed(data)
+    }
+
+    fn next<'x>(frames: &'x mut PrefixedFrames<'_, '_>) -> Option<Self::Frame<'x>> {
+        frames.next()
     }
 }
 

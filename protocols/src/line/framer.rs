@@ -210,6 +210,19 @@ impl LineFramer {
     }
 }
 
+impl crate::framer::Framer for LineFramer {
+    type Frames<'s> = LineFrames<'s, 's>;
+    type Frame<'x> = Result<LineFrame<'x>, LineError<'x>>;
+
+    fn feed<'s>(&'s mut self, data: &'s [u8]) -> LineFrames<'s, 's> {
+        self.feed(data)
+    }
+
+    fn next<'x>(frames: &'x mut LineFrames<'_, '_>) -> Option<Self::Frame<'x>> {
+        frames.next()
+    }
+}
+
 /// Where a frame's bytes lie: ranges stay valid until the next call on the cursor.
 enum Span {
     Chunk(Range<usize>),

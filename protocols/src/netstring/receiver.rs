@@ -1,13 +1,13 @@
 //! The netstring protocol adapter: a [`NetstringReceiver`] handler (Twisted's
 //! `NetstringReceiver` methods) driven by a [`NetstringProtocol`].
 
-use std::time::Duration;
-
 use log::warn;
-use torsion_reactor::{Context, DelayedCall, DisconnectReason, Protocol};
+use torsion_reactor::DisconnectReason;
+#[cfg(doc)]
+use torsion_reactor::{Context, Protocol};
 
 use super::{NetstringError, NetstringFramer};
-use crate::flow::Flow;
+use crate::framed::{Event, FramedContext, FramedProtocol, Framing, Handler};
 
 /// What a netstring protocol does. Put it in a [`NetstringProtocol`] to run it on a
 /// connection. Calls come in [`Protocol`]'s order.
@@ -66,85 +66,52 @@ pub trait NetstringReceiver: 'static {
     }
 }
 
-/// What a [`NetstringReceiver`] callback can do: send strings, pause delivery, close, and
-/// reach the connection's whole [`Context`] through [`transport`](NetstringContext::transport).
-pub struct NetstringContext<'a, 'cx> {
-    cx: &'a mut Context<'cx>,
-    flow: &'a mut Flow,
+impl Framing for NetstringFramer {
+    type Encoder = ();
+    type Request = ();
 }
 
-impl<'a, 'cx> NetstringContext<'a, 'cx> {
+impl<H: NetstringReceiver> Handler<NetstringFramer> for H {
+    fn handle(
+        &mut self,
+        cx: &mut NetstringContext<'_, '_>,
+        event: Event<'_, Result<&[u8], NetstringError>>,
+    ) {
+        match event {
+            Event::Frame(Ok(string)) => self.string_received(cx, string),
+            Event::Frame(Err(error)) => self.netstring_error(cx, &error),
+            Event::ConnectionMade => self.connection_made(cx),
+            Event::EofReceived => self.eof_received(cx),
+            Event::ConnectionLost(reason) => self.connection_lost(cx, reason),
+            Event::PauseWriting => self.pause_writing(cx),
+            Event::ResumeWriting => self.resume_writing(cx),
+        }
+    }
+}
+
+/// What a [`NetstringReceiver`] callback can do: send strings, pause delivery, close, and
+/// reach the connection's whole [`Context`] through
+/// [`transport`](FramedContext::transport).
+pub type NetstringContext<'a, 'cx> = FramedContext<'a, 'cx, NetstringFramer>;
+
+impl NetstringContext<'_, '_> {
     /// Sends `string` as a netstring.
     pub fn send_string(&mut self, string: &[u8]) {
         self.cx.write(format!("{}:", string.len()).as_bytes());
         self.cx.write(string);
         self.cx.write(b",");
     }
-
-    /// Stops delivering strings, even ones already received, and stops reading, until
-    /// [`resume_producing`](NetstringContext::resume_producing).
-    pub fn pause_producing(&mut self) {
-        self.flow.pause(self.cx);
-    }
-
-    /// Resumes after a pause: strings received meanwhile are delivered when this callback
-    /// returns, then reading resumes.
-    pub fn resume_producing(&mut self) {
-        self.flow.resume(self.cx);
-    }
-
-    /// Whether delivery is paused.
-    pub fn is_paused(&self) -> bool {
-        self.flow.is_paused()
-    }
-
-    /// Closes the connection once what was sent is written; no more strings are delivered.
-    pub fn lose_connection(&mut self) {
-        self.flow.lose_connection(self.cx);
-    }
-
-    /// The connection's transport and the rest of the reactor.
-    ///
-    /// Pause through this context rather than the transport's own `pause_reading`: only then
-    /// are frames already received held back too. A close stops delivery either way.
-    pub fn transport(&mut self) -> &mut Context<'cx> {
-        self.cx
-    }
-
-    /// Runs `f` on this connection's handler (of type `H`) after `delay`; see
-    /// [`LineContext::call_later`](crate::line::LineContext::call_later).
-    ///
-    /// The connection's protocol must be this [`NetstringProtocol<H>`] itself (not wrapped in
-    /// another protocol type), or the reactor drops the call with an error log when it is due.
-    pub fn call_later<H: NetstringReceiver>(
-        &mut self,
-        delay: Duration,
-        f: impl FnOnce(&mut H, &mut NetstringContext<'_, '_>) + 'static,
-    ) -> Option<DelayedCall> {
-        self.cx
-            .call_later(delay, move |protocol: &mut NetstringProtocol<H>, cx| {
-                protocol.with_handler(cx, f)
-            })
-    }
 }
 
 /// Runs a [`NetstringReceiver`] on a connection: implements [`Protocol`] by decoding the bytes
 /// received with a [`NetstringFramer`].
-pub struct NetstringProtocol<H> {
-    handler: H,
-    framer: NetstringFramer,
-    flow: Flow,
-}
+pub type NetstringProtocol<H> = FramedProtocol<NetstringFramer, H>;
 
 impl<H: NetstringReceiver> NetstringProtocol<H> {
     /// Runs `handler`, accepting strings of up to
     /// [`DEFAULT_MAX_LENGTH`](super::DEFAULT_MAX_LENGTH) bytes.
     pub fn new(handler: H) -> Self {
-        NetstringProtocol {
-            handler,
-            framer: NetstringFramer::new(),
-            flow: Flow::default(),
-        }
+        FramedProtocol::from_parts(handler, NetstringFramer::new(), ())
     }
 
     /// Accepts strings of at most `max` bytes instead.
@@ -152,83 +119,12 @@ impl<H: NetstringReceiver> NetstringProtocol<H> {
         self.framer = self.framer.with_max_length(max);
         self
     }
-
-    /// The handler.
-    pub fn handler(&self) -> &H {
-        &self.handler
-    }
-
-    /// The handler, mutably.
-    pub fn handler_mut(&mut self) -> &mut H {
-        &mut self.handler
-    }
-
-    /// Calls `f` with the handler and a context from outside a handler callback, then, unless
-    /// paused, delivers the strings buffered meanwhile; see
-    /// [`LineProtocol::with_handler`](crate::line::LineProtocol::with_handler).
-    pub fn with_handler<R>(
-        &mut self,
-        cx: &mut Context<'_>,
-        f: impl FnOnce(&mut H, &mut NetstringContext<'_, '_>) -> R,
-    ) -> R {
-        let result = f(&mut self.handler, &mut context(cx, &mut self.flow));
-        self.deliver(cx, &[]);
-        result
-    }
-
-    fn deliver(&mut self, cx: &mut Context<'_>, data: &[u8]) {
-        let mut strings = self.framer.feed(data);
-        while self.flow.may_deliver() && !cx.is_closing() {
-            let Some(string) = strings.next() else { break };
-            let mut scx = context(cx, &mut self.flow);
-            match string {
-                Ok(string) => self.handler.string_received(&mut scx, string),
-                Err(error) => self.handler.netstring_error(&mut scx, &error),
-            }
-        }
-        drop(strings);
-        if self.flow.take_pending_eof() {
-            self.with_handler(cx, |handler, scx| handler.eof_received(scx));
-        }
-    }
-}
-
-fn context<'a, 'cx>(cx: &'a mut Context<'cx>, flow: &'a mut Flow) -> NetstringContext<'a, 'cx> {
-    NetstringContext { cx, flow }
-}
-
-impl<H: NetstringReceiver> Protocol for NetstringProtocol<H> {
-    fn connection_made(&mut self, cx: &mut Context<'_>) {
-        self.with_handler(cx, |handler, scx| handler.connection_made(scx));
-    }
-
-    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
-        self.deliver(cx, data);
-    }
-
-    fn eof_received(&mut self, cx: &mut Context<'_>) {
-        if self.flow.eof_arrived() {
-            self.with_handler(cx, |handler, scx| handler.eof_received(scx));
-        }
-    }
-
-    fn connection_lost(&mut self, cx: &mut Context<'_>, reason: &DisconnectReason) {
-        self.flow.lost();
-        let mut scx = context(cx, &mut self.flow);
-        self.handler.connection_lost(&mut scx, reason);
-    }
-
-    fn pause_writing(&mut self, cx: &mut Context<'_>) {
-        self.with_handler(cx, |handler, scx| handler.pause_writing(scx));
-    }
-
-    fn resume_writing(&mut self, cx: &mut Context<'_>) {
-        self.with_handler(cx, |handler, scx| handler.resume_writing(scx));
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use torsion_reactor::testing::Harness;
 
     use super::*;

@@ -2,53 +2,18 @@
 //! string (as a paused protocol does): the same strings and the same error, at the same place.
 
 use super::*;
+use crate::framer;
 
-/// Strings decoded (owned) and the error that ended the stream, if any.
-type Outcome = (Vec<Vec<u8>>, Option<NetstringError>);
-
-fn run(mut framer: NetstringFramer, input: &[u8], size: usize, budget: usize) -> Outcome {
-    let mut strings = Vec::new();
-    let mut error = None;
-    let mut take = |framer: &mut NetstringFramer, chunk: &[u8]| {
-        let mut cursor = framer.feed(chunk);
-        let mut taken = 0;
-        while taken < budget {
-            match cursor.next() {
-                Some(Ok(s)) => strings.push(s.to_vec()),
-                Some(Err(e)) => {
-                    assert!(error.replace(e).is_none(), "an error is reported once");
-                }
-                None => break,
-            }
-            taken += 1;
-        }
-        taken
-    };
-    for chunk in input.chunks(size) {
-        take(&mut framer, chunk);
-    }
-    while take(&mut framer, &[]) > 0 {}
-    assert_eq!(framer.has_failed(), error.is_some());
-    (strings, error)
-}
-
+/// The strings `make()` decodes from `input` are `strings` then `error`, however it is fed
+/// ([`check`](crate::framer::tests::check)).
 fn check_with(
     make: impl Fn() -> NetstringFramer,
     input: &[u8],
     strings: &[&str],
     error: Option<NetstringError>,
 ) {
-    let strings: Vec<Vec<u8>> = strings.iter().map(|s| s.as_bytes().to_vec()).collect();
-    for size in 1..=input.len().max(1) {
-        for budget in [1, usize::MAX] {
-            let outcome = run(make(), input, size, budget);
-            assert_eq!(
-                outcome,
-                (strings.clone(), error),
-                "chunk size {size}, budget {budget}"
-            );
-        }
-    }
+    let strings: Vec<&[u8]> = strings.iter().map(|s| s.as_bytes()).collect();
+    framer::tests::check(make, NetstringFramer::has_failed, input, &strings, error);
 }
 
 fn check(input: &str, strings: &[&str], error: Option<NetstringError>) {

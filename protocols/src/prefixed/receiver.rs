@@ -1,13 +1,13 @@
 //! The length-prefixed protocol adapter: a [`FrameReceiver`] handler (Twisted's
 //! `IntNStringReceiver` methods) driven by a [`FrameProtocol`].
 
-use std::time::Duration;
-
 use log::warn;
-use torsion_reactor::{Context, DelayedCall, DisconnectReason, Protocol};
+use torsion_reactor::DisconnectReason;
+#[cfg(doc)]
+use torsion_reactor::{Context, Protocol};
 
 use super::{FrameError, Prefix, PrefixedFramer};
-use crate::flow::Flow;
+use crate::framed::{Event, FramedContext, FramedProtocol, Framing, Handler};
 
 /// What a length-prefixed protocol does. Put it in a [`FrameProtocol`] to run it on a
 /// connection. Calls come in [`Protocol`]'s order.
@@ -71,88 +71,59 @@ pub trait FrameReceiver: 'static {
     }
 }
 
-/// What a [`FrameReceiver`] callback can do: send frames, pause delivery, close, and reach the
-/// connection's whole [`Context`] through [`transport`](FrameContext::transport).
-pub struct FrameContext<'a, 'cx> {
-    cx: &'a mut Context<'cx>,
-    flow: &'a mut Flow,
-    prefix: Prefix,
+impl Framing for PrefixedFramer {
+    type Encoder = Prefix;
+    type Request = ();
 }
 
-impl<'a, 'cx> FrameContext<'a, 'cx> {
+impl<H: FrameReceiver> Handler<PrefixedFramer> for H {
+    fn handle(
+        &mut self,
+        cx: &mut FrameContext<'_, '_>,
+        event: Event<'_, Result<&[u8], FrameError>>,
+    ) {
+        match event {
+            Event::Frame(Ok(frame)) => self.frame_received(cx, frame),
+            Event::Frame(Err(FrameError::TooLong { length, .. })) => {
+                self.frame_length_exceeded(cx, length)
+            }
+            // The decoder reports only the peer's errors.
+            Event::Frame(Err(FrameError::Unencodable { .. })) => cx.lose_connection(),
+            Event::ConnectionMade => self.connection_made(cx),
+            Event::EofReceived => self.eof_received(cx),
+            Event::ConnectionLost(reason) => self.connection_lost(cx, reason),
+            Event::PauseWriting => self.pause_writing(cx),
+            Event::ResumeWriting => self.resume_writing(cx),
+        }
+    }
+}
+
+/// What a [`FrameReceiver`] callback can do: send frames, pause delivery, close, and reach the
+/// connection's whole [`Context`] through
+/// [`transport`](FramedContext::transport).
+pub type FrameContext<'a, 'cx> = FramedContext<'a, 'cx, PrefixedFramer>;
+
+impl FrameContext<'_, '_> {
     /// Sends `frame` after its length prefix, or, if the prefix cannot announce that length
     /// ([`FrameError::Unencodable`], e.g. 256 bytes after a one-byte prefix), sends nothing.
     pub fn send_frame(&mut self, frame: &[u8]) -> Result<(), FrameError> {
-        let header = self.prefix.header(frame.len())?;
-        self.cx.write(&header[header.len() - self.prefix.size()..]);
+        let prefix = *self.encoder;
+        let header = prefix.header(frame.len())?;
+        self.cx.write(&header[header.len() - prefix.size()..]);
         self.cx.write(frame);
         Ok(())
-    }
-
-    /// Stops delivering frames, even ones already received, and stops reading, until
-    /// [`resume_producing`](FrameContext::resume_producing).
-    pub fn pause_producing(&mut self) {
-        self.flow.pause(self.cx);
-    }
-
-    /// Resumes after a pause: frames received meanwhile are delivered when this callback
-    /// returns, then reading resumes.
-    pub fn resume_producing(&mut self) {
-        self.flow.resume(self.cx);
-    }
-
-    /// Whether delivery is paused.
-    pub fn is_paused(&self) -> bool {
-        self.flow.is_paused()
-    }
-
-    /// Closes the connection once what was sent is written; no more frames are delivered.
-    pub fn lose_connection(&mut self) {
-        self.flow.lose_connection(self.cx);
-    }
-
-    /// The connection's transport and the rest of the reactor.
-    ///
-    /// Pause through this context rather than the transport's own `pause_reading`: only then
-    /// are frames already received held back too. A close stops delivery either way.
-    pub fn transport(&mut self) -> &mut Context<'cx> {
-        self.cx
-    }
-
-    /// Runs `f` on this connection's handler (of type `H`) after `delay`; see
-    /// [`LineContext::call_later`](crate::line::LineContext::call_later).
-    ///
-    /// The connection's protocol must be this [`FrameProtocol<H>`] itself (not wrapped in
-    /// another protocol type), or the reactor drops the call with an error log when it is due.
-    pub fn call_later<H: FrameReceiver>(
-        &mut self,
-        delay: Duration,
-        f: impl FnOnce(&mut H, &mut FrameContext<'_, '_>) + 'static,
-    ) -> Option<DelayedCall> {
-        self.cx
-            .call_later(delay, move |protocol: &mut FrameProtocol<H>, cx| {
-                protocol.with_handler(cx, f)
-            })
     }
 }
 
 /// Runs a [`FrameReceiver`] on a connection: implements [`Protocol`] by decoding the bytes
 /// received with a [`PrefixedFramer`].
-pub struct FrameProtocol<H> {
-    handler: H,
-    framer: PrefixedFramer,
-    flow: Flow,
-}
+pub type FrameProtocol<H> = FramedProtocol<PrefixedFramer, H>;
 
 impl<H: FrameReceiver> FrameProtocol<H> {
     /// Runs `handler` on frames after a `prefix`, of up to
     /// [`DEFAULT_MAX_FRAME_LENGTH`](super::DEFAULT_MAX_FRAME_LENGTH) bytes.
     pub fn new(handler: H, prefix: Prefix) -> Self {
-        FrameProtocol {
-            handler,
-            framer: PrefixedFramer::new(prefix),
-            flow: Flow::default(),
-        }
+        FramedProtocol::from_parts(handler, PrefixedFramer::new(prefix), prefix)
     }
 
     /// Accepts frames of at most `max` bytes instead.
@@ -160,94 +131,12 @@ impl<H: FrameReceiver> FrameProtocol<H> {
         self.framer = self.framer.with_max_frame_length(max);
         self
     }
-
-    /// The handler.
-    pub fn handler(&self) -> &H {
-        &self.handler
-    }
-
-    /// The handler, mutably.
-    pub fn handler_mut(&mut self) -> &mut H {
-        &mut self.handler
-    }
-
-    /// Calls `f` with the handler and a context from outside a handler callback, then, unless
-    /// paused, delivers the frames buffered meanwhile; see
-    /// [`LineProtocol::with_handler`](crate::line::LineProtocol::with_handler).
-    pub fn with_handler<R>(
-        &mut self,
-        cx: &mut Context<'_>,
-        f: impl FnOnce(&mut H, &mut FrameContext<'_, '_>) -> R,
-    ) -> R {
-        let prefix = self.framer.prefix();
-        let result = f(&mut self.handler, &mut context(cx, &mut self.flow, prefix));
-        self.deliver(cx, &[]);
-        result
-    }
-
-    fn deliver(&mut self, cx: &mut Context<'_>, data: &[u8]) {
-        let prefix = self.framer.prefix();
-        let mut frames = self.framer.feed(data);
-        while self.flow.may_deliver() && !cx.is_closing() {
-            let Some(frame) = frames.next() else { break };
-            let mut fcx = context(cx, &mut self.flow, prefix);
-            match frame {
-                Ok(frame) => self.handler.frame_received(&mut fcx, frame),
-                Err(FrameError::TooLong { length, .. }) => {
-                    self.handler.frame_length_exceeded(&mut fcx, length)
-                }
-                // The decoder reports only the peer's errors.
-                Err(FrameError::Unencodable { .. }) => fcx.lose_connection(),
-            }
-        }
-        drop(frames);
-        if self.flow.take_pending_eof() {
-            self.with_handler(cx, |handler, fcx| handler.eof_received(fcx));
-        }
-    }
-}
-
-fn context<'a, 'cx>(
-    cx: &'a mut Context<'cx>,
-    flow: &'a mut Flow,
-    prefix: Prefix,
-) -> FrameContext<'a, 'cx> {
-    FrameContext { cx, flow, prefix }
-}
-
-impl<H: FrameReceiver> Protocol for FrameProtocol<H> {
-    fn connection_made(&mut self, cx: &mut Context<'_>) {
-        self.with_handler(cx, |handler, fcx| handler.connection_made(fcx));
-    }
-
-    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
-        self.deliver(cx, data);
-    }
-
-    fn eof_received(&mut self, cx: &mut Context<'_>) {
-        if self.flow.eof_arrived() {
-            self.with_handler(cx, |handler, fcx| handler.eof_received(fcx));
-        }
-    }
-
-    fn connection_lost(&mut self, cx: &mut Context<'_>, reason: &DisconnectReason) {
-        self.flow.lost();
-        let prefix = self.framer.prefix();
-        let mut fcx = context(cx, &mut self.flow, prefix);
-        self.handler.connection_lost(&mut fcx, reason);
-    }
-
-    fn pause_writing(&mut self, cx: &mut Context<'_>) {
-        self.with_handler(cx, |handler, fcx| handler.pause_writing(fcx));
-    }
-
-    fn resume_writing(&mut self, cx: &mut Context<'_>) {
-        self.with_handler(cx, |handler, fcx| handler.resume_writing(fcx));
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use torsion_reactor::testing::Harness;
 
     use super::*;

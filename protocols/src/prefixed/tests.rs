@@ -2,50 +2,17 @@
 //! frame (as a paused protocol does): the same frames and the same error, at the same place.
 
 use super::*;
+use crate::framer;
 
-type Outcome = (Vec<Vec<u8>>, Option<FrameError>);
-
-fn run(mut framer: PrefixedFramer, input: &[u8], size: usize, budget: usize) -> Outcome {
-    let mut frames = Vec::new();
-    let mut error = None;
-    let mut take = |framer: &mut PrefixedFramer, chunk: &[u8]| {
-        let mut cursor = framer.feed(chunk);
-        let mut taken = 0;
-        while taken < budget {
-            match cursor.next() {
-                Some(Ok(frame)) => frames.push(frame.to_vec()),
-                Some(Err(e)) => assert!(error.replace(e).is_none(), "an error is reported once"),
-                None => break,
-            }
-            taken += 1;
-        }
-        taken
-    };
-    for chunk in input.chunks(size) {
-        take(&mut framer, chunk);
-    }
-    while take(&mut framer, &[]) > 0 {}
-    assert_eq!(framer.has_failed(), error.is_some());
-    (frames, error)
-}
-
+/// The frames `make()` decodes from `input` are `frames` then `error`, however it is fed
+/// ([`check`](crate::framer::tests::check)).
 fn check(
     make: impl Fn() -> PrefixedFramer,
     input: &[u8],
     frames: &[&[u8]],
     error: Option<FrameError>,
 ) {
-    let frames: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
-    for size in 1..=input.len().max(1) {
-        for budget in [1, usize::MAX] {
-            let outcome = run(make(), input, size, budget);
-            assert_eq!(
-                outcome,
-                (frames.clone(), error),
-                "chunk size {size}, budget {budget}"
-            );
-        }
-    }
+    framer::tests::check(make, PrefixedFramer::has_failed, input, frames, error);
 }
 
 fn wire(prefix: Prefix, frames: &[&[u8]]) -> Vec<u8> {
