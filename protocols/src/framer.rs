@@ -8,6 +8,10 @@
 ///
 /// Crate-private in effect (it lives in a private module): it names no promise beyond the
 /// framers' own inherent methods, which it only forwards to.
+#[cfg_attr(
+    not(any(feature = "reactor", test)),
+    allow(dead_code, reason = "without the reactor only the tests drive framers through it")
+)]
 pub trait Framer {
     /// The cursor over the frames of one `feed`.
     type Frames<'s>
