@@ -10,7 +10,10 @@
 /// framers' own inherent methods, which it only forwards to.
 #[cfg_attr(
     not(any(feature = "reactor", test)),
-    allow(dead_code, reason = "without the reactor only the tests drive framers through it")
+    allow(
+        dead_code,
+        reason = "without the reactor only the tests drive framers through it"
+    )
 )]
 pub trait Framer {
     /// The cursor over the frames of one `feed`.

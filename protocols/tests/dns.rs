@@ -40,6 +40,11 @@ struct Script {
     truncate: bool,
     /// Answer the first query with forgeries only.
     forge_first: bool,
+    /// Send the forgeries before every answer, all at once.
+    forge_before_answer: bool,
+    /// Answer with every record, whatever was asked (as a recursive server sends a whole
+    /// CNAME chain).
+    answer_everything: bool,
     /// Another socket, to send replies from the wrong address.
     forger: Option<DatagramPort>,
     /// Answer with this error code instead.
@@ -57,6 +62,10 @@ type Shared = Rc<RefCell<Script>>;
 fn answer(query: &Message, script: &Script) -> Message {
     let mut reply = Message::response_to(query, script.rcode.unwrap_or(Rcode::NO_ERROR));
     if script.rcode.is_some() {
+        return reply;
+    }
+    if script.answer_everything {
+        reply.answers = script.records.clone();
         return reply;
     }
     let question = &query.questions[0];
@@ -101,6 +110,9 @@ impl DatagramProtocol for UdpServer {
         }
         if script.forge_first && heard == 1 {
             return send_forgeries(cx, &query, &script, from);
+        }
+        if script.forge_before_answer {
+            send_forgeries(cx, &query, &script, from);
         }
         let mut reply = answer(&query, &script);
         if script.truncate {
@@ -172,6 +184,17 @@ fn serve(reactor: &mut Reactor, script: Script) -> (SocketAddr, Shared) {
     panic!("no port free for both UDP and TCP");
 }
 
+/// A server on 127.0.0.1 that answers from `records` and misbehaves in no way.
+fn serve_records(reactor: &mut Reactor, records: Vec<Record>) -> (SocketAddr, Shared) {
+    serve(
+        reactor,
+        Script {
+            records,
+            ..Script::default()
+        },
+    )
+}
+
 /// A nameserver that hears and never answers.
 fn silent(reactor: &mut Reactor) -> (SocketAddr, Shared) {
     serve(
@@ -185,6 +208,14 @@ fn silent(reactor: &mut Reactor) -> (SocketAddr, Shared) {
 
 fn resolver(servers: Vec<SocketAddr>) -> Rc<Resolver> {
     Resolver::new(ResolverConfig::new(servers).with_timeout(TIMEOUT))
+}
+
+/// A resolver asking `servers`, each up to twice.
+fn resolver_with_two_attempts(servers: Vec<SocketAddr>) -> Rc<Resolver> {
+    let config = ResolverConfig::new(servers)
+        .with_timeout(TIMEOUT)
+        .with_attempts(2);
+    Resolver::new(config)
 }
 
 type Outcome = Rc<RefCell<Option<LookupResult>>>;
@@ -218,11 +249,44 @@ fn result_of(reactor: &mut Reactor, outcome: &Outcome) -> LookupResult {
     outcome.borrow_mut().take().unwrap()
 }
 
+/// Runs until `outcome` is in, and returns its addresses (failing if it is an error).
+fn addresses_of(reactor: &mut Reactor, outcome: &Outcome) -> Vec<IpAddr> {
+    result_of(reactor, outcome).unwrap()
+}
+
+/// Looks `host` up and runs until the result is in.
+fn resolve(
+    resolver: &Resolver,
+    reactor: &mut Reactor,
+    host: &str,
+    family: AddressFamily,
+) -> LookupResult {
+    let outcome = lookup(resolver, reactor, host, family);
+    result_of(reactor, &outcome)
+}
+
+/// Asserts that `host` resolves to `expected`.
+fn assert_resolves(
+    resolver: &Resolver,
+    reactor: &mut Reactor,
+    (host, family): (&str, AddressFamily),
+    expected: &[&str],
+) {
+    let addresses = resolve(resolver, reactor, host, family).unwrap();
+    assert_eq!(addresses, ips(expected), "{host}");
+}
+
 /// A few turns, to let anything that would happen without time passing happen.
 fn settle(reactor: &mut Reactor) {
     for _ in 0..20 {
         reactor.iterate(Duration::from_millis(2)).unwrap();
     }
+}
+
+/// Runs until `done`, then [`settle`]s.
+fn run_until_settled(reactor: &mut Reactor, done: impl FnMut() -> bool) {
+    run_until(reactor, done);
+    settle(reactor);
 }
 
 fn ips(list: &[&str]) -> Vec<IpAddr> {
@@ -234,28 +298,20 @@ fn manual_reactor() -> (Reactor, ManualClock) {
     (Reactor::with_clock(clock.clone()).unwrap(), clock)
 }
 
+const V4: AddressFamily = AddressFamily::Ipv4;
+
 #[test]
 fn a_and_aaaa_are_answered_by_a_server_on_loopback() {
     let mut reactor = Reactor::new().unwrap();
+    let aaaa = RecordData::Aaaa("2001:db8::1".parse().unwrap());
     let records = vec![
         a("host.test", 300, [192, 0, 2, 1]),
-        Record::new(
-            name("host.test"),
-            300,
-            RecordData::Aaaa("2001:db8::1".parse().unwrap()),
-        ),
+        Record::new(name("host.test"), 300, aaaa),
     ];
-    let (server, script) = serve(
-        &mut reactor,
-        Script {
-            records,
-            ..Script::default()
-        },
-    );
+    let (server, script) = serve_records(&mut reactor, records);
     let resolver = resolver(vec![server]);
-    let outcome = lookup(&resolver, &mut reactor, "host.test", AddressFamily::Any);
-    let addresses = result_of(&mut reactor, &outcome).unwrap();
-    assert_eq!(addresses, ips(&["192.0.2.1", "2001:db8::1"]));
+    let both = ("host.test", AddressFamily::Any);
+    assert_resolves(&resolver, &mut reactor, both, &["192.0.2.1", "2001:db8::1"]);
 
     let script = script.borrow();
     let asked: Vec<RecordType> = script
@@ -283,32 +339,15 @@ fn a_cname_is_followed_to_its_addresses() {
         Record::new(name("www.test"), 300, RecordData::Cname(name("web.test"))),
         a("web.test", 300, [192, 0, 2, 80]),
     ];
-    let shared = Rc::new(RefCell::new(Script {
-        records,
-        ..Script::default()
-    }));
     // One reply carrying the whole chain, as recursive servers send it.
-    struct Chain(Shared);
-    impl DatagramProtocol for Chain {
-        fn datagram_received(
-            &mut self,
-            cx: &mut DatagramContext<'_>,
-            data: &[u8],
-            from: SocketAddr,
-        ) {
-            let query = Message::decode(data).unwrap();
-            let mut reply = Message::response_to(&query, Rcode::NO_ERROR);
-            reply.answers = self.0.borrow().records.clone();
-            cx.send_to(&reply.encode(), from).unwrap();
-        }
-    }
-    let server = reactor.listen_udp(LOOPBACK, Chain(shared)).unwrap();
-    let resolver = resolver(vec![server.local_addr()]);
-    let outcome = lookup(&resolver, &mut reactor, "www.test", AddressFamily::Ipv4);
-    assert_eq!(
-        result_of(&mut reactor, &outcome).unwrap(),
-        ips(&["192.0.2.80"])
-    );
+    let script = Script {
+        records,
+        answer_everything: true,
+        ..Script::default()
+    };
+    let (server, _) = serve(&mut reactor, script);
+    let resolver = resolver(vec![server]);
+    assert_resolves(&resolver, &mut reactor, ("www.test", V4), &["192.0.2.80"]);
 }
 
 #[test]
@@ -321,9 +360,8 @@ fn a_server_that_drops_the_first_query_is_asked_again_after_the_timeout() {
     };
     let (server, script) = serve(&mut reactor, script);
     let resolver = resolver(vec![server]);
-    let outcome = lookup(&resolver, &mut reactor, "retry.test", AddressFamily::Ipv4);
-    run_until(&mut reactor, || script.borrow().udp_queries.len() == 1);
-    settle(&mut reactor);
+    let outcome = lookup(&resolver, &mut reactor, "retry.test", V4);
+    run_until_settled(&mut reactor, || script.borrow().udp_queries.len() == 1);
     assert!(outcome.borrow().is_none(), "nothing before the timeout");
     assert_eq!(
         script.borrow().udp_queries.len(),
@@ -332,10 +370,7 @@ fn a_server_that_drops_the_first_query_is_asked_again_after_the_timeout() {
     );
 
     clock.advance(TIMEOUT);
-    assert_eq!(
-        result_of(&mut reactor, &outcome).unwrap(),
-        ips(&["192.0.2.2"])
-    );
+    assert_eq!(addresses_of(&mut reactor, &outcome), ips(&["192.0.2.2"]));
     let script = script.borrow();
     assert_eq!(script.udp_queries.len(), 2);
     assert_eq!(
@@ -349,27 +384,17 @@ fn a_silent_server_is_passed_over_for_the_next() {
     let (mut reactor, clock) = manual_reactor();
     let (dead, dead_script) = silent(&mut reactor);
     let records = vec![a("next.test", 300, [192, 0, 2, 3])];
-    let (alive, alive_script) = serve(
-        &mut reactor,
-        Script {
-            records,
-            ..Script::default()
-        },
-    );
+    let (alive, alive_script) = serve_records(&mut reactor, records);
     let resolver = resolver(vec![dead, alive]);
-    let outcome = lookup(&resolver, &mut reactor, "next.test", AddressFamily::Ipv4);
-    run_until(&mut reactor, || dead_script.borrow().udp_queries.len() == 1);
-    settle(&mut reactor);
+    let outcome = lookup(&resolver, &mut reactor, "next.test", V4);
+    run_until_settled(&mut reactor, || dead_script.borrow().udp_queries.len() == 1);
     assert!(
         alive_script.borrow().udp_queries.is_empty(),
         "the first server first"
     );
 
     clock.advance(TIMEOUT);
-    assert_eq!(
-        result_of(&mut reactor, &outcome).unwrap(),
-        ips(&["192.0.2.3"])
-    );
+    assert_eq!(addresses_of(&mut reactor, &outcome), ips(&["192.0.2.3"]));
 }
 
 #[test]
@@ -377,16 +402,12 @@ fn every_server_silent_times_out_after_every_attempt() {
     let (mut reactor, clock) = manual_reactor();
     let (first, first_script) = silent(&mut reactor);
     let (second, second_script) = silent(&mut reactor);
-    let config = ResolverConfig::new(vec![first, second])
-        .with_timeout(TIMEOUT)
-        .with_attempts(2);
-    let resolver = Resolver::new(config);
-    let outcome = lookup(&resolver, &mut reactor, "void.test", AddressFamily::Ipv4);
+    let resolver = resolver_with_two_attempts(vec![first, second]);
+    let outcome = lookup(&resolver, &mut reactor, "void.test", V4);
     let heard =
         || first_script.borrow().udp_queries.len() + second_script.borrow().udp_queries.len();
     for sent in 1..=4 {
-        run_until(&mut reactor, || heard() == sent);
-        settle(&mut reactor);
+        run_until_settled(&mut reactor, || heard() == sent);
         assert!(outcome.borrow().is_none(), "not over after {sent} queries");
         clock.advance(TIMEOUT);
     }
@@ -412,9 +433,8 @@ fn forged_replies_are_dropped_and_the_real_one_accepted() {
     };
     let (server, script) = serve(&mut reactor, script);
     let resolver = resolver(vec![server]);
-    let outcome = lookup(&resolver, &mut reactor, "bank.test", AddressFamily::Ipv4);
-    run_until(&mut reactor, || script.borrow().udp_queries.len() == 1);
-    settle(&mut reactor);
+    let outcome = lookup(&resolver, &mut reactor, "bank.test", V4);
+    run_until_settled(&mut reactor, || script.borrow().udp_queries.len() == 1);
     assert!(
         outcome.borrow().is_none(),
         "a forgery was accepted: {:?}",
@@ -423,10 +443,7 @@ fn forged_replies_are_dropped_and_the_real_one_accepted() {
 
     // The retry gets the real answer, after the same forgeries would have failed again.
     clock.advance(TIMEOUT);
-    assert_eq!(
-        result_of(&mut reactor, &outcome).unwrap(),
-        ips(&["192.0.2.4"])
-    );
+    assert_eq!(addresses_of(&mut reactor, &outcome), ips(&["192.0.2.4"]));
 }
 
 #[test]
@@ -435,33 +452,15 @@ fn forged_replies_before_the_real_one_in_the_same_turn_do_not_hide_it() {
     let forger = reactor
         .listen_udp(LOOPBACK, UdpServer(Rc::default()))
         .unwrap();
-    /// Sends the forgeries, then the answer, all at once.
-    struct Both(Shared);
-    impl DatagramProtocol for Both {
-        fn datagram_received(
-            &mut self,
-            cx: &mut DatagramContext<'_>,
-            data: &[u8],
-            from: SocketAddr,
-        ) {
-            let query = Message::decode(data).unwrap();
-            let script = self.0.borrow();
-            send_forgeries(cx, &query, &script, from);
-            cx.send_to(&answer(&query, &script).encode(), from).unwrap();
-        }
-    }
-    let script = Rc::new(RefCell::new(Script {
+    let script = Script {
         records: vec![a("bank.test", 300, [192, 0, 2, 5])],
+        forge_before_answer: true,
         forger: Some(forger),
         ..Script::default()
-    }));
-    let server = reactor.listen_udp(LOOPBACK, Both(script)).unwrap();
-    let resolver = resolver(vec![server.local_addr()]);
-    let outcome = lookup(&resolver, &mut reactor, "bank.test", AddressFamily::Ipv4);
-    assert_eq!(
-        result_of(&mut reactor, &outcome).unwrap(),
-        ips(&["192.0.2.5"])
-    );
+    };
+    let (server, _) = serve(&mut reactor, script);
+    let resolver = resolver(vec![server]);
+    assert_resolves(&resolver, &mut reactor, ("bank.test", V4), &["192.0.2.5"]);
 }
 
 #[test]
@@ -478,8 +477,7 @@ fn a_truncated_reply_is_asked_again_over_tcp() {
     };
     let (server, script) = serve(&mut reactor, script);
     let resolver = resolver(vec![server]);
-    let outcome = lookup(&resolver, &mut reactor, "big.test", AddressFamily::Ipv4);
-    let addresses = result_of(&mut reactor, &outcome).unwrap();
+    let addresses = resolve(&resolver, &mut reactor, "big.test", V4).unwrap();
     assert_eq!(addresses.len(), 40);
     assert_eq!(addresses[39], IpAddr::from([10, 0, 0, 40]));
     let script = script.borrow();
@@ -501,14 +499,10 @@ fn a_tcp_retry_that_gets_no_answer_times_out_like_a_udp_try() {
         ..Script::default()
     };
     let (server, script) = serve(&mut reactor, script);
-    let config = ResolverConfig::new(vec![server])
-        .with_timeout(TIMEOUT)
-        .with_attempts(2);
-    let resolver = Resolver::new(config);
-    let outcome = lookup(&resolver, &mut reactor, "big.test", AddressFamily::Ipv4);
+    let resolver = resolver_with_two_attempts(vec![server]);
+    let outcome = lookup(&resolver, &mut reactor, "big.test", V4);
     for tries in 1..=2 {
-        run_until(&mut reactor, || script.borrow().tcp_queries.len() == tries);
-        settle(&mut reactor);
+        run_until_settled(&mut reactor, || script.borrow().tcp_queries.len() == tries);
         assert!(outcome.borrow().is_none());
         clock.advance(TIMEOUT);
     }
@@ -532,8 +526,7 @@ fn a_truncated_reply_with_no_tcp_listener_fails_over_to_the_next_try() {
         .listen_udp(LOOPBACK, UdpServer(shared.clone()))
         .unwrap();
     let resolver = Resolver::new(ResolverConfig::new(vec![server.local_addr()]).with_attempts(2));
-    let outcome = lookup(&resolver, &mut reactor, "big.test", AddressFamily::Ipv4);
-    match result_of(&mut reactor, &outcome) {
+    match resolve(&resolver, &mut reactor, "big.test", V4) {
         Err(ResolveError::Io(e)) => assert!(e.to_string().contains("refused"), "{e}"),
         other => panic!("expected the TCP connect's refusal, got {other:?}"),
     }
@@ -548,37 +541,20 @@ fn a_truncated_reply_with_no_tcp_listener_fails_over_to_the_next_try() {
 fn answers_are_cached_for_their_ttl_and_asked_again_after() {
     let (mut reactor, clock) = manual_reactor();
     let records = vec![a("cached.test", 60, [192, 0, 2, 6])];
-    let (server, script) = serve(
-        &mut reactor,
-        Script {
-            records,
-            ..Script::default()
-        },
-    );
+    let (server, script) = serve_records(&mut reactor, records);
     let resolver = resolver(vec![server]);
     let asked = || script.borrow().udp_queries.len();
+    let address = &["192.0.2.6"];
 
-    let outcome = lookup(&resolver, &mut reactor, "cached.test", AddressFamily::Ipv4);
-    assert_eq!(
-        result_of(&mut reactor, &outcome).unwrap(),
-        ips(&["192.0.2.6"])
-    );
+    assert_resolves(&resolver, &mut reactor, ("cached.test", V4), address);
     assert_eq!(asked(), 1);
 
     clock.advance(Duration::from_secs(59));
-    let outcome = lookup(&resolver, &mut reactor, "CACHED.test.", AddressFamily::Ipv4);
-    assert_eq!(
-        result_of(&mut reactor, &outcome).unwrap(),
-        ips(&["192.0.2.6"])
-    );
+    assert_resolves(&resolver, &mut reactor, ("CACHED.test.", V4), address);
     assert_eq!(asked(), 1, "a hit within the TTL asks nobody");
 
     clock.advance(Duration::from_secs(1));
-    let outcome = lookup(&resolver, &mut reactor, "cached.test", AddressFamily::Ipv4);
-    assert_eq!(
-        result_of(&mut reactor, &outcome).unwrap(),
-        ips(&["192.0.2.6"])
-    );
+    assert_resolves(&resolver, &mut reactor, ("cached.test", V4), address);
     assert_eq!(asked(), 2, "past the TTL the server is asked again");
 }
 
@@ -589,9 +565,8 @@ fn a_missing_name_is_not_found_and_cached_for_the_soa_minimum() {
     let resolver = resolver(vec![server]);
     for (advance, asked) in [(0, 1), (29, 1), (1, 2)] {
         clock.advance(Duration::from_secs(advance));
-        let outcome = lookup(&resolver, &mut reactor, "nowhere.test", AddressFamily::Ipv4);
         assert!(matches!(
-            result_of(&mut reactor, &outcome),
+            resolve(&resolver, &mut reactor, "nowhere.test", V4),
             Err(ResolveError::NotFound)
         ));
         assert_eq!(script.borrow().udp_queries.len(), asked);
@@ -602,60 +577,41 @@ fn a_missing_name_is_not_found_and_cached_for_the_soa_minimum() {
 fn concurrent_lookups_of_one_name_share_one_query() {
     let mut reactor = Reactor::new().unwrap();
     let records = vec![a("shared.test", 300, [192, 0, 2, 7])];
-    let (server, script) = serve(
-        &mut reactor,
-        Script {
-            records,
-            ..Script::default()
-        },
-    );
+    let (server, script) = serve_records(&mut reactor, records);
     let resolver = resolver(vec![server]);
     let outcomes: Vec<Outcome> = (0..5)
-        .map(|_| lookup(&resolver, &mut reactor, "shared.test", AddressFamily::Ipv4))
+        .map(|_| lookup(&resolver, &mut reactor, "shared.test", V4))
         .collect();
     for outcome in &outcomes {
-        assert_eq!(
-            result_of(&mut reactor, outcome).unwrap(),
-            ips(&["192.0.2.7"])
-        );
+        assert_eq!(addresses_of(&mut reactor, outcome), ips(&["192.0.2.7"]));
     }
     assert_eq!(script.borrow().udp_queries.len(), 1);
+}
+
+/// A server on 127.0.0.1 that answers every query with `rcode`.
+fn failing(reactor: &mut Reactor, rcode: Rcode) -> SocketAddr {
+    let script = Script {
+        rcode: Some(rcode),
+        ..Script::default()
+    };
+    serve(reactor, script).0
 }
 
 #[test]
 fn a_server_failure_moves_on_to_the_next_server_at_once() {
     let (mut reactor, _clock) = manual_reactor();
-    let failing = Script {
-        rcode: Some(Rcode::SERV_FAIL),
-        ..Script::default()
-    };
-    let (first, _) = serve(&mut reactor, failing);
+    let first = failing(&mut reactor, Rcode::SERV_FAIL);
     let records = vec![a("flaky.test", 300, [192, 0, 2, 8])];
-    let (second, _) = serve(
-        &mut reactor,
-        Script {
-            records,
-            ..Script::default()
-        },
-    );
+    let (second, _) = serve_records(&mut reactor, records);
     let resolver = resolver(vec![first, second]);
-    let outcome = lookup(&resolver, &mut reactor, "flaky.test", AddressFamily::Ipv4);
     // No clock advance: SERVFAIL is not a timeout.
-    assert_eq!(
-        result_of(&mut reactor, &outcome).unwrap(),
-        ips(&["192.0.2.8"])
-    );
+    assert_resolves(&resolver, &mut reactor, ("flaky.test", V4), &["192.0.2.8"]);
 
     // With only failing servers, the failure is reported.
-    let failing = Script {
-        rcode: Some(Rcode::REFUSED),
-        ..Script::default()
-    };
-    let (only, _) = serve(&mut reactor, failing);
+    let only = failing(&mut reactor, Rcode::REFUSED);
     let resolver = self::resolver(vec![only]);
-    let outcome = lookup(&resolver, &mut reactor, "flaky.test", AddressFamily::Ipv4);
     assert!(matches!(
-        result_of(&mut reactor, &outcome),
+        resolve(&resolver, &mut reactor, "flaky.test", V4),
         Err(ResolveError::ServerFailure(Rcode::REFUSED))
     ));
 }
@@ -668,8 +624,7 @@ fn a_closed_port_fails_at_once_without_waiting_for_the_timeout() {
         socket.local_addr().unwrap()
     };
     let resolver = Resolver::new(ResolverConfig::new(vec![closed]).with_attempts(1));
-    let outcome = lookup(&resolver, &mut reactor, "closed.test", AddressFamily::Ipv4);
-    match result_of(&mut reactor, &outcome) {
+    match resolve(&resolver, &mut reactor, "closed.test", V4) {
         Err(ResolveError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused),
         other => panic!("expected refused, got {other:?}"),
     }
@@ -681,16 +636,10 @@ fn the_hosts_file_answers_before_any_server() {
     let (server, script) = silent(&mut reactor);
     let hosts = Hosts::parse("192.0.2.9 printer.test printer\n2001:db8::9 printer.test\n");
     let resolver = Resolver::new(ResolverConfig::new(vec![server]).with_hosts(hosts));
-    let outcome = lookup(&resolver, &mut reactor, "PRINTER.test", AddressFamily::Any);
-    assert_eq!(
-        result_of(&mut reactor, &outcome).unwrap(),
-        ips(&["192.0.2.9", "2001:db8::9"])
-    );
-    let outcome = lookup(&resolver, &mut reactor, "printer.test", AddressFamily::Ipv6);
-    assert_eq!(
-        result_of(&mut reactor, &outcome).unwrap(),
-        ips(&["2001:db8::9"])
-    );
+    let any = ("PRINTER.test", AddressFamily::Any);
+    assert_resolves(&resolver, &mut reactor, any, &["192.0.2.9", "2001:db8::9"]);
+    let v6 = ("printer.test", AddressFamily::Ipv6);
+    assert_resolves(&resolver, &mut reactor, v6, &["2001:db8::9"]);
     settle(&mut reactor);
     assert!(script.borrow().udp_queries.is_empty());
 }
@@ -699,29 +648,16 @@ fn the_hosts_file_answers_before_any_server() {
 fn literals_and_bad_names_need_no_server() {
     let mut reactor = Reactor::new().unwrap();
     let resolver = Resolver::new(ResolverConfig::new(Vec::new()));
-    let outcome = lookup(&resolver, &mut reactor, "127.0.0.1", AddressFamily::Any);
-    assert_eq!(
-        result_of(&mut reactor, &outcome).unwrap(),
-        ips(&["127.0.0.1"])
-    );
-    let outcome = lookup(&resolver, &mut reactor, "::1", AddressFamily::Ipv4);
+    let mut ask = |host, family| resolve(&resolver, &mut reactor, host, family);
+    let any = AddressFamily::Any;
+    assert_eq!(ask("127.0.0.1", any).unwrap(), ips(&["127.0.0.1"]));
+    assert!(matches!(ask("::1", V4), Err(ResolveError::NoAddresses)));
     assert!(matches!(
-        result_of(&mut reactor, &outcome),
-        Err(ResolveError::NoAddresses)
-    ));
-    let outcome = lookup(&resolver, &mut reactor, "a..b", AddressFamily::Any);
-    assert!(matches!(
-        result_of(&mut reactor, &outcome),
+        ask("a..b", any),
         Err(ResolveError::InvalidName(_))
     ));
-    let outcome = lookup(
-        &resolver,
-        &mut reactor,
-        "no.servers.test",
-        AddressFamily::Any,
-    );
     assert!(matches!(
-        result_of(&mut reactor, &outcome),
+        ask("no.servers.test", any),
         Err(ResolveError::NoNameservers)
     ));
 }
@@ -771,13 +707,7 @@ fn connect_tcp_resolves_the_host_then_connects() {
     let mut reactor = Reactor::new().unwrap();
     let listener = reactor.listen_tcp(LOOPBACK, || Idle).unwrap();
     let records = vec![a("svc.test", 300, [127, 0, 0, 1])];
-    let (server, _) = serve(
-        &mut reactor,
-        Script {
-            records,
-            ..Script::default()
-        },
-    );
+    let (server, _) = serve_records(&mut reactor, records);
     let resolver = resolver(vec![server]);
     let attempt = Attempt::default();
     let port = listener.local_addr().port();
