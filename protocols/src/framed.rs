@@ -272,3 +272,6 @@ impl<K: Framing, H: Handler<K>> Protocol for FramedProtocol<K, H> {
         self.tell(cx, Event::ResumeWriting);
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -123,29 +123,18 @@ impl<H: NetstringReceiver> NetstringProtocol<H> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use torsion_reactor::testing::Harness;
 
     use super::*;
+    use crate::framed::tests::{
+        echoes_in_every_chunk_size, events, pause_holds_back_frames_and_eof, Echo,
+    };
 
-    /// Records strings and errors, echoes strings, and pauses for 1 s on `pause`.
-    #[derive(Default)]
-    struct Echo {
-        events: Vec<String>,
-    }
-
+    /// Echoes strings; records errors too, and closes on them.
     impl NetstringReceiver for Echo {
         fn string_received(&mut self, cx: &mut NetstringContext<'_, '_>, string: &[u8]) {
-            self.events
-                .push(String::from_utf8_lossy(string).into_owned());
             cx.send_string(string);
-            if string == b"pause" {
-                cx.pause_producing();
-                cx.call_later(Duration::from_secs(1), |_: &mut Echo, cx| {
-                    cx.resume_producing()
-                });
-            }
+            self.heard(cx, string);
         }
 
         fn netstring_error(&mut self, cx: &mut NetstringContext<'_, '_>, error: &NetstringError) {
@@ -154,21 +143,11 @@ mod tests {
         }
     }
 
-    fn events(h: &Harness<NetstringProtocol<Echo>>) -> Vec<String> {
-        h.protocol().handler().events.clone()
-    }
-
     #[test]
     fn strings_are_delivered_and_sent_in_every_chunk_size() {
         let input = b"5:hello,0:,3:a,b,";
-        for size in 1..=input.len() {
-            let mut h = Harness::new(NetstringProtocol::new(Echo::default()));
-            for chunk in input.chunks(size) {
-                h.feed(chunk);
-            }
-            assert_eq!(events(&h), ["hello", "", "a,b"], "chunk size {size}");
-            assert_eq!(h.take_written(), input, "chunk size {size}");
-        }
+        let make = || NetstringProtocol::new(Echo::default());
+        echoes_in_every_chunk_size(make, input, &["hello", "", "a,b"], "chunk");
     }
 
     #[test]
@@ -198,13 +177,7 @@ mod tests {
 
     #[test]
     fn pause_holds_back_strings_and_eof_until_resumed() {
-        let mut h = Harness::new(NetstringProtocol::new(Echo::default()));
-        h.feed(b"5:pause,1:a,1:b,");
-        h.feed_eof();
-        assert_eq!(events(&h), ["pause"]);
-        assert!(!h.is_closed());
-        h.advance(Duration::from_secs(1));
-        assert_eq!(events(&h), ["pause", "a", "b"]);
-        assert!(h.is_closed());
+        let protocol = NetstringProtocol::new(Echo::default());
+        pause_holds_back_frames_and_eof(protocol, b"5:pause,1:a,1:b,");
     }
 }

@@ -135,34 +135,19 @@ impl<H: FrameReceiver> FrameProtocol<H> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use torsion_reactor::testing::Harness;
 
     use super::*;
+    use crate::framed::tests::{
+        echoes_in_every_chunk_size, events, pause_holds_back_frames_and_eof, Echo,
+    };
 
-    /// Records frames, echoes them, and pauses for 1 s on `pause`.
-    #[derive(Default)]
-    struct Echo {
-        events: Vec<String>,
-    }
-
+    /// Echoes frames.
     impl FrameReceiver for Echo {
         fn frame_received(&mut self, cx: &mut FrameContext<'_, '_>, frame: &[u8]) {
-            self.events
-                .push(String::from_utf8_lossy(frame).into_owned());
             cx.send_frame(frame).unwrap();
-            if frame == b"pause" {
-                cx.pause_producing();
-                cx.call_later(Duration::from_secs(1), |_: &mut Echo, cx| {
-                    cx.resume_producing()
-                });
-            }
+            self.heard(cx, frame);
         }
-    }
-
-    fn events(h: &Harness<FrameProtocol<Echo>>) -> Vec<String> {
-        h.protocol().handler().events.clone()
     }
 
     fn wire(prefix: Prefix, frames: &[&[u8]]) -> Vec<u8> {
@@ -177,14 +162,9 @@ mod tests {
     fn frames_are_delivered_and_sent_in_every_chunk_size() {
         for prefix in [Prefix::U8, Prefix::U16, Prefix::U32] {
             let input = wire(prefix, &[b"hello", b"", b"x"]);
-            for size in 1..=input.len() {
-                let mut h = Harness::new(FrameProtocol::new(Echo::default(), prefix));
-                for chunk in input.chunks(size) {
-                    h.feed(chunk);
-                }
-                assert_eq!(events(&h), ["hello", "", "x"], "{prefix:?}, size {size}");
-                assert_eq!(h.take_written(), input, "{prefix:?}, size {size}");
-            }
+            let make = || FrameProtocol::new(Echo::default(), prefix);
+            let label = format!("{prefix:?},");
+            echoes_in_every_chunk_size(make, &input, &["hello", "", "x"], &label);
         }
     }
 
@@ -217,13 +197,7 @@ mod tests {
 
     #[test]
     fn pause_holds_back_frames_and_eof_until_resumed() {
-        let mut h = Harness::new(FrameProtocol::new(Echo::default(), Prefix::U16));
-        h.feed(&wire(Prefix::U16, &[b"pause", b"a", b"b"]));
-        h.feed_eof();
-        assert_eq!(events(&h), ["pause"]);
-        assert!(!h.is_closed());
-        h.advance(Duration::from_secs(1));
-        assert_eq!(events(&h), ["pause", "a", "b"]);
-        assert!(h.is_closed());
+        let protocol = FrameProtocol::new(Echo::default(), Prefix::U16);
+        pause_holds_back_frames_and_eof(protocol, &wire(Prefix::U16, &[b"pause", b"a", b"b"]));
     }
 }
