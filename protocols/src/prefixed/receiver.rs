@@ -141,6 +141,7 @@ mod tests {
     use crate::framed::tests::{
         echoes_in_every_chunk_size, events, pause_holds_back_frames_and_eof, Echo,
     };
+    use crate::prefixed::tests::wire;
 
     /// Echoes frames.
     impl FrameReceiver for Echo {
@@ -148,14 +149,6 @@ mod tests {
             cx.send_frame(frame).unwrap();
             self.heard(cx, frame);
         }
-    }
-
-    fn wire(prefix: Prefix, frames: &[&[u8]]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for frame in frames {
-            prefix.encode(frame, &mut out).unwrap();
-        }
-        out
     }
 
     #[test]

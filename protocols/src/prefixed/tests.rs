@@ -15,7 +15,8 @@ fn check(
     framer::tests::check(make, PrefixedFramer::has_failed, input, frames, error);
 }
 
-fn wire(prefix: Prefix, frames: &[&[u8]]) -> Vec<u8> {
+/// `frames`, each after its `prefix`, in one stream.
+pub(super) fn wire(prefix: Prefix, frames: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
     for frame in frames {
         prefix.encode(frame, &mut out).unwrap();
