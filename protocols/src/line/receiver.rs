@@ -93,59 +93,6 @@ pub trait LineReceiver: 'static {
     }
 }
 
-/// A mode change a handler asked for, applied when its callback returns.
-#[derive(Debug, Clone, Copy)]
-pub enum Switch {
-    /// To raw mode.
-    Raw,
-    /// To line mode, starting with the last `extra` bytes of the raw data being received.
-    Line {
-        /// Bytes given back, to be framed as lines.
-        extra: usize,
-    },
-}
-
-impl Framing for LineFramer {
-    type Encoder = LineEnding;
-    type Request = Option<Switch>;
-
-    fn request_frames(frames: &mut LineFrames<'_, '_>, request: Option<Switch>) {
-        match request {
-            Some(Switch::Raw) => frames.set_raw_mode(),
-            Some(Switch::Line { extra }) => frames.set_line_mode_with_extra(extra),
-            None => {}
-        }
-    }
-
-    fn request(&mut self, request: Option<Switch>) {
-        match request {
-            Some(Switch::Raw) => self.set_raw_mode(),
-            Some(Switch::Line { .. }) => self.set_line_mode(),
-            None => {}
-        }
-    }
-}
-
-impl<H: LineReceiver> Handler<LineFramer> for H {
-    fn handle(&mut self, cx: &mut LineContext<'_, '_>, event: Event<'_, Line<'_>>) {
-        match event {
-            Event::Frame(Ok(LineFrame::Line(line))) => self.line_received(cx, line),
-            Event::Frame(Ok(LineFrame::Raw(data))) => self.raw_data_received(cx, data),
-            Event::Frame(Err(LineError::TooLong { buffered, .. })) => {
-                self.line_length_exceeded(cx, buffered)
-            }
-            Event::ConnectionMade => self.connection_made(cx),
-            Event::EofReceived => self.eof_received(cx),
-            Event::ConnectionLost(reason) => self.connection_lost(cx, reason),
-            Event::PauseWriting => self.pause_writing(cx),
-            Event::ResumeWriting => self.resume_writing(cx),
-        }
-    }
-}
-
-/// What the line cursor hands out.
-type Line<'x> = Result<LineFrame<'x>, LineError<'x>>;
-
 /// What a [`LineReceiver`] callback can do: send lines, switch between line and raw mode,
 /// pause delivery, close, and reach the connection's whole [`Context`] through
 /// [`transport`](FramedContext::transport).
@@ -185,14 +132,6 @@ impl LineContext<'_, '_> {
     pub fn set_line_mode_with_extra(&mut self, extra: usize) {
         self.request = Some(Switch::Line { extra });
     }
-}
-
-/// The bytes [`send_line`](LineContext::send_line) ends lines with.
-pub struct LineEnding {
-    bytes: Cow<'static, [u8]>,
-    /// Given by [`with_line_ending`](LineProtocol::with_line_ending), so a delimiter set
-    /// later does not replace it.
-    explicit: bool,
 }
 
 /// Runs a [`LineReceiver`] on a connection: implements [`Protocol`] by framing the bytes
@@ -249,6 +188,70 @@ impl<H: LineReceiver> LineProtocol<H> {
         &self.framer
     }
 }
+
+// What the generic adapter (`crate::framed`) needs to know of lines: the line ending, mode
+// switches, and which `LineReceiver` callback each event goes to.
+
+/// The bytes [`send_line`](LineContext::send_line) ends lines with.
+pub struct LineEnding {
+    bytes: Cow<'static, [u8]>,
+    /// Given by [`with_line_ending`](LineProtocol::with_line_ending), so a delimiter set
+    /// later does not replace it.
+    explicit: bool,
+}
+
+/// A mode change a handler asked for, applied when its callback returns.
+#[derive(Debug, Clone, Copy)]
+pub enum Switch {
+    /// To raw mode.
+    Raw,
+    /// To line mode, starting with the last `extra` bytes of the raw data being received.
+    Line {
+        /// Bytes given back, to be framed as lines.
+        extra: usize,
+    },
+}
+
+impl Framing for LineFramer {
+    type Encoder = LineEnding;
+    type Request = Option<Switch>;
+
+    fn request_frames(frames: &mut LineFrames<'_, '_>, request: Option<Switch>) {
+        match request {
+            Some(Switch::Raw) => frames.set_raw_mode(),
+            Some(Switch::Line { extra }) => frames.set_line_mode_with_extra(extra),
+            None => {}
+        }
+    }
+
+    fn request(&mut self, request: Option<Switch>) {
+        match request {
+            Some(Switch::Raw) => self.set_raw_mode(),
+            Some(Switch::Line { .. }) => self.set_line_mode(),
+            None => {}
+        }
+    }
+}
+
+impl<H: LineReceiver> Handler<LineFramer> for H {
+    fn handle(&mut self, cx: &mut LineContext<'_, '_>, event: Event<'_, Line<'_>>) {
+        match event {
+            Event::Frame(Ok(LineFrame::Line(line))) => self.line_received(cx, line),
+            Event::Frame(Ok(LineFrame::Raw(data))) => self.raw_data_received(cx, data),
+            Event::Frame(Err(LineError::TooLong { buffered, .. })) => {
+                self.line_length_exceeded(cx, buffered)
+            }
+            Event::ConnectionMade => self.connection_made(cx),
+            Event::EofReceived => self.eof_received(cx),
+            Event::ConnectionLost(reason) => self.connection_lost(cx, reason),
+            Event::PauseWriting => self.pause_writing(cx),
+            Event::ResumeWriting => self.resume_writing(cx),
+        }
+    }
+}
+
+/// What the line cursor hands out.
+type Line<'x> = Result<LineFrame<'x>, LineError<'x>>;
 
 #[cfg(test)]
 mod tests;

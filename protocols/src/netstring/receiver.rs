@@ -66,29 +66,6 @@ pub trait NetstringReceiver: 'static {
     }
 }
 
-impl Framing for NetstringFramer {
-    type Encoder = ();
-    type Request = ();
-}
-
-impl<H: NetstringReceiver> Handler<NetstringFramer> for H {
-    fn handle(
-        &mut self,
-        cx: &mut NetstringContext<'_, '_>,
-        event: Event<'_, Result<&[u8], NetstringError>>,
-    ) {
-        match event {
-            Event::Frame(Ok(string)) => self.string_received(cx, string),
-            Event::Frame(Err(error)) => self.netstring_error(cx, &error),
-            Event::ConnectionMade => self.connection_made(cx),
-            Event::EofReceived => self.eof_received(cx),
-            Event::ConnectionLost(reason) => self.connection_lost(cx, reason),
-            Event::PauseWriting => self.pause_writing(cx),
-            Event::ResumeWriting => self.resume_writing(cx),
-        }
-    }
-}
-
 /// What a [`NetstringReceiver`] callback can do: send strings, pause delivery, close, and
 /// reach the connection's whole [`Context`] through
 /// [`transport`](FramedContext::transport).
@@ -118,6 +95,32 @@ impl<H: NetstringReceiver> NetstringProtocol<H> {
     pub fn with_max_length(mut self, max: usize) -> Self {
         self.framer = self.framer.with_max_length(max);
         self
+    }
+}
+
+// What the generic adapter (`crate::framed`) needs to know of netstrings: which
+// `NetstringReceiver` callback each event goes to.
+
+impl Framing for NetstringFramer {
+    type Encoder = ();
+    type Request = ();
+}
+
+impl<H: NetstringReceiver> Handler<NetstringFramer> for H {
+    fn handle(
+        &mut self,
+        cx: &mut NetstringContext<'_, '_>,
+        event: Event<'_, Result<&[u8], NetstringError>>,
+    ) {
+        match event {
+            Event::Frame(Ok(string)) => self.string_received(cx, string),
+            Event::Frame(Err(error)) => self.netstring_error(cx, &error),
+            Event::ConnectionMade => self.connection_made(cx),
+            Event::EofReceived => self.eof_received(cx),
+            Event::ConnectionLost(reason) => self.connection_lost(cx, reason),
+            Event::PauseWriting => self.pause_writing(cx),
+            Event::ResumeWriting => self.resume_writing(cx),
+        }
     }
 }
 

@@ -71,33 +71,6 @@ pub trait FrameReceiver: 'static {
     }
 }
 
-impl Framing for PrefixedFramer {
-    type Encoder = Prefix;
-    type Request = ();
-}
-
-impl<H: FrameReceiver> Handler<PrefixedFramer> for H {
-    fn handle(
-        &mut self,
-        cx: &mut FrameContext<'_, '_>,
-        event: Event<'_, Result<&[u8], FrameError>>,
-    ) {
-        match event {
-            Event::Frame(Ok(frame)) => self.frame_received(cx, frame),
-            Event::Frame(Err(FrameError::TooLong { length, .. })) => {
-                self.frame_length_exceeded(cx, length)
-            }
-            // The decoder reports only the peer's errors.
-            Event::Frame(Err(FrameError::Unencodable { .. })) => cx.lose_connection(),
-            Event::ConnectionMade => self.connection_made(cx),
-            Event::EofReceived => self.eof_received(cx),
-            Event::ConnectionLost(reason) => self.connection_lost(cx, reason),
-            Event::PauseWriting => self.pause_writing(cx),
-            Event::ResumeWriting => self.resume_writing(cx),
-        }
-    }
-}
-
 /// What a [`FrameReceiver`] callback can do: send frames, pause delivery, close, and reach the
 /// connection's whole [`Context`] through
 /// [`transport`](FramedContext::transport).
@@ -130,6 +103,36 @@ impl<H: FrameReceiver> FrameProtocol<H> {
     pub fn with_max_frame_length(mut self, max: usize) -> Self {
         self.framer = self.framer.with_max_frame_length(max);
         self
+    }
+}
+
+// What the generic adapter (`crate::framed`) needs to know of prefixed frames: the prefix, and
+// which `FrameReceiver` callback each event goes to.
+
+impl Framing for PrefixedFramer {
+    type Encoder = Prefix;
+    type Request = ();
+}
+
+impl<H: FrameReceiver> Handler<PrefixedFramer> for H {
+    fn handle(
+        &mut self,
+        cx: &mut FrameContext<'_, '_>,
+        event: Event<'_, Result<&[u8], FrameError>>,
+    ) {
+        match event {
+            Event::Frame(Ok(frame)) => self.frame_received(cx, frame),
+            Event::Frame(Err(FrameError::TooLong { length, .. })) => {
+                self.frame_length_exceeded(cx, length)
+            }
+            // The decoder reports only the peer's errors.
+            Event::Frame(Err(FrameError::Unencodable { .. })) => cx.lose_connection(),
+            Event::ConnectionMade => self.connection_made(cx),
+            Event::EofReceived => self.eof_received(cx),
+            Event::ConnectionLost(reason) => self.connection_lost(cx, reason),
+            Event::PauseWriting => self.pause_writing(cx),
+            Event::ResumeWriting => self.resume_writing(cx),
+        }
     }
 }
 
