@@ -18,6 +18,9 @@ pub struct CpuTimes {
     pub user_ticks: u64,
     /// Kernel-mode time in clock ticks (sampled by the kernel's tick).
     pub sys_ticks: u64,
+    /// Heap allocations (and reallocations) the thread made (the counting allocator's
+    /// per-thread count: exact).
+    pub allocations: u64,
 }
 
 impl CpuTimes {
@@ -28,6 +31,7 @@ impl CpuTimes {
             ns: thread_cpu_ns()?,
             user_ticks,
             sys_ticks,
+            allocations: crate::alloc_counter::thread_allocations(),
         })
     }
 
@@ -37,6 +41,7 @@ impl CpuTimes {
             ns: self.ns.saturating_sub(start.ns),
             user_ticks: self.user_ticks.saturating_sub(start.user_ticks),
             sys_ticks: self.sys_ticks.saturating_sub(start.sys_ticks),
+            allocations: self.allocations.saturating_sub(start.allocations),
         }
     }
 
