@@ -33,9 +33,11 @@
 //! [`Reactor::connect_tls`]: crate::Reactor::connect_tls
 
 mod api;
+mod buffers;
 mod config;
 mod error;
 pub(crate) mod io;
+mod sni;
 pub(crate) mod stage;
 #[cfg(test)]
 mod tests;
@@ -87,6 +89,14 @@ pub(crate) struct ServerTls {
 }
 
 impl ServerTls {
+    /// What a listener keeps for `config`.
+    pub(crate) fn new(config: Arc<ServerConfig>, options: TlsOptions) -> ServerTls {
+        ServerTls {
+            config: sni::recording(config),
+            options,
+        }
+    }
+
     /// A session for one accepted connection, and its handshake timeout.
     pub(crate) fn session(&self) -> Result<(stage::Session, Duration), TlsError> {
         let session = stage::Session::server(self.config.clone())?;
