@@ -4,11 +4,13 @@
 
 use std::io::{Read, Write};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ClientConnection, ServerConfig};
 
 use crate::testing::Harness;
+use crate::tls::stage::TlsStream;
 use crate::tls::{self, ClientAuth, Identity};
 use crate::{Context, Protocol};
 
@@ -34,10 +36,24 @@ struct Upgrader {
     config: Arc<ServerConfig>,
     buffer: Vec<u8>,
     upgraded: bool,
+    /// Once upgraded: pause reading at the first data (answering "paused"), resume a second
+    /// later, and keep what comes instead of echoing it.
+    pause: bool,
+    received: Vec<u8>,
 }
 
 impl Protocol for Upgrader {
     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        if cx.is_tls() && self.pause {
+            if self.received.is_empty() {
+                cx.pause_reading();
+                cx.write(b"paused");
+                cx.call_later(Duration::from_secs(1), |_: &mut Upgrader, cx| {
+                    cx.resume_reading()
+                });
+            }
+            return self.received.extend_from_slice(data);
+        }
         if cx.is_tls() {
             return cx.write(data);
         }
@@ -103,6 +119,8 @@ fn upgrader() -> Harness<Upgrader> {
         config: server_config(),
         buffer: Vec::new(),
         upgraded: false,
+        pause: false,
+        received: Vec::new(),
     })
 }
 
@@ -145,4 +163,58 @@ fn a_peer_that_is_not_tls_ends_the_connection_with_the_reason() {
     assert!(h.is_closed());
     let reason = h.close_reason().unwrap().to_string();
     assert!(reason.contains("does not speak TLS"), "{reason}");
+}
+
+/// The stage of the harness's connection.
+fn stage<P: Protocol>(h: &mut Harness<P>) -> &TlsStream {
+    let key = h.connection().id().0;
+    let conn = h.test_reactor().reactor().connection(key).unwrap();
+    conn.socket.tls().unwrap()
+}
+
+#[test]
+fn an_idle_tls_connection_holds_no_ciphertext_buffer() {
+    let mut h = upgrader();
+    h.feed(b"STARTTLS\r\n");
+    h.take_written();
+    handshake_and_echo(&mut h, &mut client(), usize::MAX);
+    assert_eq!(stage(&mut h).buffered_capacity(), 0);
+}
+
+#[test]
+fn a_paused_reader_keeps_the_ciphertext_and_its_writes_still_go_out() {
+    let mut h = upgrader();
+    h.feed(b"STARTTLS\r\n");
+    h.take_written();
+    let mut client = client();
+    handshake_and_echo(&mut h, &mut client, usize::MAX);
+    h.protocol_mut().pause = true;
+    let sent: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut records = Vec::new();
+    for piece in sent.chunks(16 * 1024) {
+        client.writer().write_all(piece).unwrap();
+        records.extend(client_output(&mut client));
+    }
+    h.feed(&records);
+    let first = h.protocol().received.len();
+    assert!(
+        first > 0 && first < sent.len(),
+        "{first} bytes before the pause"
+    );
+    assert!(
+        stage(&mut h).has_handed_back(),
+        "the rest waits, undecrypted"
+    );
+    // Written while paused, with complete records still waiting: encrypted and sent.
+    to_client(&mut client, &h.take_written());
+    let mut answer = [0; 6];
+    client.reader().read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"paused");
+    h.advance(Duration::from_secs(1));
+    assert_eq!(
+        h.protocol().received,
+        sent,
+        "everything, in order, after the resume"
+    );
+    assert_eq!(stage(&mut h).buffered_capacity(), 0);
 }
