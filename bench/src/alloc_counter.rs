@@ -35,6 +35,19 @@ thread_local! {
     /// Allocations (and reallocations) made by this thread so far. A `const` thread-local
     /// without a destructor: reading it never allocates, so the allocator may touch it.
     static THREAD_ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    /// Bytes this thread allocated and freed itself, the difference (what it holds, if
+    /// nothing it allocated is freed elsewhere and it frees nothing from elsewhere).
+    static THREAD_HEAP: Cell<i64> = const { Cell::new(0) };
+}
+
+/// The calling thread's heap: bytes it allocated minus bytes it freed, since it started.
+pub fn thread_heap() -> i64 {
+    THREAD_HEAP.try_with(Cell::get).unwrap_or(0)
+}
+
+/// Counts `bytes` more (or fewer) on the calling thread's heap.
+fn count_thread_heap(bytes: isize) {
+    let _ = THREAD_HEAP.try_with(|n| n.set(n.get() + bytes as i64));
 }
 
 /// Allocations and reallocations the calling thread has made since it started, whether or
@@ -89,6 +102,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         // SAFETY: the caller's contract for `alloc` is passed through unchanged.
         let p = unsafe { System.alloc(layout) };
         count_thread_allocation();
+        count_thread_heap(signed(layout.size()));
         if !p.is_null() {
             record(signed(layout.size()), 1);
         }
@@ -99,6 +113,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         // SAFETY: the caller's contract for `alloc_zeroed` is passed through unchanged.
         let p = unsafe { System.alloc_zeroed(layout) };
         count_thread_allocation();
+        count_thread_heap(signed(layout.size()));
         if !p.is_null() {
             record(signed(layout.size()), 1);
         }
@@ -108,6 +123,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: the caller's contract for `dealloc` is passed through unchanged.
         unsafe { System.dealloc(ptr, layout) };
+        count_thread_heap(-signed(layout.size()));
         record(-signed(layout.size()), -1);
     }
 
@@ -115,6 +131,9 @@ unsafe impl GlobalAlloc for CountingAlloc {
         // SAFETY: the caller's contract for `realloc` is passed through unchanged.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         count_thread_allocation();
+        if !p.is_null() {
+            count_thread_heap(signed(new_size) - signed(layout.size()));
+        }
         if !p.is_null() {
             record(signed(new_size) - signed(layout.size()), 0);
         }

@@ -80,7 +80,7 @@ impl Sample {
     pub fn progress(&self) -> String {
         let (rate, cpu) = self.load.headings();
         format!(
-            "{:<10} {:<12} {:>9.1} {rate} {:>9.1} {cpu}  server CPU {:>3.0}% (user {}), {:.1} allocations per unit",
+            "{:<10} {:<12} {:>9.1} {rate} {:>9.1} {cpu}  server CPU {:>3.0}% (user {}), {:.1} allocations per unit, heap before the run {} KiB",
             match self.load {
                 Load::Throughput => "throughput",
                 Load::Handshake => "handshake",
@@ -90,7 +90,8 @@ impl Sample {
             self.cpu_per_unit(),
             100.0 * self.cpu_share(),
             percent(self.cpu.user_share()),
-            self.allocations_per_unit()
+            self.allocations_per_unit(),
+            self.cpu.heap_at_start / 1024
         )
     }
 }
@@ -193,6 +194,7 @@ fn print_row(kind: TlsKind, mine: &[&Sample]) {
         user_ticks: sum.user_ticks + s.cpu.user_ticks,
         sys_ticks: sum.sys_ticks + s.cpu.sys_ticks,
         allocations: sum.allocations + s.cpu.allocations,
+        heap_at_start: 0,
     });
     println!(
         "{:<13} {:>9.1} {:>9.1} {:>9.1} {:>11.1} {:>9.1} {:>9.1} {:>7} {:>9.0}% {:>9.1}",
