@@ -27,7 +27,7 @@ use rustls::unbuffered::{
     ConnectionState, EncodeError, EncodeTlsData, EncryptError, InsufficientSizeError,
     UnbufferedStatus, WriteTraffic,
 };
-use rustls::{ClientConfig, ServerConfig};
+use rustls::{ClientConfig, CommonState, ServerConfig};
 
 use crate::stream::Stream;
 use crate::time::TimerKey;
@@ -65,7 +65,7 @@ enum Conn {
 pub(crate) struct Session(Conn);
 
 impl Session {
-    /// The server side of a handshake (`config` from [`sni::recording`], so the name the
+    /// The server side of a handshake (`config` from `sni::recording`, so the name the
     /// client asks for can be read back).
     pub(crate) fn server(config: Arc<ServerConfig>) -> Result<Session, TlsError> {
         let conn = UnbufferedServerConnection::new(config).map_err(TlsError::from_rustls)?;
@@ -274,7 +274,8 @@ impl TlsStream {
         let step = step?;
         self.record_waiting = matches!(step, Step::Held);
         self.seen = match step {
-            // rustls looked at every record there and stopped before none complete.
+            // rustls went through every complete record there: what is left is what it holds
+            // of a handshake message being joined, or the start of an incomplete record.
             Step::Settled => self.incoming.len(),
             // A data record or the peer's close: no handshake message is being joined (RFC
             // 8446 §5.1: none may be interleaved with other records), so nothing is held.
@@ -299,11 +300,16 @@ impl TlsStream {
             || self.peer_closed && !self.peer_close_told
     }
 
-    pub(crate) fn is_handshaking(&self) -> bool {
+    /// What both sides share: handshake state, peer certificates, ALPN, version.
+    fn common(&self) -> &CommonState {
         match &self.conn {
-            Conn::Server(c) => c.is_handshaking(),
-            Conn::Client(c) => c.is_handshaking(),
+            Conn::Server(c) => c,
+            Conn::Client(c) => c,
         }
+    }
+
+    pub(crate) fn is_handshaking(&self) -> bool {
+        self.common().is_handshaking()
     }
 
     /// Whether anything waits to be written: raw bytes from before `start_tls`, records
@@ -420,10 +426,7 @@ impl TlsStream {
 
     /// The peer's certificate chain, once the handshake has verified it (end entity first).
     pub(crate) fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
-        match &self.conn {
-            Conn::Server(c) => c.peer_certificates(),
-            Conn::Client(c) => c.peer_certificates(),
-        }
+        self.common().peer_certificates()
     }
 
     /// On a server, the name the client asked for with SNI.
@@ -432,17 +435,11 @@ impl TlsStream {
     }
 
     pub(crate) fn alpn_protocol(&self) -> Option<&[u8]> {
-        match &self.conn {
-            Conn::Server(c) => c.alpn_protocol(),
-            Conn::Client(c) => c.alpn_protocol(),
-        }
+        self.common().alpn_protocol()
     }
 
     pub(crate) fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
-        match &self.conn {
-            Conn::Server(c) => c.protocol_version(),
-            Conn::Client(c) => c.protocol_version(),
-        }
+        self.common().protocol_version()
     }
 }
 
