@@ -218,3 +218,97 @@ fn a_paused_reader_keeps_the_ciphertext_and_its_writes_still_go_out() {
     );
     assert_eq!(stage(&mut h).buffered_capacity(), 0);
 }
+
+/// A server whose certificate (a thousand names) makes a Certificate message of about 30 KiB:
+/// more than one record, so the client joins it across records.
+fn big_certificate_server() -> rustls::ServerConnection {
+    let names: Vec<String> = (0..1000).map(|i| format!("host-{i:04}.example")).collect();
+    let certified = rcgen::generate_simple_self_signed(names).unwrap();
+    let key = PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
+    let identity = Identity::new(
+        vec![certified.cert.der().clone()],
+        PrivateKeyDer::Pkcs8(key),
+    );
+    let config = tls::server_config(identity, ClientAuth::None).unwrap();
+    rustls::ServerConnection::new(Arc::new(config)).unwrap()
+}
+
+/// Upgrades to TLS as the client as soon as it is connected, then keeps what it receives.
+/// Until the handshake completes it writes an "x" every 100 ms (a handshake may take 10 s): each makes the reactor
+/// flush the stage mid-handshake (the bytes wait in the queue for the handshake's end).
+#[derive(Default)]
+struct TlsClient {
+    upgraded: bool,
+    received: Vec<u8>,
+    ticks: usize,
+}
+
+impl TlsClient {
+    fn tick(&mut self, cx: &mut Context<'_>) {
+        if !self.upgraded {
+            self.ticks += 1;
+            cx.write(b"x");
+            cx.call_later(Duration::from_millis(100), TlsClient::tick);
+        }
+    }
+}
+
+impl Protocol for TlsClient {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        let config = tls::dangerous_client_config_accepting_any_server_certificate().unwrap();
+        cx.start_tls_client(config, "host-0000.example").unwrap();
+        cx.call_later(Duration::from_millis(100), TlsClient::tick);
+    }
+
+    fn data_received(&mut self, _cx: &mut Context<'_>, data: &[u8]) {
+        self.received.extend_from_slice(data);
+    }
+
+    fn tls_handshake_completed(&mut self, cx: &mut Context<'_>) {
+        self.upgraded = true;
+        cx.write(b"from the client");
+    }
+}
+
+/// Everything `server` wants to send.
+fn server_output(server: &mut rustls::ServerConnection) -> Vec<u8> {
+    let mut out = Vec::new();
+    while server.wants_write() {
+        server.write_tls(&mut out).unwrap();
+    }
+    out
+}
+
+#[test]
+fn a_handshake_message_over_several_records_survives_the_flushes_between_its_pieces() {
+    for chunk in [300, 5000, 17_000] {
+        let mut h = Harness::new(TlsClient::default());
+        let mut server = big_certificate_server();
+        let hello = h.take_written();
+        server.read_tls(&mut &hello[..]).unwrap();
+        server.process_new_packets().unwrap();
+        let flight = server_output(&mut server);
+        assert!(flight.len() > 17_000, "{} bytes", flight.len());
+        for piece in flight.chunks(chunk) {
+            h.feed(piece);
+            h.advance(Duration::from_millis(100)); // a write, so a flush, between the pieces
+        }
+        assert!(h.protocol().upgraded, "chunks of {chunk}");
+        let answer = h.take_written();
+        server.read_tls(&mut &answer[..]).unwrap();
+        server.process_new_packets().unwrap();
+        assert!(!server.is_handshaking(), "chunks of {chunk}");
+        let mut expected = vec![b'x'; h.protocol().ticks];
+        expected.extend_from_slice(b"from the client");
+        let mut got = vec![0; expected.len()];
+        server.reader().read_exact(&mut got).unwrap();
+        assert_eq!(got, expected, "chunks of {chunk}");
+        server.writer().write_all(b"from the server").unwrap();
+        h.feed(&server_output(&mut server));
+        assert_eq!(
+            h.protocol().received,
+            b"from the server",
+            "chunks of {chunk}"
+        );
+    }
+}
