@@ -383,6 +383,9 @@ impl TlsStream {
             self.incoming.consume(discard);
             self.seen = self.seen.saturating_sub(discard);
             self.capture_sni();
+            if !self.held.is_empty() {
+                self.record_waiting = false; // moved aside, for the reader
+            }
             match step.map_err(|e| io::Error::other(TlsError::from_rustls(e)))? {
                 Step::Again => {}
                 Step::PeerClosed => self.peer_closed = true,

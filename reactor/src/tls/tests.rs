@@ -40,6 +40,8 @@ struct Upgrader {
     /// later, and keep what comes instead of echoing it.
     pause: bool,
     received: Vec<u8>,
+    /// Pause reading (answering "paused") when the handshake completes, resume a second later.
+    pause_at_handshake: bool,
 }
 
 impl Protocol for Upgrader {
@@ -65,8 +67,15 @@ impl Protocol for Upgrader {
         }
     }
 
-    fn tls_handshake_completed(&mut self, _cx: &mut Context<'_>) {
+    fn tls_handshake_completed(&mut self, cx: &mut Context<'_>) {
         self.upgraded = true;
+        if self.pause_at_handshake {
+            cx.pause_reading();
+            cx.write(b"paused");
+            cx.call_later(Duration::from_secs(1), |_: &mut Upgrader, cx| {
+                cx.resume_reading()
+            });
+        }
     }
 }
 
@@ -121,6 +130,7 @@ fn upgrader() -> Harness<Upgrader> {
         upgraded: false,
         pause: false,
         received: Vec::new(),
+        pause_at_handshake: false,
     })
 }
 
@@ -311,4 +321,31 @@ fn a_handshake_message_over_several_records_survives_the_flushes_between_its_pie
             "chunks of {chunk}"
         );
     }
+}
+
+#[test]
+fn data_with_the_handshakes_end_waits_for_a_reader_paused_there_and_writes_go_out_meanwhile() {
+    let mut h = upgrader();
+    h.protocol_mut().pause_at_handshake = true;
+    h.feed(b"STARTTLS\r\n");
+    h.take_written();
+    let mut client = client();
+    h.feed(&client_output(&mut client));
+    to_client(&mut client, &h.take_written());
+    assert!(!client.is_handshaking());
+    client.writer().write_all(b"right behind Finished").unwrap();
+    h.feed(&client_output(&mut client)); // the client's Finished and the data, in one read
+    assert!(h.protocol().upgraded);
+    to_client(&mut client, &h.take_written());
+    let mut answer = [0; 6];
+    client.reader().read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"paused", "written while the data waits");
+    h.advance(Duration::from_secs(1));
+    to_client(&mut client, &h.take_written());
+    let mut echo = [0; 21];
+    client.reader().read_exact(&mut echo).unwrap();
+    assert_eq!(
+        &echo, b"right behind Finished",
+        "delivered after the resume"
+    );
 }
