@@ -17,10 +17,13 @@ thread_local! {
 }
 
 /// `config` with its certificate resolver wrapped to note the client's SNI name (a copy of
-/// the configuration: its session cache and ticketer are shared with the original).
+/// the configuration: its session cache and ticketer are shared with the original), and
+/// early data (0-RTT) turned off: the stage hands the protocol nothing before the handshake
+/// completes, and a client refused 0-RTT sends its data again after the handshake.
 pub(crate) fn recording(config: Arc<ServerConfig>) -> Arc<ServerConfig> {
     let mut config = Arc::unwrap_or_clone(config);
     config.cert_resolver = Arc::new(Recorder(config.cert_resolver.clone()));
+    config.max_early_data_size = 0;
     Arc::new(config)
 }
 
