@@ -18,6 +18,13 @@ pub struct CpuTimes {
     pub user_ticks: u64,
     /// Kernel-mode time in clock ticks (sampled by the kernel's tick).
     pub sys_ticks: u64,
+    /// Heap allocations (and reallocations) the thread made (the counting allocator's
+    /// per-thread count: exact).
+    pub allocations: u64,
+    /// The thread's heap (bytes it allocated minus bytes it freed) at the moment read; in
+    /// an interval (`since`), at the interval's start: for a server, what it held with its
+    /// connections made and idle, just before a measured load.
+    pub heap_at_start: i64,
 }
 
 impl CpuTimes {
@@ -28,6 +35,8 @@ impl CpuTimes {
             ns: thread_cpu_ns()?,
             user_ticks,
             sys_ticks,
+            allocations: crate::alloc_counter::thread_allocations(),
+            heap_at_start: crate::alloc_counter::thread_heap(),
         })
     }
 
@@ -37,6 +46,8 @@ impl CpuTimes {
             ns: self.ns.saturating_sub(start.ns),
             user_ticks: self.user_ticks.saturating_sub(start.user_ticks),
             sys_ticks: self.sys_ticks.saturating_sub(start.sys_ticks),
+            allocations: self.allocations.saturating_sub(start.allocations),
+            heap_at_start: start.heap_at_start,
         }
     }
 

@@ -201,6 +201,8 @@ fn summarize(samples: &[Sample], kind: ServerKind) -> Summary {
                 ns: sum.ns + s.cpu.ns,
                 user_ticks: sum.user_ticks + s.cpu.user_ticks,
                 sys_ticks: sum.sys_ticks + s.cpu.sys_ticks,
+                allocations: sum.allocations + s.cpu.allocations,
+                heap_at_start: 0,
             })
             .user_share(),
     }

@@ -56,9 +56,6 @@ pub struct Reactor {
     pub(crate) slots: Slab<Slot>,
     next_generation: u32,
     pub(crate) read_buf: Vec<u8>,
-    /// The ciphertext read buffer of TLS connections (the plaintext goes to `read_buf`):
-    /// allocated on the first TLS read, so a reactor without TLS holds none.
-    pub(crate) tls_read_buf: Vec<u8>,
     /// Connections a callback touched this turn, to settle before the turn ends.
     pub(crate) dirty: Vec<Key>,
     /// Sockets with work left that no new readiness edge will announce: a connection over its
@@ -129,7 +126,6 @@ impl Reactor {
             slots: Slab::new(),
             next_generation: 0,
             read_buf: vec![0; READ_BUFFER_SIZE],
-            tls_read_buf: Vec::new(),
             dirty: Vec::new(),
             ready: VecDeque::new(),
             failed_connects: VecDeque::new(),

@@ -66,6 +66,11 @@ impl Sample {
         self.cpu.ns as f64 / 1000.0 / self.units
     }
 
+    /// Heap allocations the server thread made per MiB or per connection.
+    fn allocations_per_unit(&self) -> f64 {
+        self.cpu.allocations as f64 / self.units
+    }
+
     /// Share of one core the server used.
     fn cpu_share(&self) -> f64 {
         self.cpu.ns as f64 / self.elapsed.as_nanos() as f64
@@ -75,7 +80,7 @@ impl Sample {
     pub fn progress(&self) -> String {
         let (rate, cpu) = self.load.headings();
         format!(
-            "{:<10} {:<12} {:>9.1} {rate} {:>9.1} {cpu}  server CPU {:>3.0}% (user {})",
+            "{:<10} {:<12} {:>9.1} {rate} {:>9.1} {cpu}  server CPU {:>3.0}% (user {}), {:.1} allocations per unit, heap before the run {} KiB",
             match self.load {
                 Load::Throughput => "throughput",
                 Load::Handshake => "handshake",
@@ -84,7 +89,9 @@ impl Sample {
             self.rate(),
             self.cpu_per_unit(),
             100.0 * self.cpu_share(),
-            percent(self.cpu.user_share())
+            percent(self.cpu.user_share()),
+            self.allocations_per_unit(),
+            self.cpu.heap_at_start / 1024
         )
     }
 }
@@ -181,13 +188,16 @@ fn print_row(kind: TlsKind, mine: &[&Sample]) {
     let rate: Vec<f64> = mine.iter().map(|s| s.rate()).collect();
     let cpu: Vec<f64> = mine.iter().map(|s| s.cpu_per_unit()).collect();
     let share: Vec<f64> = mine.iter().map(|s| s.cpu_share()).collect();
+    let allocations: Vec<f64> = mine.iter().map(|s| s.allocations_per_unit()).collect();
     let ticks = mine.iter().fold(CpuTimes::default(), |sum, s| CpuTimes {
         ns: sum.ns + s.cpu.ns,
         user_ticks: sum.user_ticks + s.cpu.user_ticks,
         sys_ticks: sum.sys_ticks + s.cpu.sys_ticks,
+        allocations: sum.allocations + s.cpu.allocations,
+        heap_at_start: 0,
     });
     println!(
-        "{:<13} {:>9.1} {:>9.1} {:>9.1} {:>11.1} {:>9.1} {:>9.1} {:>7} {:>9.0}%",
+        "{:<13} {:>9.1} {:>9.1} {:>9.1} {:>11.1} {:>9.1} {:>9.1} {:>7} {:>9.0}% {:>9.1}",
         kind.name(),
         median(&rate),
         min(&rate),
@@ -197,6 +207,7 @@ fn print_row(kind: TlsKind, mine: &[&Sample]) {
         max(&cpu),
         percent(ticks.user_share()),
         100.0 * median(&share),
+        median(&allocations),
     );
 }
 
@@ -212,12 +223,12 @@ pub fn print_table(load: Load, config: &TlsConfig, negotiated: &str, samples: &[
         config.rounds
     );
     println!(
-        "{:<13} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9} {:>7} {:>10}",
-        "server", rate, "min", "max", cpu, "min", "max", "user", "server CPU"
+        "{:<13} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9} {:>7} {:>10} {:>9}",
+        "server", rate, "min", "max", cpu, "min", "max", "user", "server CPU", "allocs"
     );
     println!(
-        "{:<13} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9} {:>7} {:>10}",
-        "", "(median)", "", "", "(median)", "", "", "(ticks)", "(median)"
+        "{:<13} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9} {:>7} {:>10} {:>9}",
+        "", "(median)", "", "", "(median)", "", "", "(ticks)", "(median)", "per unit"
     );
     for &kind in &config.servers {
         let mine: Vec<&Sample> = samples

@@ -41,10 +41,7 @@ impl Reactor {
         factory: F,
         options: TlsOptions,
     ) -> io::Result<ListeningPort> {
-        let tls = ServerTls {
-            config: config.into(),
-            options,
-        };
+        let tls = ServerTls::new(config.into(), options);
         self.listen_boxed(addr, Box::new(factory), Some(Box::new(tls)))
     }
 
@@ -191,7 +188,7 @@ impl Context<'_> {
         config: impl Into<Arc<ServerConfig>>,
         already_received: &[u8],
     ) -> Result<(), TlsError> {
-        let session = Session::server(config.into())?;
+        let session = Session::server(super::sni::recording(config.into()))?;
         let key = self.id().0;
         self.reactor().start_tls(key, session, already_received)
     }

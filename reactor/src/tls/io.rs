@@ -1,44 +1,37 @@
-//! The reactor's side of the TLS stage: reading (socket, then rustls, then decrypted bytes
-//! to the protocol), flushing (the plaintext queue through rustls to the socket), the end of
+//! The reactor's side of the TLS stage: reading (socket into the stage's buffer, rustls,
+//! decrypted bytes to the protocol), flushing (the plaintext queue through rustls to the socket), the end of
 //! the handshake (when the protocol hears `connection_made`), its timeout, and its failure.
 //! Nothing here calls rustls: `stage.rs` does.
 
-use std::io::{self, Read};
+use std::io;
 use std::time::Duration;
 
 use log::{debug, warn};
 
 use crate::delayed_call::TimerAction;
-use crate::reactor::{connection_in, READ_BUDGET_PER_TURN, READ_BUFFER_SIZE};
+use crate::reactor::{connection_in, READ_BUDGET_PER_TURN};
 use crate::slot::{flag, Connection, ConnectionId, Key};
+use crate::tls::buffers::READ_SIZE;
 use crate::tls::stage::{Plaintext, Session};
 use crate::tls::TlsError;
 use crate::write_queue::BufferPool;
 use crate::{ConnectError, DisconnectReason, Reactor};
 
 impl Reactor {
-    /// Reads a TLS connection: decrypted bytes rustls already holds go to the protocol first,
-    /// then ciphertext handed back, then the socket until WouldBlock, a short read, EOF, a
-    /// pause, or the turn's budget. The socket is read as plain TCP is (64 KiB at a time into
-    /// a reactor-wide buffer, a short read meaning drained), and rustls is fed from there.
+    /// Reads a TLS connection: ciphertext the stage already holds is processed first
+    /// (handed back by `start_tls`, or kept while reading was paused), then the socket is
+    /// read until WouldBlock, a short read, EOF, a pause, or the turn's budget, each read
+    /// processed as it comes: rustls decrypts the records in place in the stage's buffer and
+    /// the protocol is handed the plaintext, copied into the reactor's read buffer (up to
+    /// 64 KiB, so a few records per `data_received`).
     pub(crate) fn read_ready_tls(&mut self, key: Key) {
         let mut plain = std::mem::take(&mut self.read_buf);
-        let mut cipher = std::mem::take(&mut self.tls_read_buf);
-        cipher.resize(READ_BUFFER_SIZE, 0); // once per reactor: then a no-op
         let mut budget = READ_BUDGET_PER_TURN;
-        while self.deliver_plaintext(key, &mut plain) {
+        while self.process_received(key, &mut plain) {
             let Some(conn) = self.connection_mut(key) else {
                 break;
             };
-            if let Some(handed_back) = conn.socket.tls_mut().map(|t| t.take_handed_back()) {
-                if !handed_back.is_empty() {
-                    if self.ingest(key, &handed_back, &mut plain) {
-                        continue;
-                    }
-                    break;
-                }
-            }
-            let n = match read_socket(conn, &mut cipher) {
+            let n = match read_socket(conn) {
                 None => break,
                 Some(Ok(n)) => n,
                 Some(Err(e)) => {
@@ -50,115 +43,77 @@ impl Reactor {
                 self.tls_eof(key, &mut plain);
                 break;
             }
-            if !self.ingest(key, &cipher[..n], &mut plain) {
-                break;
-            }
             budget = budget.saturating_sub(n);
             if budget == 0 {
+                self.process_received(key, &mut plain);
                 self.queue_read(key);
                 break;
             }
         }
         self.read_buf = plain;
-        self.tls_read_buf = cipher;
     }
 
-    /// Feeds ciphertext to rustls as fast as it takes it, acting on the records and handing
-    /// the protocol what they decrypt to as it goes. If the protocol pauses reading (or
-    /// closes) meanwhile, the rest is kept for later. False: stop reading.
-    fn ingest(&mut self, key: Key, data: &[u8], plain: &mut [u8]) -> bool {
-        let mut rest = data;
-        while !rest.is_empty() {
-            let Some(tls) = self.connection_mut(key).and_then(|c| c.socket.tls_mut()) else {
-                return false;
-            };
-            match tls.feed(rest) {
-                Ok(0) => return true, // after the peer's close_notify: nothing more is read
-                Ok(n) => rest = &rest[n..],
-                Err(e) => {
-                    self.close_connection(key, DisconnectReason::from_io(e));
-                    return false;
-                }
-            }
-            if !self.process_records(key) {
-                return false;
-            }
-            if !rest.is_empty() && !self.deliver_plaintext(key, plain) {
-                if let Some(tls) = self.connection_mut(key).and_then(|c| c.socket.tls_mut()) {
-                    tls.hand_back(rest);
-                }
-                return false;
-            }
-        }
-        true
-    }
-
-    /// Hands the protocol what rustls has decrypted, until none is left (true: go on reading
-    /// the socket) or the protocol may take no more (false): reading paused, closing, the
-    /// peer's `close_notify` (then `eof_received`), or the connection gone.
-    fn deliver_plaintext(&mut self, key: Key, buf: &mut [u8]) -> bool {
+    /// Lets rustls act on the ciphertext received (handshake messages, alerts, data) and
+    /// hands the protocol what it decrypts, until all of it is processed (true: read the
+    /// socket for more) or the protocol may take no more (false): reading paused, closing,
+    /// the peer's `close_notify` (then `eof_received`), a TLS error (the connection is
+    /// closed, after trying to send rustls's alert), or the connection gone. The end of the
+    /// handshake tells the protocol before any data; records rustls wants to send
+    /// (handshake, alerts) are flushed at the end of the turn.
+    fn process_received(&mut self, key: Key, buf: &mut [u8]) -> bool {
         loop {
             let Some(conn) = self.connection_mut(key) else {
                 return false;
             };
-            if conn.has(flag::HANDSHAKING) {
-                return true; // nothing is decrypted before the handshake completes
-            }
             if !conn.may_read() {
                 return false;
             }
             let Some(tls) = conn.socket.tls_mut() else {
                 return false;
             };
-            match tls.read_plaintext(buf) {
+            let result = tls.read_plaintext(buf);
+            if let Err(e) = result {
+                tls.flush_best_effort();
+                self.close_connection(key, DisconnectReason::Tls(e));
+                return false;
+            }
+            let finished = !tls.handshake_reported && !tls.is_handshaking();
+            if conn.has_output() {
+                self.mark_dirty(key);
+            }
+            if finished {
+                self.handshake_completed(key);
+                if matches!(result, Ok(Plaintext::Empty)) {
+                    continue; // data that came with the end of the handshake, now it is told
+                }
+            }
+            match result {
                 Ok(Plaintext::Data(n)) => {
                     self.callback(key, |p, cx| p.data_received(cx, &buf[..n]))
                 }
-                Ok(Plaintext::Empty) => return true,
+                Ok(Plaintext::Empty) | Err(_) => return true,
                 Ok(Plaintext::CloseNotify) => {
-                    conn.set(flag::EOF);
-                    conn.clear(flag::READABLE);
-                    debug!("connection {} received TLS close_notify", ConnectionId(key));
-                    self.callback(key, |p, cx| p.eof_received(cx));
-                    self.mark_dirty(key);
+                    self.tls_close_notify(key);
                     return false;
                 }
                 Ok(Plaintext::Truncated) => {
                     self.close_connection(key, DisconnectReason::Truncated);
                     return false;
                 }
-                Err(e) => {
-                    self.close_connection(key, DisconnectReason::from_io(e));
-                    return false;
-                }
             }
         }
     }
 
-    /// Lets rustls act on the records read: a failure closes the connection (after trying to
-    /// send rustls's alert), the end of the handshake tells the protocol, and records rustls
-    /// wants to send (handshake, alerts) are flushed at the end of the turn. False if the
-    /// connection is gone.
-    fn process_records(&mut self, key: Key) -> bool {
+    /// The peer's `close_notify`: its stream ended cleanly (`eof_received`).
+    fn tls_close_notify(&mut self, key: Key) {
         let Some(conn) = self.connection_mut(key) else {
-            return false;
+            return;
         };
-        let Some(tls) = conn.socket.tls_mut() else {
-            return false;
-        };
-        if let Err(e) = tls.process() {
-            tls.flush_best_effort();
-            self.close_connection(key, DisconnectReason::Tls(e));
-            return false;
-        }
-        let finished = !tls.handshake_reported && !tls.is_handshaking();
-        if conn.has_output() {
-            self.mark_dirty(key);
-        }
-        if finished {
-            self.handshake_completed(key);
-        }
-        self.connection(key).is_some()
+        conn.set(flag::EOF);
+        conn.clear(flag::READABLE);
+        debug!("connection {} received TLS close_notify", ConnectionId(key));
+        self.callback(key, |p, cx| p.eof_received(cx));
+        self.mark_dirty(key);
     }
 
     /// The socket reached EOF: the protocol gets what is left and then, if the peer sent
@@ -176,7 +131,7 @@ impl Reactor {
         if let Some(tls) = conn.socket.tls_mut() {
             tls.feed_eof();
         }
-        if self.deliver_plaintext(key, buf) {
+        if self.process_received(key, buf) {
             // Reading stopped with the data, before rustls could say how the stream ended.
             self.close_connection(key, DisconnectReason::Truncated);
         }
@@ -317,19 +272,19 @@ impl Reactor {
 /// Reads the socket beneath the stage if the connection may read: `None` to stop (nothing
 /// to read now, or not allowed), else the bytes read, 0 at EOF. As for plain TCP, a short
 /// read means the socket is drained, unless the peer's FIN is in (then read on to EOF).
-fn read_socket(conn: &mut Connection, buf: &mut [u8]) -> Option<io::Result<usize>> {
+fn read_socket(conn: &mut Connection) -> Option<io::Result<usize>> {
     if !conn.wants_read() {
         return None;
     }
     let read_closed = conn.has(flag::READ_CLOSED);
     let result = loop {
-        match conn.socket.tls_mut()?.inner.read(buf) {
+        match conn.socket.tls_mut()?.read_socket() {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             result => break result,
         }
     };
     match result {
-        Ok(n) if n == 0 || n < buf.len() && !read_closed => conn.clear(flag::READABLE),
+        Ok(n) if n == 0 || n < READ_SIZE && !read_closed => conn.clear(flag::READABLE),
         Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => {
             conn.clear(flag::READABLE);
             return None;

@@ -6,9 +6,11 @@
 //! TLS is a stage between the socket and the protocol, not a second transport: the protocol
 //! reads and writes plaintext through the same [`Context`] (writes, `lose_connection`,
 //! half-close, watermarks, pause and resume all work on plaintext bytes). Underneath, the
-//! reactor reads ciphertext into rustls and hands the protocol what it decrypts, and at the
-//! end of a turn feeds the connection's write queue through rustls to the socket, no faster
-//! than rustls's bounded buffer takes it, so the backlog stays in the queue.
+//! reactor reads ciphertext into the stage's buffer, where rustls (its unbuffered API)
+//! decrypts it in place, and hands the protocol the plaintext; at the end of a turn it
+//! encrypts the connection's write queue into the stage's bounded outgoing buffer and writes
+//! that to the socket, so the backlog stays in the queue. The stage's buffers come from a
+//! pool and go back to it when empty: an idle TLS connection holds none.
 //!
 //! - A `listen_tls` or `connect_tls` connection is *made* (`connection_made`) only once its
 //!   handshake is complete, so the protocol can read the peer's certificate, SNI name and ALPN
@@ -33,9 +35,11 @@
 //! [`Reactor::connect_tls`]: crate::Reactor::connect_tls
 
 mod api;
+mod buffers;
 mod config;
 mod error;
 pub(crate) mod io;
+mod sni;
 pub(crate) mod stage;
 #[cfg(test)]
 mod tests;
@@ -87,6 +91,14 @@ pub(crate) struct ServerTls {
 }
 
 impl ServerTls {
+    /// What a listener keeps for `config`.
+    pub(crate) fn new(config: Arc<ServerConfig>, options: TlsOptions) -> ServerTls {
+        ServerTls {
+            config: sni::recording(config),
+            options,
+        }
+    }
+
     /// A session for one accepted connection, and its handshake timeout.
     pub(crate) fn session(&self) -> Result<(stage::Session, Duration), TlsError> {
         let session = stage::Session::server(self.config.clone())?;

@@ -1,24 +1,54 @@
-//! The TLS stage of one connection: a rustls connection between the socket and the
-//! protocol. This is the one file that calls rustls's connection API (`read_tls`,
-//! `process_new_packets`, `reader`, `writer`, `write_tls`, ...), so the next rustls API change
-//! touches it alone; the reactor's read and flush paths (`tls/io.rs`) call only this.
+//! The TLS stage of one connection: a rustls connection, on rustls's *unbuffered* API, between
+//! the socket and the protocol. This is the one file that calls rustls's connection API
+//! (`process_tls_records` and the states it returns: decrypting, encoding handshake records,
+//! encrypting), so the next rustls API change touches it alone; the reactor's read and flush
+//! paths (`tls/io.rs`) call only this.
+//!
+//! The stage owns the two ciphertext buffers rustls works in (`buffers.rs`): received records
+//! are decrypted in place in the one, records to send are encrypted into the other, and each
+//! goes back to a pool when it empties. rustls itself buffers neither side's records.
+//!
+//! rustls wants every state it returns handled before it is called again, and `discard` bytes
+//! removed from the front of the received ciphertext each time. It is called from two places:
+//! reading (`read_plaintext`: decrypt, hand over plaintext, encode handshake replies) and
+//! flushing (`fill`: encrypt the write queue). The flush must never decrypt (reading may be
+//! paused, and the ciphertext must then wait undecrypted), so it shows rustls only the prefix
+//! of the received bytes that rustls has already seen through (`seen`): what it holds of a
+//! handshake message being joined, or the start of an incomplete record. Nothing in that
+//! prefix can be a new record.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 use std::sync::Arc;
 
+use rustls::client::UnbufferedClientConnection;
 use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
+use rustls::server::UnbufferedServerConnection;
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncodeTlsData, EncryptError, InsufficientSizeError,
+    UnbufferedStatus, WriteTraffic,
+};
+use rustls::{ClientConfig, CommonState, ServerConfig};
 
 use crate::stream::Stream;
 use crate::time::TimerKey;
+use crate::tls::buffers::{CipherBuffer, READ_SIZE};
+use crate::tls::sni;
 use crate::tls::TlsError;
 use crate::write_queue::{BufferPool, WriteQueue};
 
-/// What reading decrypted bytes out of rustls gave.
+/// The largest plaintext of one record (RFC 8446 §5.1): a read asks rustls to decrypt only
+/// while the caller's buffer has this much room, so a decrypted record always fits.
+const MAX_PLAINTEXT: usize = 1 << 14;
+
+/// What encrypting one full record adds to its plaintext, at most, over ring's cipher suites
+/// (TLS 1.2 AES-GCM: 5 header + 8 nonce + 16 tag = 29), with a margin.
+const RECORD_OVERHEAD: usize = 64;
+
+/// What reading decrypted bytes gave.
 pub(crate) enum Plaintext {
-    /// `n` bytes were copied into the buffer.
+    /// `n` bytes were decrypted into the buffer.
     Data(usize),
-    /// Nothing decrypted is waiting.
+    /// Nothing decrypted: more ciphertext is needed.
     Empty,
     /// The peer sent `close_notify`: nothing more will come (a clean TLS EOF).
     CloseNotify,
@@ -26,14 +56,20 @@ pub(crate) enum Plaintext {
     Truncated,
 }
 
+enum Conn {
+    Server(UnbufferedServerConnection),
+    Client(UnbufferedClientConnection),
+}
+
 /// A rustls session not yet put over a stream.
-pub(crate) struct Session(Connection);
+pub(crate) struct Session(Conn);
 
 impl Session {
-    /// The server side of a handshake.
+    /// The server side of a handshake (`config` from `sni::recording`, so the name the
+    /// client asks for can be read back).
     pub(crate) fn server(config: Arc<ServerConfig>) -> Result<Session, TlsError> {
-        let conn = ServerConnection::new(config).map_err(TlsError::from_rustls)?;
-        Ok(Session(conn.into()))
+        let conn = UnbufferedServerConnection::new(config).map_err(TlsError::from_rustls)?;
+        Ok(Session(Conn::Server(conn)))
     }
 
     /// The client side of a handshake, verifying the server as `name`.
@@ -41,8 +77,8 @@ impl Session {
         config: Arc<ClientConfig>,
         name: ServerName<'static>,
     ) -> Result<Session, TlsError> {
-        let conn = ClientConnection::new(config, name).map_err(TlsError::from_rustls)?;
-        Ok(Session(conn.into()))
+        let conn = UnbufferedClientConnection::new(config, name).map_err(TlsError::from_rustls)?;
+        Ok(Session(Conn::Client(conn)))
     }
 }
 
@@ -52,127 +88,242 @@ pub(crate) fn server_name(name: &str) -> Result<ServerName<'static>, TlsError> {
         .map_err(|_| TlsError::InvalidServerName(name.to_string()))
 }
 
-/// One connection's TLS state: the socket beneath, rustls above it.
+/// Where `close_notify` stands on this side.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CloseNotify {
+    NotAsked,
+    /// Asked for; encrypted into the outgoing buffer once the queue before it is.
+    Asked,
+    /// Encrypted (or given up on: asked before the handshake completed).
+    Done,
+}
+
+/// What one call to rustls came to, once the state it returned was acted on.
+enum Step {
+    /// More plaintext decrypted into the caller's buffer.
+    Read(usize),
+    /// A transient state was handled (a handshake record encoded or sent): call again.
+    Again,
+    /// Nothing more to do without more ciphertext (or, flushing, the queue was encrypted).
+    Settled,
+    /// rustls holds a decrypted record the caller could not take now.
+    Held,
+    /// The peer's `close_notify` came (rustls says so once).
+    PeerClosed,
+    /// Both sides have sent `close_notify`.
+    Closed,
+}
+
+/// One connection's TLS state: the socket beneath, rustls above it, and the ciphertext
+/// buffers between them.
 pub(crate) struct TlsStream {
     /// The transport beneath: a TCP socket (or the test harness's in-memory peer).
     pub(crate) inner: Stream,
-    conn: Connection,
+    conn: Conn,
+    /// Ciphertext received and not yet discarded by rustls: ciphertext handed back by
+    /// `start_tls`, the rest of a read while reading is paused, an incomplete record, a
+    /// handshake message being joined. At most one maximal record plus a read's worth
+    /// (`buffers::CIPHER_BUFFER_SIZE`), and no memory at all while empty.
+    incoming: CipherBuffer,
+    /// How much of `incoming`'s front rustls has seen through (see the module docs).
+    seen: usize,
+    /// Records to send, not yet taken by the socket.
+    outgoing: CipherBuffer,
+    /// Plaintext already taken out of rustls that the reader has not had yet (only when a
+    /// flush found a decrypted record waiting: rare, see `fill`).
+    held: Vec<u8>,
+    /// rustls holds a decrypted record not yet taken.
+    record_waiting: bool,
     /// Plaintext queued before `start_tls`: it goes out raw, before the first TLS byte.
     pub(crate) raw_prefix: WriteQueue,
-    /// Ciphertext already read that rustls is still to take: bytes the protocol received
-    /// before `start_tls` and handed back, or the rest of a socket read that arrived while
-    /// the protocol paused reading. Read before the socket; empty (no heap) otherwise.
-    handed_back: Vec<u8>,
     /// The pending handshake timeout.
     pub(crate) handshake_timer: Option<TimerKey>,
     /// The end of the handshake has been acted on (the protocol was told).
     pub(crate) handshake_reported: bool,
-    close_notify_sent: bool,
-    /// rustls holds decrypted bytes not yet delivered (reading was paused mid-delivery).
-    plaintext_waiting: bool,
+    close_notify: CloseNotify,
+    /// rustls said the peer's `close_notify` came; `peer_close_told` once the reader knows.
+    peer_closed: bool,
+    peer_close_told: bool,
+    /// The socket reached EOF.
+    eof: bool,
+    /// An error found while plaintext was still to be handed over: reported next.
+    error: Option<rustls::Error>,
+    /// On a server, the name the client asked for (SNI).
+    sni: Option<String>,
 }
 
 impl TlsStream {
-    fn new(inner: Stream, conn: Connection) -> TlsStream {
-        // rustls's buffer limits stay at their defaults (64 KiB of records waiting to be
-        // written; 16 KiB of received plaintext): the backlog is the write queue's, so the
-        // watermarks see it.
-        TlsStream {
-            inner,
-            conn,
-            raw_prefix: WriteQueue::default(),
-            handed_back: Vec::new(),
-            handshake_timer: None,
-            handshake_reported: false,
-            close_notify_sent: false,
-            plaintext_waiting: false,
-        }
-    }
-
     /// The stage over `inner`, for a session made beforehand (so that a failure to make one
     /// leaves the stream untouched).
     pub(crate) fn over(inner: Stream, session: Session) -> TlsStream {
-        TlsStream::new(inner, session.0)
-    }
-
-    /// Queues `bytes` to be read before anything from the socket.
-    pub(crate) fn hand_back(&mut self, bytes: &[u8]) {
-        self.handed_back.extend_from_slice(bytes);
-    }
-
-    /// Whether ciphertext handed back is still to be read.
-    pub(crate) fn has_handed_back(&self) -> bool {
-        !self.handed_back.is_empty()
-    }
-
-    /// Takes the ciphertext handed back, to feed it.
-    pub(crate) fn take_handed_back(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.handed_back)
-    }
-
-    /// Gives rustls ciphertext read from the socket (`data` not empty). Returns how much it
-    /// took: at most what its record buffer has room for (so: feed, `process`, repeat), and
-    /// 0 once the peer's `close_notify` is in (nothing after it is read).
-    pub(crate) fn feed(&mut self, mut data: &[u8]) -> io::Result<usize> {
-        debug_assert!(!data.is_empty(), "an empty read tells rustls of EOF");
-        self.conn.read_tls(&mut data)
-    }
-
-    /// Tells rustls the socket reached EOF.
-    pub(crate) fn feed_eof(&mut self) {
-        // An empty reader is EOF to rustls; it cannot fail.
-        let _ = self.conn.read_tls(&mut io::empty());
-    }
-
-    /// Decrypts and acts on the records read so far (handshake messages, alerts, data).
-    pub(crate) fn process(&mut self) -> Result<(), TlsError> {
-        let state = self
-            .conn
-            .process_new_packets()
-            .map_err(TlsError::from_rustls)?;
-        self.plaintext_waiting = state.plaintext_bytes_to_read() > 0 || state.peer_has_closed();
-        Ok(())
-    }
-
-    /// Copies decrypted bytes into `buf` (which must not be empty).
-    pub(crate) fn read_plaintext(&mut self, buf: &mut [u8]) -> io::Result<Plaintext> {
-        match self.conn.reader().read(buf) {
-            Ok(0) => {
-                self.plaintext_waiting = false;
-                Ok(Plaintext::CloseNotify)
-            }
-            Ok(n) => Ok(Plaintext::Data(n)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.plaintext_waiting = false;
-                Ok(Plaintext::Empty)
-            }
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                self.plaintext_waiting = false;
-                Ok(Plaintext::Truncated)
-            }
-            Err(e) => Err(e),
+        TlsStream {
+            inner,
+            conn: session.0,
+            incoming: CipherBuffer::default(),
+            seen: 0,
+            outgoing: CipherBuffer::default(),
+            held: Vec::new(),
+            record_waiting: false,
+            raw_prefix: WriteQueue::default(),
+            handshake_timer: None,
+            handshake_reported: false,
+            close_notify: CloseNotify::NotAsked,
+            peer_closed: false,
+            peer_close_told: false,
+            eof: false,
+            error: None,
+            sni: None,
         }
     }
 
-    /// Whether rustls holds decrypted bytes (or a clean end) not yet delivered.
+    /// Queues ciphertext to be processed before anything read from the socket.
+    pub(crate) fn hand_back(&mut self, bytes: &[u8]) {
+        self.incoming.extend(bytes);
+    }
+
+    /// Whether received ciphertext waits to be processed.
+    pub(crate) fn has_handed_back(&self) -> bool {
+        !self.incoming.is_empty()
+    }
+
+    /// Reads the socket into the incoming buffer (up to a read's worth): the byte count, 0
+    /// at EOF.
+    pub(crate) fn read_socket(&mut self) -> io::Result<usize> {
+        use std::io::Read;
+        let result = self
+            .inner
+            .read(&mut self.incoming.spare(READ_SIZE)[..READ_SIZE]);
+        self.incoming.filled(*result.as_ref().unwrap_or(&0));
+        result
+    }
+
+    /// Notes that the socket reached EOF.
+    pub(crate) fn feed_eof(&mut self) {
+        self.eof = true;
+    }
+
+    /// Processes the ciphertext received so far (handshake messages, alerts, data), with
+    /// decrypted bytes going into `buf`, as many records as fit. Handshake records to send
+    /// are encoded into the outgoing buffer (`has_output` then says so). No plaintext is
+    /// given in the call that completes the handshake, so that the reactor can tell the
+    /// protocol first.
+    pub(crate) fn read_plaintext(&mut self, buf: &mut [u8]) -> Result<Plaintext, TlsError> {
+        if let Some(e) = self.error.take() {
+            return Err(TlsError::from_rustls(e));
+        }
+        let mut n = self.take_held(buf);
+        if !self.held.is_empty() {
+            return Ok(Plaintext::Data(n)); // the rest of it first, before anything newer
+        }
+        let handshaking = self.is_handshaking();
+        while n == 0 || buf.len() - n >= MAX_PLAINTEXT {
+            let room = if handshaking {
+                None
+            } else {
+                Some(&mut buf[n..])
+            };
+            match self.step_reading(room) {
+                Ok(Step::Read(k)) => n += k,
+                Ok(Step::Again) => {}
+                Ok(Step::PeerClosed) => self.peer_closed = true,
+                Ok(Step::Settled | Step::Held | Step::Closed) => break,
+                Err(e) if n > 0 => {
+                    self.error = Some(e);
+                    break;
+                }
+                Err(e) => return Err(TlsError::from_rustls(e)),
+            }
+        }
+        Ok(self.reading_result(n))
+    }
+
+    fn reading_result(&mut self, n: usize) -> Plaintext {
+        if n > 0 {
+            Plaintext::Data(n)
+        } else if self.peer_closed && !self.peer_close_told {
+            self.peer_close_told = true;
+            Plaintext::CloseNotify
+        } else if self.eof && !self.peer_close_told && !self.record_waiting {
+            Plaintext::Truncated
+        } else {
+            Plaintext::Empty
+        }
+    }
+
+    /// Plaintext a flush took out of rustls, first.
+    fn take_held(&mut self, buf: &mut [u8]) -> usize {
+        let n = self.held.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.held[..n]);
+        self.held.drain(..n);
+        if self.held.is_empty() {
+            self.held = Vec::new();
+        }
+        n
+    }
+
+    /// One call to rustls with everything received, its state acted on, the processed
+    /// bytes discarded.
+    fn step_reading(&mut self, room: Option<&mut [u8]>) -> Result<Step, rustls::Error> {
+        let view = self.incoming.data_mut();
+        let (discard, step) = match &mut self.conn {
+            Conn::Server(c) => on_reading(c.process_tls_records(view), &mut self.outgoing, room),
+            Conn::Client(c) => on_reading(c.process_tls_records(view), &mut self.outgoing, room),
+        };
+        self.incoming.consume(discard);
+        self.capture_sni();
+        let step = step?;
+        self.record_waiting = matches!(step, Step::Held);
+        self.seen = match step {
+            // rustls went through every complete record there: what is left is what it holds
+            // of a handshake message being joined, or the start of an incomplete record.
+            Step::Settled => self.incoming.len(),
+            // A data record or the peer's close: no handshake message is being joined (RFC
+            // 8446 §5.1: none may be interleaved with other records), so nothing is held.
+            _ => 0,
+        };
+        Ok(step)
+    }
+
+    /// On a server, keeps the name the client asked for once rustls has seen it.
+    fn capture_sni(&mut self) {
+        if self.sni.is_none() && matches!(self.conn, Conn::Server(_)) {
+            self.sni = sni::take_recorded();
+        }
+    }
+
+    /// Whether rustls holds decrypted bytes, a clean end, or received ciphertext not yet
+    /// processed: a reader resuming should look.
     pub(crate) fn plaintext_waiting(&self) -> bool {
-        self.plaintext_waiting
+        self.record_waiting
+            || !self.held.is_empty()
+            || !self.incoming.is_empty()
+            || self.peer_closed && !self.peer_close_told
+    }
+
+    /// What both sides share: handshake state, peer certificates, ALPN, version.
+    fn common(&self) -> &CommonState {
+        match &self.conn {
+            Conn::Server(c) => c,
+            Conn::Client(c) => c,
+        }
     }
 
     pub(crate) fn is_handshaking(&self) -> bool {
-        self.conn.is_handshaking()
+        self.common().is_handshaking()
     }
 
-    /// Whether anything waits to be written: raw bytes from before `start_tls`, or records
-    /// rustls has made (handshake, alerts, encrypted data).
+    /// Whether anything waits to be written: raw bytes from before `start_tls`, records
+    /// made (handshake, alerts, encrypted data), or a `close_notify` asked for.
     pub(crate) fn has_output(&self) -> bool {
-        !self.raw_prefix.is_empty() || self.conn.wants_write()
+        !self.raw_prefix.is_empty()
+            || !self.outgoing.is_empty()
+            || self.close_notify == CloseNotify::Asked
     }
 
     /// Writes until the socket would block or nothing is left: the raw prefix, then the
-    /// plaintext of `queue` encrypted, as much as rustls's buffer limit takes at a time (so
-    /// the backlog stays in the queue, where the watermarks see it). Returns whether output
-    /// is still pending (the socket would block).
+    /// plaintext of `queue` encrypted, a buffer's worth at a time (so the backlog stays in
+    /// the queue, where the watermarks see it). Returns whether output is still pending (the
+    /// socket would block).
     pub(crate) fn flush(
         &mut self,
         queue: &mut WriteQueue,
@@ -184,22 +335,20 @@ impl TlsStream {
                 return Ok(true);
             }
         }
-        if self.close_notify_sent && !queue.is_empty() {
+        if self.close_notify != CloseNotify::NotAsked && !queue.is_empty() {
             // Written after the TLS stream ended (by id, from elsewhere): it cannot be sent,
             // and must not keep the close waiting.
             log::debug!("dropping {} bytes written after close_notify", queue.len());
             *queue = WriteQueue::default();
         }
         loop {
-            if !queue.is_empty() && !self.conn.is_handshaking() {
-                queue.write_to(&mut PlaintextSink(&mut self.conn), pool)?;
-            }
-            if !self.conn.wants_write() {
+            self.fill(queue, pool)?;
+            if self.outgoing.is_empty() {
                 return Ok(false);
             }
-            match self.conn.write_tls(&mut self.inner) {
+            match self.inner.write(self.outgoing.data()) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(_) => {}
+                Ok(n) => self.outgoing.consume(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -207,62 +356,296 @@ impl TlsStream {
         }
     }
 
-    /// Writes what rustls holds (a fatal alert, say) without waiting, ignoring errors: the
-    /// connection is being closed anyway.
+    /// Lets rustls make what it has to send, then (handshake complete) encrypts the queue
+    /// into the outgoing buffer while it has room, then `close_notify` if asked for and the
+    /// queue is empty. rustls sees only the prefix it has seen through: never a new record.
+    fn fill(&mut self, queue: &mut WriteQueue, pool: &mut BufferPool) -> io::Result<()> {
+        if self.close_notify == CloseNotify::Asked && self.is_handshaking() {
+            // No close_notify before the handshake completes: the close goes ahead without.
+            self.close_notify = CloseNotify::Done;
+        }
+        loop {
+            let view: &mut [u8] = match self.seen {
+                0 => &mut [],
+                n => &mut self.incoming.data_mut()[..n],
+            };
+            let mut writing = Writing {
+                outgoing: &mut self.outgoing,
+                queue: &mut *queue,
+                pool: &mut *pool,
+                held: &mut self.held,
+                close_notify: &mut self.close_notify,
+            };
+            let (discard, step) = match &mut self.conn {
+                Conn::Server(c) => writing.on(c.process_tls_records(view)),
+                Conn::Client(c) => writing.on(c.process_tls_records(view)),
+            };
+            self.incoming.consume(discard);
+            self.seen = self.seen.saturating_sub(discard);
+            self.capture_sni();
+            if !self.held.is_empty() {
+                self.record_waiting = false; // moved aside, for the reader
+            }
+            match step.map_err(|e| io::Error::other(TlsError::from_rustls(e)))? {
+                Step::Again => {}
+                Step::PeerClosed => self.peer_closed = true,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// After a TLS error: encodes the alert rustls made and writes what can be written
+    /// without waiting, ignoring errors (the connection is being closed anyway).
+    ///
+    /// One call to rustls only: a failed rustls hands out the alert it queued before it
+    /// looks at the received bytes again (which would fail again, and alert twice).
     pub(crate) fn flush_best_effort(&mut self) {
-        while self.conn.wants_write() {
-            match self.conn.write_tls(&mut self.inner) {
-                Ok(n) if n > 0 => {}
+        let _ = self.step_reading(None);
+        while !self.outgoing.is_empty() {
+            match self.inner.write(self.outgoing.data()) {
+                Ok(n) if n > 0 => self.outgoing.consume(n),
                 _ => return,
             }
         }
     }
 
-    /// Queues the `close_notify` alert (once): the clean end of this side's TLS stream.
+    /// Asks for the `close_notify` alert (once): the clean end of this side's TLS stream,
+    /// sent after what is queued.
     pub(crate) fn send_close_notify(&mut self) {
-        if !self.close_notify_sent {
-            self.close_notify_sent = true;
-            self.conn.send_close_notify();
+        if self.close_notify == CloseNotify::NotAsked {
+            self.close_notify = CloseNotify::Asked;
         }
     }
 
     pub(crate) fn close_notify_sent(&self) -> bool {
-        self.close_notify_sent
+        self.close_notify != CloseNotify::NotAsked
+    }
+
+    /// Heap bytes the stage's buffers hold (not counting rustls's own state).
+    #[cfg(test)]
+    pub(crate) fn buffered_capacity(&self) -> usize {
+        self.incoming.capacity() + self.outgoing.capacity() + self.held.capacity()
     }
 
     /// The peer's certificate chain, once the handshake has verified it (end entity first).
     pub(crate) fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
-        self.conn.peer_certificates()
+        self.common().peer_certificates()
     }
 
     /// On a server, the name the client asked for with SNI.
     pub(crate) fn sni_name(&self) -> Option<&str> {
-        match &self.conn {
-            Connection::Server(server) => server.server_name(),
-            Connection::Client(_) => None,
-        }
+        self.sni.as_deref()
     }
 
     pub(crate) fn alpn_protocol(&self) -> Option<&[u8]> {
-        self.conn.alpn_protocol()
+        self.common().alpn_protocol()
     }
 
     pub(crate) fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
-        self.conn.protocol_version()
+        self.common().protocol_version()
     }
 }
 
-/// rustls's plaintext writer as a sink for the write queue: a full rustls buffer (`Ok(0)`)
-/// reads as `WouldBlock`, so the queue keeps the rest.
-struct PlaintextSink<'a>(&'a mut Connection);
+/// Acts on a state rustls returned while reading: decrypted records go into `room` (if
+/// plaintext may be handed over now), handshake records into `outgoing`. Returns the bytes
+/// to discard and the outcome.
+fn on_reading<Data>(
+    status: UnbufferedStatus<'_, '_, Data>,
+    outgoing: &mut CipherBuffer,
+    room: Option<&mut [u8]>,
+) -> (usize, Result<Step, rustls::Error>) {
+    let mut discard = status.discard;
+    let step = match status.state {
+        Err(e) => Err(e),
+        Ok(ConnectionState::ReadTraffic(mut traffic)) => {
+            let Some(room) = room else {
+                return (discard, Ok(Step::Held));
+            };
+            let mut n = 0;
+            while traffic
+                .peek_len()
+                .is_some_and(|len| len.get() <= room.len() - n)
+            {
+                match traffic.next_record() {
+                    Some(Ok(record)) => {
+                        room[n..n + record.payload.len()].copy_from_slice(record.payload);
+                        n += record.payload.len();
+                        discard += record.discard;
+                    }
+                    Some(Err(e)) => return (discard, Err(e)),
+                    None => break,
+                }
+            }
+            Ok(if n > 0 { Step::Read(n) } else { Step::Held })
+        }
+        Ok(state) => on_common(state, outgoing),
+    };
+    (discard, step)
+}
 
-impl Write for PlaintextSink<'_> {
+/// Acts on the states reading and flushing handle alike.
+fn on_common<Data>(
+    state: ConnectionState<'_, '_, Data>,
+    outgoing: &mut CipherBuffer,
+) -> Result<Step, rustls::Error> {
+    match state {
+        ConnectionState::EncodeTlsData(mut data) => {
+            encode(&mut data, outgoing).map(|_| Step::Again)
+        }
+        // The records are in `outgoing`, which the flush at the end of the turn sends (and
+        // never twice); rustls need not wait for the socket.
+        ConnectionState::TransmitTlsData(data) => {
+            data.done();
+            Ok(Step::Again)
+        }
+        ConnectionState::PeerClosed => Ok(Step::PeerClosed),
+        ConnectionState::Closed => Ok(Step::Closed),
+        ConnectionState::ReadEarlyData(_) => Err(rustls::Error::General(
+            "TLS 1.3 early data (0-RTT) is not supported".into(),
+        )),
+        // BlockedHandshake, WriteTraffic, and whatever a later rustls adds.
+        _ => Ok(Step::Settled),
+    }
+}
+
+/// Encodes a handshake record into `outgoing`, making room if it does not fit.
+fn encode<Data>(
+    data: &mut EncodeTlsData<'_, Data>,
+    outgoing: &mut CipherBuffer,
+) -> Result<(), rustls::Error> {
+    let mut need = 0;
+    loop {
+        let room = match need {
+            0 => outgoing.room(),
+            n => outgoing.spare(n),
+        };
+        match data.encode(room) {
+            Ok(n) => {
+                outgoing.filled(n);
+                return Ok(());
+            }
+            Err(EncodeError::InsufficientSize(InsufficientSizeError { required_size }))
+                if need == 0 =>
+            {
+                need = required_size
+            }
+            Err(e) => return Err(rustls::Error::General(e.to_string())),
+        }
+    }
+}
+
+/// What a flush hands the state rustls returns.
+struct Writing<'a> {
+    outgoing: &'a mut CipherBuffer,
+    queue: &'a mut WriteQueue,
+    pool: &'a mut BufferPool,
+    held: &'a mut Vec<u8>,
+    close_notify: &'a mut CloseNotify,
+}
+
+impl Writing<'_> {
+    fn on<Data>(
+        &mut self,
+        status: UnbufferedStatus<'_, '_, Data>,
+    ) -> (usize, Result<Step, rustls::Error>) {
+        let discard = status.discard;
+        let step = match status.state {
+            Err(e) => Err(e),
+            Ok(ConnectionState::WriteTraffic(mut traffic)) => self.encrypt(&mut traffic),
+            Ok(ConnectionState::ReadTraffic(mut traffic)) => {
+                // A record decrypted by the read that completed the handshake, which the
+                // protocol (pausing in `connection_made`) has not taken: rustls will not let
+                // anything be encrypted before it is, so it waits here for the reader.
+                while let Some(record) = traffic.next_record() {
+                    match record {
+                        Ok(record) => self.held.extend_from_slice(record.payload),
+                        Err(e) => return (discard, Err(e)),
+                    }
+                }
+                Ok(Step::Again)
+            }
+            Ok(state) => on_common(state, self.outgoing),
+        };
+        (discard, step)
+    }
+
+    /// Encrypts the queue into the outgoing buffer while it has room, then `close_notify`
+    /// if asked for and nothing is left before it.
+    fn encrypt<Data>(
+        &mut self,
+        traffic: &mut WriteTraffic<'_, Data>,
+    ) -> Result<Step, rustls::Error> {
+        if !self.queue.is_empty() {
+            let mut sink = EncryptSink {
+                traffic,
+                outgoing: self.outgoing,
+            };
+            if let Err(e) = self.queue.write_to(&mut sink, self.pool) {
+                return Err(rustls::Error::General(e.to_string()));
+            }
+        }
+        if *self.close_notify == CloseNotify::Asked && self.queue.is_empty() {
+            let n = match traffic.queue_close_notify(self.outgoing.room()) {
+                Ok(n) => n,
+                Err(EncryptError::InsufficientSize(s)) => {
+                    let room = self.outgoing.spare(s.required_size);
+                    traffic
+                        .queue_close_notify(room)
+                        .map_err(|e| rustls::Error::General(e.to_string()))?
+                }
+                Err(e) => return Err(rustls::Error::General(e.to_string())),
+            };
+            self.outgoing.filled(n);
+            *self.close_notify = CloseNotify::Done;
+        }
+        Ok(Step::Settled)
+    }
+}
+
+/// rustls's encryption as a sink for the write queue: a full outgoing buffer reads as
+/// `WouldBlock`, so the queue keeps the rest.
+struct EncryptSink<'a, 'c, Data> {
+    traffic: &'a mut WriteTraffic<'c, Data>,
+    outgoing: &'a mut CipherBuffer,
+}
+
+impl<Data> EncryptSink<'_, '_, Data> {
+    /// Encrypts as much of `data` as fits in the room left.
+    fn encrypt_some(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = self.outgoing.room();
+        let records = room.len() / (MAX_PLAINTEXT + RECORD_OVERHEAD) + 1;
+        let mut take = data
+            .len()
+            .min(room.len().saturating_sub(records * RECORD_OVERHEAD));
+        while take > 0 {
+            match self.traffic.encrypt(&data[..take], room) {
+                Ok(n) => {
+                    self.outgoing.filled(n);
+                    return Ok(take);
+                }
+                Err(EncryptError::InsufficientSize(_)) => take /= 2,
+                Err(e) => return Err(io::Error::other(e)),
+            }
+        }
+        Ok(0)
+    }
+}
+
+impl<Data> Write for EncryptSink<'_, '_, Data> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_vectored(&[IoSlice::new(buf)])
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match self.0.writer().write_vectored(bufs)? {
+        let mut total = 0;
+        for buf in bufs.iter().filter(|b| !b.is_empty()) {
+            let n = self.encrypt_some(buf)?;
+            total += n;
+            if n < buf.len() {
+                break;
+            }
+        }
+        match total {
             0 if bufs.iter().any(|b| !b.is_empty()) => Err(io::ErrorKind::WouldBlock.into()),
             n => Ok(n),
         }

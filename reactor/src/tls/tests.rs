@@ -4,11 +4,13 @@
 
 use std::io::{Read, Write};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ClientConnection, ServerConfig};
 
 use crate::testing::Harness;
+use crate::tls::stage::TlsStream;
 use crate::tls::{self, ClientAuth, Identity};
 use crate::{Context, Protocol};
 
@@ -34,10 +36,26 @@ struct Upgrader {
     config: Arc<ServerConfig>,
     buffer: Vec<u8>,
     upgraded: bool,
+    /// Once upgraded: pause reading at the first data (answering "paused"), resume a second
+    /// later, and keep what comes instead of echoing it.
+    pause: bool,
+    received: Vec<u8>,
+    /// Pause reading (answering "paused") when the handshake completes, resume a second later.
+    pause_at_handshake: bool,
 }
 
 impl Protocol for Upgrader {
     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        if cx.is_tls() && self.pause {
+            if self.received.is_empty() {
+                cx.pause_reading();
+                cx.write(b"paused");
+                cx.call_later(Duration::from_secs(1), |_: &mut Upgrader, cx| {
+                    cx.resume_reading()
+                });
+            }
+            return self.received.extend_from_slice(data);
+        }
         if cx.is_tls() {
             return cx.write(data);
         }
@@ -49,8 +67,15 @@ impl Protocol for Upgrader {
         }
     }
 
-    fn tls_handshake_completed(&mut self, _cx: &mut Context<'_>) {
+    fn tls_handshake_completed(&mut self, cx: &mut Context<'_>) {
         self.upgraded = true;
+        if self.pause_at_handshake {
+            cx.pause_reading();
+            cx.write(b"paused");
+            cx.call_later(Duration::from_secs(1), |_: &mut Upgrader, cx| {
+                cx.resume_reading()
+            });
+        }
     }
 }
 
@@ -103,6 +128,9 @@ fn upgrader() -> Harness<Upgrader> {
         config: server_config(),
         buffer: Vec::new(),
         upgraded: false,
+        pause: false,
+        received: Vec::new(),
+        pause_at_handshake: false,
     })
 }
 
@@ -145,4 +173,179 @@ fn a_peer_that_is_not_tls_ends_the_connection_with_the_reason() {
     assert!(h.is_closed());
     let reason = h.close_reason().unwrap().to_string();
     assert!(reason.contains("does not speak TLS"), "{reason}");
+}
+
+/// The stage of the harness's connection.
+fn stage<P: Protocol>(h: &mut Harness<P>) -> &TlsStream {
+    let key = h.connection().id().0;
+    let conn = h.test_reactor().reactor().connection(key).unwrap();
+    conn.socket.tls().unwrap()
+}
+
+#[test]
+fn an_idle_tls_connection_holds_no_ciphertext_buffer() {
+    let mut h = upgrader();
+    h.feed(b"STARTTLS\r\n");
+    h.take_written();
+    handshake_and_echo(&mut h, &mut client(), usize::MAX);
+    assert_eq!(stage(&mut h).buffered_capacity(), 0);
+}
+
+#[test]
+fn a_paused_reader_keeps_the_ciphertext_and_its_writes_still_go_out() {
+    let mut h = upgrader();
+    h.feed(b"STARTTLS\r\n");
+    h.take_written();
+    let mut client = client();
+    handshake_and_echo(&mut h, &mut client, usize::MAX);
+    h.protocol_mut().pause = true;
+    let sent: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut records = Vec::new();
+    for piece in sent.chunks(16 * 1024) {
+        client.writer().write_all(piece).unwrap();
+        records.extend(client_output(&mut client));
+    }
+    h.feed(&records);
+    let first = h.protocol().received.len();
+    assert!(
+        first > 0 && first < sent.len(),
+        "{first} bytes before the pause"
+    );
+    assert!(
+        stage(&mut h).has_handed_back(),
+        "the rest waits, undecrypted"
+    );
+    // Written while paused, with complete records still waiting: encrypted and sent.
+    to_client(&mut client, &h.take_written());
+    let mut answer = [0; 6];
+    client.reader().read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"paused");
+    h.advance(Duration::from_secs(1));
+    assert_eq!(
+        h.protocol().received,
+        sent,
+        "everything, in order, after the resume"
+    );
+    assert_eq!(stage(&mut h).buffered_capacity(), 0);
+}
+
+/// A server whose certificate (a thousand names) makes a Certificate message of about 30 KiB:
+/// more than one record, so the client joins it across records.
+fn big_certificate_server() -> rustls::ServerConnection {
+    let names: Vec<String> = (0..1000).map(|i| format!("host-{i:04}.example")).collect();
+    let certified = rcgen::generate_simple_self_signed(names).unwrap();
+    let key = PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
+    let identity = Identity::new(
+        vec![certified.cert.der().clone()],
+        PrivateKeyDer::Pkcs8(key),
+    );
+    let config = tls::server_config(identity, ClientAuth::None).unwrap();
+    rustls::ServerConnection::new(Arc::new(config)).unwrap()
+}
+
+/// Upgrades to TLS as the client as soon as it is connected, then keeps what it receives.
+/// Until the handshake completes it writes an "x" every 100 ms (a handshake may take 10 s): each makes the reactor
+/// flush the stage mid-handshake (the bytes wait in the queue for the handshake's end).
+#[derive(Default)]
+struct TlsClient {
+    upgraded: bool,
+    received: Vec<u8>,
+    ticks: usize,
+}
+
+impl TlsClient {
+    fn tick(&mut self, cx: &mut Context<'_>) {
+        if !self.upgraded {
+            self.ticks += 1;
+            cx.write(b"x");
+            cx.call_later(Duration::from_millis(100), TlsClient::tick);
+        }
+    }
+}
+
+impl Protocol for TlsClient {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        let config = tls::dangerous_client_config_accepting_any_server_certificate().unwrap();
+        cx.start_tls_client(config, "host-0000.example").unwrap();
+        cx.call_later(Duration::from_millis(100), TlsClient::tick);
+    }
+
+    fn data_received(&mut self, _cx: &mut Context<'_>, data: &[u8]) {
+        self.received.extend_from_slice(data);
+    }
+
+    fn tls_handshake_completed(&mut self, cx: &mut Context<'_>) {
+        self.upgraded = true;
+        cx.write(b"from the client");
+    }
+}
+
+/// Everything `server` wants to send.
+fn server_output(server: &mut rustls::ServerConnection) -> Vec<u8> {
+    let mut out = Vec::new();
+    while server.wants_write() {
+        server.write_tls(&mut out).unwrap();
+    }
+    out
+}
+
+#[test]
+fn a_handshake_message_over_several_records_survives_the_flushes_between_its_pieces() {
+    for chunk in [300, 5000, 17_000] {
+        let mut h = Harness::new(TlsClient::default());
+        let mut server = big_certificate_server();
+        let hello = h.take_written();
+        server.read_tls(&mut &hello[..]).unwrap();
+        server.process_new_packets().unwrap();
+        let flight = server_output(&mut server);
+        assert!(flight.len() > 17_000, "{} bytes", flight.len());
+        for piece in flight.chunks(chunk) {
+            h.feed(piece);
+            h.advance(Duration::from_millis(100)); // a write, so a flush, between the pieces
+        }
+        assert!(h.protocol().upgraded, "chunks of {chunk}");
+        let answer = h.take_written();
+        server.read_tls(&mut &answer[..]).unwrap();
+        server.process_new_packets().unwrap();
+        assert!(!server.is_handshaking(), "chunks of {chunk}");
+        let mut expected = vec![b'x'; h.protocol().ticks];
+        expected.extend_from_slice(b"from the client");
+        let mut got = vec![0; expected.len()];
+        server.reader().read_exact(&mut got).unwrap();
+        assert_eq!(got, expected, "chunks of {chunk}");
+        server.writer().write_all(b"from the server").unwrap();
+        h.feed(&server_output(&mut server));
+        assert_eq!(
+            h.protocol().received,
+            b"from the server",
+            "chunks of {chunk}"
+        );
+    }
+}
+
+#[test]
+fn data_with_the_handshakes_end_waits_for_a_reader_paused_there_and_writes_go_out_meanwhile() {
+    let mut h = upgrader();
+    h.protocol_mut().pause_at_handshake = true;
+    h.feed(b"STARTTLS\r\n");
+    h.take_written();
+    let mut client = client();
+    h.feed(&client_output(&mut client));
+    to_client(&mut client, &h.take_written());
+    assert!(!client.is_handshaking());
+    client.writer().write_all(b"right behind Finished").unwrap();
+    h.feed(&client_output(&mut client)); // the client's Finished and the data, in one read
+    assert!(h.protocol().upgraded);
+    to_client(&mut client, &h.take_written());
+    let mut answer = [0; 6];
+    client.reader().read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"paused", "written while the data waits");
+    h.advance(Duration::from_secs(1));
+    to_client(&mut client, &h.take_written());
+    let mut echo = [0; 21];
+    client.reader().read_exact(&mut echo).unwrap();
+    assert_eq!(
+        &echo, b"right behind Finished",
+        "delivered after the resume"
+    );
 }
