@@ -246,7 +246,11 @@ impl Reactor {
         conn: Connection,
         reason: DisconnectReason,
     ) {
-        let peer = conn.socket.peer_addr();
+        // The peer as text: a socket reset before the handshake ended may not know it.
+        let peer = match conn.socket.peer_addr() {
+            Ok(addr) => addr.to_string(),
+            Err(_) => "a peer".to_string(),
+        };
         drop(conn);
         let error = match reason {
             DisconnectReason::Tls(e) => ConnectError::Tls(e),
@@ -262,9 +266,9 @@ impl Reactor {
                 outgoing.factory.failed(self, error);
             }
             None if matches!(error, ConnectError::Cancelled) => {
-                debug!("TLS handshake with {peer:?} cancelled")
+                debug!("TLS handshake with {peer} cancelled")
             }
-            None => warn!("TLS handshake with {peer:?} failed: {error}"),
+            None => warn!("TLS handshake with {peer} failed: {error}"),
         }
     }
 }
