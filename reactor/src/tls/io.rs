@@ -53,6 +53,7 @@ impl Reactor {
             if !self.ingest(key, &cipher[..n], &mut plain) {
                 break;
             }
+            self.settle_if_bulk(key);
             budget = budget.saturating_sub(n);
             if budget == 0 {
                 self.queue_read(key);
