@@ -73,11 +73,14 @@ impl Reactor {
                 Ok(n) => {
                     // A short read drained the socket: the next byte brings a new edge. Not
                     // so once the FIN is in: no edge follows it, so read on to see EOF.
-                    if n < buf.len() && !conn.has(flag::READ_CLOSED) {
+                    let drained = n < buf.len() && !conn.has(flag::READ_CLOSED);
+                    if drained {
                         conn.clear(flag::READABLE);
                     }
                     self.callback(key, |p, cx| p.data_received(cx, &buf[..n]));
-                    self.settle_if_bulk(key);
+                    if !drained {
+                        self.settle_if_bulk(key);
+                    }
                     budget = budget.saturating_sub(n);
                     if budget == 0 {
                         self.queue_read(key);
@@ -128,10 +131,12 @@ impl Reactor {
         }
     }
 
-    /// Settles a connection at once, rather than at the end of the turn, once its queue
-    /// holds a block's worth (a bulk transfer: nothing is gained by waiting to coalesce).
-    /// The bytes just queued are then still in the CPU's cache when the kernel copies them,
-    /// and the queue stays at about one block instead of a turn's reads.
+    /// Called after a full read, before the next: settles the connection at once, rather
+    /// than at the end of the turn, if its queue holds a block's worth (a bulk transfer,
+    /// where nothing is gained by waiting to coalesce). The bytes just queued are then still
+    /// in the CPU's cache when the kernel copies them, and the queue stays at about one block
+    /// instead of growing by a turn's reads. Short reads (the common case for small
+    /// messages) skip the check: the end of the turn comes next.
     pub(crate) fn settle_if_bulk(&mut self, key: Key) {
         if self
             .connection(key)
@@ -143,6 +148,10 @@ impl Reactor {
 
     /// Carries out what callbacks asked of one connection: abort, flush, watermark
     /// callbacks, then the close or half-close that waited for the queue to drain.
+    // Forced inline, with its three steps below, into its two callers (`settle_dirty`, the
+    // hot one, and `settle_if_bulk`): left to the compiler, the second caller made it an
+    // out-of-line call, 18 to 34 more instructions per echoed 64-byte message in callgrind.
+    #[inline(always)]
     fn settle(&mut self, key: Key) {
         let Some(conn) = self.connection_mut(key) else {
             return;
@@ -169,6 +178,7 @@ impl Reactor {
 
     /// Once nothing waits to be written: the close or half-close that waited for the queue
     /// (after a TLS connection's `close_notify`).
+    #[inline(always)]
     fn close_if_drained(&mut self, key: Key) {
         let Some(conn) = connection_in(&mut self.slots, key) else {
             return;
@@ -208,6 +218,7 @@ impl Reactor {
     /// kernel at once, as in asyncio). Judged before the flush so that a producer whose
     /// writes the kernel swallows whole still hears `pause_writing` and then
     /// `resume_writing`, its cue to produce more.
+    #[inline(always)]
     fn pause_writing_if_over_high_water(&mut self, key: Key) {
         let Some(conn) = self.connection_mut(key) else {
             return;
@@ -222,6 +233,7 @@ impl Reactor {
     }
 
     /// After the flush: a paused protocol whose queue drained to the low watermark resumes.
+    #[inline(always)]
     fn resume_writing_if_under_low_water(&mut self, key: Key) {
         let Some(conn) = self.connection_mut(key) else {
             return;

@@ -99,7 +99,21 @@ impl WriteQueue {
 
     /// Queues a copy of `data`, filling the coalescing buffer up to a block and continuing in
     /// new blocks from the pool.
-    pub(crate) fn push_slice(&mut self, mut data: &[u8], pool: &mut BufferPool) {
+    #[inline]
+    pub(crate) fn push_slice(&mut self, data: &[u8], pool: &mut BufferPool) {
+        if self.tail.capacity() == 0 {
+            self.tail = pool.take();
+        }
+        // The common case, a small write into a buffer with room, stays inline.
+        if self.tail.capacity() - self.tail.len() >= data.len() {
+            self.tail.extend_from_slice(data);
+        } else {
+            self.push_slice_in_blocks(data, pool);
+        }
+    }
+
+    #[inline(never)]
+    fn push_slice_in_blocks(&mut self, mut data: &[u8], pool: &mut BufferPool) {
         while !data.is_empty() {
             if self.tail.len() == BLOCK_CAPACITY {
                 self.seal_tail();
@@ -196,7 +210,17 @@ impl WriteQueue {
 
     /// Drops the first `n` queued bytes, which the kernel has taken; drained blocks go back
     /// to the pool.
-    fn consume(&mut self, mut n: usize, pool: &mut BufferPool) {
+    #[inline]
+    fn consume(&mut self, n: usize, pool: &mut BufferPool) {
+        if self.chunks.is_empty() {
+            self.tail_sent += n; // the common case: only the coalescing buffer is queued
+        } else {
+            self.consume_chunks(n, pool);
+        }
+    }
+
+    #[inline(never)]
+    fn consume_chunks(&mut self, mut n: usize, pool: &mut BufferPool) {
         while n > 0 {
             let Some(front) = self.chunks.front_mut() else {
                 self.tail_sent += n;

@@ -53,7 +53,9 @@ impl Reactor {
             if !self.ingest(key, &cipher[..n], &mut plain) {
                 break;
             }
-            self.settle_if_bulk(key);
+            if n == cipher.len() {
+                self.settle_if_bulk(key); // a full read: more is waiting
+            }
             budget = budget.saturating_sub(n);
             if budget == 0 {
                 self.queue_read(key);
