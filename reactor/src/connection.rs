@@ -11,11 +11,17 @@ use crate::context::Context;
 use crate::reactor::{connection_in, READ_BUDGET_PER_TURN};
 use crate::slot::{flag, Connection, ConnectionId, Key, SlotKind};
 use crate::tls::io::{close_notify, flush_tls};
-use crate::write_queue::{BufferPool, BLOCK_CAPACITY};
+use crate::write_queue::BufferPool;
 use crate::{DisconnectReason, Reactor};
 
 /// Rounds of settling per turn; see `settle_dirty`.
 const SETTLE_ROUNDS: usize = 8;
+
+/// Bytes queued after a full read from which the connection is settled before its next read
+/// (see `settle_if_bulk`): the plaintext of one full TLS record. A 64 KiB read of TLS records
+/// decrypts to a little less than 64 KiB (its last record is cut short), so a threshold of a
+/// whole read would settle a TLS bulk echo only every other read.
+const SETTLE_AFTER_READ: usize = 16 * 1024;
 
 impl Reactor {
     /// Readiness on an established connection: note it, read, surface errors.
@@ -132,15 +138,15 @@ impl Reactor {
     }
 
     /// Called after a full read, before the next: settles the connection at once, rather
-    /// than at the end of the turn, if its queue holds a block's worth (a bulk transfer,
-    /// where nothing is gained by waiting to coalesce). The bytes just queued are then still
-    /// in the CPU's cache when the kernel copies them, and the queue stays at about one block
-    /// instead of growing by a turn's reads. Short reads (the common case for small
-    /// messages) skip the check: the end of the turn comes next.
+    /// than at the end of the turn, if it has [`SETTLE_AFTER_READ`] bytes or more queued (a
+    /// bulk transfer, where little is gained by waiting to coalesce). The bytes just queued
+    /// are then still in the CPU's cache when the kernel copies them, and the queue stays at
+    /// about one read's worth instead of growing by a turn's reads. Short reads (the common
+    /// case for small messages) skip the check: the end of the turn comes next.
     pub(crate) fn settle_if_bulk(&mut self, key: Key) {
         if self
             .connection(key)
-            .is_some_and(|c| c.queue.len() >= BLOCK_CAPACITY)
+            .is_some_and(|c| c.queue.len() >= SETTLE_AFTER_READ)
         {
             self.settle(key);
         }
