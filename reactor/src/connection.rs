@@ -17,6 +17,12 @@ use crate::{DisconnectReason, Reactor};
 /// Rounds of settling per turn; see `settle_dirty`.
 const SETTLE_ROUNDS: usize = 8;
 
+/// Bytes queued after a full read from which the connection is settled before its next read
+/// (see `settle_if_bulk`): the plaintext of one full TLS record. A 64 KiB read of TLS records
+/// decrypts to a little less than 64 KiB (its last record is cut short), so a threshold of a
+/// whole read would settle a TLS bulk echo only every other read.
+const SETTLE_AFTER_READ: usize = 16 * 1024;
+
 impl Reactor {
     /// Readiness on an established connection: note it, read, surface errors.
     pub(crate) fn connection_event(&mut self, key: Key, event: &Event) {
@@ -73,10 +79,14 @@ impl Reactor {
                 Ok(n) => {
                     // A short read drained the socket: the next byte brings a new edge. Not
                     // so once the FIN is in: no edge follows it, so read on to see EOF.
-                    if n < buf.len() && !conn.has(flag::READ_CLOSED) {
+                    let drained = n < buf.len() && !conn.has(flag::READ_CLOSED);
+                    if drained {
                         conn.clear(flag::READABLE);
                     }
                     self.callback(key, |p, cx| p.data_received(cx, &buf[..n]));
+                    if !drained {
+                        self.settle_if_bulk(key);
+                    }
                     budget = budget.saturating_sub(n);
                     if budget == 0 {
                         self.queue_read(key);
@@ -127,8 +137,27 @@ impl Reactor {
         }
     }
 
+    /// Called after a full read, before the next: settles the connection at once, rather
+    /// than at the end of the turn, if it has [`SETTLE_AFTER_READ`] bytes or more queued (a
+    /// bulk transfer, where little is gained by waiting to coalesce). The bytes just queued
+    /// are then still in the CPU's cache when the kernel copies them, and the queue stays at
+    /// about one read's worth instead of growing by a turn's reads. Short reads (the common
+    /// case for small messages) skip the check: the end of the turn comes next.
+    pub(crate) fn settle_if_bulk(&mut self, key: Key) {
+        if self
+            .connection(key)
+            .is_some_and(|c| c.queue.len() >= SETTLE_AFTER_READ)
+        {
+            self.settle(key);
+        }
+    }
+
     /// Carries out what callbacks asked of one connection: abort, flush, watermark
     /// callbacks, then the close or half-close that waited for the queue to drain.
+    // Forced inline, with its three steps below, into its two callers (`settle_dirty`, the
+    // hot one, and `settle_if_bulk`): left to the compiler, the second caller made it an
+    // out-of-line call, 18 to 34 more instructions per echoed 64-byte message in callgrind.
+    #[inline(always)]
     fn settle(&mut self, key: Key) {
         let Some(conn) = self.connection_mut(key) else {
             return;
@@ -155,6 +184,7 @@ impl Reactor {
 
     /// Once nothing waits to be written: the close or half-close that waited for the queue
     /// (after a TLS connection's `close_notify`).
+    #[inline(always)]
     fn close_if_drained(&mut self, key: Key) {
         let Some(conn) = connection_in(&mut self.slots, key) else {
             return;
@@ -194,6 +224,7 @@ impl Reactor {
     /// kernel at once, as in asyncio). Judged before the flush so that a producer whose
     /// writes the kernel swallows whole still hears `pause_writing` and then
     /// `resume_writing`, its cue to produce more.
+    #[inline(always)]
     fn pause_writing_if_over_high_water(&mut self, key: Key) {
         let Some(conn) = self.connection_mut(key) else {
             return;
@@ -208,6 +239,7 @@ impl Reactor {
     }
 
     /// After the flush: a paused protocol whose queue drained to the low watermark resumes.
+    #[inline(always)]
     fn resume_writing_if_under_low_water(&mut self, key: Key) {
         let Some(conn) = self.connection_mut(key) else {
             return;
@@ -287,11 +319,12 @@ fn flush(conn: &mut Connection, pool: &mut BufferPool) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::Cell;
+    use std::cell::{Cell, RefCell};
     use std::rc::Rc;
     use std::time::Duration;
 
     use super::SETTLE_ROUNDS;
+    use crate::reactor::READ_BUFFER_SIZE;
     use crate::testing::TestReactor;
     use crate::{Context, Protocol};
 
@@ -321,6 +354,55 @@ mod tests {
             self.resumes.set(self.resumes.get() + 1);
             self.produce(cx);
         }
+    }
+
+    /// Echoes, noting how many bytes were still queued when each chunk arrived.
+    struct NotingEcho {
+        queued_on_arrival: Rc<RefCell<Vec<usize>>>,
+    }
+
+    impl Protocol for NotingEcho {
+        fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+            self.queued_on_arrival.borrow_mut().push(cx.queued_bytes());
+            cx.write(data);
+        }
+    }
+
+    #[test]
+    fn a_bulk_echo_is_flushed_read_by_read_not_at_the_end_of_the_turn() {
+        let mut test = TestReactor::new();
+        let queued = Rc::new(RefCell::new(Vec::new()));
+        let connection = test.connect(NotingEcho {
+            queued_on_arrival: queued.clone(),
+        });
+        let data: Vec<u8> = (0..3 * READ_BUFFER_SIZE + 100).map(|i| i as u8).collect();
+        test.feed(&connection, &data);
+        assert_eq!(connection.take_written(), data);
+        assert_eq!(
+            *queued.borrow(),
+            [0, 0, 0, 0],
+            "each read's echo left before the next"
+        );
+    }
+
+    #[test]
+    fn a_bulk_echo_the_peer_does_not_take_stays_queued_in_order() {
+        let mut test = TestReactor::new();
+        let queued = Rc::new(RefCell::new(Vec::new()));
+        let connection = test.connect(NotingEcho {
+            queued_on_arrival: queued.clone(),
+        });
+        connection.set_write_room(Some(1000));
+        let data: Vec<u8> = (0..2 * READ_BUFFER_SIZE).map(|i| (i % 251) as u8).collect();
+        test.feed(&connection, &data);
+        assert_eq!(*queued.borrow(), [0, READ_BUFFER_SIZE - 1000]);
+        assert_eq!(
+            test.reactor().queued_bytes(connection.id()),
+            data.len() - 1000
+        );
+        connection.set_write_room(None);
+        test.run_pending();
+        assert_eq!(connection.take_written(), data);
     }
 
     #[test]

@@ -20,9 +20,10 @@ use crate::Reactor;
 ///
 /// Everything asked here is recorded and carried out when the callback returns: writes are
 /// queued and flushed together at the end of the reactor turn (one `writev` per connection,
-/// tried at once, without waiting for a writable event); closes, half-closes and pauses take
-/// effect then too. Once the connection is gone (in `connection_lost`, or after the id went
-/// stale), its operations are harmless no-ops.
+/// tried at once, without waiting for a writable event; a connection that queued 16 KiB or
+/// more in the callbacks of a full read is settled before its next read instead); closes,
+/// half-closes and pauses take effect then too. Once the connection is gone (in
+/// `connection_lost`, or after the id went stale), its operations are harmless no-ops.
 pub struct Context<'a> {
     reactor: &'a mut Reactor,
     id: ConnectionId,

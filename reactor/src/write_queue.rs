@@ -1,7 +1,12 @@
 //! A connection's outgoing bytes: small writes coalesce into one buffer, large `Bytes` are
 //! queued without a copy, and everything leaves in as few `writev` calls as the kernel allows.
-//! Drained coalescing buffers go back to a small reactor-wide [`BufferPool`], so a busy
-//! connection does not allocate per write while an idle one holds no heap memory.
+//!
+//! Copied bytes go into *blocks* of at most [`BLOCK_CAPACITY`] (the size of one read from the
+//! reactor's read buffer): a coalescing buffer grows up to a block and then a new one is
+//! started, rather than one buffer growing (and being copied by `realloc`) to whatever a turn
+//! queued. Drained blocks go back to a bounded reactor-wide [`BufferPool`], so neither a busy
+//! connection nor a bulk transfer allocates per write, while an idle connection holds no heap
+//! memory.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
@@ -16,15 +21,22 @@ const COPY_THRESHOLD: usize = 512;
 /// fits in a socket buffer.
 const MAX_IOVECS: usize = 64;
 
-/// Buffers kept for reuse, and the largest kept: at most 64 × 16 KiB = 1 MiB per reactor.
+/// The largest coalescing buffer: one full read of the reactor's read buffer, so an echo of
+/// bulk data copies each read into one block.
+const BLOCK_CAPACITY: usize = crate::reactor::READ_BUFFER_SIZE;
+
+/// Buffers kept for reuse. With blocks of at most [`BLOCK_CAPACITY`], the pool holds at most
+/// 64 × 64 KiB = 4 MiB per reactor (and holds it only after a burst needed that many).
 const POOLED_BUFFERS: usize = 64;
-const POOLED_CAPACITY: usize = 16 * 1024;
 
 /// Drained coalescing buffers, shared by all the connections of a reactor.
 ///
 /// A turn fills one buffer per connection that writes and drains most of them at its end;
 /// reusing them spares an allocation and a free per write (about a third of the reactor's
-/// user-space instructions per echoed message, measured with callgrind).
+/// user-space instructions per echoed message, measured with callgrind). For bulk transfers
+/// reuse matters more: a 64 KiB block freed after every flush is memory glibc returns to the
+/// kernel (`madvise(MADV_DONTNEED)` when it trims the thread's heap) and the next turn faults
+/// back in, page by page (see `docs/performance.md`).
 #[derive(Default)]
 pub(crate) struct BufferPool {
     buffers: Vec<Vec<u8>>,
@@ -36,9 +48,27 @@ impl BufferPool {
     }
 
     fn give(&mut self, mut buffer: Vec<u8>) {
-        if buffer.capacity() <= POOLED_CAPACITY && self.buffers.len() < POOLED_BUFFERS {
+        if buffer.capacity() <= BLOCK_CAPACITY && self.buffers.len() < POOLED_BUFFERS {
             buffer.clear();
             self.buffers.push(buffer);
+        }
+    }
+}
+
+/// One queued piece, in write order.
+enum Chunk {
+    /// A full coalescing buffer whose first `sent` bytes are written; back to the pool once
+    /// drained.
+    Block { buf: Vec<u8>, sent: usize },
+    /// Bytes queued without a copy.
+    Shared(Bytes),
+}
+
+impl Chunk {
+    fn unsent(&self) -> &[u8] {
+        match self {
+            Chunk::Block { buf, sent } => &buf[*sent..],
+            Chunk::Shared(bytes) => bytes,
         }
     }
 }
@@ -49,9 +79,10 @@ impl BufferPool {
 /// holds no heap memory, so an idle connection costs nothing here.
 #[derive(Default)]
 pub(crate) struct WriteQueue {
-    chunks: VecDeque<Bytes>,
+    chunks: VecDeque<Chunk>,
     chunk_bytes: usize,
-    /// The coalescing buffer; its first `tail_sent` bytes are already written.
+    /// The coalescing buffer (at most [`BLOCK_CAPACITY`]); its first `tail_sent` bytes are
+    /// already written.
     tail: Vec<u8>,
     tail_sent: usize,
 }
@@ -66,12 +97,45 @@ impl WriteQueue {
         self.len() == 0
     }
 
-    /// Queues a copy of `data`.
+    /// Queues a copy of `data`, filling the coalescing buffer up to a block and continuing in
+    /// new blocks from the pool.
+    #[inline]
     pub(crate) fn push_slice(&mut self, data: &[u8], pool: &mut BufferPool) {
         if self.tail.capacity() == 0 {
             self.tail = pool.take();
         }
-        self.tail.extend_from_slice(data);
+        // The common case, a small write into a buffer with room, stays inline.
+        if self.tail.capacity() - self.tail.len() >= data.len() {
+            self.tail.extend_from_slice(data);
+        } else {
+            self.push_slice_in_blocks(data, pool);
+        }
+    }
+
+    #[inline(never)]
+    fn push_slice_in_blocks(&mut self, mut data: &[u8], pool: &mut BufferPool) {
+        while !data.is_empty() {
+            if self.tail.len() == BLOCK_CAPACITY {
+                self.seal_tail();
+            }
+            if self.tail.capacity() == 0 {
+                self.tail = pool.take();
+            }
+            let n = data.len().min(BLOCK_CAPACITY - self.tail.len());
+            self.reserve_in_block(n);
+            self.tail.extend_from_slice(&data[..n]);
+            data = &data[n..];
+        }
+    }
+
+    /// Makes room for `n` more bytes in the tail, growing it by doubling but never past a
+    /// block (`n` fits in the block).
+    fn reserve_in_block(&mut self, n: usize) {
+        let len = self.tail.len();
+        if self.tail.capacity() - len < n {
+            let grown = (len + n).max(2 * self.tail.capacity()).min(BLOCK_CAPACITY);
+            self.tail.reserve_exact(grown - len);
+        }
     }
 
     /// Queues `data` without copying it (unless it is small).
@@ -82,22 +146,26 @@ impl WriteQueue {
         }
         self.seal_tail();
         self.chunk_bytes += data.len();
-        self.chunks.push_back(data);
+        self.chunks.push_back(Chunk::Shared(data));
     }
 
-    /// Moves the coalescing buffer into the chunk list so later chunks follow it in order.
+    /// Moves the coalescing buffer into the chunk list so later bytes follow it in order (a
+    /// tail already written is just emptied for reuse).
     fn seal_tail(&mut self) {
-        if self.tail.len() > self.tail_sent {
-            let sent = std::mem::take(&mut self.tail_sent);
-            let sealed = Bytes::from(std::mem::take(&mut self.tail)).slice(sent..);
-            self.chunk_bytes += sealed.len();
-            self.chunks.push_back(sealed);
+        if self.tail.len() == self.tail_sent {
+            self.tail.clear();
+            self.tail_sent = 0;
+            return;
         }
+        let sent = std::mem::take(&mut self.tail_sent);
+        let buf = std::mem::take(&mut self.tail);
+        self.chunk_bytes += buf.len() - sent;
+        self.chunks.push_back(Chunk::Block { buf, sent });
     }
 
     /// Writes as much as `sink` takes until it would block or the queue is empty. Returns the
     /// number of bytes written; `WouldBlock` is not an error here, `Interrupted` is retried.
-    /// A drained queue gives its buffer back to `pool`.
+    /// Drained blocks, and the buffer of a drained queue, go back to `pool`.
     pub(crate) fn write_to<W: Write>(
         &mut self,
         sink: &mut W,
@@ -113,7 +181,7 @@ impl WriteQueue {
                 Err(e) => return Err(e),
             };
             total += n;
-            self.consume(n);
+            self.consume(n, pool);
         }
         if self.is_empty() {
             self.release(pool);
@@ -130,7 +198,7 @@ impl WriteQueue {
         let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
         let mut count = 0;
         for chunk in self.chunks.iter().take(MAX_IOVECS) {
-            slices[count] = IoSlice::new(chunk);
+            slices[count] = IoSlice::new(chunk.unsent());
             count += 1;
         }
         if count < MAX_IOVECS && !tail.is_empty() {
@@ -140,19 +208,35 @@ impl WriteQueue {
         sink.write_vectored(&slices[..count])
     }
 
-    /// Drops the first `n` queued bytes, which the kernel has taken.
-    fn consume(&mut self, mut n: usize) {
+    /// Drops the first `n` queued bytes, which the kernel has taken; drained blocks go back
+    /// to the pool.
+    #[inline]
+    fn consume(&mut self, n: usize, pool: &mut BufferPool) {
+        if self.chunks.is_empty() {
+            self.tail_sent += n; // the common case: only the coalescing buffer is queued
+        } else {
+            self.consume_chunks(n, pool);
+        }
+    }
+
+    #[inline(never)]
+    fn consume_chunks(&mut self, mut n: usize, pool: &mut BufferPool) {
         while n > 0 {
             let Some(front) = self.chunks.front_mut() else {
                 self.tail_sent += n;
                 return;
             };
-            let taken = n.min(front.len());
-            front.advance(taken);
+            let taken = n.min(front.unsent().len());
+            match front {
+                Chunk::Block { sent, .. } => *sent += taken,
+                Chunk::Shared(bytes) => bytes.advance(taken),
+            }
             self.chunk_bytes -= taken;
             n -= taken;
-            if front.is_empty() {
-                self.chunks.pop_front();
+            if front.unsent().is_empty() {
+                if let Some(Chunk::Block { buf, .. }) = self.chunks.pop_front() {
+                    pool.give(buf);
+                }
             }
         }
     }
@@ -169,7 +253,6 @@ impl WriteQueue {
         }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,19 +361,75 @@ mod tests {
             .unwrap();
         assert_eq!(q.tail.capacity(), 0);
         assert_eq!(q.chunks.capacity(), 0);
-        assert_eq!(pool.buffers.len(), 1, "the drained tail went to the pool");
+        assert_eq!(
+            pool.buffers.len(),
+            2,
+            "the sealed block and the tail went to the pool"
+        );
         q.push_slice(b"again", &mut pool);
-        assert!(pool.buffers.is_empty(), "and came back from it");
+        assert_eq!(pool.buffers.len(), 1, "and came back from it");
     }
 
     #[test]
     fn the_pool_is_bounded_in_count_and_size() {
         let mut pool = BufferPool::default();
-        pool.give(Vec::with_capacity(POOLED_CAPACITY + 1));
+        pool.give(Vec::with_capacity(BLOCK_CAPACITY + 1));
         assert!(pool.buffers.is_empty(), "large buffers are freed, not kept");
         for _ in 0..POOLED_BUFFERS * 2 {
             pool.give(Vec::with_capacity(64));
         }
         assert_eq!(pool.buffers.len(), POOLED_BUFFERS);
+    }
+
+    #[test]
+    fn copies_fill_blocks_that_never_grow_past_their_capacity() {
+        let (mut q, mut pool) = (WriteQueue::default(), BufferPool::default());
+        let data: Vec<u8> = (0..3 * BLOCK_CAPACITY + 100).map(|i| i as u8).collect();
+        q.push_slice(&data[..1000], &mut pool);
+        q.push_slice(&data[1000..], &mut pool);
+        assert_eq!(q.chunks.len(), 3, "three full blocks sealed");
+        for chunk in &q.chunks {
+            assert!(matches!(chunk, Chunk::Block { buf, .. } if buf.capacity() == BLOCK_CAPACITY));
+        }
+        assert_eq!((q.tail.len(), q.len()), (100, data.len()));
+        let mut s = sink(10_000, usize::MAX);
+        q.write_to(&mut s, &mut pool).unwrap();
+        assert_eq!(s.out, data);
+        assert_eq!(pool.buffers.len(), 4, "every block went back to the pool");
+    }
+
+    #[test]
+    fn a_bulk_stream_reuses_its_blocks_from_the_pool() {
+        let (mut q, mut pool) = (WriteQueue::default(), BufferPool::default());
+        let read = vec![9u8; BLOCK_CAPACITY];
+        let mut s = sink(usize::MAX, usize::MAX);
+        for _ in 0..3 {
+            for _ in 0..4 {
+                q.push_slice(&read, &mut pool);
+            }
+            q.write_to(&mut s, &mut pool).unwrap();
+        }
+        assert_eq!(s.out.len(), 12 * BLOCK_CAPACITY);
+        assert_eq!(pool.buffers.len(), 4, "four blocks, allocated once, reused");
+        assert!(pool.buffers.iter().all(|b| b.capacity() == BLOCK_CAPACITY));
+    }
+
+    #[test]
+    fn a_partly_written_block_keeps_its_place_before_later_bytes() {
+        let (mut q, mut pool) = (WriteQueue::default(), BufferPool::default());
+        q.push_slice(&vec![1u8; BLOCK_CAPACITY], &mut pool);
+        let mut s = sink(usize::MAX, 1000);
+        q.write_to(&mut s, &mut pool).unwrap();
+        q.push_slice(&[2u8; 10], &mut pool);
+        q.push_bytes(Bytes::from(vec![3u8; 1000]), &mut pool);
+        q.push_slice(&[4u8; 10], &mut pool);
+        assert_eq!(q.len(), BLOCK_CAPACITY - 1000 + 1020);
+        s.capacity = usize::MAX;
+        q.write_to(&mut s, &mut pool).unwrap();
+        let mut expected = vec![1u8; BLOCK_CAPACITY];
+        expected.extend([2u8; 10]);
+        expected.extend([3u8; 1000]);
+        expected.extend([4u8; 10]);
+        assert_eq!(s.out, expected);
     }
 }

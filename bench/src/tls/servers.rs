@@ -24,7 +24,7 @@ pub const TASK_BUFFER_SIZE: usize = 16 * 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TlsKind {
     /// torsion's reactor with its TLS stage (`listen_tls`) and an echo `Protocol`: see
-    /// `src/tls/torsion.rs`, the one place to fill in once the TLS stage is in the tree.
+    /// `src/tls/torsion.rs`.
     Torsion,
     /// tokio-rustls on a current-thread runtime, one task per connection.
     TokioRustls,

@@ -43,6 +43,14 @@ impl Reactor {
                 self.tls_eof(key, &mut plain);
                 break;
             }
+            if n == READ_SIZE {
+                // A full read: more is waiting. The protocol gets what it decrypts to now,
+                // and its answer is sent before the next read (see `settle_if_bulk`).
+                if !self.process_received(key, &mut plain) {
+                    break;
+                }
+                self.settle_if_bulk(key);
+            }
             budget = budget.saturating_sub(n);
             if budget == 0 {
                 self.process_received(key, &mut plain);
