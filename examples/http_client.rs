@@ -135,8 +135,13 @@ fn fetch(args: Args) -> Result<(), String> {
         config = config.with_redirects(10);
     }
     if let Some(path) = &args.cacert {
-        let roots = tls::roots_from_pem_file(path).map_err(|e| format!("--cacert {path}: {e}"))?;
-        let tls = tls::client_config(roots).map_err(|e| format!("--cacert {path}: {e}"))?;
+        // A file that cannot be read names itself; other errors need its name.
+        let in_file = |e: tls::TlsConfigError| match e {
+            tls::TlsConfigError::Io { .. } => format!("--cacert {e}"),
+            e => format!("--cacert {path}: {e}"),
+        };
+        let roots = tls::roots_from_pem_file(path).map_err(in_file)?;
+        let tls = tls::client_config(roots).map_err(in_file)?;
         config = config.with_tls(tls);
     }
     let outcome = Rc::new(RefCell::new(None));

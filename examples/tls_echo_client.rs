@@ -241,8 +241,11 @@ fn split_host_port(target: &str) -> Result<(String, u16), String> {
 
 /// Trusts the CAs in `--cafile`; presents `--cert` if given.
 fn client_config(options: &Options) -> Result<ClientConfig, String> {
-    let path = options.cafile.display();
-    let roots = tls::roots_from_pem_file(&options.cafile).map_err(|e| format!("{path}: {e}"))?;
+    // A file that cannot be read names itself; other errors need its name.
+    let roots = tls::roots_from_pem_file(&options.cafile).map_err(|e| match e {
+        tls::TlsConfigError::Io { .. } => e.to_string(),
+        e => format!("{}: {e}", options.cafile.display()),
+    })?;
     let config = match &options.identity {
         Some((cert, key)) => {
             let identity = Identity::from_pem_files(cert, key).map_err(|e| e.to_string())?;

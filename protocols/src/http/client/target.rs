@@ -6,8 +6,7 @@ use http::Uri;
 
 use super::ClientError;
 
-/// The schemes the client knows. Only `Http` connects for now: `Https` is refused by the
-/// connect step until the TLS stage exists.
+/// The schemes the client knows: `Https` connects through the reactor's TLS stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Scheme {
     Http,
@@ -68,6 +67,15 @@ impl Target {
             return Err(invalid("no host"));
         }
         let default_port = if scheme == Scheme::Http { 80 } else { 443 };
+        // The `http` crate reads a port past 65535 as no port at all: only a URL that really
+        // has none may take the default, or `:99999` would quietly connect to port 80.
+        let port = match authority.port_u16() {
+            Some(port) => port,
+            None if has_port(authority.as_str()) => {
+                return Err(invalid("the port is not a number from 0 to 65535"))
+            }
+            None => default_port,
+        };
         let path = match uri.path_and_query().map(|p| p.as_str()) {
             None | Some("") => "/".to_string(),
             Some(p) if p.starts_with('?') => format!("/{p}"),
@@ -76,7 +84,7 @@ impl Target {
         Ok(Target {
             scheme,
             host: host.to_ascii_lowercase(),
-            port: authority.port_u16().unwrap_or(default_port),
+            port,
             authority: authority.as_str().to_string(),
             path,
         })
@@ -97,7 +105,7 @@ impl Target {
     pub(super) fn join(&self, location: &str) -> Result<Target, ClientError> {
         let location = location.trim();
         let base = format!("{}://{}", self.scheme.as_str(), self.authority);
-        let absolute = if location.contains("://") {
+        let absolute = if has_scheme(location) {
             location.to_string()
         } else if let Some(rest) = location.strip_prefix("//") {
             format!("{}://{rest}", self.scheme.as_str())
@@ -115,6 +123,27 @@ impl Target {
     }
 }
 
+/// Whether an authority (`host`, `host:port`, `[v6]:port`) has a non-empty port after its
+/// host (RFC 3986 §3.2.3: an empty one means the scheme's default).
+fn has_port(authority: &str) -> bool {
+    let host_end = authority.rfind(']').unwrap_or(0);
+    authority[host_end..]
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.is_empty())
+}
+
+/// Whether `reference` starts with a scheme (RFC 3986 §3.1: a letter, then letters, digits,
+/// `+`, `-` or `.`, then `:`), so is absolute; a `://` later in a relative reference's query
+/// (`/login?next=http://a/`) does not count.
+fn has_scheme(reference: &str) -> bool {
+    let Some((scheme, _)) = reference.split_once(':') else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +158,9 @@ mod tests {
         let t = Target::parse("http://[::1]").unwrap();
         assert_eq!((t.host.as_str(), t.port, t.path.as_str()), ("::1", 80, "/"));
         assert_eq!(Target::parse("https://a/").unwrap().port, 443);
+        assert_eq!(Target::parse("http://a:65535/").unwrap().port, 65535);
+        assert_eq!(Target::parse("http://a:/").unwrap().port, 80);
+        assert_eq!(Target::parse("http://[::1]:8080/").unwrap().port, 8080);
     }
 
     #[test]
@@ -139,6 +171,8 @@ mod tests {
             "http://",
             "http://a b/",
             "http://u:p@host/",
+            "http://127.0.0.1:99999/",
+            "http://127.0.0.1:65536/",
         ] {
             assert!(
                 matches!(Target::parse(url), Err(ClientError::InvalidUrl { .. })),
@@ -160,5 +194,12 @@ mod tests {
         assert_eq!(join("?z"), "http://h:1/a/b?z");
         assert_eq!(join("//other/p"), "http://other/p");
         assert_eq!(join("http://third:2/"), "http://third:2/");
+        assert_eq!(join("HTTPS://fourth/"), "https://fourth/");
+        // A URL in a relative reference's query does not make it absolute.
+        assert_eq!(
+            join("/login?next=http://example.com/"),
+            "http://h:1/login?next=http://example.com/"
+        );
+        assert_eq!(join("next?u=a://b"), "http://h:1/a/next?u=a://b");
     }
 }
