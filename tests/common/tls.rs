@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use torsion::rustls::pki_types::CertificateDer;
 use torsion::tls::{self, ClientAuth, TlsError};
-use torsion::{ClientFactory, ConnectError, Context, DisconnectReason, Protocol, Reactor};
+use torsion::{
+    ClientFactory, ConnectError, Context, DisconnectReason, Factory, Protocol, Reactor, TlsOptions,
+};
 
 use super::certs::TestCa;
 use super::{any_loopback_port, run_until, shared, Reason, Shared};
@@ -35,11 +37,19 @@ pub enum TlsErrorKind {
     Expired,
     PeerRejected,
     HandshakeTimeout,
+    CertificateRequired,
+    NotTls,
+    ProtocolVersion,
+    Io(std::io::ErrorKind),
     Other(String),
 }
 
 pub fn kind(e: &TlsError) -> TlsErrorKind {
     match e {
+        TlsError::CertificateRequired => TlsErrorKind::CertificateRequired,
+        TlsError::NotTls => TlsErrorKind::NotTls,
+        TlsError::ProtocolVersion => TlsErrorKind::ProtocolVersion,
+        TlsError::Io(e) => TlsErrorKind::Io(e.kind()),
         TlsError::UnknownIssuer => TlsErrorKind::UnknownIssuer,
         TlsError::NotValidForName => TlsErrorKind::NotValidForName,
         TlsError::Expired => TlsErrorKind::Expired,
@@ -151,6 +161,73 @@ pub fn echo_server(
         })
         .unwrap();
     (port.local_addr(), all)
+}
+
+/// What a TLS port's factory heard through `handshake_failed`: the peer, the reason.
+pub type Failures = Shared<Vec<(SocketAddr, TlsErrorKind)>>;
+
+/// A server factory building a [`Recorder`] per connection (as [`echo_server`]'s closure)
+/// and recording every failed handshake.
+pub struct RecordingFactory {
+    pub servers: Shared<Vec<Shared<Seen>>>,
+    pub failures: Failures,
+}
+
+impl Factory for RecordingFactory {
+    type Protocol = Recorder;
+
+    fn build_protocol(&mut self, _peer: SocketAddr) -> Option<Recorder> {
+        let seen = shared(Seen::default());
+        self.servers.borrow_mut().push(seen.clone());
+        Some(Recorder::new(&seen))
+    }
+
+    fn handshake_failed(&mut self, peer: SocketAddr, error: &TlsError) {
+        self.failures.borrow_mut().push((peer, kind(error)));
+    }
+}
+
+/// A TLS echo server whose factory records failed handshakes.
+pub struct RecordingServer {
+    pub port: torsion::ListeningPort,
+    pub servers: Shared<Vec<Shared<Seen>>>,
+    pub failures: Failures,
+}
+
+impl RecordingServer {
+    pub fn start(
+        reactor: &mut Reactor,
+        config: torsion::rustls::ServerConfig,
+        options: TlsOptions,
+    ) -> RecordingServer {
+        let (servers, failures) = (shared(Vec::new()), shared(Vec::new()));
+        let factory = RecordingFactory {
+            servers: servers.clone(),
+            failures: failures.clone(),
+        };
+        let port = reactor
+            .listen_tls_with(any_loopback_port(), config, factory, options)
+            .unwrap();
+        RecordingServer {
+            port,
+            servers,
+            failures,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.port.local_addr()
+    }
+
+    /// Turns the reactor until the factory has heard of one failed handshake, and returns it.
+    pub fn one_failure(&self, reactor: &mut Reactor) -> (SocketAddr, TlsErrorKind) {
+        run_until(reactor, "the factory to hear of the failed handshake", || {
+            !self.failures.borrow().is_empty()
+        });
+        let failures = self.failures.borrow();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        failures[0].clone()
+    }
 }
 
 pub fn localhost_server(ca: &TestCa) -> torsion::rustls::ServerConfig {
