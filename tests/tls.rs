@@ -207,36 +207,6 @@ fn a_client_that_drops_tcp_without_close_notify_is_truncated_on_the_server() {
     assert!(!server.eof);
 }
 
-/// A blocking TLS client on a thread that echoes "first", then waits for `go`, echoes
-/// "again" on the same connection and closes it with close_notify; it says on `ready` when
-/// the first echo is back.
-fn patient_tls_client(
-    addr: std::net::SocketAddr,
-    config: std::sync::Arc<torsion::rustls::ClientConfig>,
-    ready: mpsc::Sender<()>,
-    go: mpsc::Receiver<()>,
-) -> thread::JoinHandle<(Vec<u8>, Vec<u8>)> {
-    thread::spawn(move || {
-        let mut tcp = connect(addr);
-        let name = "localhost".try_into().unwrap();
-        let mut conn = torsion::rustls::ClientConnection::new(config, name).unwrap();
-        let mut tls = torsion::rustls::Stream::new(&mut conn, &mut tcp);
-        let mut echo = |message: &[u8]| {
-            tls.write_all(message).unwrap();
-            let mut back = vec![0; message.len()];
-            tls.read_exact(&mut back).unwrap();
-            back
-        };
-        let first = echo(b"first");
-        ready.send(()).unwrap();
-        go.recv().unwrap();
-        let again = echo(b"again");
-        conn.send_close_notify();
-        conn.write_tls(&mut tcp).unwrap();
-        (first, again)
-    })
-}
-
 #[test]
 fn plaintext_sent_to_a_tls_port_closes_that_connection_only() {
     init_logging();
@@ -272,7 +242,11 @@ fn plaintext_sent_to_a_tls_port_closes_that_connection_only() {
     assert_eq!(servers.len(), 2, "a protocol was built for each connection");
     let (tls, plain) = (servers[0].borrow(), servers[1].borrow());
     assert_eq!(tls.received, b"firstagain");
-    assert_eq!(tls.lost, Some(Reason::Closed), "closed by the client, cleanly");
+    assert_eq!(
+        tls.lost,
+        Some(Reason::Closed),
+        "closed by the client, cleanly"
+    );
     assert!(!plain.made, "the plaintext peer was never made");
     assert_eq!(plain.lost, None, "nor lost: it was never heard of");
 }

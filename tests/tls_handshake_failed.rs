@@ -36,9 +36,7 @@ fn tls_client(
         let name = "localhost".try_into().unwrap();
         let mut conn = ClientConnection::new(config, name).unwrap();
         let mut tls = torsion::rustls::Stream::new(&mut conn, &mut tcp);
-        let outcome = tls
-            .write_all(b"me")
-            .and_then(|()| tls.read(&mut [0; 16]));
+        let outcome = tls.write_all(b"me").and_then(|()| tls.read(&mut [0; 16]));
         (local, outcome)
     })
 }
@@ -111,11 +109,7 @@ fn plaintext_sent_to_a_tls_port_reaches_the_factory_as_not_tls() {
     init_logging();
     let ca = TestCa::new("test CA");
     let mut reactor = Reactor::new().unwrap();
-    let server = RecordingServer::start(
-        &mut reactor,
-        localhost_server(&ca),
-        TlsOptions::default(),
-    );
+    let server = RecordingServer::start(&mut reactor, localhost_server(&ca), TlsOptions::default());
     let addr = server.addr();
     let plaintext = thread::spawn(move || {
         let mut stream = connect(addr);
@@ -124,7 +118,10 @@ fn plaintext_sent_to_a_tls_port_reaches_the_factory_as_not_tls() {
         stream.local_addr().unwrap()
     });
     let local = run_until_joined(&mut reactor, vec![plaintext]).remove(0);
-    assert_eq!(server.one_failure(&mut reactor), (local, TlsErrorKind::NotTls));
+    assert_eq!(
+        server.one_failure(&mut reactor),
+        (local, TlsErrorKind::NotTls)
+    );
 }
 
 #[test]
@@ -141,7 +138,10 @@ fn a_handshake_that_times_out_reaches_the_factory_as_handshake_timeout() {
     });
     clock.advance(Duration::from_millis(199));
     reactor.iterate(Duration::ZERO).unwrap();
-    assert!(server.failures.borrow().is_empty(), "not before the timeout");
+    assert!(
+        server.failures.borrow().is_empty(),
+        "not before the timeout"
+    );
     clock.advance(Duration::from_millis(1));
     let local = silent.local_addr().unwrap();
     assert_eq!(
@@ -155,11 +155,7 @@ fn a_client_that_resets_during_the_handshake_reaches_the_factory_with_its_addres
     init_logging();
     let ca = TestCa::new("test CA");
     let mut reactor = Reactor::new().unwrap();
-    let server = RecordingServer::start(
-        &mut reactor,
-        localhost_server(&ca),
-        TlsOptions::default(),
-    );
+    let server = RecordingServer::start(&mut reactor, localhost_server(&ca), TlsOptions::default());
     let client = connect(server.addr());
     let local = client.local_addr().unwrap();
     run_until(&mut reactor, "the connection to be accepted", || {
@@ -182,11 +178,7 @@ fn a_handshake_failing_after_the_port_stopped_listening_is_only_logged() {
     init_logging();
     let ca = TestCa::new("test CA");
     let mut reactor = Reactor::new().unwrap();
-    let server = RecordingServer::start(
-        &mut reactor,
-        localhost_server(&ca),
-        TlsOptions::default(),
-    );
+    let server = RecordingServer::start(&mut reactor, localhost_server(&ca), TlsOptions::default());
     let mut client = connect(server.addr());
     run_until(&mut reactor, "the connection to be accepted", || {
         server.servers.borrow().len() == 1

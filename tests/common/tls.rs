@@ -1,8 +1,11 @@
-//! A recording protocol and client factory for the TLS tests, and the usual server and
-//! client configurations made from a test CA.
+//! A recording protocol, client factory and server factory (which records failed
+//! handshakes) for the TLS tests, a blocking TLS client that keeps its connection open, and
+//! the usual server and client configurations made from a test CA.
 
+use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
+use std::thread;
 
 use torsion::rustls::pki_types::CertificateDer;
 use torsion::tls::{self, ClientAuth, TlsError};
@@ -11,7 +14,7 @@ use torsion::{
 };
 
 use super::certs::TestCa;
-use super::{any_loopback_port, run_until, shared, Reason, Shared};
+use super::{any_loopback_port, connect, run_until, shared, Reason, Shared};
 
 /// What a test protocol saw on one connection.
 #[derive(Default, Debug)]
@@ -221,9 +224,11 @@ impl RecordingServer {
 
     /// Turns the reactor until the factory has heard of one failed handshake, and returns it.
     pub fn one_failure(&self, reactor: &mut Reactor) -> (SocketAddr, TlsErrorKind) {
-        run_until(reactor, "the factory to hear of the failed handshake", || {
-            !self.failures.borrow().is_empty()
-        });
+        run_until(
+            reactor,
+            "the factory to hear of the failed handshake",
+            || !self.failures.borrow().is_empty(),
+        );
         let failures = self.failures.borrow();
         assert_eq!(failures.len(), 1, "{failures:?}");
         failures[0].clone()
@@ -256,4 +261,34 @@ pub fn run_client(
         s.failed.is_some() || s.lost.is_some() || s.made && s.received.len() >= expect
     });
     seen
+}
+
+/// A blocking TLS client on a thread that echoes "first", then waits for `go`, echoes
+/// "again" on the same connection and closes it with close_notify; it says on `ready` when
+/// the first echo is back.
+pub fn patient_tls_client(
+    addr: SocketAddr,
+    config: Arc<torsion::rustls::ClientConfig>,
+    ready: mpsc::Sender<()>,
+    go: mpsc::Receiver<()>,
+) -> thread::JoinHandle<(Vec<u8>, Vec<u8>)> {
+    thread::spawn(move || {
+        let mut tcp = connect(addr);
+        let name = "localhost".try_into().unwrap();
+        let mut conn = torsion::rustls::ClientConnection::new(config, name).unwrap();
+        let mut tls = torsion::rustls::Stream::new(&mut conn, &mut tcp);
+        let mut echo = |message: &[u8]| {
+            tls.write_all(message).unwrap();
+            let mut back = vec![0; message.len()];
+            tls.read_exact(&mut back).unwrap();
+            back
+        };
+        let first = echo(b"first");
+        ready.send(()).unwrap();
+        go.recv().unwrap();
+        let again = echo(b"again");
+        conn.send_close_notify();
+        conn.write_tls(&mut tcp).unwrap();
+        (first, again)
+    })
 }
