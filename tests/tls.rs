@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::rc::Rc;
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
@@ -212,40 +213,42 @@ fn plaintext_sent_to_a_tls_port_closes_that_connection_only() {
     let ca = TestCa::new("test CA");
     let mut reactor = Reactor::new().unwrap();
     let (addr, servers) = echo_server(&mut reactor, localhost_server(&ca));
+    let ((ready, is_ready), (go, gone)) = (mpsc::channel(), mpsc::channel());
+    let open = patient_tls_client(addr, trusting(&ca), ready, gone);
+    run_until(&mut reactor, "the TLS client's first echo", || {
+        is_ready.try_recv().is_ok()
+    });
     let plaintext = thread::spawn(move || {
         let mut stream = connect(addr);
         stream
             .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
             .unwrap();
-        let (reply, end) = read_to_end(&mut stream);
-        (reply, end.is_ok() || end.is_err())
+        read_to_end(&mut stream)
     });
-    let (reply, _) = run_until_joined(&mut reactor, vec![plaintext]).remove(0);
+    let (reply, end) = run_until_joined(&mut reactor, vec![plaintext]).remove(0);
+    assert!(end.is_ok(), "the plaintext connection is closed: {end:?}");
     assert!(
         !reply.windows(4).any(|w| w == b"HTTP"),
         "no plaintext answer, at most a TLS alert"
     );
-    // The port still serves TLS, and the plaintext peer never reached a protocol.
-    let seen = run_client(
-        &mut reactor,
-        addr,
-        "localhost",
-        trusting(&ca),
-        b"still here",
-        10,
-    );
-    assert_eq!(seen.borrow().received, b"still here");
+    // The TLS connection opened before is untouched, and still echoes.
+    go.send(()).unwrap();
+    let (first, again) = run_until_joined(&mut reactor, vec![open]).remove(0);
+    assert_eq!((&first[..], &again[..]), (&b"first"[..], &b"again"[..]));
+    run_until(&mut reactor, "the TLS connection to close", || {
+        servers.borrow()[0].borrow().lost.is_some()
+    });
     let servers = servers.borrow();
     assert_eq!(servers.len(), 2, "a protocol was built for each connection");
-    assert!(
-        !servers[0].borrow().made,
-        "the plaintext peer was never made"
-    );
+    let (tls, plain) = (servers[0].borrow(), servers[1].borrow());
+    assert_eq!(tls.received, b"firstagain");
     assert_eq!(
-        servers[0].borrow().lost,
-        None,
-        "nor lost: it was never heard of"
+        tls.lost,
+        Some(Reason::Closed),
+        "closed by the client, cleanly"
     );
+    assert!(!plain.made, "the plaintext peer was never made");
+    assert_eq!(plain.lost, None, "nor lost: it was never heard of");
 }
 
 #[test]

@@ -217,7 +217,7 @@ fn no_protocol_version_in_common_is_refused_with_that_reason() {
     let seen = seen.borrow();
     assert_eq!(
         seen.failed_tls,
-        Some(TlsErrorKind::Other(TlsError::ProtocolVersion.to_string())),
+        Some(TlsErrorKind::ProtocolVersion),
         "{seen:?}"
     );
     assert!(servers.borrow().iter().all(|s| !s.borrow().made));

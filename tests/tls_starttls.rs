@@ -1,6 +1,7 @@
 //! STARTTLS over loopback: a plaintext exchange, then an upgrade in place; the client's
 //! ClientHello in the same segment as its STARTTLS command is handed back to TLS, not lost;
-//! `start_tls_client` and `start_tls_server` between two torsion protocols.
+//! `start_tls_client` and `start_tls_server` between two torsion protocols; a failed STARTTLS
+//! handshake reaches the protocol in `connection_lost`.
 
 mod common;
 
@@ -182,4 +183,31 @@ fn start_tls_client_and_server_after_a_plaintext_exchange() {
     assert_eq!(seen.lost, Some(Reason::Closed));
     assert_eq!(server.borrow().lost, Some(Reason::Closed));
     assert!(server.borrow().handshake_completed);
+}
+
+#[test]
+fn a_failed_start_tls_handshake_reaches_the_protocol_in_connection_lost() {
+    init_logging();
+    let ca = TestCa::new("test CA");
+    let mut reactor = Reactor::new().unwrap();
+    let (addr, server) = starttls_server(&mut reactor, &ca);
+    let client = thread::spawn(move || {
+        let mut tcp = connect(addr);
+        tcp.write_all(b"STARTTLS\r\n").unwrap();
+        assert_eq!(read_exact(&mut tcp, 4), b"OK\r\n");
+        tcp.write_all(b"but no TLS after all\r\n").unwrap();
+        read_to_end(&mut tcp)
+    });
+    let (_, end) = run_until_joined(&mut reactor, vec![client]).remove(0);
+    assert!(end.is_ok(), "the server closed the connection: {end:?}");
+    run_until(&mut reactor, "the server protocol to hear it", || {
+        server.borrow().lost.is_some()
+    });
+    let server = server.borrow();
+    assert!(!server.handshake_completed);
+    assert_eq!(
+        server.lost,
+        Some(Reason::Tls(torsion::TlsError::NotTls.to_string())),
+        "the protocol made before STARTTLS hears why its handshake failed"
+    );
 }

@@ -4,6 +4,7 @@
 use std::any::Any;
 use std::net::SocketAddr;
 
+use crate::tls::TlsError;
 use crate::{ConnectError, Context, DisconnectReason, Reactor};
 
 /// The behaviour of one connection, called by the reactor as events arrive.
@@ -76,7 +77,8 @@ pub trait Protocol: Any {
 /// `ServerFactory`). State shared by all connections lives here, typically behind an
 /// `Rc<RefCell<_>>` the protocols also hold: the reactor is single-threaded.
 ///
-/// Any `FnMut() -> P` closure is a factory that accepts every connection.
+/// Any `FnMut() -> P` closure is a factory that accepts every connection (and logs failed
+/// TLS handshakes, the default of [`handshake_failed`](Factory::handshake_failed)).
 pub trait Factory: 'static {
     /// The protocol type this factory builds.
     type Protocol: Protocol;
@@ -90,6 +92,23 @@ pub trait Factory: 'static {
 
     /// Called once when the port stops listening (connections already accepted go on).
     fn stop_factory(&mut self) {}
+
+    /// On a [`listen_tls`](crate::Reactor::listen_tls) port: the TLS handshake of a
+    /// connection this port accepted from `peer` failed, for `error` (a client certificate
+    /// missing or refused, no protocol version in common, plaintext sent to the port, no
+    /// handshake within the timeout, the peer gone, ...). The connection is closed already;
+    /// the protocol built for it is dropped without any callback, since it was never made.
+    /// The default logs it at `warn!`; override it to count or act on failed attempts (a
+    /// peer's address to throttle, say).
+    ///
+    /// Called between callbacks, never from inside `listen_tls`, and only while the port
+    /// listens: once it has stopped (after `stop_factory`), a failure is only logged. A
+    /// handshake cancelled by this side (a shutdown) is not a failure and is not reported.
+    /// The handshake of [`Context::start_tls_server`](crate::Context::start_tls_server) is not
+    /// reported here: its protocol exists and hears it in `connection_lost`.
+    fn handshake_failed(&mut self, peer: SocketAddr, error: &TlsError) {
+        log::warn!("TLS handshake with {peer} failed: {error}");
+    }
 }
 
 impl<F, P> Factory for F
@@ -147,6 +166,7 @@ pub(crate) trait AnyFactory {
     fn build(&mut self, peer: SocketAddr) -> Option<Box<dyn Protocol>>;
     fn start(&mut self);
     fn stop(&mut self);
+    fn handshake_failed(&mut self, peer: SocketAddr, error: &TlsError);
 }
 
 impl<F: Factory> AnyFactory for F {
@@ -159,6 +179,9 @@ impl<F: Factory> AnyFactory for F {
     }
     fn stop(&mut self) {
         self.stop_factory()
+    }
+    fn handshake_failed(&mut self, peer: SocketAddr, error: &TlsError) {
+        Factory::handshake_failed(self, peer, error)
     }
 }
 

@@ -15,7 +15,7 @@ use crate::protocol::{AnyClientFactory, ClientFactory, Factory};
 use crate::slot::{flag, ConnectionId, Key, Listener, SlotKind};
 use crate::stream::Stream;
 use crate::time::TimerKey;
-use crate::tls::io::ClientTls;
+use crate::tls::io::{Accepted, ClientTls};
 use crate::tls::ServerTls;
 use crate::{ConnectError, Reactor};
 
@@ -397,13 +397,17 @@ impl Reactor {
         }
         let slot = self.slots.remove(key.index as usize);
         if let SlotKind::Listener(mut listener) = slot.kind {
-            let addr = listener.socket.local_addr();
+            // The address as text: a socket in trouble may not know it any more.
+            let addr = match listener.socket.local_addr() {
+                Ok(addr) => addr.to_string(),
+                Err(_) => "an unknown address".to_string(),
+            };
             if let Err(e) = self.poll.registry().deregister(&mut listener.socket) {
-                debug!("deregistering listener {addr:?}: {e}");
+                debug!("deregistering listener {addr}: {e}");
             }
             drop(listener.socket);
             listener.factory.stop();
-            info!("stopped listening on {addr:?}");
+            info!("stopped listening on {addr}");
         }
         true
     }
@@ -463,7 +467,10 @@ impl Reactor {
             Ok(key) => {
                 debug!("connection {} accepted from {peer}", ConnectionId(key));
                 match tls {
-                    Some((session, timeout)) => self.start_server_handshake(key, session, timeout),
+                    Some((session, timeout)) => {
+                        let accepted = Accepted { listener, peer };
+                        self.start_server_handshake(key, session, timeout, accepted)
+                    }
                     None => self.callback(key, |p, cx| p.connection_made(cx)),
                 }
             }

@@ -1,15 +1,20 @@
-//! A recording protocol and client factory for the TLS tests, and the usual server and
-//! client configurations made from a test CA.
+//! A recording protocol, client factory and server factory (which records failed
+//! handshakes) for the TLS tests, a blocking TLS client that keeps its connection open, and
+//! the usual server and client configurations made from a test CA.
 
+use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
+use std::thread;
 
 use torsion::rustls::pki_types::CertificateDer;
 use torsion::tls::{self, ClientAuth, TlsError};
-use torsion::{ClientFactory, ConnectError, Context, DisconnectReason, Protocol, Reactor};
+use torsion::{
+    ClientFactory, ConnectError, Context, DisconnectReason, Factory, Protocol, Reactor, TlsOptions,
+};
 
 use super::certs::TestCa;
-use super::{any_loopback_port, run_until, shared, Reason, Shared};
+use super::{any_loopback_port, connect, run_until, shared, Reason, Shared};
 
 /// What a test protocol saw on one connection.
 #[derive(Default, Debug)]
@@ -35,11 +40,19 @@ pub enum TlsErrorKind {
     Expired,
     PeerRejected,
     HandshakeTimeout,
+    CertificateRequired,
+    NotTls,
+    ProtocolVersion,
+    Io(std::io::ErrorKind),
     Other(String),
 }
 
 pub fn kind(e: &TlsError) -> TlsErrorKind {
     match e {
+        TlsError::CertificateRequired => TlsErrorKind::CertificateRequired,
+        TlsError::NotTls => TlsErrorKind::NotTls,
+        TlsError::ProtocolVersion => TlsErrorKind::ProtocolVersion,
+        TlsError::Io(e) => TlsErrorKind::Io(e.kind()),
         TlsError::UnknownIssuer => TlsErrorKind::UnknownIssuer,
         TlsError::NotValidForName => TlsErrorKind::NotValidForName,
         TlsError::Expired => TlsErrorKind::Expired,
@@ -153,6 +166,75 @@ pub fn echo_server(
     (port.local_addr(), all)
 }
 
+/// What a TLS port's factory heard through `handshake_failed`: the peer, the reason.
+pub type Failures = Shared<Vec<(SocketAddr, TlsErrorKind)>>;
+
+/// A server factory building a [`Recorder`] per connection (as [`echo_server`]'s closure)
+/// and recording every failed handshake.
+pub struct RecordingFactory {
+    pub servers: Shared<Vec<Shared<Seen>>>,
+    pub failures: Failures,
+}
+
+impl Factory for RecordingFactory {
+    type Protocol = Recorder;
+
+    fn build_protocol(&mut self, _peer: SocketAddr) -> Option<Recorder> {
+        let seen = shared(Seen::default());
+        self.servers.borrow_mut().push(seen.clone());
+        Some(Recorder::new(&seen))
+    }
+
+    fn handshake_failed(&mut self, peer: SocketAddr, error: &TlsError) {
+        self.failures.borrow_mut().push((peer, kind(error)));
+    }
+}
+
+/// A TLS echo server whose factory records failed handshakes.
+pub struct RecordingServer {
+    pub port: torsion::ListeningPort,
+    pub servers: Shared<Vec<Shared<Seen>>>,
+    pub failures: Failures,
+}
+
+impl RecordingServer {
+    pub fn start(
+        reactor: &mut Reactor,
+        config: torsion::rustls::ServerConfig,
+        options: TlsOptions,
+    ) -> RecordingServer {
+        let (servers, failures) = (shared(Vec::new()), shared(Vec::new()));
+        let factory = RecordingFactory {
+            servers: servers.clone(),
+            failures: failures.clone(),
+        };
+        let port = reactor
+            .listen_tls_with(any_loopback_port(), config, factory, options)
+            .unwrap();
+        RecordingServer {
+            port,
+            servers,
+            failures,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.port.local_addr()
+    }
+
+    /// Turns the reactor until the factory has heard of one failed handshake, and returns it.
+    pub fn one_failure(&self, reactor: &mut Reactor) -> (SocketAddr, TlsErrorKind) {
+        run_until(
+            reactor,
+            "the factory to hear of the failed handshake",
+            || !self.failures.borrow().is_empty(),
+        );
+        let failures = self.failures.borrow();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        failures[0].clone()
+    }
+}
+
 pub fn localhost_server(ca: &TestCa) -> torsion::rustls::ServerConfig {
     let identity = ca.issue(&["localhost"]).identity();
     tls::server_config(identity, ClientAuth::None).unwrap()
@@ -179,4 +261,34 @@ pub fn run_client(
         s.failed.is_some() || s.lost.is_some() || s.made && s.received.len() >= expect
     });
     seen
+}
+
+/// A blocking TLS client on a thread that echoes "first", then waits for `go`, echoes
+/// "again" on the same connection and closes it with close_notify; it says on `ready` when
+/// the first echo is back.
+pub fn patient_tls_client(
+    addr: SocketAddr,
+    config: Arc<torsion::rustls::ClientConfig>,
+    ready: mpsc::Sender<()>,
+    go: mpsc::Receiver<()>,
+) -> thread::JoinHandle<(Vec<u8>, Vec<u8>)> {
+    thread::spawn(move || {
+        let mut tcp = connect(addr);
+        let name = "localhost".try_into().unwrap();
+        let mut conn = torsion::rustls::ClientConnection::new(config, name).unwrap();
+        let mut tls = torsion::rustls::Stream::new(&mut conn, &mut tcp);
+        let mut echo = |message: &[u8]| {
+            tls.write_all(message).unwrap();
+            let mut back = vec![0; message.len()];
+            tls.read_exact(&mut back).unwrap();
+            back
+        };
+        let first = echo(b"first");
+        ready.send(()).unwrap();
+        go.recv().unwrap();
+        let again = echo(b"again");
+        conn.send_close_notify();
+        conn.write_tls(&mut tcp).unwrap();
+        (first, again)
+    })
 }

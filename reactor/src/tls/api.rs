@@ -33,7 +33,9 @@ impl Reactor {
     /// `config`, and its protocol (built by `factory` at accept time, so the factory can
     /// refuse a peer by address before any cryptography) hears `connection_made` only once
     /// the handshake is complete. A handshake that fails or takes longer than
-    /// `options.handshake_timeout` is logged (`warn!`) and closes that connection only.
+    /// `options.handshake_timeout` closes that connection only, and the factory's
+    /// [`handshake_failed`](Factory::handshake_failed) hears why (by default, it logs it at
+    /// `warn!`), between callbacks, never from inside this call.
     pub fn listen_tls_with<F: Factory>(
         &mut self,
         addr: SocketAddr,
@@ -175,9 +177,11 @@ impl Context<'_> {
     /// `startTLS`). Everything written before this call goes out in plaintext first;
     /// everything written after is encrypted, once the handshake is complete
     /// ([`Protocol::tls_handshake_completed`](crate::Protocol::tls_handshake_completed)
-    /// says when; a failed handshake closes the connection with
-    /// [`DisconnectReason::Tls`](crate::DisconnectReason::Tls)). The handshake times out
-    /// after [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    /// says when). A failed handshake closes the connection, and the protocol hears why in
+    /// `connection_lost`: [`DisconnectReason::Tls`](crate::DisconnectReason::Tls), or the
+    /// socket's error. The factory of the port that accepted the connection is not told
+    /// ([`Factory::handshake_failed`] is for `listen_tls` ports, whose protocols are not made
+    /// yet). The handshake times out after [`DEFAULT_HANDSHAKE_TIMEOUT`].
     ///
     /// `already_received` hands back bytes this protocol received but that belong to the
     /// TLS stream: a client may send its ClientHello right behind the STARTTLS command, in

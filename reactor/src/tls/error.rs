@@ -14,7 +14,9 @@ use rustls::{AlertDescription, CertificateError, InvalidMessage, PeerIncompatibl
 /// inside [`ConnectError::Tls`](crate::ConnectError::Tls) when a client's handshake fails, and to
 /// [`Protocol::connection_lost`](crate::Protocol::connection_lost) inside
 /// [`DisconnectReason::Tls`](crate::DisconnectReason::Tls) when an established session (or a
-/// [`start_tls`](crate::Context::start_tls_server) handshake) fails.
+/// [`start_tls`](crate::Context::start_tls_server) handshake) fails. On a
+/// [`listen_tls`](crate::Reactor::listen_tls) port, a failed handshake reaches
+/// [`Factory::handshake_failed`](crate::Factory::handshake_failed).
 ///
 /// The certificate variants say what this side refused; [`PeerRejected`](TlsError::PeerRejected)
 /// says the peer refused us (its alert tells why: often our certificate).
@@ -48,6 +50,10 @@ pub enum TlsError {
     HandshakeTimeout(Duration),
     /// The peer closed the connection before the handshake completed.
     ClosedDuringHandshake,
+    /// The socket failed during the handshake (the peer reset the connection, ...): what
+    /// [`Factory::handshake_failed`](crate::Factory::handshake_failed) hears then. (A client
+    /// hears the [`ConnectError`](crate::ConnectError) for the socket error instead.)
+    Io(io::Error),
     /// The server name given to `connect_tls` or `start_tls_client` is neither a DNS name nor
     /// an IP address.
     InvalidServerName(String),
@@ -135,6 +141,7 @@ impl fmt::Display for TlsError {
             TlsError::ClosedDuringHandshake => {
                 f.write_str("peer closed the connection during the TLS handshake")
             }
+            TlsError::Io(e) => write!(f, "socket error during the TLS handshake: {e}"),
             TlsError::InvalidServerName(name) => write!(f, "invalid TLS server name {name:?}"),
             TlsError::CannotStartTls(why) => write!(f, "cannot start TLS: {why}"),
             TlsError::Protocol(e) => write!(f, "TLS error: {e}"),
@@ -148,6 +155,7 @@ impl std::error::Error for TlsError {
             TlsError::BadCertificate(e) | TlsError::Incompatible(e) | TlsError::Protocol(e) => {
                 Some(e)
             }
+            TlsError::Io(e) => Some(e),
             _ => None,
         }
     }

@@ -4,6 +4,7 @@
 //! Nothing here calls rustls: `stage.rs` does.
 
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use log::{debug, warn};
@@ -215,13 +216,19 @@ impl Reactor {
     }
 
     /// Puts a server TLS stage over a connection just accepted; `connection_made` waits for
-    /// the handshake.
-    pub(crate) fn start_server_handshake(&mut self, key: Key, session: Session, timeout: Duration) {
+    /// the handshake, and the port's factory hears if it fails.
+    pub(crate) fn start_server_handshake(
+        &mut self,
+        key: Key,
+        session: Session,
+        timeout: Duration,
+        accepted: Accepted,
+    ) {
         let Some(conn) = self.connection_mut(key) else {
             return;
         };
         conn.set(flag::HANDSHAKING);
-        conn.socket.wrap_tls(session);
+        conn.socket.wrap_tls(session).accepted = Some(accepted);
         self.arm_handshake_timeout(key, timeout);
     }
 
@@ -247,38 +254,75 @@ impl Reactor {
     }
 
     /// A connection whose handshake never completed is closed: a client's factory hears why
-    /// (`client_connection_failed`), a server logs it (no protocol was told anything).
+    /// (`client_connection_failed`), and so does a server's (`handshake_failed`; no protocol
+    /// was told anything).
     pub(crate) fn handshake_abandoned(
         &mut self,
         key: Key,
         conn: Connection,
         reason: DisconnectReason,
     ) {
+        let accepted = conn.socket.tls().and_then(|tls| tls.accepted);
         // The peer as text: a socket reset before the handshake ended may not know it.
-        let peer = match conn.socket.peer_addr() {
-            Ok(addr) => addr.to_string(),
-            Err(_) => "a peer".to_string(),
+        let peer = match (accepted, conn.socket.peer_addr()) {
+            (Some(Accepted { peer, .. }), _) | (None, Ok(peer)) => peer.to_string(),
+            (None, Err(_)) => "a peer".to_string(),
         };
         drop(conn);
-        let error = match reason {
-            DisconnectReason::Tls(e) => ConnectError::Tls(e),
-            DisconnectReason::Aborted => ConnectError::Cancelled,
-            DisconnectReason::Reset(e)
-            | DisconnectReason::TimedOut(e)
-            | DisconnectReason::Error(e) => ConnectError::from_io(e),
-            _ => ConnectError::Tls(TlsError::ClosedDuringHandshake),
-        };
         match self.outgoing.remove(&key) {
             Some(mut outgoing) => {
+                let error = connect_error(reason);
                 debug!("connection {}: {error}", ConnectionId(key));
                 outgoing.factory.failed(self, error);
             }
-            None if matches!(error, ConnectError::Cancelled) => {
-                debug!("TLS handshake with {peer} cancelled")
-            }
+            None => self.server_handshake_failed(accepted, &peer, reason),
+        }
+    }
+
+    /// A server's handshake failed: the factory of the port that accepted the connection
+    /// hears why, if the port still listens; else it is logged.
+    fn server_handshake_failed(
+        &mut self,
+        accepted: Option<Accepted>,
+        peer: &str,
+        reason: DisconnectReason,
+    ) {
+        let error = match reason {
+            DisconnectReason::Tls(e) => e,
+            // This side gave up on it (a shutdown): not the peer's failure.
+            DisconnectReason::Aborted => return debug!("TLS handshake with {peer} cancelled"),
+            DisconnectReason::Reset(e)
+            | DisconnectReason::TimedOut(e)
+            | DisconnectReason::Error(e) => TlsError::Io(e),
+            _ => TlsError::ClosedDuringHandshake,
+        };
+        let port = accepted.and_then(|a| Some((self.listener_mut(a.listener)?, a.peer)));
+        match port {
+            Some((listener, peer)) => listener.factory.handshake_failed(peer, &error),
             None => warn!("TLS handshake with {peer} failed: {error}"),
         }
     }
+}
+
+/// Why a client's handshake failed, as its factory hears it.
+fn connect_error(reason: DisconnectReason) -> ConnectError {
+    match reason {
+        DisconnectReason::Tls(e) => ConnectError::Tls(e),
+        DisconnectReason::Aborted => ConnectError::Cancelled,
+        DisconnectReason::Reset(e) | DisconnectReason::TimedOut(e) | DisconnectReason::Error(e) => {
+            ConnectError::from_io(e)
+        }
+        _ => ConnectError::Tls(TlsError::ClosedDuringHandshake),
+    }
+}
+
+/// Which `listen_tls` port accepted a connection, and from whom: kept in the connection's
+/// TLS stage, so that the port's factory can hear of a failed handshake.
+#[derive(Clone, Copy)]
+pub(crate) struct Accepted {
+    /// The listener's slot; stale once the port stops listening.
+    pub(crate) listener: Key,
+    pub(crate) peer: SocketAddr,
 }
 
 /// Reads the socket beneath the stage if the connection may read: `None` to stop (nothing

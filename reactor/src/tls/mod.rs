@@ -16,8 +16,10 @@
 //!   handshake is complete, so the protocol can read the peer's certificate, SNI name and ALPN
 //!   protocol there. A client whose handshake fails hears it in
 //!   [`client_connection_failed`](crate::ClientFactory::client_connection_failed) as
-//!   [`ConnectError::Tls`](crate::ConnectError::Tls); a server logs it (`warn!`) and its
-//!   protocol is dropped unheard. Handshakes time out after [`DEFAULT_HANDSHAKE_TIMEOUT`].
+//!   [`ConnectError::Tls`](crate::ConnectError::Tls); on a server, the port's factory hears
+//!   it in [`handshake_failed`](crate::Factory::handshake_failed) (which logs it by default)
+//!   and the protocol is dropped unheard. After `start_tls`, the protocol hears it in
+//!   `connection_lost`. Handshakes time out after [`DEFAULT_HANDSHAKE_TIMEOUT`].
 //! - `lose_connection` sends `close_notify` once the queue is written, then closes; a peer's
 //!   `close_notify` is `eof_received`; a peer that closes TCP without it ends the connection
 //!   with [`DisconnectReason::Truncated`](crate::DisconnectReason::Truncated).
@@ -64,7 +66,9 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TlsOptions {
-    /// How long a client may take to complete its handshake before it is dropped (logged).
+    /// How long a client may take to complete its handshake before it is dropped (the
+    /// factory's [`handshake_failed`](crate::Factory::handshake_failed) hears
+    /// [`TlsError::HandshakeTimeout`]).
     /// Default: [`DEFAULT_HANDSHAKE_TIMEOUT`].
     pub handshake_timeout: Duration,
 }

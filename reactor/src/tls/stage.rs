@@ -32,6 +32,7 @@ use rustls::{ClientConfig, CommonState, ServerConfig};
 use crate::stream::Stream;
 use crate::time::TimerKey;
 use crate::tls::buffers::{CipherBuffer, READ_SIZE};
+use crate::tls::io::Accepted;
 use crate::tls::sni;
 use crate::tls::TlsError;
 use crate::write_queue::{BufferPool, WriteQueue};
@@ -140,6 +141,9 @@ pub(crate) struct TlsStream {
     pub(crate) handshake_timer: Option<TimerKey>,
     /// The end of the handshake has been acted on (the protocol was told).
     pub(crate) handshake_reported: bool,
+    /// On a connection accepted by a `listen_tls` port: which port, and from whom (told if
+    /// the handshake fails). Kept here so that `Connection` does not grow.
+    pub(crate) accepted: Option<Accepted>,
     close_notify: CloseNotify,
     /// rustls said the peer's `close_notify` came; `peer_close_told` once the reader knows.
     peer_closed: bool,
@@ -167,6 +171,7 @@ impl TlsStream {
             raw_prefix: WriteQueue::default(),
             handshake_timer: None,
             handshake_reported: false,
+            accepted: None,
             close_notify: CloseNotify::NotAsked,
             peer_closed: false,
             peer_close_told: false,
