@@ -179,7 +179,8 @@ impl Upload {
 }
 
 /// A request being written, from its first byte queued until the kernel has taken its last
-/// (for TLS: until rustls has taken its last, at most one TLS buffer before the socket).
+/// (for TLS: until rustls has taken its last, at most one TLS buffer, about 80 KiB, before
+/// the socket).
 ///
 /// The reactor reports a queue shrinking only through `resume_writing`, so while a request is
 /// being sent the connection's write-buffer limits follow the queue: both marks one byte
