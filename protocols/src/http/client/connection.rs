@@ -16,7 +16,7 @@ use torsion_reactor::{
 use super::exchange::Exchange;
 use super::response::ResponseFlow;
 use super::target::HostKey;
-use super::upload::{send_request, Pumped, Upload, HIGH_WATER, LOW_WATER};
+use super::upload::{Sending, Sent, HIGH_WATER, LOW_WATER};
 use super::{redirect, ClientError, HttpClient, TimeoutKind};
 use crate::http::codec::{HttpError, ResponseDecoder, ResponseEvent, StatusHead};
 
@@ -32,8 +32,8 @@ struct Running {
     /// The handler paused the body.
     paused: bool,
     url: String,
-    /// A streamed request body still being sent.
-    upload: Option<Upload>,
+    /// The request, until the kernel has taken all of it.
+    sending: Option<Sending>,
     head_arrived: bool,
 }
 
@@ -64,8 +64,6 @@ pub struct ClientConnection {
     reused: bool,
     /// The server's EOF arrived while the body was paused.
     eof_pending: bool,
-    /// The reactor said `pause_writing` (a streamed request body waits for `resume_writing`).
-    writing_paused: bool,
 }
 
 impl ClientConnection {
@@ -77,7 +75,6 @@ impl ClientConnection {
             running: None,
             reused: false,
             eof_pending: false,
-            writing_paused: false,
         }
     }
 
@@ -99,7 +96,7 @@ impl ClientConnection {
         }
         exchange.slot.conn.set(Some(cx.id()));
         let mut exchange = exchange;
-        let upload = send_request(cx, &mut exchange);
+        let sending = Sending::start(cx, &mut exchange, self.client.inner.config.send_timeout);
         let limits = self
             .client
             .inner
@@ -107,10 +104,6 @@ impl ClientConnection {
             .limits
             .clone()
             .with_max_body_len(exchange.slot.max_body_len());
-        let head_timer = match upload {
-            None => head_timer(self.client.inner.config.head_timeout, cx),
-            Some(_) => None, // started once the body is sent
-        };
         debug!(
             "connection {}: {} {}",
             cx.id(),
@@ -121,34 +114,39 @@ impl ClientConnection {
             decoder: ResponseDecoder::with_limits(&exchange.method, limits),
             url: exchange.target.url(),
             exchange,
-            head_timer,
+            head_timer: None, // started once the request is written
             keep_alive: false,
             redirect: None,
             paused: false,
-            upload,
+            sending: Some(sending),
             head_arrived: false,
         });
-        self.pump_upload(cx);
+        self.advance_send(cx);
     }
 
-    /// Sends more of a streamed body, if the connection can take it.
-    fn pump_upload(&mut self, cx: &mut Context<'_>) {
-        let head_timeout = self.client.inner.config.head_timeout;
+    /// Follows the request out of the queue: pulls more of a streamed body if there is room,
+    /// and once the kernel has taken the last byte, starts the head timeout.
+    fn advance_send(&mut self, cx: &mut Context<'_>) {
         let Some(running) = self.running.as_mut() else {
             return;
         };
-        let Some(upload) = running.upload.as_mut().filter(|_| !self.writing_paused) else {
+        let Some(sending) = running.sending.as_mut() else {
             return;
         };
-        match upload.pump(cx) {
-            Pumped::Later => {}
-            Pumped::Done => {
-                running.upload = None;
+        match sending.advance(cx) {
+            Sent::Later => {}
+            Sent::Written => {
+                if let Some(sending) = running.sending.take() {
+                    sending.finish(cx.reactor());
+                }
+                // The marks this connection's next request starts from.
+                cx.set_write_buffer_limits(HIGH_WATER, LOW_WATER);
+                debug!("connection {}: request written", cx.id());
                 if !running.head_arrived {
-                    running.head_timer = head_timer(head_timeout, cx);
+                    running.head_timer = head_timer(self.client.inner.config.head_timeout, cx);
                 }
             }
-            Pumped::Failed(error) => {
+            Sent::Failed(error) => {
                 let error = match error {
                     HttpError::BodyLengthMismatch { declared, written } => {
                         ClientError::BodyLength {
@@ -158,31 +156,50 @@ impl ClientConnection {
                     }
                     other => ClientError::Protocol(other),
                 };
-                if let Some(running) = self.running.take() {
-                    running.exchange.slot.fail(cx.reactor(), error);
-                }
-                cx.abort_connection();
+                self.fail(cx, error);
             }
         }
     }
 
     /// A [`BodyWaker`](super::BodyWaker) says the source has more.
     pub(super) fn wake_upload(&mut self, cx: &mut Context<'_>) {
-        if let Some(upload) = self.running.as_mut().and_then(|r| r.upload.as_mut()) {
-            upload.waiting = false;
+        if let Some(sending) = self.running.as_mut().and_then(|r| r.sending.as_mut()) {
+            sending.wake();
         }
-        self.pump_upload(cx);
+        self.advance_send(cx);
+    }
+
+    /// The send guard's timer: fails the request if sending it made no progress for
+    /// [`send_timeout`](super::ClientConfig::send_timeout).
+    pub(super) fn send_guard_fired(&mut self, cx: &mut Context<'_>) {
+        let Some(after) = self.client.inner.config.send_timeout else {
+            return;
+        };
+        let Some(sending) = self.running.as_mut().and_then(|r| r.sending.as_mut()) else {
+            return;
+        };
+        if sending.stalled(cx, after) {
+            warn!(
+                "connection {}: sending the request made no progress for {after:?}",
+                cx.id()
+            );
+            let which = TimeoutKind::Send;
+            self.fail(cx, ClientError::Timeout { which, after });
+        }
     }
 
     fn head_timed_out(&mut self, cx: &mut Context<'_>, after: Duration) {
-        if let Some(running) = self.running.take() {
-            let error = ClientError::Timeout {
-                which: TimeoutKind::Head,
-                after,
-            };
+        let which = TimeoutKind::Head;
+        self.fail(cx, ClientError::Timeout { which, after });
+    }
+
+    /// Fails the running request with `error` and aborts the connection.
+    fn fail(&mut self, cx: &mut Context<'_>, error: ClientError) {
+        if let Some(mut running) = self.running.take() {
+            running.stop_timers(cx.reactor());
             running.exchange.slot.fail(cx.reactor(), error);
-            cx.abort_connection();
         }
+        cx.abort_connection();
     }
 
     /// Resumes a paused body ([`Resumer::resume`](super::Resumer::resume)).
@@ -210,18 +227,16 @@ impl ClientConnection {
             Outcome::Continue => {}
             Outcome::Paused => cx.pause_reading(),
             Outcome::Aborted => {
-                if let Some(running) = self.running.take() {
+                if let Some(mut running) = self.running.take() {
+                    running.stop_timers(cx.reactor());
                     running.exchange.slot.cancel(cx.reactor());
                 }
                 cx.abort_connection();
             }
             Outcome::End(trailers) => self.complete(cx, trailers),
             Outcome::Failed(error) => {
-                if let Some(running) = self.running.take() {
-                    warn!("connection {}: response refused: {error}", cx.id());
-                    running.exchange.slot.fail(cx.reactor(), error);
-                }
-                cx.abort_connection();
+                warn!("connection {}: response refused: {error}", cx.id());
+                self.fail(cx, error);
             }
         }
     }
@@ -230,25 +245,27 @@ impl ClientConnection {
     /// request (before the handler hears the end, so a request it sends can reuse it), then
     /// the redirect is followed or the handler told.
     fn complete(&mut self, cx: &mut Context<'_>, trailers: HeaderMap) {
-        let Some(running) = self.running.take() else {
+        let Some(mut running) = self.running.take() else {
             return;
         };
-        if let Some(timer) = running.head_timer {
-            timer.cancel(cx.reactor());
-        }
+        // A response that came before its request was all sent (an early 413, say) leaves
+        // the server expecting the rest: the connection cannot carry another request, and
+        // the rest is dropped rather than left to a server that may have stopped reading.
+        let written = running.sending.is_none();
+        running.stop_timers(cx.reactor());
         running.exchange.slot.conn.set(None);
-        // A response that came before its request's body was all sent (an early 413, say)
-        // leaves the server expecting the rest: the connection cannot carry another request.
         let reusable = running.keep_alive
-            && running.upload.is_none()
+            && written
             && running.decoder.buffered_len() == 0
             && !self.eof_pending
             && !cx.is_closing();
         if reusable {
             let id = cx.id();
             self.client.release(cx.reactor(), &self.key, id);
-        } else {
+        } else if written {
             cx.lose_connection();
+        } else {
+            cx.abort_connection();
         }
         match running.redirect {
             Some(next) => self.client.dispatch(cx.reactor(), next),
@@ -281,6 +298,16 @@ impl ClientConnection {
 }
 
 impl Running {
+    /// Cancels the head timeout and the send guard: the request ended.
+    fn stop_timers(&mut self, reactor: &mut Reactor) {
+        if let Some(timer) = self.head_timer.take() {
+            timer.cancel(reactor);
+        }
+        if let Some(sending) = self.sending.take() {
+            sending.finish(reactor);
+        }
+    }
+
     /// One pass over the decoder's events.
     fn events(
         &mut self,
@@ -397,7 +424,8 @@ fn cause(reason: &DisconnectReason) -> Option<io::Error> {
 
 impl Protocol for ClientConnection {
     fn connection_made(&mut self, cx: &mut Context<'_>) {
-        // The marks a streamed request body is pulled against (the defaults, made explicit).
+        // The marks of a connection with no request being sent (the defaults, made
+        // explicit); a request moves them while it is sent.
         cx.set_write_buffer_limits(HIGH_WATER, LOW_WATER);
         debug!(
             "connection {} to {}:{} made",
@@ -414,13 +442,10 @@ impl Protocol for ClientConnection {
         }
     }
 
-    fn pause_writing(&mut self, _: &mut Context<'_>) {
-        self.writing_paused = true;
-    }
-
+    /// While a request is being sent, the marks follow its queue (see `Sending`): this
+    /// reports that the kernel took some of it.
     fn resume_writing(&mut self, cx: &mut Context<'_>) {
-        self.writing_paused = false;
-        self.pump_upload(cx);
+        self.advance_send(cx);
     }
 
     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {

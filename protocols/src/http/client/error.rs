@@ -15,7 +15,11 @@ use crate::http::codec::HttpError;
 pub enum TimeoutKind {
     /// Establishing the connection.
     Connect,
-    /// The response head, from when the request was written.
+    /// Sending the request: the server took none of it for
+    /// [`send_timeout`](super::ClientConfig::send_timeout) (it stopped reading).
+    Send,
+    /// The response head, from when the request was written (its last byte taken by the
+    /// kernel).
     Head,
     /// The whole request, from [`send`](super::HttpClient::send) to the body's end,
     /// redirects included.
@@ -125,6 +129,12 @@ impl fmt::Display for ClientError {
             Timeout { which, after } => {
                 let what = match which {
                     TimeoutKind::Connect => "connecting",
+                    TimeoutKind::Send => {
+                        return write!(
+                            f,
+                            "timed out: sending the request made no progress for {after:?}"
+                        )
+                    }
                     TimeoutKind::Head => "waiting for the response head",
                     TimeoutKind::Request => "the request",
                 };
@@ -181,6 +191,10 @@ mod tests {
                 which: TimeoutKind::Head,
                 after: Duration::from_secs(5),
             },
+            ClientError::Timeout {
+                which: TimeoutKind::Send,
+                after: Duration::from_secs(30),
+            },
             ClientError::Protocol(HttpError::InvalidContentLength),
             ClientError::BodyTooLarge { max: 10 },
             ClientError::TooManyRedirects { max: 3 },
@@ -198,6 +212,7 @@ mod tests {
             "cannot connect: connection attempt cancelled",
             "TLS error: bad certificate",
             "timed out: waiting for the response head took longer than 5s",
+            "timed out: sending the request made no progress for 30s",
             "protocol error: invalid or conflicting Content-Length",
             "response body longer than 10 bytes",
             "more than 3 redirects",

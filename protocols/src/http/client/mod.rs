@@ -62,8 +62,16 @@ use target::Target;
 pub struct ClientConfig {
     /// How long establishing a connection may take. Default 30 s.
     pub connect_timeout: Duration,
-    /// How long the response head may take once the request is written. `None`: no limit.
-    /// Default 30 s.
+    /// How long sending a request may go without progress: while any of it (head and body,
+    /// bytes or streamed) is still queued, the kernel taking none of it and the body source
+    /// giving nothing for this long fails the request with
+    /// [`TimeoutKind::Send`] and closes the connection (a server that stopped reading).
+    /// Time the source spends in [`Pull::Wait`] with nothing queued does not count: the
+    /// guard judges the server. `None`: no limit. Default 30 s.
+    pub send_timeout: Option<Duration>,
+    /// How long the response head may take once the request is written: from the moment
+    /// the kernel took its last byte (for `https`, rustls took it; a streamed body: all of
+    /// it). `None`: no limit. Default 30 s.
     pub head_timeout: Option<Duration>,
     /// How long a whole request may take, from [`send`](HttpClient::send) to the body's end,
     /// redirects and queueing included. `None` (the default): no limit.
@@ -95,6 +103,7 @@ impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             connect_timeout: Duration::from_secs(30),
+            send_timeout: Some(Duration::from_secs(30)),
             head_timeout: Some(Duration::from_secs(30)),
             request_timeout: None,
             max_per_host: 6,
@@ -112,6 +121,12 @@ impl ClientConfig {
     /// Sets [`connect_timeout`](ClientConfig::connect_timeout).
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`send_timeout`](ClientConfig::send_timeout).
+    pub fn with_send_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.send_timeout = timeout;
         self
     }
 

@@ -267,3 +267,119 @@ fn a_streamed_request_body_is_pulled_under_the_high_watermark() {
     test.run_pending();
     assert!(*produced.borrow() > first);
 }
+
+/// An endless source that waits once at the start (so the test can close the peer's window
+/// before the body flows), then gives kilobytes.
+struct Endless(Rc<RefCell<Option<BodyWaker>>>, bool);
+
+impl BodySource for Endless {
+    fn pull(&mut self, _: &mut Reactor, waker: BodyWaker) -> Pull {
+        if !self.1 {
+            self.1 = true;
+            *self.0.borrow_mut() = Some(waker);
+            return Pull::Wait;
+        }
+        Pull::Data(bytes::Bytes::from_static(&[b'x'; 1000]))
+    }
+}
+
+/// Opens an endless upload with `config` to a peer that takes no byte of its body.
+fn stalled_upload(test: &mut TestReactor, config: ClientConfig) -> (TestConnection, Answer) {
+    let client = HttpClient::with_config(config);
+    let waker = Rc::new(RefCell::new(None));
+    let request = Request::new(Method::PUT, "http://a/").body_stream(Endless(waker.clone(), false));
+    let (conn, answer) = open(test, &client, request);
+    conn.set_write_room(Some(0));
+    let wake: BodyWaker = waker.borrow_mut().take().expect("the source waited");
+    wake.wake(test.reactor());
+    test.run_pending();
+    (conn, answer)
+}
+
+fn assert_timeout(answer: &Answer, kind: TimeoutKind, after: Duration) {
+    match taken(answer) {
+        Some(Err(ClientError::Timeout { which, after: a })) if which == kind && a == after => {}
+        other => panic!("expected a {kind:?} timeout after {after:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_request_the_peer_stops_taking_fails_after_the_send_timeout() {
+    let mut test = TestReactor::new();
+    let timeout = Duration::from_secs(30);
+    let config = ClientConfig::default().with_send_timeout(Some(timeout));
+    let (conn, answer) = stalled_upload(&mut test, config);
+    test.advance(timeout - Duration::from_millis(1));
+    assert!(taken(&answer).is_none(), "failed early");
+    test.advance(Duration::from_millis(1));
+    assert_timeout(&answer, TimeoutKind::Send, timeout);
+    assert!(conn.is_closed());
+}
+
+#[test]
+fn the_send_timeout_counts_from_the_last_progress() {
+    let mut test = TestReactor::new();
+    let timeout = Duration::from_secs(30);
+    let config = ClientConfig::default().with_send_timeout(Some(timeout));
+    let (conn, answer) = stalled_upload(&mut test, config);
+    // Every 20 s the peer takes 1000 bytes: the guard, first due at 30 s, waits on.
+    for _ in 0..5 {
+        test.advance(Duration::from_secs(20));
+        conn.set_write_room(Some(1000));
+        test.run_pending();
+        assert!(taken(&answer).is_none(), "failed while the peer read");
+    }
+    // The last progress was at 100 s: the request fails at 130 s, not before.
+    test.advance(timeout - Duration::from_millis(1));
+    assert!(taken(&answer).is_none(), "failed early");
+    test.advance(Duration::from_millis(1));
+    assert_timeout(&answer, TimeoutKind::Send, timeout);
+}
+
+#[test]
+fn no_send_timeout_waits_for_ever() {
+    let mut test = TestReactor::new();
+    let config = ClientConfig::default().with_send_timeout(None);
+    let (conn, answer) = stalled_upload(&mut test, config);
+    test.advance(Duration::from_secs(3600));
+    assert!(taken(&answer).is_none());
+    assert!(!conn.is_closed());
+}
+
+#[test]
+fn the_head_timeout_starts_when_the_request_is_written() {
+    let mut test = TestReactor::new();
+    let head = Duration::from_secs(5);
+    let config = ClientConfig::default().with_head_timeout(Some(head));
+    let client = HttpClient::with_config(config);
+    // A first request leaves the connection idle in the pool; the next one reuses it.
+    let (conn, answer) = open(&mut test, &client, Request::get("http://a/"));
+    test.feed(&conn, b"HTTP/1.1 204 No Content\r\n\r\n");
+    assert!(taken(&answer).unwrap().is_ok());
+    conn.set_write_room(Some(0));
+    let answer: Answer = Rc::default();
+    let slot = answer.clone();
+    let body = vec![b'x'; 300_000];
+    client.send(
+        test.reactor(),
+        Request::post("http://a/", body),
+        move |r, _| *slot.borrow_mut() = Some(r),
+    );
+    test.run_pending();
+    // Queued 10 s without being taken (under the send timeout): no head timeout yet.
+    test.advance(Duration::from_secs(10));
+    assert!(
+        taken(&answer).is_none(),
+        "timed out while the request was queued"
+    );
+    conn.set_write_room(None);
+    test.run_pending();
+    assert!(conn.take_text().ends_with(&"x".repeat(1000)));
+    test.advance(head - Duration::from_millis(1));
+    assert!(
+        taken(&answer).is_none(),
+        "the head timeout ran from the queueing"
+    );
+    test.advance(Duration::from_millis(1));
+    assert_timeout(&answer, TimeoutKind::Head, head);
+}

@@ -1,12 +1,13 @@
-//! Request bodies: bytes (sent at once, and again on a retry or a 307/308 redirect) or a
-//! [`BodySource`] the connection pulls from while its write queue has room, framed with the
-//! source's length or chunked.
+//! Sending a request: its head and body, bytes (sent at once, and again on a retry or a
+//! 307/308 redirect) or a [`BodySource`] the connection pulls from while its write queue has
+//! room, framed with the source's length or chunked; and [`Sending`], which follows the
+//! request out of the queue, for the send guard and the start of the head timeout.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderValue};
-use torsion_reactor::{ConnectionId, Context, Reactor};
+use torsion_reactor::{ConnectionId, Context, DelayedCall, Reactor};
 
 use super::connection::ClientConnection;
 use super::exchange::Exchange;
@@ -14,9 +15,9 @@ use crate::http::codec::{
     write_chunk_start, write_request_head, BodyKind, HttpError, CHUNK_END, LAST_CHUNK,
 };
 
-/// Above this many queued bytes the connection stops pulling from a [`BodySource`]; the
-/// reactor then calls `pause_writing`, and `resume_writing` once the queue drains to
-/// [`LOW_WATER`]. Set on every client connection.
+/// Above this many queued bytes the connection stops pulling from a [`BodySource`], until
+/// the queue drains to [`LOW_WATER`]. They are also the connection's write-buffer limits
+/// whenever no request is being sent (see [`Sending`] for the marks while one is).
 pub(super) const HIGH_WATER: usize = 64 * 1024;
 /// See [`HIGH_WATER`].
 pub(super) const LOW_WATER: usize = 16 * 1024;
@@ -89,16 +90,16 @@ impl RequestBody {
 }
 
 /// A streamed body being sent.
-pub(super) struct Upload {
+struct Upload {
     source: Box<dyn BodySource>,
     framing: BodyKind,
     sent: u64,
     /// The source answered `Wait` and has not woken the connection since.
-    pub(super) waiting: bool,
+    waiting: bool,
 }
 
 /// What a round of pulling ended with.
-pub(super) enum Pumped {
+enum Pumped {
     /// The queue is full or the source waits: more later.
     Later,
     /// The whole body is queued.
@@ -108,7 +109,7 @@ pub(super) enum Pumped {
 }
 
 impl Upload {
-    pub(super) fn new(source: Box<dyn BodySource>, framing: BodyKind) -> Self {
+    fn new(source: Box<dyn BodySource>, framing: BodyKind) -> Self {
         Upload {
             source,
             framing,
@@ -117,9 +118,9 @@ impl Upload {
         }
     }
 
-    /// Pulls and queues until the queue passes [`HIGH_WATER`] (which makes the reactor call
-    /// `pause_writing`), the source waits, or the body ends.
-    pub(super) fn pump(&mut self, cx: &mut Context<'_>) -> Pumped {
+    /// Pulls and queues until the queue passes [`HIGH_WATER`], the source waits, or the
+    /// body ends.
+    fn pump(&mut self, cx: &mut Context<'_>) -> Pumped {
         let waker = BodyWaker { conn: cx.id() };
         while !self.waiting && cx.queued_bytes() <= HIGH_WATER {
             match self.source.pull(cx.reactor(), waker) {
@@ -177,9 +178,144 @@ impl Upload {
     }
 }
 
+/// A request being written, from its first byte queued until the kernel has taken its last
+/// (for TLS: until rustls has taken its last, at most one TLS buffer, about 80 KiB, before
+/// the socket).
+///
+/// The reactor reports a queue shrinking only through `resume_writing`, so while a request is
+/// being sent the connection's write-buffer limits follow the queue: both marks one byte
+/// under what is queued after each look. The next flush then sees the queue over the high
+/// mark (`pause_writing`, before it writes), and any byte the kernel takes brings it to the
+/// low mark or under (`resume_writing`, after it writes): each flush that makes progress is
+/// reported in the turn it happens, and the one that empties the queue tells exactly when the
+/// request is written. Pulling from a [`BodySource`] keeps its own hysteresis between
+/// [`HIGH_WATER`] and [`LOW_WATER`], as the reactor's marks gave it before.
+pub(super) struct Sending {
+    /// The streamed body still to pull; `None` once the whole request is queued.
+    upload: Option<Upload>,
+    /// Bytes queued at the last look.
+    queued: usize,
+    /// When the queue last shrank or the source last gave data.
+    last_progress: Instant,
+    /// The send guard's timer, while one is armed.
+    guard: Option<DelayedCall>,
+    /// The queue passed [`HIGH_WATER`]: no pulling until it drains to [`LOW_WATER`].
+    full: bool,
+}
+
+/// Where a request being sent stands after a look.
+pub(super) enum Sent {
+    /// Bytes are still queued, or the source is still to be pulled.
+    Later,
+    /// The kernel has taken the whole request.
+    Written,
+    /// The source broke its promised length.
+    Failed(HttpError),
+}
+
+impl Sending {
+    /// Queues `exchange`'s request (a streamed body is pulled in [`advance`](Self::advance))
+    /// and arms the send guard, `guard` without progress failing the request.
+    pub(super) fn start(
+        cx: &mut Context<'_>,
+        exchange: &mut Exchange,
+        guard: Option<Duration>,
+    ) -> Self {
+        let upload = send_request(cx, exchange);
+        Sending {
+            upload,
+            queued: cx.queued_bytes(),
+            last_progress: cx.reactor().now(),
+            guard: guard.and_then(|after| arm_guard(cx, after)),
+            full: false,
+        }
+    }
+
+    /// Looks at the queue after the reactor reported progress (or the request was queued,
+    /// or the source woke): notes the progress, pulls more if there is room, and moves the
+    /// marks under what is now queued.
+    pub(super) fn advance(&mut self, cx: &mut Context<'_>) -> Sent {
+        let queued = cx.queued_bytes();
+        if queued < self.queued {
+            self.last_progress = cx.reactor().now();
+        }
+        if queued <= LOW_WATER {
+            self.full = false;
+        }
+        if let Err(error) = self.pull(cx) {
+            return Sent::Failed(error);
+        }
+        self.queued = cx.queued_bytes();
+        match (self.queued, &self.upload) {
+            (0, None) => return Sent::Written,
+            // Nothing queued and the source waits: no flush is coming to report.
+            (0, Some(_)) => {}
+            (queued, _) => cx.set_write_buffer_limits(queued - 1, queued - 1),
+        }
+        Sent::Later
+    }
+
+    /// Pulls from the source, if there is one and the queue has room.
+    fn pull(&mut self, cx: &mut Context<'_>) -> Result<(), HttpError> {
+        let Some(upload) = self.upload.as_mut().filter(|_| !self.full) else {
+            return Ok(());
+        };
+        let before = upload.sent;
+        let pumped = upload.pump(cx);
+        if upload.sent > before {
+            self.last_progress = cx.reactor().now();
+        }
+        match pumped {
+            Pumped::Later => self.full = cx.queued_bytes() > HIGH_WATER,
+            Pumped::Done => self.upload = None,
+            Pumped::Failed(error) => return Err(error),
+        }
+        Ok(())
+    }
+
+    /// The send guard's timer fired: true if the request made no progress for `after`, else
+    /// the guard is armed again for what is left of `after` since the last progress.
+    pub(super) fn stalled(&mut self, cx: &mut Context<'_>, after: Duration) -> bool {
+        self.guard = None;
+        let now = cx.reactor().now();
+        let queued = cx.queued_bytes();
+        // An empty queue is the source's delay, not the server's: the guard judges the
+        // server. (A shrink no flush reported, which the marks should rule out, counts too.)
+        if queued == 0 || queued < self.queued {
+            self.queued = queued;
+            self.last_progress = now;
+        }
+        let idle = now.saturating_duration_since(self.last_progress);
+        if idle >= after {
+            return true;
+        }
+        self.guard = arm_guard(cx, after - idle);
+        false
+    }
+
+    /// Cancels the send guard: the request was written, or ended.
+    pub(super) fn finish(self, reactor: &mut Reactor) {
+        if let Some(guard) = self.guard {
+            guard.cancel(reactor);
+        }
+    }
+
+    /// The source woke: it may be pulled again.
+    pub(super) fn wake(&mut self) {
+        if let Some(upload) = self.upload.as_mut() {
+            upload.waiting = false;
+        }
+    }
+}
+
+/// Arms the send guard to look at the request in `after`.
+fn arm_guard(cx: &mut Context<'_>, after: Duration) -> Option<DelayedCall> {
+    cx.call_later(after, |c: &mut ClientConnection, cx| c.send_guard_fired(cx))
+}
+
 /// Writes the request head (with `Host` from the URL unless given) and a bytes body; a
 /// streamed body is taken out of the exchange and returned, to be pumped.
-pub(super) fn send_request(cx: &mut Context<'_>, exchange: &mut Exchange) -> Option<Upload> {
+fn send_request(cx: &mut Context<'_>, exchange: &mut Exchange) -> Option<Upload> {
     let mut out = BytesMut::with_capacity(256);
     let framing = exchange.body.kind();
     let (method, target) = (&exchange.method, &exchange.target);
