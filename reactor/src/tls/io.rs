@@ -1,7 +1,7 @@
 //! The reactor's side of the TLS stage: reading (socket into the stage's buffer, rustls,
 //! decrypted bytes to the protocol), flushing (the plaintext queue through rustls to the socket), the end of
 //! the handshake (when the protocol hears `connection_made`), its timeout, and its failure.
-//! Nothing here calls rustls: `stage.rs` does.
+//! Nothing here calls rustls: the stage module (`stage.rs`) does.
 
 use std::io;
 use std::net::SocketAddr;
