@@ -1,6 +1,7 @@
 //! The stub resolver: lookups answered from the hosts file, the cache, or queries to the
 //! nameservers, each query a small state machine kept here and driven by its sockets
-//! (`transport.rs`) and its timer.
+//! (`transport.rs`) and its timer; the retry over TCP of a truncated reply is in
+//! `resolver/tcp_retry.rs`.
 //!
 //! A query's life: sent over UDP from a fresh socket (random port, random id) to the servers
 //! in turn, `attempts` rounds, each try waiting `timeout`; a reply is accepted only from the
@@ -20,11 +21,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use log::debug;
-use torsion_reactor::{ConnectOptions, Connector, DatagramPort, DelayedCall, Reactor};
+use torsion_reactor::{Connector, DatagramPort, DelayedCall, Reactor};
 
 use super::cache::{Cache, Cached};
 use super::lookup::{Callback, Join};
-use super::transport::{QuerySocket, TcpQueryFactory};
+use super::transport::QuerySocket;
 use super::{
     AddressFamily, Header, LookupResult, Message, Name, Question, Rcode, RecordType, ResolveError,
     ResolverConfig,
@@ -110,6 +111,10 @@ impl IdSource {
         hasher.finish() as u16
     }
 }
+
+mod tcp_retry;
+
+use tcp_retry::abandon_tcp;
 
 impl Resolver {
     /// A resolver with `config`.
@@ -447,103 +452,6 @@ impl Resolver {
         }
     }
 
-    /// The reply was truncated: ask `server` again over TCP, within the same timeout.
-    fn ask_over_tcp(&self, reactor: &mut Reactor, token: Token, server: SocketAddr) {
-        let found = {
-            let state = self.state.borrow();
-            let timeout = state.config.timeout;
-            state
-                .queries
-                .get(&token)
-                .map(|q| (q.tries, q.wire.clone(), timeout))
-        };
-        let Some((try_number, wire, timeout)) = found else {
-            return;
-        };
-        debug!("dns: truncated reply from {server}: asking over TCP");
-        let factory = TcpQueryFactory::new(self.this.clone(), token, try_number, wire);
-        let options = ConnectOptions::with_timeout(timeout);
-        let connector = reactor.connect_tcp_with(server, factory, options);
-        if let Some(query) = self.state.borrow_mut().queries.get_mut(&token) {
-            query.tcp = Some((try_number, connector));
-        }
-        let this = self.this.clone();
-        let timer = reactor.call_later(timeout, move |reactor| {
-            if let Some(this) = this.upgrade() {
-                this.timed_out(reactor, token, try_number);
-            }
-        });
-        self.set_timer(reactor, token, Some(timer));
-    }
-
-    /// The reply to the TCP retry of try `try_number`.
-    pub(super) fn tcp_reply(
-        &self,
-        reactor: &mut Reactor,
-        token: Token,
-        try_number: u32,
-        frame: &[u8],
-    ) {
-        let checked = {
-            let mut state = self.state.borrow_mut();
-            let Some(query) = state.queries.get_mut(&token) else {
-                return;
-            };
-            if query.tcp.map(|(n, _)| n) != Some(try_number) {
-                return;
-            }
-            let checked = Message::decode(frame)
-                .map_err(|e| e.to_string())
-                .and_then(|m| query.check(&(m.header, m.questions.clone())).map(|_| m));
-            if checked.is_ok() {
-                // The connection closes itself once this returns.
-                query.tcp = None;
-            }
-            checked
-        };
-        match checked {
-            Ok(message) => self.answered(reactor, token, message),
-            Err(why) => {
-                debug!("dns: bad reply over TCP: {why}");
-                let error = io::Error::new(io::ErrorKind::InvalidData, why);
-                self.tcp_failed(
-                    reactor,
-                    token,
-                    try_number,
-                    ResolveError::Io(Arc::new(error)),
-                );
-            }
-        }
-    }
-
-    /// The TCP retry of try `try_number` failed (connect, connection lost, bad reply): on to
-    /// the next try.
-    pub(super) fn tcp_failed(
-        &self,
-        reactor: &mut Reactor,
-        token: Token,
-        try_number: u32,
-        error: ResolveError,
-    ) {
-        let tcp = {
-            let mut state = self.state.borrow_mut();
-            let Some(query) = state.queries.get_mut(&token) else {
-                return;
-            };
-            match query.tcp {
-                Some((n, _)) if n == try_number => {}
-                _ => return,
-            }
-            query.last_error = Some(error);
-            query.tcp.take()
-        };
-        if let Some((_, connector)) = tcp {
-            abandon_tcp(reactor, connector);
-        }
-        self.set_timer(reactor, token, None);
-        self.next_try(reactor, token);
-    }
-
     /// A reply that matched the query: the answer, or a server error to try past.
     fn answered(&self, reactor: &mut Reactor, token: Token, message: Message) {
         let Some(question) = self
@@ -676,66 +584,5 @@ fn deliver_later(reactor: &mut Reactor, callback: Callback, result: LookupResult
     reactor.call_later(Duration::ZERO, move |reactor| callback(reactor, result));
 }
 
-/// Gives up on a TCP retry: stops it connecting, or closes it.
-fn abandon_tcp(reactor: &mut Reactor, connector: Connector) {
-    if !connector.stop_connecting(reactor) {
-        reactor.abort_connection(connector.id());
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_ids_are_spread_over_the_whole_range() {
-        let mut ids = IdSource {
-            keys: RandomState::new(),
-            counter: 0,
-        };
-        let drawn: Vec<u16> = (0..1000).map(|_| ids.next()).collect();
-        let distinct: std::collections::HashSet<_> = drawn.iter().collect();
-        assert!(
-            distinct.len() > 950,
-            "{} distinct ids of 1000",
-            distinct.len()
-        );
-        assert!(drawn.iter().any(|&id| id > 0xC000) && drawn.iter().any(|&id| id < 0x4000));
-    }
-
-    /// The query sockets are connected, so the kernel already drops datagrams from other
-    /// addresses; this checks the resolver's own check behind it.
-    #[test]
-    fn a_reply_from_another_address_than_the_server_asked_is_dropped() {
-        use super::super::{Record, RecordData};
-        use torsion_reactor::ManualClock;
-
-        let server_socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let server = server_socket.local_addr().unwrap();
-        let mut reactor = Reactor::with_clock(ManualClock::new()).unwrap();
-        let resolver = Resolver::new(ResolverConfig::new(vec![server]));
-        let result = Rc::new(RefCell::new(None));
-        let slot = result.clone();
-        resolver.lookup_family(&mut reactor, "x.test", AddressFamily::Ipv4, move |_, r| {
-            *slot.borrow_mut() = Some(r);
-        });
-        let (token, query) = {
-            let state = resolver.state.borrow();
-            let (token, query) = state.queries.iter().next().unwrap();
-            (*token, Message::decode(&query.wire).unwrap())
-        };
-        let mut reply = Message::response_to(&query, Rcode::NO_ERROR);
-        let address = RecordData::A([192, 0, 2, 1].into());
-        let x = Name::from_ascii("x.test").unwrap();
-        reply.answers.push(Record::new(x, 60, address));
-        let wire = reply.encode();
-
-        let elsewhere = SocketAddr::new(server.ip(), server.port() ^ 1);
-        resolver.datagram(&mut reactor, token, server, &wire, elsewhere);
-        reactor.iterate(Duration::ZERO).unwrap();
-        assert!(result.borrow().is_none());
-        resolver.datagram(&mut reactor, token, server, &wire, server);
-        let addresses = result.borrow_mut().take().unwrap().unwrap();
-        assert_eq!(addresses, [IpAddr::from([192, 0, 2, 1])]);
-    }
-}
+mod tests;
