@@ -327,7 +327,9 @@ impl Running {
                     if let Some(timer) = self.head_timer.take() {
                         timer.cancel(cx.reactor());
                     }
-                    self.keep_alive = head.keep_alive;
+                    // RFC 9112 §9.6: after a request that said `close`, the connection
+                    // carries no other, whatever the response says.
+                    self.keep_alive = head.keep_alive && !asks_to_close(&self.exchange.headers);
                     self.head_arrived = true;
                     match follow(client, &self.exchange, &head) {
                         Ok(Some(next)) => {
@@ -402,6 +404,16 @@ fn follow(
         });
     }
     redirect::follow(exchange, head.status, location).map(Some)
+}
+
+/// Whether request `headers` carry the `close` connection option (RFC 9110 §7.6.1: a
+/// comma-separated list of case-insensitive tokens, possibly over several lines).
+fn asks_to_close(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+        .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
 }
 
 /// Starts the head timeout, if there is one.

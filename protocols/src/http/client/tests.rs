@@ -153,6 +153,24 @@ fn an_idle_connection_closes_after_the_idle_timeout() {
 }
 
 #[test]
+fn a_request_that_asked_to_close_does_not_return_its_connection_to_the_pool() {
+    let mut test = TestReactor::new();
+    let client = HttpClient::new();
+    for value in ["close", "Keep-Alive, CLOSE"] {
+        let request = Request::get("http://a/").header(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static(value),
+        );
+        let (conn, answer) = open(&mut test, &client, request);
+        test.feed(&conn, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(taken(&answer).unwrap().unwrap().status, StatusCode::OK);
+        test.run_pending();
+        assert_eq!(client.idle_connections(), 0, "Connection: {value}");
+        assert!(conn.is_closed(), "Connection: {value}");
+    }
+}
+
+#[test]
 fn bytes_on_an_idle_connection_close_it() {
     let mut test = TestReactor::new();
     let client = HttpClient::new();
@@ -266,6 +284,41 @@ fn a_streamed_request_body_is_pulled_under_the_high_watermark() {
     conn.set_write_room(Some(200_000));
     test.run_pending();
     assert!(*produced.borrow() > first);
+}
+
+#[test]
+fn an_empty_piece_from_the_source_waits_for_its_wake() {
+    /// Gives an empty piece first (keeping the waker), then "ok" once woken, then the end.
+    struct Hesitant(Rc<RefCell<Option<BodyWaker>>>, u32);
+    impl BodySource for Hesitant {
+        fn pull(&mut self, _: &mut Reactor, waker: BodyWaker) -> Pull {
+            self.1 += 1;
+            match self.1 {
+                1 => {
+                    *self.0.borrow_mut() = Some(waker);
+                    Pull::Data(bytes::Bytes::new())
+                }
+                2 => Pull::Data(bytes::Bytes::from_static(b"ok")),
+                _ => Pull::End,
+            }
+        }
+    }
+    let mut test = TestReactor::new();
+    let client = HttpClient::new();
+    let waker = Rc::new(RefCell::new(None));
+    let request = Request::new(Method::PUT, "http://a/").body_stream(Hesitant(waker.clone(), 0));
+    // Pulled again at once after the empty piece, this would never return.
+    let (conn, _) = open(&mut test, &client, request);
+    test.run_pending();
+    let head = conn.take_written();
+    assert!(head.ends_with(b"\r\n\r\n"), "only the head so far");
+    let wake: BodyWaker = waker
+        .borrow_mut()
+        .take()
+        .expect("the source kept its waker");
+    wake.wake(test.reactor());
+    test.run_pending();
+    assert_eq!(conn.take_written(), b"2\r\nok\r\n0\r\n\r\n");
 }
 
 /// An endless source that waits once at the start (so the test can close the peer's window

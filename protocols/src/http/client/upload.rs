@@ -25,7 +25,9 @@ pub(super) const LOW_WATER: usize = 16 * 1024;
 /// What a [`BodySource`] gives when pulled.
 #[derive(Debug)]
 pub enum Pull {
-    /// The next piece of the body (an empty one is skipped).
+    /// The next piece of the body. An empty one counts as [`Wait`](Pull::Wait): pulling
+    /// again at once could spin for ever, so the source must then call
+    /// [`BodyWaker::wake`] when it has more.
     Data(Bytes),
     /// Nothing now: the source calls [`BodyWaker::wake`] when it has more.
     Wait,
@@ -124,7 +126,7 @@ impl Upload {
         let waker = BodyWaker { conn: cx.id() };
         while !self.waiting && cx.queued_bytes() <= HIGH_WATER {
             match self.source.pull(cx.reactor(), waker) {
-                Pull::Data(data) if data.is_empty() => {}
+                Pull::Data(data) if data.is_empty() => self.waiting = true,
                 Pull::Data(data) => {
                     if let Err(error) = self.send(cx, data) {
                         return Pumped::Failed(error);

@@ -101,7 +101,9 @@ impl HeadParser for StatusParser {
 
 impl StatusParser {
     /// RFC 9112 §6.3, strictest first: `Content-Length` with `Transfer-Encoding` is refused
-    /// even where no body follows, since two parsers could disagree on where it ends.
+    /// even where no body follows, since two parsers could disagree on where it ends. The
+    /// codings themselves are not judged where no body follows (a `HEAD` response may name
+    /// the `gzip, chunked` its `GET` would use, §6.1).
     fn head(
         &self,
         status: StatusCode,
@@ -120,7 +122,7 @@ impl StatusParser {
             || status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;
-        let chunked = framing.chunked()?;
+        let chunked = !bodiless && framing.chunked()?;
         let framing_kind = match framing.content_length {
             _ if bodiless => ResponseFraming::Length(0),
             _ if chunked => ResponseFraming::Chunked,

@@ -154,6 +154,21 @@ fn head_204_and_304_have_no_body_whatever_the_headers_say() {
             matches!(events[0], Ev::Head(s, _, ResponseFraming::Length(0), true) if s == status)
         );
     }
+    // The codings a body would have are not judged where none follows (RFC 9112 §6.1).
+    let events = decode_with(
+        &Method::HEAD,
+        &Limits::default(),
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+    );
+    assert_eq!(
+        events,
+        [ok_head(ResponseFraming::Length(0), true), Ev::End(vec![])]
+    );
+    let events = decode(b"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: gzip\r\n\r\n");
+    assert!(
+        matches!(events[0], Ev::Head(s, _, ResponseFraming::Length(0), true) if s == 304),
+        "{events:?}"
+    );
 }
 
 #[test]
