@@ -14,6 +14,7 @@ use super::date::DateCache;
 use super::handler::{BodyMode, BodySink, Handler, Request};
 use super::pipeline::{pump, Pipeline, SharedPipeline};
 use super::responder::{Answering, Responder};
+use super::send_guard::SendGuard;
 use super::ServerConfig;
 use crate::http::codec::{
     write_continue, BodyKind, HttpError, RequestDecoder, RequestEvent, RequestHead,
@@ -57,6 +58,8 @@ pub struct HttpConnection<H: Handler> {
     current: Current,
     /// The read timeout running, and its call.
     deadline: (Deadline, Option<DelayedCall>),
+    /// The send timeout: follows bytes waiting in the queue.
+    send: Option<SendGuard>,
 }
 
 /// Which read timeout applies.
@@ -86,12 +89,19 @@ impl<H: Handler> HttpConnection<H> {
             pipeline: None,
             current: Current::Idle,
             deadline: (Deadline::None, None),
+            send: None,
         }
     }
 
     /// Responses accepted and not yet fully handed to the connection.
     pub fn pending_responses(&self) -> usize {
         self.pipeline.as_ref().map_or(0, |p| p.borrow().len())
+    }
+
+    /// Whether the send timeout is following bytes in the queue (its timer armed).
+    #[cfg(test)]
+    pub(super) fn is_following_send(&self) -> bool {
+        self.send.as_ref().is_some_and(SendGuard::is_following)
     }
 
     /// Decodes `data` (after what is buffered) and dispatches the events, until the input
@@ -168,8 +178,9 @@ impl<H: Handler> HttpConnection<H> {
     fn timed_out(&mut self, which: Deadline, cx: &mut Context<'_>) {
         self.deadline = (Deadline::None, None);
         match which {
-            Deadline::Idle if self.pending_responses() > 0 => {
-                // Waiting for the application (a long poll) is not idleness.
+            Deadline::Idle if self.pending_responses() > 0 || self.is_sending(cx) => {
+                // Waiting for the application (a long poll), or for the client to take a
+                // response (the send timeout's business), is not idleness.
                 self.arm_deadline(cx, true);
             }
             Deadline::Idle => {
@@ -191,8 +202,99 @@ impl<H: Handler> HttpConnection<H> {
                     current: &mut self.current,
                 };
                 dispatch.refuse(cx, &HttpError::Timeout { what });
+                // The 408 must leave too: a client that does not take it is the send
+                // timeout's (no other timer runs now).
+                self.watch_send(cx);
             }
             Deadline::None => {}
+        }
+    }
+
+    /// Whether bytes wait for the client (with a send timeout configured): if so, they are
+    /// being followed from now on, if they were not.
+    fn is_sending(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.config.send_timeout.is_none() || cx.queued_bytes() == 0 {
+            return false;
+        }
+        self.watch_send(cx);
+        true
+    }
+
+    /// The send timeout's look at the queue (see [`SendGuard`]): notes the kernel's progress;
+    /// starts following a queue that holds bytes (arming the timer), moving the marks one
+    /// byte under it; stops following an empty one (the configured marks again, and the idle
+    /// timeout restarts: the response is out).
+    fn watch_send(&mut self, cx: &mut Context<'_>) {
+        let (Some(after), Some(pipeline)) = (self.config.send_timeout, &self.pipeline) else {
+            return;
+        };
+        let queued = cx.queued_bytes();
+        let now = cx.reactor().now();
+        let taken = pipeline.borrow().taken(queued);
+        let guard = self.send.get_or_insert_with(|| SendGuard::new(now));
+        guard.note(taken, now);
+        if queued == 0 {
+            if guard.is_following() {
+                guard.stop(cx.reactor());
+                let (high, low) = self.config.write_buffer_limits;
+                cx.set_write_buffer_limits(high, low);
+                if self.deadline.0 == Deadline::Idle {
+                    self.arm_deadline(cx, true);
+                }
+            }
+            return;
+        }
+        if !guard.is_following() {
+            let timer = cx.call_later(after, |this: &mut Self, cx| this.send_timer_fired(cx));
+            guard.start(now, timer);
+        }
+        cx.set_write_buffer_limits(queued - 1, queued - 1);
+    }
+
+    /// The send timeout's timer: aborts the connection if the client took nothing for the
+    /// whole timeout, else arms it again for what is left of it since the last progress.
+    fn send_timer_fired(&mut self, cx: &mut Context<'_>) {
+        if let Some(guard) = self.send.as_mut() {
+            guard.fired();
+        }
+        // A drain no flush reported (the marks should rule it out) lets the producer on.
+        self.resume_if_low(cx);
+        self.watch_send(cx);
+        let (Some(after), Some(guard)) = (self.config.send_timeout, self.send.as_mut()) else {
+            return;
+        };
+        if !guard.is_following() {
+            return;
+        }
+        let silent = guard.silent_for(cx.reactor().now());
+        if silent >= after {
+            warn!(
+                "connection {}: send timeout: the client took none of {} queued bytes for \
+                 {after:?}",
+                cx.id(),
+                cx.queued_bytes()
+            );
+            cx.abort_connection();
+            return;
+        }
+        let timer = cx.call_later(after - silent, |this: &mut Self, cx| {
+            this.send_timer_fired(cx)
+        });
+        guard.rearm(timer);
+    }
+
+    /// The queue is at or under the configured low watermark: a paused streaming producer
+    /// may go on (`resume_writing` as the configured marks would have said it).
+    fn resume_if_low(&mut self, cx: &mut Context<'_>) {
+        if cx.queued_bytes() > self.config.write_buffer_limits.1 {
+            return;
+        }
+        let resume = match &self.pipeline {
+            Some(pipeline) => pipeline.borrow_mut().set_paused(false),
+            None => None,
+        };
+        if let Some(resume) = resume {
+            resume(cx.reactor());
         }
     }
 
@@ -326,6 +428,11 @@ impl<H: Handler> Protocol for HttpConnection<H> {
     }
 
     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        // Bytes still queued when a request arrives: a flush left them (or this turn's
+        // callbacks wrote them): follow them, unless already.
+        if !self.send.as_ref().is_some_and(SendGuard::is_following) {
+            self.is_sending(cx);
+        }
         self.process(cx, data);
     }
 
@@ -357,27 +464,34 @@ impl<H: Handler> Protocol for HttpConnection<H> {
         }
     }
 
-    fn connection_lost(&mut self, _cx: &mut Context<'_>, reason: &DisconnectReason) {
+    fn connection_lost(&mut self, cx: &mut Context<'_>, reason: &DisconnectReason) {
         debug!("connection lost: {reason}");
+        if let Some(guard) = self.send.as_mut() {
+            guard.stop(cx.reactor());
+        }
         if let Some(pipeline) = &self.pipeline {
             pipeline.borrow_mut().lost();
         }
         self.current = Current::Idle;
     }
 
-    fn pause_writing(&mut self, _cx: &mut Context<'_>) {
+    /// The queue passed the configured high watermark before a flush (a large response, a
+    /// stream, a file), or, while the send timeout follows the queue, a flush is coming: a
+    /// streaming producer pauses if the queue is past the configured mark.
+    fn pause_writing(&mut self, cx: &mut Context<'_>) {
         if let Some(pipeline) = &self.pipeline {
-            pipeline.borrow_mut().set_paused(true);
+            if cx.queued_bytes() > self.config.write_buffer_limits.0 {
+                pipeline.borrow_mut().set_paused(true);
+            }
         }
+        self.watch_send(cx);
     }
 
+    /// The queue drained to the configured low watermark, or, while the send timeout follows
+    /// the queue, a flush made progress: a paused producer goes on if the queue is at the
+    /// configured mark or under.
     fn resume_writing(&mut self, cx: &mut Context<'_>) {
-        let resume = match &self.pipeline {
-            Some(pipeline) => pipeline.borrow_mut().set_paused(false),
-            None => None,
-        };
-        if let Some(resume) = resume {
-            resume(cx.reactor());
-        }
+        self.resume_if_low(cx);
+        self.watch_send(cx);
     }
 }

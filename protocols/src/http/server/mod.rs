@@ -85,7 +85,9 @@
 //!   answered with the error's status and a short body, and the connection closes after it.
 //! - **Timeouts** ([`ServerConfig`]): a head that does not arrive whole within the header
 //!   timeout (slowloris) gets `408 Request Timeout` and a close; a connection with nothing in
-//!   progress for the idle timeout is closed. Reading a body has no timeout yet.
+//!   progress for the idle timeout is closed; a body with no byte for the body timeout gets
+//!   408 too; a client that takes none of the bytes waiting for it for the send timeout
+//!   (it stopped reading) is aborted.
 //! - A half-close from the client: pending responses are sent, then the connection closes.
 
 mod connection;
@@ -93,6 +95,9 @@ mod date;
 mod handler;
 mod pipeline;
 mod responder;
+mod send_guard;
+#[cfg(test)]
+mod send_tests;
 mod static_handler;
 #[cfg(test)]
 mod static_tests;
@@ -136,6 +141,15 @@ pub struct ServerConfig {
     /// How long a connection may sit with no request in progress and no response pending;
     /// past it, it is closed. `None`: no limit. Default 60 s.
     pub idle_timeout: Option<Duration>,
+    /// How long the client may take none of a response's bytes while some wait in the
+    /// connection's queue (nginx's `send_timeout`: the time between two writes that make
+    /// progress, not for the whole response); past it, the connection is aborted (what is
+    /// queued is dropped: a client that does not read would never take it). It runs only while
+    /// bytes wait, noticed when the queue passes the high watermark, when a request arrives
+    /// while bytes wait, or when the idle timeout finds some (which then does not close the
+    /// connection). `None`: no limit (a client that stops reading holds its connection).
+    /// Default 60 s.
+    pub send_timeout: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -147,6 +161,7 @@ impl Default for ServerConfig {
             header_timeout: Some(Duration::from_secs(30)),
             body_timeout: Some(Duration::from_secs(30)),
             idle_timeout: Some(Duration::from_secs(60)),
+            send_timeout: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -188,6 +203,16 @@ impl<H: Handler> HttpServer<H> {
     pub fn with_max_pipelined(self, max: usize) -> Self {
         let config = ServerConfig {
             max_pipelined: max.max(1),
+            ..(*self.config).clone()
+        };
+        self.with_config(config)
+    }
+
+    /// Sets [`ServerConfig::send_timeout`] for connections built from now on (`None`: no
+    /// limit).
+    pub fn with_send_timeout(self, timeout: Option<Duration>) -> Self {
+        let config = ServerConfig {
+            send_timeout: timeout,
             ..(*self.config).clone()
         };
         self.with_config(config)

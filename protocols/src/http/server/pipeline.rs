@@ -88,6 +88,9 @@ pub(super) struct Pipeline {
     /// The staging buffer of the last response sent, emptied, for the next one: a response
     /// head is serialized into it without allocating.
     spare: BytesMut,
+    /// Bytes handed to the connection's queue so far: with what is still queued, it tells
+    /// how much the kernel has taken (the send timeout's measure of progress).
+    written: u64,
 }
 
 /// Staging buffers up to this capacity are kept for the next response.
@@ -113,6 +116,7 @@ impl Pipeline {
             wake: None,
             date,
             spare: BytesMut::new(),
+            written: 0,
         }))
     }
 
@@ -158,6 +162,11 @@ impl Pipeline {
             || !self.is_front(seq)
             || self.paused
             || reactor.queued_bytes(self.id) > self.high_water
+    }
+
+    /// Bytes the kernel has taken from the connection so far, given the `queued` ones.
+    pub(super) fn taken(&self, queued: usize) -> u64 {
+        self.written.saturating_sub(queued as u64)
     }
 
     /// The `Date` for a response made now.
@@ -208,13 +217,18 @@ impl Pipeline {
                 break;
             }
             for bytes in front.queue.drain(..) {
-                reactor.write_bytes_to(self.id, bytes);
+                let len = bytes.len() as u64;
+                if reactor.write_bytes_to(self.id, bytes) {
+                    self.written += len;
+                }
             }
             // Staged bytes (a head, a small body) follow the queued ones; copied into the
             // connection's queue, which the reactor would do for small `Bytes` anyway, so the
             // staging buffer keeps its memory for the next response.
             if !front.staging.is_empty() {
-                reactor.write_to(self.id, &front.staging);
+                if reactor.write_to(self.id, &front.staging) {
+                    self.written += front.staging.len() as u64;
+                }
                 front.staging.clear();
             }
             if !front.done {
