@@ -103,7 +103,7 @@ impl Reactor {
 
     /// Closes a connection whose socket reports an error (`EPOLLERR`) that no read surfaced,
     /// e.g. a reset while reading is paused.
-    fn check_socket_error(&mut self, key: Key) {
+    pub(crate) fn check_socket_error(&mut self, key: Key) {
         let Some(conn) = self.connection_mut(key) else {
             return;
         };

@@ -62,7 +62,9 @@ impl Stream {
             Stream::Tcp(socket) => socket.take_error(),
             Stream::Boxed(layer) => match &**layer {
                 Layer::Tls(tls) => tls.inner.take_error(),
-                Layer::Memory(_) | Layer::Detached => Ok(None),
+                // As `SO_ERROR` does, a pending reset is reported (once) to whoever asks.
+                Layer::Memory(peer) => Ok(peer.borrow_mut().inbound_error.take().map(Into::into)),
+                Layer::Detached => Ok(None),
             },
         }
     }

@@ -52,7 +52,7 @@ use crate::{ConnectionId, DisconnectReason, Factory, ManualClock, Protocol, Reac
 pub(crate) struct MemoryPeer {
     inbound: VecDeque<u8>,
     inbound_eof: bool,
-    inbound_error: Option<io::ErrorKind>,
+    pub(crate) inbound_error: Option<io::ErrorKind>,
     outbound: Vec<u8>,
     /// Bytes the peer takes before writes would block; `None`: no limit.
     write_room: Option<usize>,
@@ -255,6 +255,15 @@ impl TestReactor {
     /// The peer resets the connection: it closes with [`DisconnectReason::Reset`].
     pub fn reset(&mut self, connection: &TestConnection) {
         connection.peer.borrow_mut().inbound_error = Some(io::ErrorKind::ConnectionReset);
+        // A socket reports a reset with an error event even while reading is paused (the
+        // reactor then asks `SO_ERROR`); a reading connection sees it on its next read.
+        let paused = self
+            .reactor
+            .connection_mut(connection.id.0)
+            .is_some_and(|conn| conn.has(flag::READING_PAUSED));
+        if paused {
+            self.reactor.check_socket_error(connection.id.0);
+        }
         self.mark_readable(connection);
     }
 
@@ -484,6 +493,25 @@ mod tests {
     #[test]
     fn a_reset_closes_with_reset() {
         let mut h = Harness::new(Recorder::default());
+        h.reset();
+        assert!(matches!(
+            *h.close_reason().unwrap(),
+            DisconnectReason::Reset(_)
+        ));
+    }
+
+    /// Paused reading does not hide a reset, as a socket's error event does not wait for a
+    /// read either.
+    #[test]
+    fn a_reset_while_reading_is_paused_closes_with_reset() {
+        struct Paused;
+        impl Protocol for Paused {
+            fn connection_made(&mut self, cx: &mut Context<'_>) {
+                cx.pause_reading();
+            }
+            fn data_received(&mut self, _cx: &mut Context<'_>, _data: &[u8]) {}
+        }
+        let mut h = Harness::new(Paused);
         h.reset();
         assert!(matches!(
             *h.close_reason().unwrap(),

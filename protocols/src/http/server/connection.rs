@@ -60,6 +60,10 @@ pub struct HttpConnection<H: Handler> {
     deadline: (Deadline, Option<DelayedCall>),
     /// The send timeout: follows bytes waiting in the queue.
     send: Option<SendGuard>,
+    /// Reading is paused because the write queue passed its high watermark: a client that
+    /// pipelines requests without reading the responses must not make the queue grow
+    /// without bound. Reading resumes once the queue drains to the low watermark.
+    backed_up: bool,
 }
 
 /// Which read timeout applies.
@@ -90,6 +94,7 @@ impl<H: Handler> HttpConnection<H> {
             current: Current::Idle,
             deadline: (Deadline::None, None),
             send: None,
+            backed_up: false,
         }
     }
 
@@ -116,12 +121,17 @@ impl<H: Handler> HttpConnection<H> {
             current: &mut self.current,
         };
         let max = self.config.max_pipelined;
-        let mut stalled = false;
+        let high_water = self.config.write_buffer_limits.0;
+        let (mut stalled, mut backed_up) = (false, false);
         let mut events = self.decoder.feed(data);
         loop {
             let between = matches!(dispatch.current, Current::Idle);
             if between && (cx.is_closing() || pipeline.borrow().len() >= max) {
                 stalled = !cx.is_closing();
+                break;
+            }
+            if between && cx.queued_bytes() > high_water {
+                backed_up = true;
                 break;
             }
             match events.next() {
@@ -139,6 +149,10 @@ impl<H: Handler> HttpConnection<H> {
         }
         if stalled {
             self.stall(cx, &pipeline);
+        }
+        if backed_up {
+            self.backed_up = true;
+            cx.pause_reading();
         }
         self.arm_deadline(cx, !data.is_empty());
     }
@@ -196,6 +210,7 @@ impl<H: Handler> HttpConnection<H> {
                     return;
                 };
                 cx.pause_reading();
+                self.backed_up = false; // reading stops for good
                 let mut dispatch = Dispatch {
                     handler: &*self.handler,
                     pipeline: &pipeline,
@@ -295,6 +310,11 @@ impl<H: Handler> HttpConnection<H> {
         };
         if let Some(resume) = resume {
             resume(cx.reactor());
+        }
+        if std::mem::take(&mut self.backed_up) {
+            // Requests read before the pause wait in the decoder: they go first.
+            cx.resume_reading();
+            self.process(cx, &[]);
         }
     }
 
@@ -455,6 +475,7 @@ impl<H: Handler> Protocol for HttpConnection<H> {
     /// the connection closes (the reactor's shutdown timeout aborts what takes too long).
     fn shutdown_requested(&mut self, cx: &mut Context<'_>) {
         cx.pause_reading();
+        self.backed_up = false; // no new requests: reading stops for good
         match self.pipeline.clone() {
             Some(pipeline) if matches!(self.current, Current::Idle) => {
                 pipeline.borrow_mut().close_when_done(cx.reactor());

@@ -125,6 +125,30 @@ fn reading_stops_while_too_many_responses_are_pending() {
 }
 
 #[test]
+fn reading_stops_while_responses_back_up_behind_a_client_that_does_not_read() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    client.set_write_room(Some(0)); // the client reads nothing
+    let request = "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n";
+    let high_water = server.config().write_buffer_limits.0;
+    let sent = 10_000;
+    for _ in 0..sent / 100 {
+        test.feed(&client, request.repeat(100).as_bytes());
+    }
+    let queued = test.reactor().queued_bytes(client.id());
+    let response_len = 100; // a /plaintext response with its headers, generously
+    assert!(
+        queued <= high_water + response_len,
+        "{queued} bytes queued for a client that reads nothing"
+    );
+    // Once the client reads, every request is answered, in order.
+    client.set_write_room(None);
+    test.run_pending();
+    let text = client.take_text();
+    assert_eq!(text.matches("Hello, World!").count(), sent);
+}
+
+#[test]
 fn head_gets_the_get_headers_without_the_body() {
     let mut server = HttpServer::new(router());
     let (mut test, client) = connect(&mut server);
