@@ -100,8 +100,8 @@ impl Target {
         format!("{}://{}{}", self.scheme.as_str(), self.authority, self.path)
     }
 
-    /// Resolves a redirect's `Location` against this URL (RFC 9110 §10.2.2, RFC 3986 §5.2
-    /// without removing dot segments: the server sees them as given).
+    /// Resolves a redirect's `Location` against this URL (RFC 9110 §10.2.2, RFC 3986 §5.2),
+    /// dot segments removed (§5.2.4: `/a/b/../c` is `/a/c`), as browsers and curl do.
     pub(super) fn join(&self, location: &str) -> Result<Target, ClientError> {
         let location = location.trim();
         let base = format!("{}://{}", self.scheme.as_str(), self.authority);
@@ -119,8 +119,39 @@ impl Target {
             let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
             format!("{base}{dir}{location}")
         };
-        Target::parse(&absolute)
+        let mut target = Target::parse(&absolute)?;
+        let (path, query) = match target.path.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (target.path.as_str(), None),
+        };
+        let mut resolved = remove_dot_segments(path);
+        if let Some(query) = query {
+            resolved.push('?');
+            resolved.push_str(query);
+        }
+        target.path = resolved;
+        Ok(target)
     }
+}
+
+/// RFC 3986 §5.2.4 on an absolute path: `.` segments dropped, each `..` taking the segment
+/// before it (never past the root); a path ending in `.` or `..` keeps its trailing slash.
+fn remove_dot_segments(path: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    for segment in path.split('/').skip(1) {
+        match segment {
+            "." => {}
+            ".." => {
+                kept.pop();
+            }
+            segment => kept.push(segment),
+        }
+    }
+    let mut out = format!("/{}", kept.join("/"));
+    if (path.ends_with("/.") || path.ends_with("/..")) && !out.ends_with('/') {
+        out.push('/');
+    }
+    out
 }
 
 /// Whether an authority (`host`, `host:port`, `[v6]:port`) has a non-empty port after its
@@ -201,5 +232,12 @@ mod tests {
             "http://h:1/login?next=http://example.com/"
         );
         assert_eq!(join("next?u=a://b"), "http://h:1/a/next?u=a://b");
+        // Dot segments are removed (RFC 3986 §5.2.4), never past the root; a query keeps its own.
+        assert_eq!(join("../c"), "http://h:1/c");
+        assert_eq!(join("./c/./d?x=/../y"), "http://h:1/a/c/d?x=/../y");
+        assert_eq!(join("/a/b/.."), "http://h:1/a/");
+        assert_eq!(join("../../../../x"), "http://h:1/x");
+        assert_eq!(join("."), "http://h:1/a/");
+        assert_eq!(join("/p/q/"), "http://h:1/p/q/");
     }
 }
