@@ -4,7 +4,7 @@
 //! `cargo test` builds the examples into `target/<profile>/examples/` next to the test
 //! binaries; a test whose example binary is missing (e.g. under `cargo test --test examples`
 //! alone, which does not build examples) or older than its sources is skipped with a printed
-//! reason.
+//! reason, except under CI, where it fails.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -14,8 +14,18 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::DEADLINE;
 
-/// The built example `name`, or `None` (with the reason printed) if it is not there.
+/// The built example `name`, or `None` (with the reason printed) if it is not there. Under
+/// CI (`CI` set, as `.ci/run` runs: plain `cargo test`, which builds every example first) a
+/// missing or stale binary fails the test instead: there it can only mean a broken build.
 pub fn example(name: &str) -> Option<PathBuf> {
+    let found = find_example(name);
+    if found.is_none() && std::env::var_os("CI").is_some() {
+        panic!("example {name} is missing or stale under CI");
+    }
+    found
+}
+
+fn find_example(name: &str) -> Option<PathBuf> {
     // The test binary is target/<profile>/deps/examples-<hash>.
     let exe = std::env::current_exe().expect("current_exe");
     let profile_dir = exe.parent().and_then(|deps| deps.parent())?;
