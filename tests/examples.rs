@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::examples::{example, run_bytes, run_to_end, run_with_input, wait_for_exit, Running};
+use common::examples::{example, run_bytes, run_to_end, run_with_input, Running};
 use common::{closed_loopback_port, DEADLINE};
 
 /// Starts `echo_server` on a free loopback port and waits until it accepts connections.
@@ -82,7 +82,6 @@ fn echo_client_exits_non_zero_with_one_error_line_when_refused() {
 
 #[test]
 fn every_echo_serving_example_echoes_and_exits_zero_on_sigterm() {
-    use rustix::process::{kill_process, Pid, Signal};
     let Some(client_bin) = example("echo_client") else {
         return;
     };
@@ -96,15 +95,13 @@ fn every_echo_serving_example_echoes_and_exits_zero_on_sigterm() {
         assert!(status.success(), "{name}: {status}; stderr: {stderr}");
         assert_eq!(stdout, "ping\n", "{name}");
 
-        kill_process(Pid::from_child(&server.0), Signal::TERM).unwrap();
-        let status = wait_for_exit(&mut server, name);
+        let status = server.terminate(name);
         assert!(status.success(), "{name} exited {status} on SIGTERM, not 0");
     }
 }
 
 #[test]
 fn chat_client_talks_to_chat_server_until_end_of_input_and_the_server_exits_zero_on_sigterm() {
-    use rustix::process::{kill_process, Pid, Signal};
     let (Some(server_bin), Some(client_bin)) = (example("chat_server"), example("chat_client"))
     else {
         return;
@@ -124,8 +121,7 @@ fn chat_client_talks_to_chat_server_until_end_of_input_and_the_server_exits_zero
         format!("{greeting}\nWelcome, bob!\nUsers: bob\nBye\n")
     );
 
-    kill_process(Pid::from_child(&server.0), Signal::TERM).unwrap();
-    let status = wait_for_exit(&mut server, "chat_server");
+    let status = server.terminate("chat_server");
     assert!(
         status.success(),
         "chat_server exited {status} on SIGTERM, not 0"
@@ -167,7 +163,6 @@ fn start_udp_example(binary: &PathBuf, args: &[&str]) -> Running {
 
 #[test]
 fn udp_echo_sends_datagrams_back_and_exits_zero_on_sigterm() {
-    use rustix::process::{kill_process, Pid, Signal};
     let Some(binary) = example("udp_echo") else {
         return;
     };
@@ -191,8 +186,7 @@ fn udp_echo_sends_datagrams_back_and_exits_zero_on_sigterm() {
         }
     };
     assert_eq!(echoed, (b"ping".to_vec(), addr));
-    kill_process(Pid::from_child(&server.0), Signal::TERM).unwrap();
-    let status = wait_for_exit(&mut server, "udp_echo");
+    let status = server.terminate("udp_echo");
     assert!(
         status.success(),
         "udp_echo exited {status} on SIGTERM, not 0"
@@ -201,7 +195,6 @@ fn udp_echo_sends_datagrams_back_and_exits_zero_on_sigterm() {
 
 #[test]
 fn two_udp_beacons_on_a_group_print_each_others_beacons() {
-    use rustix::process::{kill_process, Pid, Signal};
     let Some(binary) = example("udp_beacon") else {
         return;
     };
@@ -229,8 +222,7 @@ fn two_udp_beacons_on_a_group_print_each_others_beacons() {
         }
     }
     for (beacon, name) in [(&mut a, "alpha"), (&mut b, "beta")] {
-        kill_process(Pid::from_child(&beacon.0), Signal::TERM).unwrap();
-        let status = wait_for_exit(beacon, name);
+        let status = beacon.terminate(name);
         assert!(status.success(), "{name} exited {status} on SIGTERM");
     }
 }

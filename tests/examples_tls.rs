@@ -17,7 +17,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 
 use common::certs::{Issued, TestCa};
-use common::examples::{example, run_to_end, wait_for_exit, Running};
+use common::examples::{example, run_to_end, Running};
 use common::{init_logging, run_until, shared, DEADLINE};
 use torsion::{Context, DisconnectReason, Protocol, Reactor};
 
@@ -134,9 +134,7 @@ fn assert_fails_with(run: (ExitStatus, String, String), reason: &str) {
 }
 
 fn sigterm(server: &mut Server, name: &str) -> ExitStatus {
-    use rustix::process::{kill_process, Pid, Signal};
-    kill_process(Pid::from_child(&server.running.0), Signal::TERM).unwrap();
-    wait_for_exit(&mut server.running, name)
+    server.running.terminate(name)
 }
 
 #[test]

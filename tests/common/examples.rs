@@ -81,6 +81,16 @@ fn collect_files(dir: &std::path::Path, files: &mut Vec<PathBuf>) {
 /// A child process that is killed and reaped when dropped, even when the test fails.
 pub struct Running(pub Child);
 
+impl Running {
+    /// Sends SIGTERM (a graceful stop) and waits for the exit, failing the test past
+    /// [`DEADLINE`].
+    pub fn terminate(&mut self, name: &str) -> ExitStatus {
+        use rustix::process::{kill_process, Pid, Signal};
+        kill_process(Pid::from_child(&self.0), Signal::TERM).expect("send SIGTERM");
+        wait_for_exit(self, name)
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
