@@ -165,7 +165,9 @@ impl Reactor {
     /// Cancels a timer, forgetting it in its connection's list if it has one.
     pub(crate) fn cancel_timer(&mut self, timer: TimerKey) -> bool {
         match self.timers.cancel(timer) {
-            Some(TimerAction::ConnectionCall(key, _)) => {
+            Some(
+                TimerAction::ConnectionCall(key, _) | TimerAction::TlsHandshakeTimeout(key, _),
+            ) => {
                 self.forget_connection_timer(key, timer);
                 true
             }

@@ -179,8 +179,7 @@ impl Reactor {
             }
         }
         if let Some(timer) = timer {
-            self.timers.cancel(timer);
-            self.forget_connection_timer(key, timer);
+            self.cancel_timer(timer);
         }
         // Writes queued meanwhile (by id, or by `connection_made`) can now be encrypted.
         self.mark_dirty(key);
