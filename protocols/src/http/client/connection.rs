@@ -146,18 +146,7 @@ impl ClientConnection {
                     running.head_timer = head_timer(self.client.inner.config.head_timeout, cx);
                 }
             }
-            Sent::Failed(error) => {
-                let error = match error {
-                    HttpError::BodyLengthMismatch { declared, written } => {
-                        ClientError::BodyLength {
-                            declared,
-                            produced: written,
-                        }
-                    }
-                    other => ClientError::Protocol(other),
-                };
-                self.fail(cx, error);
-            }
+            Sent::Failed(error) => self.fail(cx, ClientError::from_http(error)),
         }
     }
 

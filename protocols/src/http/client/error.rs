@@ -108,10 +108,14 @@ impl ClientError {
         }
     }
 
-    /// The error for a response the decoder refused.
+    /// The error for a response the decoder refused, or a request body the codec refused.
     pub(super) fn from_http(error: HttpError) -> Self {
         match error {
             HttpError::BodyTooLarge { max } => ClientError::BodyTooLarge { max },
+            HttpError::BodyLengthMismatch { declared, written } => ClientError::BodyLength {
+                declared,
+                produced: written,
+            },
             error => ClientError::Protocol(error),
         }
     }
