@@ -1,5 +1,5 @@
 //! What a callback can do: the [`Context`] is the current connection's transport and a door
-//! to the rest of the reactor. The reactor's own by-id operations live here too.
+//! to the rest of the reactor.
 
 use std::io;
 use std::net::SocketAddr;
@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use log::debug;
-use slab::Slab;
+use socket2::{SockRef, TcpKeepalive};
 
-use crate::reactor::connection_in;
-use crate::slot::{flag, Connection, ConnectionId, Key, Slot};
+use crate::connections::{Connection, ConnectionId, ReadSide};
 use crate::stream::Stream;
 use crate::Reactor;
 
@@ -29,6 +28,20 @@ pub struct Context<'a> {
     id: ConnectionId,
 }
 
+/// How far a flush got, told to [`Protocol::write_progress`](crate::Protocol::write_progress)
+/// once a protocol asked for it with [`Context::watch_writes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriteProgress {
+    /// Bytes the transport took in this flush (for TLS, the encrypted records' bytes).
+    pub sent: usize,
+    /// Bytes still queued and not yet taken (what [`Context::queued_bytes`] says).
+    pub queued: usize,
+    /// Nothing is left to write: the queue is empty and the transport holds nothing of its
+    /// own (a TLS layer's records) either.
+    pub drained: bool,
+}
+
 impl<'a> Context<'a> {
     pub(crate) fn new(reactor: &'a mut Reactor, id: ConnectionId) -> Self {
         Context { reactor, id }
@@ -45,6 +58,7 @@ impl<'a> Context<'a> {
     }
 
     /// Queues a copy of `data` for this connection.
+    #[inline]
     pub fn write(&mut self, data: &[u8]) {
         self.reactor.write_to(self.id, data);
     }
@@ -80,8 +94,8 @@ impl<'a> Context<'a> {
     pub fn shutdown_write(&mut self) {
         if self
             .reactor
-            .request(self.id.0, flag::SHUTDOWN_REQUESTED)
-            .is_some()
+            .connections()
+            .request(self.id.0, |c| c.shutdown_write())
         {
             debug!("connection {}: write side shutting down", self.id);
         }
@@ -90,27 +104,21 @@ impl<'a> Context<'a> {
     /// Stops reading: no `data_received` until [`resume_reading`](Context::resume_reading).
     /// The kernel's buffers fill and the peer is slowed down (TCP flow control).
     pub fn pause_reading(&mut self) {
-        if let Some(conn) = self.reactor.connection_mut(self.id.0) {
-            conn.set(flag::READING_PAUSED);
+        if let Some(conn) = self.reactor.connections().get_mut(self.id.0) {
+            conn.pause_reading();
         }
     }
 
     /// Resumes reading after [`pause_reading`](Context::pause_reading). Bytes that arrived
     /// meanwhile are delivered on the next turn (no new readiness event would announce them).
     pub fn resume_reading(&mut self) {
-        let Some(conn) = self.reactor.connection_mut(self.id.0) else {
+        let Some(conn) = self.reactor.connections().get_mut(self.id.0) else {
             return;
         };
-        if conn.has(flag::READING_PAUSED) {
-            conn.clear(flag::READING_PAUSED);
-            // Bytes rustls already decrypted are waiting too, with no socket edge to come.
-            let tls_waiting = conn
-                .socket
-                .tls()
-                .is_some_and(|tls| tls.plaintext_waiting() || tls.has_handed_back());
-            if conn.wants_read() || tls_waiting && conn.may_read() {
-                self.reactor.queue_read(self.id.0);
-            }
+        // Bytes already waiting (in the socket, or decrypted by a TLS layer) come with no
+        // new edge: read them on the next turn.
+        if conn.resume_reading() && conn.may_read() && conn.has_input() {
+            self.reactor.queue_read(self.id.0);
         }
     }
 
@@ -119,38 +127,48 @@ impl<'a> Context<'a> {
     /// `transport.disconnecting`), or it is already gone. Adapters check it to stop
     /// delivering buffered frames.
     pub fn is_closing(&self) -> bool {
-        self.connection()
-            .is_none_or(|c| c.has(flag::CLOSING | flag::ABORTING))
+        self.reactor
+            .connections_ref()
+            .get(self.id.0)
+            .is_none_or(Connection::is_closing)
     }
 
     /// Whether reading is paused.
     pub fn is_reading_paused(&self) -> bool {
         self.connection()
-            .is_some_and(|c| c.has(flag::READING_PAUSED))
+            .is_some_and(|c| c.read == ReadSide::Paused)
     }
 
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.socket()?.peer_addr()
+        self.made()?.stream.peer_addr()
     }
 
     /// This end's address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.socket()?.local_addr()
+        self.made()?.stream.local_addr()
     }
 
     /// Sets `TCP_NODELAY` (on by default: small writes leave at once instead of waiting for
-    /// Nagle's algorithm; torsion already coalesces the writes of one turn).
+    /// Nagle's algorithm; torsion already coalesces the writes of one turn). A no-op on a
+    /// stream that is not a TCP socket.
     pub fn set_nodelay(&mut self, nodelay: bool) -> io::Result<()> {
-        self.socket()?.set_nodelay(nodelay)
+        match self.made()?.stream.socket() {
+            Some(socket) => socket.set_tcp_nodelay(nodelay),
+            None => Ok(()),
+        }
     }
 
     /// Turns TCP keep-alive on, probing after `idle` of silence and then every `idle` again,
     /// or off with `None`. A peer that leaves 3 probes unanswered (so after about 4 × `idle`)
     /// ends the connection with
-    /// [`DisconnectReason::TimedOut`](crate::DisconnectReason::TimedOut).
+    /// [`DisconnectReason::TimedOut`](crate::DisconnectReason::TimedOut). A no-op on a stream
+    /// that is not a TCP socket.
     pub fn set_keepalive(&mut self, idle: Option<Duration>) -> io::Result<()> {
-        self.socket()?.set_keepalive(idle)
+        match self.made()?.stream.socket() {
+            Some(socket) => set_keepalive(&socket, idle),
+            None => Ok(()),
+        }
     }
 
     /// Bytes queued and not yet taken by the kernel.
@@ -164,98 +182,54 @@ impl<'a> Context<'a> {
     pub fn set_write_buffer_limits(&mut self, high: usize, low: usize) {
         let high = u32::try_from(high).unwrap_or(u32::MAX);
         let low = u32::try_from(low).unwrap_or(u32::MAX).min(high);
-        if let Some(conn) = self.reactor.connection_mut(self.id.0) {
+        let connections = self.reactor.connections();
+        if let Some(conn) = connections.get_mut(self.id.0) {
             conn.high_water = high;
             conn.low_water = low;
             // The queue may already be past the new marks: settle decides at the turn's end.
-            self.reactor.mark_dirty(self.id.0);
+            connections.mark_dirty(self.id.0);
         }
     }
 
-    pub(crate) fn connection(&self) -> Option<&Connection> {
-        self.reactor
-            .connection(self.id.0)
-            .filter(|c| !c.has(flag::CONNECTING | flag::HANDSHAKING))
+    /// Asks to hear [`Protocol::write_progress`](crate::Protocol::write_progress) after every
+    /// flush that sends some of this connection's bytes (`true`), or no more (`false`): how
+    /// a protocol follows its bytes out (a send timeout, say) without guessing from the queue.
+    pub fn watch_writes(&mut self, on: bool) {
+        if let Some(conn) = self.reactor.connections().get_mut(self.id.0) {
+            conn.watching_writes = on;
+        }
     }
 
-    fn socket(&self) -> io::Result<&Stream> {
+    /// Wakes this connection: its protocol's [`woken`](crate::Protocol::woken) runs after
+    /// this callback returns, on this turn or the next (see [`Reactor::wake`]).
+    pub fn wake(&mut self) {
+        self.reactor.wake(self.id);
+    }
+
+    /// The connection, once made (connecting and handshaking ones answer nothing yet).
+    pub(crate) fn connection(&self) -> Option<&Connection> {
+        self.reactor
+            .connections_ref()
+            .get(self.id.0)
+            .filter(|c| c.is_made())
+    }
+
+    fn made(&self) -> io::Result<&Connection> {
         self.connection()
-            .map(|c| &c.socket)
             .ok_or_else(|| io::ErrorKind::NotConnected.into())
     }
 }
 
-impl Reactor {
-    /// Queues a copy of `data` for connection `id`, to be flushed at the end of this turn.
-    /// Returns false, doing nothing, if `id` is stale, still connecting, or half-closed.
-    pub fn write_to(&mut self, id: ConnectionId, data: &[u8]) -> bool {
-        match writable_connection(&mut self.slots, id.0) {
-            Some(conn) if !data.is_empty() => {
-                conn.queue.push_slice(data, &mut self.buffers);
-                self.mark_dirty(id.0);
-                true
-            }
-            Some(_) => true,
-            None => false,
+/// Keep-alive probes after `idle` of silence, every `idle`, three of them; or none.
+fn set_keepalive(socket: &SockRef<'_>, idle: Option<Duration>) -> io::Result<()> {
+    match idle {
+        Some(idle) => {
+            let probes = TcpKeepalive::new()
+                .with_time(idle)
+                .with_interval(idle)
+                .with_retries(3);
+            socket.set_tcp_keepalive(&probes)
         }
+        None => socket.set_keepalive(false),
     }
-
-    /// Queues `data` for connection `id` without copying it. Returns false, doing nothing,
-    /// if `id` is stale, still connecting, or half-closed.
-    pub fn write_bytes_to(&mut self, id: ConnectionId, data: Bytes) -> bool {
-        match writable_connection(&mut self.slots, id.0) {
-            Some(conn) if !data.is_empty() => {
-                conn.queue.push_bytes(data, &mut self.buffers);
-                self.mark_dirty(id.0);
-                true
-            }
-            Some(_) => true,
-            None => false,
-        }
-    }
-
-    /// Closes connection `id` once its queue is flushed; a no-op if `id` is stale.
-    pub fn lose_connection(&mut self, id: ConnectionId) {
-        self.request(id.0, flag::CLOSING);
-    }
-
-    /// Closes connection `id` now, dropping its queue; a no-op if `id` is stale.
-    pub fn abort_connection(&mut self, id: ConnectionId) {
-        self.request(id.0, flag::ABORTING);
-    }
-
-    /// Whether `id` names a live, established connection (for `listen_tls` and `connect_tls`,
-    /// one whose handshake is complete).
-    pub fn is_connected(&self, id: ConnectionId) -> bool {
-        self.connection(id.0)
-            .is_some_and(|c| !c.has(flag::CONNECTING | flag::HANDSHAKING))
-    }
-
-    /// Bytes queued for connection `id` and not yet taken by the kernel (0 if stale).
-    pub fn queued_bytes(&self, id: ConnectionId) -> usize {
-        self.connection(id.0).map_or(0, |c| c.queue.len())
-    }
-
-    /// Sets `bits` on an established connection and marks it for settling.
-    fn request(&mut self, key: Key, bits: u16) -> Option<()> {
-        let conn = self
-            .connection_mut(key)
-            .filter(|c| !c.has(flag::CONNECTING))?;
-        conn.set(bits);
-        self.mark_dirty(key);
-        Some(())
-    }
-}
-
-/// The connection at `key` if it can take writes (established, write side open).
-fn writable_connection(slots: &mut Slab<Slot>, key: Key) -> Option<&mut Connection> {
-    let conn = connection_in(slots, key)?;
-    if conn.has(flag::CONNECTING | flag::SHUTDOWN_REQUESTED | flag::WRITE_SHUT) {
-        debug!(
-            "write to connection {} dropped: not writable",
-            ConnectionId(key)
-        );
-        return None;
-    }
-    Some(conn)
 }

@@ -40,30 +40,36 @@
 //!
 //! The guide (the `torsion` crate's `guide` module, from `docs/`) explains each part.
 
-mod connection;
+mod connect;
+mod connections;
 mod context;
 mod delayed_call;
 mod error;
+mod listeners;
 mod looping_call;
+mod outgoing;
 mod protocol;
 mod reactor;
 mod reader;
 mod reconnect;
 mod remote;
 mod shutdown;
-mod slot;
 mod stream;
-mod tcp;
+mod table;
 pub mod testing;
 mod time;
+mod timers;
 pub mod tls;
 mod udp;
 mod write_queue;
 
 pub use bytes::Bytes;
-pub use context::Context;
+pub use connect::{ConnectOptions, Connector, Target, DEFAULT_CONNECT_TIMEOUT};
+pub use connections::ConnectionId;
+pub use context::{Context, WriteProgress};
 pub use delayed_call::DelayedCall;
 pub use error::{ConnectError, DisconnectReason};
+pub use listeners::ListeningPort;
 pub use looping_call::LoopingCall;
 pub use protocol::{ClientFactory, Factory, Protocol};
 pub use reactor::Reactor;
@@ -76,8 +82,6 @@ pub use remote::{ReactorGone, ReactorHandle, WorkPanicked};
 /// rustls, re-exported so configurations can be built with the very version torsion uses.
 pub use rustls;
 pub use shutdown::{Phase, DEFAULT_SHUTDOWN_TIMEOUT};
-pub use slot::ConnectionId;
-pub use tcp::{ConnectOptions, Connector, ListeningPort, DEFAULT_CONNECT_TIMEOUT};
 pub use time::ManualClock;
 pub use tls::{TlsError, TlsOptions};
 pub use udp::{DatagramContext, DatagramPort, DatagramProtocol, DEFAULT_MAX_DATAGRAM_SIZE};

@@ -4,13 +4,12 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::delayed_call::TimerAction;
 use crate::time::TimerKey;
 use crate::Reactor;
 
 /// The function of a looping call: gets the reactor and how many intervals passed since its
 /// previous run (1 on time; more when the reactor fell behind and runs were skipped).
-type LoopFn = Box<dyn FnMut(&mut Reactor, u64)>;
+pub(crate) type LoopFn = Box<dyn FnMut(&mut Reactor, u64)>;
 
 /// Names a looping call's state in the reactor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -19,7 +18,7 @@ pub(crate) struct LoopKey {
     generation: u32,
 }
 
-pub(crate) struct LoopState {
+struct LoopState {
     generation: u32,
     interval: Duration,
     started: Instant,
@@ -47,19 +46,18 @@ pub(crate) struct Loops {
 /// in a burst: the next run happens once, and its count argument says how many intervals
 /// passed since the previous one, as Twisted's `withCount`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct LoopingCall(LoopKey);
+pub struct LoopingCall(pub(crate) LoopKey);
 
 impl LoopingCall {
     /// Stops the loop: no further runs. False if it was already stopped. Callable from
     /// inside the loop's own function.
     pub fn stop(self, reactor: &mut Reactor) -> bool {
-        let Some(state) = reactor.loops.get(self.0) else {
+        let timers = reactor.timers();
+        let Some(timer) = timers.loops.remove(self.0) else {
             return false;
         };
-        let timer = state.timer.take();
-        reactor.loops.slab.remove(self.0.index as usize);
         if let Some(timer) = timer {
-            reactor.timers.cancel(timer);
+            timers.cancel(timer);
         }
         true
     }
@@ -67,6 +65,7 @@ impl LoopingCall {
     /// Whether the loop is still running (not stopped).
     pub fn is_running(self, reactor: &Reactor) -> bool {
         reactor
+            .timers_ref()
             .loops
             .slab
             .get(self.0.index as usize)
@@ -80,22 +79,25 @@ impl Loops {
             .get_mut(key.index as usize)
             .filter(|s| s.generation == key.generation)
     }
-}
 
-impl Reactor {
-    /// Starts calling `f` every `interval`; the first run is on the next turn if `now`, else
-    /// one interval from now. `f` gets the reactor and the number of intervals since its
-    /// previous run (see [`LoopingCall`]). An interval of zero runs `f` once per turn.
-    pub fn start_looping_call(
+    /// Removes a loop, returning its pending timer; `None` if it was stopped already.
+    pub(crate) fn remove(&mut self, key: LoopKey) -> Option<Option<TimerKey>> {
+        let timer = self.get(key)?.timer.take();
+        self.slab.remove(key.index as usize);
+        Some(timer)
+    }
+
+    /// Adds a loop started at `started`; its first run is then, or one interval later.
+    pub(crate) fn insert(
         &mut self,
         interval: Duration,
+        started: Instant,
         now: bool,
-        f: impl FnMut(&mut Reactor, u64) + 'static,
-    ) -> LoopingCall {
-        let started = self.now();
-        let generation = self.loops.next_generation;
-        self.loops.next_generation = generation.wrapping_add(1);
-        let index = self.loops.slab.insert(LoopState {
+        f: LoopFn,
+    ) -> LoopKey {
+        let generation = self.next_generation;
+        self.next_generation = generation.wrapping_add(1);
+        let index = self.slab.insert(LoopState {
             generation,
             interval,
             started,
@@ -103,27 +105,25 @@ impl Reactor {
             // the first run is measured from the start, as Twisted's `withCount`.
             last_interval: if now { None } else { Some(0) },
             timer: None,
-            f: Some(Box::new(f)),
+            f: Some(f),
         });
-        let key = LoopKey {
+        LoopKey {
             index: u32::try_from(index).unwrap_or(u32::MAX),
             generation,
-        };
-        let first = if now { started } else { started + interval };
-        let timer = self.timers.schedule(first, TimerAction::Loop(key));
-        if let Some(state) = self.loops.get(key) {
-            state.timer = Some(timer);
         }
-        LoopingCall(key)
     }
 
-    /// A loop's timer fired: run its function with the count of intervals, then schedule the
-    /// next run at the next interval boundary after now.
-    pub(crate) fn run_loop(&mut self, key: LoopKey) {
-        let now = self.now();
-        let Some(state) = self.loops.get(key) else {
-            return;
-        };
+    /// Notes the timer of a loop's next run.
+    pub(crate) fn set_timer(&mut self, key: LoopKey, timer: TimerKey) {
+        if let Some(state) = self.get(key) {
+            state.timer = Some(timer);
+        }
+    }
+
+    /// A loop's timer fired at `now`: its function (out of its place until `put_back`) and
+    /// the count of intervals since its previous run.
+    pub(crate) fn take_due(&mut self, key: LoopKey, now: Instant) -> Option<(LoopFn, u64)> {
+        let state = self.get(key)?;
         state.timer = None;
         let index = interval_index(state.started, state.interval, now);
         let count = match state.last_interval {
@@ -131,16 +131,15 @@ impl Reactor {
             Some(last) => index.saturating_sub(last).max(1),
         };
         state.last_interval = Some(index);
-        let Some(mut f) = state.f.take() else { return };
-        f(self, count);
-        // The function may have stopped its own loop.
-        let now = self.now();
-        let Some(state) = self.loops.get(key) else {
-            return;
-        };
+        Some((state.f.take()?, count))
+    }
+
+    /// Puts a loop's function back after its run, returning when the next run is due
+    /// (`None` if the function stopped its own loop).
+    pub(crate) fn put_back(&mut self, key: LoopKey, f: LoopFn, now: Instant) -> Option<Instant> {
+        let state = self.get(key)?;
         state.f = Some(f);
-        let next = next_boundary(state.started, state.interval, now);
-        state.timer = Some(self.timers.schedule(next, TimerAction::Loop(key)));
+        Some(next_boundary(state.started, state.interval, now))
     }
 }
 

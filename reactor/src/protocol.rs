@@ -5,7 +5,7 @@ use std::any::Any;
 use std::net::SocketAddr;
 
 use crate::tls::TlsError;
-use crate::{ConnectError, Context, DisconnectReason, Reactor};
+use crate::{ConnectError, Context, DisconnectReason, Reactor, WriteProgress};
 
 /// The behaviour of one connection, called by the reactor as events arrive.
 ///
@@ -15,7 +15,8 @@ use crate::{ConnectError, Context, DisconnectReason, Reactor};
 /// the rest of the reactor.
 ///
 /// Order of calls: `connection_made` once, then any number of `data_received`, at most one
-/// `eof_received`, interleaved with `pause_writing`/`resume_writing`, and finally exactly one
+/// `eof_received`, interleaved with `pause_writing`/`resume_writing`, `write_progress` and
+/// `woken`, and finally exactly one
 /// `connection_lost` (unless the reactor is dropped first, which drops the protocol silently).
 ///
 /// Protocols are `'static` (`Any`) so a timer scheduled with
@@ -54,6 +55,24 @@ pub trait Protocol: Any {
     /// The write queue drained to its low watermark after a `pause_writing`.
     fn resume_writing(&mut self, cx: &mut Context<'_>) {
         let _ = cx;
+    }
+
+    /// The connection was woken ([`Reactor::wake`], [`Context::wake`], or
+    /// [`ReactorHandle::wake`](crate::ReactorHandle::wake) from another thread): something
+    /// this protocol waits for is ready (a response computed elsewhere, a result from a
+    /// thread, room in a shared resource). Runs on the reactor thread after the callback or
+    /// timer that woke it, once however many wakes came meanwhile, and never before
+    /// `connection_made`.
+    fn woken(&mut self, cx: &mut Context<'_>) {
+        let _ = cx;
+    }
+
+    /// Some of what this connection wrote has left: called after each flush that sent bytes,
+    /// once the protocol asked with [`Context::watch_writes`]. `progress` says how much left
+    /// in that flush, how much is still queued, and whether everything has gone. Runs between
+    /// `pause_writing` (judged before the flush) and `resume_writing` (after it).
+    fn write_progress(&mut self, cx: &mut Context<'_>, progress: WriteProgress) {
+        let _ = (cx, progress);
     }
 
     /// The TLS handshake that [`Context::start_tls_server`] or [`Context::start_tls_client`]

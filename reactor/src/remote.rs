@@ -3,7 +3,6 @@
 
 use std::any::Any;
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -11,54 +10,92 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use log::{debug, error};
 use mio::{Token, Waker};
 
+use crate::connections::ConnectionId;
+use crate::table::{internal_token, Key};
 use crate::Reactor;
 
-/// The token of the reactor's waker; no slab key reaches it (indexes stay far below).
-pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
+/// The token of the reactor's waker.
+pub(crate) const WAKER_TOKEN: Token = internal_token(0);
 
 /// Threads in the pool for [`Reactor::call_in_thread`]; blocking work beyond that waits in
 /// the queue.
 const THREAD_POOL_SIZE: usize = 4;
 
-type RemoteCall = Box<dyn FnOnce(&mut Reactor) + Send>;
-type Job = Box<dyn FnOnce() + Send>;
+pub(crate) type RemoteCall = Box<dyn FnOnce(&mut Reactor) + Send>;
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+/// What other threads sent: calls to run, connections to wake.
+#[derive(Default)]
+pub(crate) struct Sent {
+    pub(crate) calls: Vec<RemoteCall>,
+    pub(crate) wakes: Vec<Key>,
+}
+
+impl Sent {
+    fn is_empty(&self) -> bool {
+        self.calls.is_empty() && self.wakes.is_empty()
+    }
+}
 
 /// What the reactor shares with its handles.
 pub(crate) struct Remote {
-    calls: Mutex<Vec<RemoteCall>>,
+    sent: Mutex<Sent>,
     waker: Waker,
     /// Set when the reactor is dropped: calls sent after that would never run.
     gone: AtomicBool,
 }
 
 impl Remote {
-    pub(crate) fn new(waker: Waker) -> Arc<Remote> {
+    fn new(waker: Waker) -> Arc<Remote> {
         Arc::new(Remote {
-            calls: Mutex::new(Vec::new()),
+            sent: Mutex::new(Sent::default()),
             waker,
             gone: AtomicBool::new(false),
         })
     }
 
-    /// The queue, even if a thread panicked while holding the lock: a `Vec` push or swap
+    /// What was sent, even if a thread panicked while holding the lock: a `Vec` push or swap
     /// cannot leave it half-changed.
-    fn calls(&self) -> MutexGuard<'_, Vec<RemoteCall>> {
-        self.calls
+    fn sent(&self) -> MutexGuard<'_, Sent> {
+        self.sent
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(crate) fn take_calls(&self) -> Vec<RemoteCall> {
-        std::mem::take(&mut *self.calls())
+    /// Takes everything sent so far.
+    fn take(&self) -> Sent {
+        std::mem::take(&mut *self.sent())
     }
 
-    /// The reactor is dropped: refuse new calls and drop the queued ones (closing any reply
+    /// Queues something with `push` and wakes the reactor, unless it is gone.
+    fn send(&self, push: impl FnOnce(&mut Sent)) -> Result<(), ReactorGone> {
+        let first = {
+            let mut sent = self.sent();
+            // Checked under the lock the reactor's drop takes: nothing slips in after it.
+            if self.gone.load(Ordering::Acquire) {
+                return Err(ReactorGone);
+            }
+            let first = sent.is_empty();
+            push(&mut sent);
+            first
+        };
+        // Push first, then wake (mio #1470). Wakes coalesce and the reactor takes everything
+        // sent on each, so only the send that found the queue empty needs to wake it.
+        if first {
+            if let Err(e) = self.waker.wake() {
+                error!("waking the reactor: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// The reactor is dropped: refuse new sends and drop the queued calls (closing any reply
     /// channel they hold, so a thread waiting on one wakes up).
-    pub(crate) fn mark_gone(&self) {
+    fn mark_gone(&self) {
         let dropped = {
-            let mut calls = self.calls();
+            let mut sent = self.sent();
             self.gone.store(true, Ordering::Release);
-            std::mem::take(&mut *calls)
+            std::mem::take(&mut *sent)
         };
         drop(dropped);
     }
@@ -69,7 +106,7 @@ impl Remote {
 /// [`Reactor::handle`].
 #[derive(Clone)]
 pub struct ReactorHandle {
-    remote: Arc<Remote>,
+    pub(crate) remote: Arc<Remote>,
 }
 
 impl fmt::Debug for ReactorHandle {
@@ -99,23 +136,14 @@ impl ReactorHandle {
         &self,
         f: impl FnOnce(&mut Reactor) + Send + 'static,
     ) -> Result<(), ReactorGone> {
-        let first = {
-            let mut calls = self.remote.calls();
-            // Checked under the lock the reactor's drop takes: no call slips in after it.
-            if self.remote.gone.load(Ordering::Acquire) {
-                return Err(ReactorGone);
-            }
-            calls.push(Box::new(f));
-            calls.len() == 1
-        };
-        // Push first, then wake (mio #1470). Wakes coalesce and the reactor drains the whole
-        // queue on each, so only the call that found the queue empty needs to wake it.
-        if first {
-            if let Err(e) = self.remote.waker.wake() {
-                error!("waking the reactor: {e}");
-            }
-        }
-        Ok(())
+        self.remote.send(|sent| sent.calls.push(Box::new(f)))
+    }
+
+    /// Wakes connection `id` on the reactor thread, from any thread: its protocol's
+    /// [`woken`](crate::Protocol::woken) runs soon (see [`Reactor::wake`]). Cheaper than a
+    /// call: nothing is boxed, and wakes coalesce. A stale `id` is ignored there.
+    pub fn wake(&self, id: ConnectionId) -> Result<(), ReactorGone> {
+        self.remote.send(|sent| sent.wakes.push(id.0))
     }
 
     /// Asks the reactor's [`run`](Reactor::run) to return, from any thread.
@@ -139,7 +167,7 @@ impl fmt::Display for WorkPanicked {
 impl std::error::Error for WorkPanicked {}
 
 impl WorkPanicked {
-    fn from_payload(payload: Box<dyn Any + Send>) -> WorkPanicked {
+    pub(crate) fn from_payload(payload: Box<dyn Any + Send>) -> WorkPanicked {
         let message = match payload.downcast::<String>() {
             Ok(message) => *message,
             Err(payload) => match payload.downcast::<&'static str>() {
@@ -151,6 +179,34 @@ impl WorkPanicked {
     }
 }
 
+/// The threads part: what the reactor shares with its handles, the thread pool, and the
+/// results it waits for.
+pub(crate) struct Threads {
+    pub(crate) remote: Arc<Remote>,
+    pub(crate) pending: PendingWork,
+    pub(crate) pool: ThreadPool,
+}
+
+impl Threads {
+    pub(crate) fn new(waker: Waker) -> Threads {
+        Threads {
+            remote: Remote::new(waker),
+            pending: PendingWork::new(),
+            pool: ThreadPool::default(),
+        }
+    }
+
+    /// What other threads sent since the last look.
+    pub(crate) fn take_sent(&self) -> Sent {
+        self.remote.take()
+    }
+
+    /// The reactor is being dropped.
+    pub(crate) fn reactor_dropped(&self) {
+        self.remote.mark_gone();
+    }
+}
+
 /// The pool's threads, started on first use. Dropping it closes the job queue: the threads
 /// finish the jobs already queued and exit (their results find the reactor gone).
 #[derive(Default)]
@@ -159,7 +215,7 @@ pub(crate) struct ThreadPool {
 }
 
 impl ThreadPool {
-    fn submit(&mut self, job: Job) {
+    pub(crate) fn submit(&mut self, job: Job) {
         let sender = self.jobs.get_or_insert_with(start_threads);
         if let Err(mpsc::SendError(job)) = sender.send(job) {
             // Every worker died (impossible short of a panic in the pool itself): run a
@@ -193,58 +249,10 @@ fn start_threads() -> mpsc::Sender<Job> {
 }
 
 /// A finished job's result, boxed to cross back to the reactor thread.
-type Finished = Box<dyn Any + Send>;
-
-impl Reactor {
-    /// A handle other threads use to reach this reactor.
-    pub fn handle(&self) -> ReactorHandle {
-        ReactorHandle {
-            remote: self.remote.clone(),
-        }
-    }
-
-    /// Runs blocking `work` on the reactor's thread pool (Twisted's `deferToThread`) and then
-    /// `on_done` with its result on the reactor thread. A panic in `work` reaches `on_done`
-    /// as [`WorkPanicked`]. The pool has 4 threads; more jobs wait their turn in order.
-    pub fn call_in_thread<T: Send + 'static>(
-        &mut self,
-        work: impl FnOnce() -> T + Send + 'static,
-        on_done: impl FnOnce(&mut Reactor, Result<T, WorkPanicked>) + 'static,
-    ) {
-        let job_id =
-            self.pending_work
-                .insert(Box::new(move |reactor: &mut Reactor, result: Finished| {
-                    let result = match result.downcast::<std::thread::Result<T>>() {
-                        Ok(result) => (*result).map_err(WorkPanicked::from_payload),
-                        Err(_) => unreachable_result_type(),
-                    };
-                    on_done(reactor, result)
-                }));
-        let handle = self.handle();
-        self.thread_pool.submit(Box::new(move || {
-            let result: std::thread::Result<T> = catch_unwind(AssertUnwindSafe(work));
-            let finished: Finished = Box::new(result);
-            // If the reactor is gone, nobody waits for the result.
-            let _ = handle.call_from_thread(move |reactor| reactor.finish_work(job_id, finished));
-        }));
-    }
-
-    fn finish_work(&mut self, job_id: usize, result: Finished) {
-        if let Some(on_done) = self.pending_work.try_remove(job_id) {
-            on_done(self, result);
-        }
-    }
-
-    /// Runs the calls other threads sent, in order.
-    pub(crate) fn run_remote_calls(&mut self) {
-        for call in self.remote.take_calls() {
-            call(self);
-        }
-    }
-}
+pub(crate) type Finished = Box<dyn Any + Send>;
 
 /// The job closure boxes exactly `std::thread::Result<T>` for its own `T`.
-fn unreachable_result_type<T>() -> Result<T, WorkPanicked> {
+pub(crate) fn unreachable_result_type<T>() -> Result<T, WorkPanicked> {
     Err(WorkPanicked {
         message: "internal error: result of unexpected type".to_string(),
     })

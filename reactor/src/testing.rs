@@ -45,7 +45,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::slot::flag;
+use mio::{Registry, Token};
+
+use crate::stream::{read_socket, Bits, Fault, Input, ReadState, Stream};
 use crate::{ConnectionId, DisconnectReason, Factory, ManualClock, Protocol, Reactor};
 
 /// The far end of an in-memory connection: what the protocol will read, what it wrote.
@@ -121,6 +123,56 @@ impl MemoryPeer {
     pub(crate) fn closed(&mut self, reason: DisconnectReason, protocol: Option<Box<dyn Protocol>>) {
         self.reason = Some(reason);
         self.lost_protocol = protocol;
+    }
+}
+
+/// The protocol's side of an in-memory connection: a stream like a socket's, edge-triggered
+/// the same way (the harness sets `READABLE` where a socket would have an event).
+pub(crate) struct MemoryStream(pub(crate) Rc<RefCell<MemoryPeer>>);
+
+impl io::Read for MemoryStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.borrow_mut().read_inbound(buf)
+    }
+}
+
+impl Stream for MemoryStream {
+    fn read(&mut self, buf: &mut [u8], state: &mut ReadState<'_>) -> Result<Input, Fault> {
+        read_socket(self, buf, state)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.borrow_mut().take_outbound(bufs)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.0.borrow_mut().write_shut = true;
+        Ok(())
+    }
+
+    /// As `SO_ERROR` does, a pending reset is reported (once) to whoever asks.
+    fn take_error(&mut self) -> io::Result<Option<io::Error>> {
+        Ok(self.0.borrow_mut().inbound_error.take().map(Into::into))
+    }
+
+    fn register(&mut self, _registry: &Registry, _token: Token) -> io::Result<()> {
+        Ok(()) // the harness announces readiness itself
+    }
+
+    fn deregister(&mut self, _registry: &Registry) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.0.borrow().peer_addr)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.0.borrow().local_addr)
+    }
+
+    fn memory_peer(&self) -> Option<Rc<RefCell<MemoryPeer>>> {
+        Some(self.0.clone())
     }
 }
 
@@ -259,8 +311,9 @@ impl TestReactor {
         // reactor then asks `SO_ERROR`); a reading connection sees it on its next read.
         let paused = self
             .reactor
-            .connection_mut(connection.id.0)
-            .is_some_and(|conn| conn.has(flag::READING_PAUSED));
+            .connections()
+            .get(connection.id.0)
+            .is_some_and(|conn| !conn.may_read());
         if paused {
             self.reactor.check_socket_error(connection.id.0);
         }
@@ -269,12 +322,12 @@ impl TestReactor {
 
     fn mark_readable(&mut self, connection: &TestConnection) {
         let key = connection.id.0;
-        if let Some(conn) = self.reactor.connection_mut(key) {
-            conn.set(flag::READABLE);
-            if conn.wants_read() {
+        if let Some(conn) = self.reactor.connections().get_mut(key) {
+            conn.bits.set(Bits::READABLE);
+            if conn.may_read() {
                 self.reactor.queue_read(key);
             }
-            self.reactor.mark_dirty(key);
+            self.reactor.connections().mark_dirty(key);
         }
         self.run_pending();
     }
@@ -290,10 +343,11 @@ impl TestReactor {
     /// due timers, writes to flush (to peers with room), calls from other threads.
     pub fn run_pending(&mut self) {
         for connection in &self.connections {
-            if let Some(conn) = self.reactor.connection_mut(connection.id.0) {
+            let connections = self.reactor.connections();
+            if let Some(conn) = connections.get_mut(connection.id.0) {
                 if conn.has_output() {
-                    conn.set(flag::WRITABLE);
-                    self.reactor.mark_dirty(connection.id.0);
+                    conn.bits.set(Bits::WRITABLE);
+                    connections.mark_dirty(connection.id.0);
                 }
             }
         }
@@ -320,7 +374,7 @@ impl TestReactor {
 
     /// The protocol of `connection`, live or closed, if it is a `P`.
     pub fn protocol<P: Protocol>(&self, connection: &TestConnection) -> Option<&P> {
-        let protocol = match self.reactor.protocol_of(connection.id.0) {
+        let protocol = match self.reactor.protocol_of(connection.id) {
             Some(protocol) => protocol,
             None => self.closed.get(&connection.id)?.as_ref(),
         };
@@ -329,7 +383,7 @@ impl TestReactor {
 
     /// The protocol of `connection`, mutably, if it is a `P`.
     pub fn protocol_mut<P: Protocol>(&mut self, connection: &TestConnection) -> Option<&mut P> {
-        let protocol = match self.reactor.protocol_of_mut(connection.id.0) {
+        let protocol = match self.reactor.protocol_of_mut(connection.id) {
             Some(protocol) => protocol,
             None => self.closed.get_mut(&connection.id)?.as_mut(),
         };

@@ -23,7 +23,7 @@ const MAX_IOVECS: usize = 64;
 
 /// The largest coalescing buffer: one full read of the reactor's read buffer, so an echo of
 /// bulk data copies each read into one block.
-const BLOCK_CAPACITY: usize = crate::reactor::READ_BUFFER_SIZE;
+const BLOCK_CAPACITY: usize = crate::connections::READ_BUFFER_SIZE;
 
 /// Buffers kept for reuse. With blocks of at most [`BLOCK_CAPACITY`], the pool holds at most
 /// 64 × 64 KiB = 4 MiB per reactor (and holds it only after a burst needed that many).

@@ -215,7 +215,7 @@ impl ReconnectHandle {
 
     /// Starts the next attempt: a lookup for a host name, else a connect.
     fn begin_attempt(&self, reactor: &mut Reactor) {
-        if reactor.shutdown.draining {
+        if reactor.is_shutting_down() {
             self.end(Ended::Stopped);
             return;
         }
@@ -277,7 +277,7 @@ impl ReconnectHandle {
             let (Some(connect), Some(addr)) = (s.connect.clone(), s.addrs.pop_front()) else {
                 return;
             };
-            (connect, addr, s.attempts, s.options)
+            (connect, addr, s.attempts, s.options.clone())
         };
         debug!("reconnecting client: attempt {attempt}, connecting to {addr}");
         // `connect_tcp_with` never calls the factory back from inside itself.
@@ -337,7 +337,7 @@ impl ReconnectHandle {
     fn retry_or_give_up(&self, reactor: &mut Reactor, failure: Failure<'_>) {
         let target = self.target();
         let cancelled = matches!(failure, Failure::Connect(ConnectError::Cancelled));
-        if cancelled || reactor.shutdown.draining {
+        if cancelled || reactor.is_shutting_down() {
             // Only the reactor cancels an attempt behind our back: it is shutting down.
             self.end(Ended::Stopped);
             return self.emit(reactor, &[failure.event(None)]);

@@ -1,176 +1,16 @@
-//! The public face of TLS on the reactor and the context: TLS ports and clients, STARTTLS,
-//! and what a protocol can learn about its peer.
+//! The public face of TLS on the context: STARTTLS, and what a protocol can learn about its
+//! peer.
 
-use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use log::debug;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, ProtocolVersion, ServerConfig};
 
-use crate::slot::{flag, ConnectionId, Key};
-use crate::tcp::{ConnectOptions, Connector, ListeningPort};
-use crate::tls::io::ClientTls;
+use crate::stream::Stream;
 use crate::tls::stage::{server_name as parse_server_name, Session, TlsStream};
-use crate::tls::{ServerTls, TlsError, TlsOptions, DEFAULT_HANDSHAKE_TIMEOUT};
-use crate::{ClientFactory, ConnectError, Context, Factory, Reactor};
-
-impl Reactor {
-    /// Listens on `addr` for TLS connections (Twisted's `listenSSL`), with the default
-    /// [`TlsOptions`]; see [`listen_tls_with`](Reactor::listen_tls_with).
-    pub fn listen_tls<F: Factory>(
-        &mut self,
-        addr: SocketAddr,
-        config: impl Into<Arc<ServerConfig>>,
-        factory: F,
-    ) -> io::Result<ListeningPort> {
-        self.listen_tls_with(addr, config, factory, TlsOptions::default())
-    }
-
-    /// Listens on `addr` for TLS connections: each accepted connection handshakes with
-    /// `config`, and its protocol (built by `factory` at accept time, so the factory can
-    /// refuse a peer by address before any cryptography) hears `connection_made` only once
-    /// the handshake is complete. A handshake that fails or takes longer than
-    /// `options.handshake_timeout` closes that connection only, and the factory's
-    /// [`handshake_failed`](Factory::handshake_failed) hears why (by default, it logs it at
-    /// `warn!`), between callbacks, never from inside this call.
-    pub fn listen_tls_with<F: Factory>(
-        &mut self,
-        addr: SocketAddr,
-        config: impl Into<Arc<ServerConfig>>,
-        factory: F,
-        options: TlsOptions,
-    ) -> io::Result<ListeningPort> {
-        let tls = ServerTls::new(config.into(), options);
-        self.listen_boxed(addr, Box::new(factory), Some(Box::new(tls)))
-    }
-
-    /// Connects to `addr` over TLS (Twisted's `connectSSL`) with the default options; see
-    /// [`connect_tls_with`](Reactor::connect_tls_with).
-    pub fn connect_tls<F: ClientFactory>(
-        &mut self,
-        addr: SocketAddr,
-        server_name: &str,
-        config: impl Into<Arc<ClientConfig>>,
-        factory: F,
-    ) -> Connector {
-        self.connect_tls_with(
-            addr,
-            server_name,
-            config,
-            factory,
-            ConnectOptions::default(),
-        )
-    }
-
-    /// Connects to `addr`, then handshakes with `config`, verifying that the server's
-    /// certificate is valid for `server_name` (a DNS name, also sent as SNI, or an IP
-    /// address). The factory builds the protocol, and `connection_made` runs, once the
-    /// handshake is complete. If the TCP connect fails, the handshake fails (a refused
-    /// certificate, a name mismatch, ...) or takes longer than `options.handshake_timeout`,
-    /// `client_connection_failed` hears why ([`ConnectError::Tls`] for TLS reasons), never
-    /// from inside this call.
-    pub fn connect_tls_with<F: ClientFactory>(
-        &mut self,
-        addr: SocketAddr,
-        server_name: &str,
-        config: impl Into<Arc<ClientConfig>>,
-        factory: F,
-        options: ConnectOptions,
-    ) -> Connector {
-        let factory = Box::new(factory);
-        match client_tls(server_name, config.into(), &options) {
-            Ok(tls) => self.connect_boxed(VecDeque::from([addr]), factory, options, Some(tls)),
-            Err(e) => self.fail_later_with(factory, ConnectError::Tls(e)),
-        }
-    }
-
-    /// Connects to `host` over TLS with the default options; see
-    /// [`connect_tls_host_with`](Reactor::connect_tls_host_with).
-    pub fn connect_tls_host<F: ClientFactory>(
-        &mut self,
-        host: &str,
-        port: u16,
-        config: impl Into<Arc<ClientConfig>>,
-        factory: F,
-    ) {
-        self.connect_tls_host_with(host, port, config, factory, ConnectOptions::default())
-    }
-
-    /// Resolves `host` on the thread pool, connects to its addresses in turn, and
-    /// handshakes with the one that answers, verifying the server's certificate for `host`
-    /// (also sent as SNI): [`connect_tcp_host_with`](Reactor::connect_tcp_host_with) plus
-    /// TLS, with failures reported as for [`connect_tls_with`](Reactor::connect_tls_with).
-    pub fn connect_tls_host_with<F: ClientFactory>(
-        &mut self,
-        host: &str,
-        port: u16,
-        config: impl Into<Arc<ClientConfig>>,
-        factory: F,
-        options: ConnectOptions,
-    ) {
-        let mut factory: Box<dyn crate::protocol::AnyClientFactory> = Box::new(factory);
-        match client_tls(host, config.into(), &options) {
-            Ok(tls) => self.connect_host_boxed(host, port, factory, options, Some(tls)),
-            Err(e) => {
-                // Reported next turn, never from inside this call.
-                self.call_soon(move |reactor| factory.failed(reactor, ConnectError::Tls(e)));
-            }
-        }
-    }
-
-    /// Switches connection `key` to TLS with `session` (see `Context::start_tls_server`).
-    fn start_tls(
-        &mut self,
-        key: Key,
-        session: Session,
-        handed_back: &[u8],
-    ) -> Result<(), TlsError> {
-        let Some(conn) = self.connection_mut(key) else {
-            return Err(TlsError::CannotStartTls("the connection is gone"));
-        };
-        if conn.socket.tls().is_some() {
-            return Err(TlsError::CannotStartTls("the connection already uses TLS"));
-        }
-        let ending = flag::CLOSING | flag::ABORTING | flag::SHUTDOWN_REQUESTED | flag::WRITE_SHUT;
-        if conn.has(ending | flag::EOF | flag::CONNECTING) {
-            return Err(TlsError::CannotStartTls("the connection is closing"));
-        }
-        // What the protocol queued before this call is plaintext: it goes out first, raw.
-        let raw = std::mem::take(&mut conn.queue);
-        let tls: &mut TlsStream = conn.socket.wrap_tls(session);
-        tls.raw_prefix = raw;
-        tls.hand_back(handed_back);
-        debug!("connection {}: starting TLS", ConnectionId(key));
-        if !handed_back.is_empty() {
-            // No socket edge will announce bytes that are already here.
-            self.queue_read(key);
-        }
-        self.arm_handshake_timeout(key, DEFAULT_HANDSHAKE_TIMEOUT);
-        self.mark_dirty(key);
-        Ok(())
-    }
-
-    /// Runs `f` on the next turn.
-    fn call_soon(&mut self, f: impl FnOnce(&mut Reactor) + 'static) {
-        self.call_later(std::time::Duration::ZERO, f);
-    }
-}
-
-/// Checks the server name and bundles what the client handshake needs.
-fn client_tls(
-    name: &str,
-    config: Arc<ClientConfig>,
-    options: &ConnectOptions,
-) -> Result<ClientTls, TlsError> {
-    Ok(ClientTls {
-        config,
-        name: parse_server_name(name)?,
-        handshake_timeout: options.handshake_timeout,
-    })
-}
+use crate::tls::TlsError;
+use crate::Context;
 
 impl Context<'_> {
     /// Upgrades this plain connection to TLS as the server (STARTTLS; Twisted's
@@ -181,7 +21,8 @@ impl Context<'_> {
     /// `connection_lost`: [`DisconnectReason::Tls`](crate::DisconnectReason::Tls), or the
     /// socket's error. The factory of the port that accepted the connection is not told
     /// ([`Factory::handshake_failed`] is for `listen_tls` ports, whose protocols are not made
-    /// yet). The handshake times out after [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    /// yet). The handshake times out after
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`](crate::tls::DEFAULT_HANDSHAKE_TIMEOUT).
     ///
     /// `already_received` hands back bytes this protocol received but that belong to the
     /// TLS stream: a client may send its ClientHello right behind the STARTTLS command, in
@@ -239,7 +80,7 @@ impl Context<'_> {
     }
 
     fn tls(&self) -> Option<&TlsStream> {
-        self.connection()?.socket.tls()
+        self.connection()?.stream.tls()
     }
 }
 

@@ -3,7 +3,7 @@
 //! ([`Context::start_tls_server`], [`Context::start_tls_client`]), as Twisted's `listenSSL`,
 //! `connectSSL` and `startTLS`.
 //!
-//! TLS is a stage between the socket and the protocol, not a second transport: the protocol
+//! TLS is a layer between the socket and the protocol, not a second transport: the protocol
 //! reads and writes plaintext through the same [`Context`] (writes, `lose_connection`,
 //! half-close, watermarks, pause and resume all work on plaintext bytes). Underneath, the
 //! reactor reads ciphertext into the stage's buffer, where rustls (its unbuffered API)
@@ -40,12 +40,13 @@ mod api;
 mod buffers;
 mod config;
 mod error;
-pub(crate) mod io;
+mod layer;
 mod sni;
 pub(crate) mod stage;
 #[cfg(test)]
 mod tests;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -86,6 +87,15 @@ impl TlsOptions {
     pub fn with_handshake_timeout(handshake_timeout: Duration) -> Self {
         TlsOptions { handshake_timeout }
     }
+}
+
+/// Which TLS port accepted a connection, and from whom: kept in the connection's TLS layer,
+/// so that the port's factory can hear of a failed handshake.
+#[derive(Clone, Copy)]
+pub(crate) struct Accepted {
+    /// The listener's key; stale once the port stops listening.
+    pub(crate) listener: crate::table::Key,
+    pub(crate) peer: SocketAddr,
 }
 
 /// What a TLS listener keeps: the configuration every accepted connection handshakes with.

@@ -2,8 +2,8 @@
 //! the socket and the protocol. This module (this file and its flush side, `stage/writing.rs`)
 //! is the one place that calls rustls's connection API
 //! (`process_tls_records` and the states it returns: decrypting, encoding handshake records,
-//! encrypting), so the next rustls API change touches it alone; the reactor's read and flush
-//! paths (`tls/io.rs`) call only this.
+//! encrypting), so the next rustls API change touches it alone; the layer (`layer.rs`, the
+//! stage as a [`Stream`](crate::stream::Stream)) calls only this.
 //!
 //! The stage owns the two ciphertext buffers rustls works in (`buffers.rs`): received records
 //! are decrypted in place in the one, records to send are encrypted into the other, and each
@@ -18,7 +18,7 @@
 //! handshake message being joined, or the start of an incomplete record. Nothing in that
 //! prefix can be a new record.
 
-use std::io::{self, Write};
+use std::io::{self, IoSlice};
 use std::sync::Arc;
 
 use rustls::client::UnbufferedClientConnection;
@@ -29,11 +29,11 @@ use rustls::unbuffered::{
 };
 use rustls::{ClientConfig, CommonState, ServerConfig};
 
-use crate::stream::Stream;
+use crate::stream::{AnyStream, Bits, Fault, Input, Raw, ReadState, Stream};
 use crate::time::TimerKey;
 use crate::tls::buffers::{CipherBuffer, READ_SIZE};
-use crate::tls::io::Accepted;
 use crate::tls::sni;
+use crate::tls::Accepted;
 use crate::tls::TlsError;
 use crate::write_queue::{BufferPool, WriteQueue};
 
@@ -122,8 +122,8 @@ enum Step {
 /// One connection's TLS state: the socket beneath, rustls above it, and the ciphertext
 /// buffers between them.
 pub(crate) struct TlsStream {
-    /// The transport beneath: a TCP socket (or the test harness's in-memory peer).
-    pub(crate) inner: Stream,
+    /// The stream beneath: a TCP socket, or any other stream (the test harness's peer).
+    pub(crate) inner: AnyStream,
     conn: Conn,
     /// Ciphertext received and not yet discarded by rustls: ciphertext handed back by
     /// `start_tls`, the rest of a read while reading is paused, an incomplete record, a
@@ -143,8 +143,10 @@ pub(crate) struct TlsStream {
     pub(crate) raw_prefix: WriteQueue,
     /// The pending handshake timeout.
     pub(crate) handshake_timer: Option<TimerKey>,
-    /// The end of the handshake has been acted on (the protocol was told).
+    /// The end of the handshake has been reported to the reader (`Input::HandshakeDone`).
     pub(crate) handshake_reported: bool,
+    /// What the read that completed the handshake brought besides, told right after it.
+    pub(crate) after_handshake: Option<Input>,
     /// On a connection accepted by a `listen_tls` port: which port, and from whom (told if
     /// the handshake fails). Kept here so that `Connection` does not grow.
     pub(crate) accepted: Option<Accepted>,
@@ -163,7 +165,7 @@ pub(crate) struct TlsStream {
 impl TlsStream {
     /// The stage over `inner`, for a session made beforehand (so that a failure to make one
     /// leaves the stream untouched).
-    pub(crate) fn over(inner: Stream, session: Session) -> TlsStream {
+    pub(crate) fn over(inner: AnyStream, session: Session) -> TlsStream {
         TlsStream {
             inner,
             conn: session.0,
@@ -175,6 +177,7 @@ impl TlsStream {
             raw_prefix: WriteQueue::default(),
             handshake_timer: None,
             handshake_reported: false,
+            after_handshake: None,
             accepted: None,
             close_notify: CloseNotify::NotAsked,
             peer_closed: false,
@@ -191,24 +194,38 @@ impl TlsStream {
     }
 
     /// Whether received ciphertext waits to be processed.
+    #[cfg(test)]
     pub(crate) fn has_handed_back(&self) -> bool {
         !self.incoming.is_empty()
     }
 
-    /// Reads the socket into the incoming buffer (up to a read's worth): the byte count, 0
-    /// at EOF.
-    pub(crate) fn read_socket(&mut self) -> io::Result<usize> {
-        use std::io::Read;
-        let result = self
-            .inner
-            .read(&mut self.incoming.spare(READ_SIZE)[..READ_SIZE]);
-        self.incoming.filled(*result.as_ref().unwrap_or(&0));
-        result
+    /// Reads the stream beneath into the incoming buffer (a read's worth at most), if it is
+    /// readable and this turn's budget allows: what the stream beneath said.
+    pub(crate) fn read_inner(&mut self, state: &mut ReadState<'_>) -> Result<Input, Fault> {
+        if !state.bits.has(Bits::READABLE) {
+            return Ok(Input::Pending);
+        }
+        if state.spent() {
+            return Ok(Input::Yield);
+        }
+        let room = &mut self.incoming.spare(READ_SIZE)[..READ_SIZE];
+        let input = self.inner.read(room, state);
+        let n = match input {
+            Ok(Input::Data(n)) => n,
+            _ => 0,
+        };
+        self.incoming.filled(n); // an empty buffer goes back to the pool
+        input
     }
 
-    /// Notes that the socket reached EOF.
+    /// Notes that the stream beneath reached EOF.
     pub(crate) fn feed_eof(&mut self) {
         self.eof = true;
+    }
+
+    /// Whether the stream beneath reached EOF.
+    pub(crate) fn saw_eof(&self) -> bool {
+        self.eof
     }
 
     /// Processes the ciphertext received so far (handshake messages, alerts, data), with
@@ -329,19 +346,20 @@ impl TlsStream {
             || self.close_notify == CloseNotify::Asked
     }
 
-    /// Writes until the socket would block or nothing is left: the raw prefix, then the
-    /// plaintext of `queue` encrypted, a buffer's worth at a time (so the backlog stays in
-    /// the queue, where the watermarks see it). Returns whether output is still pending (the
-    /// socket would block).
+    /// Writes until the stream beneath would block or nothing is left: the raw prefix, then
+    /// the plaintext of `queue` encrypted, a buffer's worth at a time (so the backlog stays in
+    /// the queue, where the watermarks see it). Returns the bytes written beneath and whether
+    /// output is still pending (the stream would block).
     pub(crate) fn flush(
         &mut self,
         queue: &mut WriteQueue,
         pool: &mut BufferPool,
-    ) -> io::Result<bool> {
+    ) -> Result<(usize, bool), Fault> {
+        let mut sent = 0;
         if !self.raw_prefix.is_empty() {
-            self.raw_prefix.write_to(&mut self.inner, pool)?;
+            sent += self.raw_prefix.write_to(&mut Raw(&mut self.inner), pool)?;
             if !self.raw_prefix.is_empty() {
-                return Ok(true);
+                return Ok((sent, true));
             }
         }
         if self.close_notify != CloseNotify::NotAsked && !queue.is_empty() {
@@ -353,14 +371,20 @@ impl TlsStream {
         loop {
             self.fill(queue, pool)?;
             if self.outgoing.is_empty() {
-                return Ok(false);
+                return Ok((sent, false));
             }
-            match self.inner.write(self.outgoing.data()) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.outgoing.consume(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+            match self
+                .inner
+                .write_vectored(&[IoSlice::new(self.outgoing.data())])
+            {
+                Ok(0) => return Err(Fault::Io(io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    self.outgoing.consume(n);
+                    sent += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((sent, true)),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(Fault::Io(e)),
             }
         }
     }
@@ -368,7 +392,7 @@ impl TlsStream {
     /// Lets rustls make what it has to send, then (handshake complete) encrypts the queue
     /// into the outgoing buffer while it has room, then `close_notify` if asked for and the
     /// queue is empty. rustls sees only the prefix it has seen through: never a new record.
-    fn fill(&mut self, queue: &mut WriteQueue, pool: &mut BufferPool) -> io::Result<()> {
+    fn fill(&mut self, queue: &mut WriteQueue, pool: &mut BufferPool) -> Result<(), Fault> {
         if self.close_notify == CloseNotify::Asked && self.is_handshaking() {
             // No close_notify before the handshake completes: the close goes ahead without.
             self.close_notify = CloseNotify::Done;
@@ -395,7 +419,7 @@ impl TlsStream {
             if !self.held.is_empty() {
                 self.record_waiting = false; // moved aside, for the reader
             }
-            match step.map_err(|e| io::Error::other(TlsError::from_rustls(e)))? {
+            match step.map_err(|e| Fault::Tls(TlsError::from_rustls(e)))? {
                 Step::Again => {}
                 Step::PeerClosed => self.peer_closed = true,
                 _ => return Ok(()),
@@ -411,7 +435,10 @@ impl TlsStream {
     pub(crate) fn flush_best_effort(&mut self) {
         let _ = self.step_reading(None);
         while !self.outgoing.is_empty() {
-            match self.inner.write(self.outgoing.data()) {
+            match self
+                .inner
+                .write_vectored(&[IoSlice::new(self.outgoing.data())])
+            {
                 Ok(n) if n > 0 => self.outgoing.consume(n),
                 _ => return,
             }

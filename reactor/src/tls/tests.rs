@@ -9,6 +9,7 @@ use std::time::Duration;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ClientConnection, ServerConfig};
 
+use crate::stream::Stream;
 use crate::testing::Harness;
 use crate::tls::stage::TlsStream;
 use crate::tls::{self, ClientAuth, Identity};
@@ -178,8 +179,8 @@ fn a_peer_that_is_not_tls_ends_the_connection_with_the_reason() {
 /// The stage of the harness's connection.
 fn stage<P: Protocol>(h: &mut Harness<P>) -> &TlsStream {
     let key = h.connection().id().0;
-    let conn = h.test_reactor().reactor().connection(key).unwrap();
-    conn.socket.tls().unwrap()
+    let conn = h.test_reactor().reactor().connections().get(key).unwrap();
+    conn.stream.tls().unwrap()
 }
 
 #[test]

@@ -1,0 +1,195 @@
+//! The listeners part: every listening TCP port (its socket, its factory, its TLS
+//! configuration), and the accept loop's state (backing off after running out of
+//! descriptors). The reactor (`reactor/listening.rs`) accepts and builds the connections.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry};
+use socket2::{Domain, Socket, Type};
+
+use crate::protocol::AnyFactory;
+use crate::table::{Key, Kind, Table};
+use crate::tls::ServerTls;
+use crate::Reactor;
+
+/// Connections accepted per listener per turn before the other sockets get their go.
+pub(crate) const ACCEPT_BUDGET_PER_TURN: usize = 128;
+
+/// How long a listener stops accepting after the process or system ran out of descriptors
+/// or memory. Short enough that service resumes promptly, long enough not to spin.
+pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Connections the kernel may hold waiting for `accept`. mio and std use 128, which a burst
+/// of connects overflows (each overflow costs the client a 1 s SYN retransmit); the kernel
+/// caps it at `net.core.somaxconn` (4096 on current Linux).
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// A listening TCP port, returned by [`Reactor::listen_tcp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListeningPort {
+    pub(crate) key: Key,
+    pub(crate) addr: SocketAddr,
+}
+
+impl ListeningPort {
+    /// The address the port is bound to, with the real port number when bound to port 0.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Closes the listening socket and calls the factory's `stop_factory`. Connections it
+    /// already accepted go on. Returns false if the port had already stopped.
+    pub fn stop_listening(&self, reactor: &mut Reactor) -> bool {
+        reactor.stop_listener(self.key)
+    }
+}
+
+/// One listening port.
+pub(crate) struct Listener {
+    pub(crate) socket: TcpListener,
+    pub(crate) factory: Box<dyn AnyFactory>,
+    /// True while accepting is suspended after EMFILE/ENFILE and a retry timer is pending.
+    pub(crate) backing_off: bool,
+    /// True from a resource error until the next successful accept: the error is logged once.
+    pub(crate) starved: bool,
+    /// On a TLS port: the server configuration each accepted connection handshakes with.
+    pub(crate) tls: Option<Box<ServerTls>>,
+}
+
+/// What one accept brought.
+pub(crate) enum Accepted {
+    /// A connection.
+    Connection(TcpStream, SocketAddr),
+    /// Nothing more now (or the port is gone, or backing off).
+    Done,
+    /// A connection failed before it was accepted: go on accepting.
+    Skipped(io::Error),
+    /// Out of descriptors or memory: stop accepting for a while.
+    Starved(io::Error),
+}
+
+/// Every listening port of a reactor.
+#[derive(Default)]
+pub(crate) struct Listeners {
+    table: Table<Listener>,
+}
+
+impl Listeners {
+    /// Adds a port for a bound, listening socket, registered with the poll.
+    pub(crate) fn insert(
+        &mut self,
+        registry: &Registry,
+        mut listener: Listener,
+    ) -> io::Result<Key> {
+        let key = self.table.next_key()?;
+        registry.register(
+            &mut listener.socket,
+            key.token(Kind::Listener),
+            Interest::READABLE,
+        )?;
+        self.table.insert_at(key, listener);
+        Ok(key)
+    }
+
+    /// The port `key` names, unless it stopped.
+    pub(crate) fn get_mut(&mut self, key: Key) -> Option<&mut Listener> {
+        self.table.get_mut(key)
+    }
+
+    /// Takes a port out of the table and the poll.
+    pub(crate) fn remove(&mut self, registry: &Registry, key: Key) -> Option<Listener> {
+        let mut listener = self.table.remove(key)?;
+        if let Err(e) = registry.deregister(&mut listener.socket) {
+            log::debug!("deregistering a listener: {e}");
+        }
+        Some(listener)
+    }
+
+    /// The keys of every port.
+    pub(crate) fn keys(&self) -> Vec<Key> {
+        self.table.iter().map(|(key, _)| key).collect()
+    }
+
+    /// Accepts one connection on port `key`, if it is not backing off.
+    pub(crate) fn accept(&mut self, key: Key) -> Accepted {
+        let Some(listener) = self.table.get_mut(key) else {
+            return Accepted::Done;
+        };
+        if listener.backing_off {
+            return Accepted::Done;
+        }
+        match listener.socket.accept() {
+            Ok((socket, peer)) => {
+                if std::mem::take(&mut listener.starved) {
+                    log::info!("accept: accepting connections again");
+                }
+                Accepted::Connection(socket, peer)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Accepted::Done,
+            Err(e) if is_per_connection_error(&e) => Accepted::Skipped(e),
+            Err(e) => Accepted::Starved(e),
+        }
+    }
+
+    /// Suspends accepting on port `key` after a resource error; true if it is the first of
+    /// an episode (to be logged).
+    pub(crate) fn starve(&mut self, key: Key) -> bool {
+        let Some(listener) = self.table.get_mut(key) else {
+            return false;
+        };
+        listener.backing_off = true;
+        !std::mem::replace(&mut listener.starved, true)
+    }
+
+    /// Lets port `key` accept again after its back-off; false if it stopped meanwhile.
+    pub(crate) fn end_backoff(&mut self, key: Key) -> bool {
+        match self.table.get_mut(key) {
+            Some(listener) => {
+                listener.backing_off = false;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A non-blocking listening socket with `SO_REUSEADDR` (a restarted server can bind again
+/// while old connections linger in TIME_WAIT) and a deep backlog.
+pub(crate) fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+// Linux errno values for resource exhaustion on accept.
+const ENOMEM: i32 = 12;
+const ENFILE: i32 = 23;
+const EMFILE: i32 = 24;
+const ENOBUFS: i32 = 105;
+// A connection that died in the backlog or was refused by a filter: skip it, go on accepting.
+const EPROTO: i32 = 71;
+const EPERM: i32 = 1;
+
+fn is_per_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    ) || matches!(e.raw_os_error(), Some(EPROTO | EPERM))
+}
+
+/// What to tell the operator about a resource error on accept.
+pub(crate) fn starvation_hint(e: &io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(EMFILE | ENFILE) => " (raise the file descriptor limit?)",
+        Some(ENOBUFS | ENOMEM) => " (out of memory)",
+        _ => "",
+    }
+}

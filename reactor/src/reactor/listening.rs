@@ -1,0 +1,148 @@
+//! Listening ports on the reactor: listening, the accept loop, and making a connection of
+//! each accepted socket.
+
+use std::io;
+use std::net::SocketAddr;
+
+use log::{debug, error, info, warn};
+use mio::net::TcpStream;
+
+use crate::connections::{Connection, ConnectionId, Phase, Then};
+use crate::listeners::{
+    bind_listener, starvation_hint, Accepted, Listener, ListeningPort, ACCEPT_BACKOFF,
+    ACCEPT_BUDGET_PER_TURN,
+};
+use crate::protocol::AnyFactory;
+use crate::stream::{AnyStream, Bits};
+use crate::table::{Key, Kind};
+use crate::timers::TimerAction;
+use crate::tls::ServerTls;
+use crate::{Factory, Reactor};
+
+impl Reactor {
+    /// Listens on `addr` (port 0 picks a free port) and builds a protocol with `factory` for
+    /// each connection accepted. Calls the factory's `start_factory` once the port listens.
+    ///
+    /// Accepted sockets get `TCP_NODELAY`. When the process runs out of file descriptors the
+    /// port stops accepting for a moment (logged once) instead of spinning.
+    pub fn listen_tcp<F: Factory>(
+        &mut self,
+        addr: SocketAddr,
+        factory: F,
+    ) -> io::Result<ListeningPort> {
+        self.listen_boxed(addr, Box::new(factory), None)
+    }
+
+    /// Listens on `addr`, with a TLS layer on every connection if `tls` is given.
+    pub(crate) fn listen_boxed(
+        &mut self,
+        addr: SocketAddr,
+        factory: Box<dyn AnyFactory>,
+        tls: Option<Box<ServerTls>>,
+    ) -> io::Result<ListeningPort> {
+        let socket = bind_listener(addr)?;
+        let addr = socket.local_addr()?;
+        let listener = Listener {
+            socket,
+            factory,
+            backing_off: false,
+            starved: false,
+            tls,
+        };
+        let key = self.listeners.insert(self.poll.registry(), listener)?;
+        if let Some(listener) = self.listeners.get_mut(key) {
+            listener.factory.start();
+        }
+        info!("listening on {addr}");
+        Ok(ListeningPort { key, addr })
+    }
+
+    /// Closes a listening socket and calls its factory's `stop_factory`; false if `key` is
+    /// stale.
+    pub(crate) fn stop_listener(&mut self, key: Key) -> bool {
+        let Some(mut listener) = self.listeners.remove(self.poll.registry(), key) else {
+            return false;
+        };
+        // The address as text: a socket in trouble may not know it any more.
+        let addr = match listener.socket.local_addr() {
+            Ok(addr) => addr.to_string(),
+            Err(_) => "an unknown address".to_string(),
+        };
+        drop(listener.socket);
+        listener.factory.stop();
+        info!("stopped listening on {addr}");
+        true
+    }
+
+    /// Accepts until the backlog is empty (WouldBlock) or this turn's budget is spent.
+    pub(crate) fn accept_ready(&mut self, key: Key) {
+        for _ in 0..ACCEPT_BUDGET_PER_TURN {
+            match self.listeners.accept(key) {
+                Accepted::Connection(socket, peer) => self.adopt(key, socket, peer),
+                Accepted::Done => return,
+                Accepted::Skipped(e) => {
+                    debug!("accept: a connection failed before it was accepted: {e}")
+                }
+                Accepted::Starved(e) => return self.back_off_accepting(key, e),
+            }
+        }
+        // More may wait in the backlog, and no new edge will announce them.
+        self.push_ready(Kind::Listener, key);
+    }
+
+    /// Builds a protocol for an accepted socket and starts it: made at once, or after the
+    /// TLS handshake on a TLS port.
+    fn adopt(&mut self, listener: Key, socket: TcpStream, peer: SocketAddr) {
+        let Some(port) = self.listeners.get_mut(listener) else {
+            return;
+        };
+        let Some(protocol) = port.factory.build(peer) else {
+            debug!("factory refused connection from {peer}");
+            return;
+        };
+        let tls = match port.tls.as_deref().map(ServerTls::session).transpose() {
+            Ok(tls) => tls,
+            Err(e) => return warn!("dropping connection from {peer}: {e}"),
+        };
+        if let Err(e) = socket.set_nodelay(true) {
+            debug!("TCP_NODELAY on connection from {peer}: {e}");
+        }
+        let phase = match tls {
+            Some(_) => Phase::Handshaking(Then::Open),
+            None => Phase::Open,
+        };
+        let mut connection = Connection::new(AnyStream::Tcp(socket), phase, Bits::WRITABLE);
+        connection.protocol = Some(protocol);
+        let key = match self.connections.insert(self.poll.registry(), connection) {
+            Ok(key) => key,
+            Err(e) => return warn!("dropping connection from {peer}: cannot register it: {e}"),
+        };
+        debug!("connection {} accepted from {peer}", ConnectionId(key));
+        match tls {
+            Some((session, timeout)) => {
+                let accepted = crate::tls::Accepted { listener, peer };
+                self.start_server_handshake(key, session, timeout, accepted)
+            }
+            None => self.connection_made(key),
+        }
+    }
+
+    /// Stops accepting for a moment after a resource error, logging once per episode.
+    fn back_off_accepting(&mut self, key: Key, e: io::Error) {
+        if self.listeners.starve(key) {
+            let hint = starvation_hint(&e);
+            error!("accept: {e}{hint}; retrying every {ACCEPT_BACKOFF:?} until it succeeds");
+        }
+        let deadline = self.now() + ACCEPT_BACKOFF;
+        self.timers
+            .schedule(deadline, TimerAction::AcceptRetry(key));
+    }
+
+    /// The back-off timer: accept again (no readiness edge will come for connections that
+    /// queued in the backlog meanwhile).
+    pub(crate) fn retry_accept(&mut self, key: Key) {
+        if self.listeners.end_backoff(key) {
+            self.accept_ready(key);
+        }
+    }
+}

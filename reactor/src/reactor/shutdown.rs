@@ -1,0 +1,197 @@
+//! Shutting the reactor down gracefully: triggers, closing everything, waiting for the
+//! connections to drain (or the deadline), and SIGINT/SIGTERM.
+
+use std::io::{self, Read};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use log::{info, warn};
+use mio::Interest;
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+use crate::reader::ReaderId;
+use crate::shutdown::{Phase, Signals, SIGNAL_TOKEN};
+use crate::table::Key;
+use crate::timers::TimerAction;
+use crate::{ConnectError, ConnectionId, Reactor};
+
+impl Reactor {
+    /// Whether a graceful shutdown is under way.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_draining()
+    }
+
+    /// Registers `f` to run once when the reactor shuts down gracefully, in `phase`.
+    /// Triggers of one phase run in the order they were added.
+    pub fn add_shutdown_trigger(&mut self, phase: Phase, f: impl FnOnce(&mut Reactor) + 'static) {
+        self.shutdown.triggers.push((phase, Box::new(f)));
+    }
+
+    /// How long a graceful shutdown waits for connections to flush before aborting them.
+    /// Default: 5 seconds.
+    pub fn set_shutdown_timeout(&mut self, timeout: Duration) {
+        self.shutdown.timeout = timeout;
+    }
+
+    /// Shuts down gracefully: runs the `Before` triggers, stops listening, fails pending
+    /// connection attempts, asks every connection to close once its queue is flushed (FIN,
+    /// not RST; each gets `connection_lost`), runs the `During` triggers, waits until every
+    /// connection has closed or the shutdown timeout passed (then aborts the rest), runs the
+    /// `After` triggers, and makes [`run`](Reactor::run) return. Calling it again while a
+    /// shutdown is under way forces it: what is left is aborted when the current turn
+    /// settles (or during the next turn, when called between turns).
+    pub fn shutdown(&mut self) {
+        if self.shutdown.draining {
+            warn!("shutdown forced: aborting the remaining connections");
+            self.shutdown_deadline_passed();
+            return;
+        }
+        info!("shutting down");
+        self.shutdown.draining = true;
+        self.run_triggers(Phase::Before);
+        self.close_everything();
+        self.run_triggers(Phase::During);
+        let deadline = self.now() + self.shutdown.timeout;
+        self.shutdown.deadline = Some(
+            self.timers
+                .schedule(deadline, TimerAction::ShutdownDeadline),
+        );
+        self.finish_shutdown_if_drained();
+    }
+
+    /// Makes SIGINT and SIGTERM shut the reactor down gracefully (see
+    /// [`shutdown`](Reactor::shutdown)); a second signal forces the shutdown. Not done by
+    /// default, so a reactor embedded in another program leaves its signals alone.
+    pub fn handle_signals(&mut self) -> io::Result<()> {
+        if self.shutdown.signals.is_some() {
+            return Ok(());
+        }
+        let (receiver, sender) = UnixStream::pair()?;
+        receiver.set_nonblocking(true)?;
+        sender.set_nonblocking(true)?;
+        let mut ids = Vec::new();
+        for signal in [SIGINT, SIGTERM] {
+            ids.push(signal_hook::low_level::pipe::register(
+                signal,
+                sender.try_clone()?,
+            )?);
+        }
+        let mut receiver = mio::net::UnixStream::from_std(receiver);
+        self.poll
+            .registry()
+            .register(&mut receiver, SIGNAL_TOKEN, Interest::READABLE)?;
+        self.shutdown.signals = Some(Signals { receiver, ids });
+        Ok(())
+    }
+
+    /// The signal pipe is readable: one byte per signal received.
+    pub(crate) fn signals_received(&mut self) {
+        let Some(signals) = self.shutdown.signals.as_mut() else {
+            return;
+        };
+        let mut buf = [0u8; 64];
+        let mut count = 0;
+        loop {
+            match signals.receiver.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => count += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break, // WouldBlock: drained
+            }
+        }
+        for _ in 0..count {
+            info!("signal received");
+            self.shutdown();
+        }
+    }
+
+    fn run_triggers(&mut self, phase: Phase) {
+        for trigger in self.shutdown.take_triggers(phase) {
+            trigger(self);
+        }
+    }
+
+    /// Stops every listener, fails every pending connect, asks every connection to close,
+    /// stops watching every descriptor, closes every UDP socket.
+    fn close_everything(&mut self) {
+        for key in self.listeners.keys() {
+            self.stop_listener(key);
+        }
+        let connections: Vec<(Key, bool)> = self
+            .connections
+            .iter()
+            .map(|(key, c)| (key, c.is_made()))
+            .collect();
+        for (key, made) in connections {
+            if made {
+                self.request_shutdown(key);
+            } else {
+                self.fail_connect(key, ConnectError::Cancelled);
+            }
+        }
+        let readers: Vec<Key> = self.readers.iter().map(|(key, _)| key).collect();
+        for key in readers {
+            self.remove_reader(ReaderId(key));
+        }
+        let sockets: Vec<Key> = self.datagrams.iter().map(|(key, _)| key).collect();
+        for key in sockets {
+            self.close_udp(key);
+        }
+    }
+
+    /// Tells a connection's protocol the reactor is shutting down. A protocol that is out of
+    /// its slot (the shutdown was asked from its own callback) cannot be called: it is asked
+    /// to close, as the default `shutdown_requested` would.
+    fn request_shutdown(&mut self, key: Key) {
+        let in_callback = self
+            .connections
+            .get(key)
+            .is_some_and(|c| c.protocol.is_none());
+        if in_callback {
+            self.lose_connection(ConnectionId(key));
+        } else {
+            self.call(key, |p, cx| p.shutdown_requested(cx));
+        }
+    }
+
+    /// At the end of each turn of a shutdown: once no connection is left, finish.
+    pub(crate) fn finish_shutdown_if_drained(&mut self) {
+        if !self.shutdown.draining || !self.connections.is_empty() {
+            return;
+        }
+        if let Some(deadline) = self.shutdown.deadline.take() {
+            self.timers.cancel(deadline);
+        }
+        self.run_triggers(Phase::After);
+        self.shutdown.draining = false;
+        info!("shutdown complete");
+        self.stop();
+    }
+
+    /// The shutdown timeout passed (or a second signal came): abort what is left.
+    pub(crate) fn shutdown_deadline_passed(&mut self) {
+        let keys: Vec<(Key, bool)> = self
+            .connections
+            .iter()
+            .map(|(key, c)| (key, c.is_made()))
+            .collect();
+        if !keys.is_empty() {
+            warn!(
+                "shutdown: aborting {} connections that did not close in time",
+                keys.len()
+            );
+        }
+        for (key, made) in keys {
+            if made {
+                // An intent, carried out when the turn settles: this may run inside a
+                // protocol callback (a forced shutdown), whose protocol is out of its place.
+                self.abort_connection(ConnectionId(key));
+            } else {
+                self.fail_connect(key, ConnectError::Cancelled);
+            }
+        }
+        if let Some(deadline) = self.shutdown.deadline.take() {
+            self.timers.cancel(deadline);
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! A TCP socket as a [`Stream`], and the edge-triggered read every socket-like stream shares.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use socket2::SockRef;
+
+use super::{Bits, Fault, Input, ReadState, Stream};
+
+/// One read of a socket-like `source`, edge-triggered: only while `READABLE` is set, clearing
+/// it once the socket is drained (WouldBlock, or a short read: the next byte brings a new
+/// edge, unless the peer's FIN is in, which no edge follows, so the reader reads on to EOF).
+#[inline]
+pub(crate) fn read_socket(
+    source: &mut impl Read,
+    buf: &mut [u8],
+    state: &mut ReadState<'_>,
+) -> Result<Input, Fault> {
+    if !state.bits.has(Bits::READABLE) {
+        return Ok(Input::Pending);
+    }
+    loop {
+        return match source.read(buf) {
+            Ok(0) => {
+                state.bits.clear(Bits::READABLE);
+                Ok(Input::Eof)
+            }
+            Ok(n) => {
+                if n < buf.len() && !state.bits.has(Bits::READ_CLOSED) {
+                    state.bits.clear(Bits::READABLE);
+                }
+                state.charge(n);
+                Ok(Input::Data(n))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                state.bits.clear(Bits::READABLE);
+                Ok(Input::Pending)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => Err(Fault::Io(e)),
+        };
+    }
+}
+
+impl Stream for TcpStream {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8], state: &mut ReadState<'_>) -> Result<Input, Fault> {
+        read_socket(self, buf, state)
+    }
+
+    #[inline]
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        Write::write_vectored(self, bufs)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+
+    fn take_error(&mut self) -> io::Result<Option<io::Error>> {
+        TcpStream::take_error(self)
+    }
+
+    fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        registry.register(self, token, Interest::READABLE | Interest::WRITABLE)
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        registry.deregister(self)
+    }
+
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        TcpStream::peer_addr(self)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        TcpStream::local_addr(self)
+    }
+
+    fn socket(&self) -> Option<SockRef<'_>> {
+        Some(SockRef::from(self))
+    }
+}

@@ -1,0 +1,167 @@
+//! The timers part: the queue of everything scheduled (user calls, looping calls, the
+//! reactor's own deadlines), which of them belong to a connection or a UDP socket (cancelled
+//! when it closes), the looping calls' state, and the clock they all follow.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use mio::Token;
+
+use crate::delayed_call::{ConnectionCallback, ReactorCall};
+use crate::looping_call::{LoopKey, Loops};
+use crate::table::Key;
+use crate::time::{Clock, TimerKey, TimerQueue};
+
+/// What a due timer does.
+pub(crate) enum TimerAction {
+    /// A user call from [`Reactor::call_later`](crate::Reactor::call_later).
+    Call(ReactorCall),
+    /// A user call on a connection's protocol from
+    /// [`Context::call_later`](crate::Context::call_later).
+    ConnectionCall(Key, ConnectionCallback),
+    /// A user call on a datagram protocol from `DatagramContext::call_later`.
+    DatagramCall(Key, crate::udp::DatagramCallback),
+    /// The next run of a looping call.
+    Loop(LoopKey),
+    /// Fail the connection attempt at `Key` if it is still connecting.
+    ConnectTimeout(Key),
+    /// Try accepting again on the listener at `Key` after a resource error.
+    AcceptRetry(Key),
+    /// A graceful shutdown ran out of time: abort what is left.
+    ShutdownDeadline,
+    /// Fail the TLS handshake of the connection at `Key` if it is still going (after the
+    /// given timeout).
+    TlsHandshakeTimeout(Key, Duration),
+}
+
+/// Every pending timer, and whose.
+pub(crate) struct Timers {
+    queue: TimerQueue<TimerAction>,
+    /// The pending timers of each source that has any (by its poll token: connections and
+    /// UDP sockets), cancelled when it closes.
+    owned: HashMap<Token, Vec<TimerKey>>,
+    clock: Clock,
+    pub(crate) loops: Loops,
+}
+
+impl Timers {
+    pub(crate) fn new(clock: Clock) -> Timers {
+        Timers {
+            queue: TimerQueue::default(),
+            owned: HashMap::new(),
+            clock,
+            loops: Loops::default(),
+        }
+    }
+
+    /// The current time on the reactor's clock.
+    pub(crate) fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// Whether time moves only when a test advances it.
+    pub(crate) fn is_manual(&self) -> bool {
+        self.clock.is_manual()
+    }
+
+    /// Schedules `action` for `deadline`.
+    pub(crate) fn schedule(&mut self, deadline: Instant, action: TimerAction) -> TimerKey {
+        self.queue.schedule(deadline, action)
+    }
+
+    /// Schedules `action` for `deadline` on behalf of `owner`, whose closing cancels it.
+    pub(crate) fn schedule_owned(
+        &mut self,
+        owner: Token,
+        deadline: Instant,
+        action: TimerAction,
+    ) -> TimerKey {
+        let timer = self.queue.schedule(deadline, action);
+        self.owned.entry(owner).or_default().push(timer);
+        timer
+    }
+
+    /// Cancels a timer (forgetting it in its owner's list); false if it already fired or
+    /// was cancelled.
+    pub(crate) fn cancel(&mut self, timer: TimerKey) -> bool {
+        match self.queue.cancel(timer) {
+            Some(action) => {
+                if let Some(owner) = action.owner() {
+                    self.forget(owner, timer);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets a timer of `owner` that fired.
+    pub(crate) fn forget(&mut self, owner: Token, timer: TimerKey) {
+        if let Some(timers) = self.owned.get_mut(&owner) {
+            timers.retain(|t| *t != timer);
+            if timers.is_empty() {
+                self.owned.remove(&owner);
+            }
+        }
+    }
+
+    /// Cancels every timer of a closing source.
+    pub(crate) fn cancel_owned(&mut self, owner: Token) {
+        for timer in self.owned.remove(&owner).unwrap_or_default() {
+            self.queue.cancel(timer);
+        }
+    }
+
+    /// Moves a pending timer to `deadline`; false if it is no longer pending.
+    pub(crate) fn reschedule(&mut self, timer: TimerKey, deadline: Instant) -> bool {
+        self.queue.reschedule(timer, deadline)
+    }
+
+    /// When a pending timer is due.
+    pub(crate) fn deadline(&self, timer: TimerKey) -> Option<Instant> {
+        self.queue.deadline(timer)
+    }
+
+    /// The earliest pending deadline.
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        self.queue.next_deadline()
+    }
+
+    /// The timers due now, one at a time, in order; those scheduled while they run wait for
+    /// the next turn (Twisted's `runUntilCurrent`). `None` when the queue is empty, sparing
+    /// the clock read on the hot path of a timer-free loop.
+    pub(crate) fn due(&self) -> Option<Due> {
+        if self.queue.len() == 0 {
+            return None;
+        }
+        Some(Due {
+            now: self.now(),
+            mark: self.queue.mark(),
+        })
+    }
+
+    /// The next timer due in the pass `due` began.
+    pub(crate) fn pop_due(&mut self, due: &Due) -> Option<(TimerKey, TimerAction)> {
+        self.queue.pop_due(due.now, due.mark)
+    }
+}
+
+/// One pass over the due timers: the time it fires for, and the mark of what it may fire.
+pub(crate) struct Due {
+    now: Instant,
+    mark: u64,
+}
+
+impl TimerAction {
+    /// The source whose closing cancels this timer, if it has one.
+    fn owner(&self) -> Option<Token> {
+        use crate::table::Kind;
+        match self {
+            TimerAction::ConnectionCall(key, _) | TimerAction::TlsHandshakeTimeout(key, _) => {
+                Some(key.token(Kind::Connection))
+            }
+            TimerAction::DatagramCall(key, _) => Some(key.token(Kind::Udp)),
+            _ => None,
+        }
+    }
+}
