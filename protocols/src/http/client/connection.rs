@@ -11,12 +11,13 @@ use http::HeaderMap;
 use log::{debug, warn};
 use torsion_reactor::{
     ClientFactory, ConnectError, Context, DelayedCall, DisconnectReason, Protocol, Reactor,
+    WriteProgress,
 };
 
 use super::exchange::Exchange;
 use super::response::ResponseFlow;
 use super::target::HostKey;
-use super::upload::{Sending, Sent, HIGH_WATER, LOW_WATER};
+use super::upload::{Sending, Sent};
 use super::{redirect, ClientError, HttpClient, TimeoutKind};
 use crate::http::codec::{HttpError, ResponseDecoder, ResponseEvent, StatusHead};
 
@@ -139,8 +140,6 @@ impl ClientConnection {
                 if let Some(sending) = running.sending.take() {
                     sending.finish(cx.reactor());
                 }
-                // The marks this connection's next request starts from.
-                cx.set_write_buffer_limits(HIGH_WATER, LOW_WATER);
                 debug!("connection {}: request written", cx.id());
                 if !running.head_arrived {
                     running.head_timer = head_timer(self.client.inner.config.head_timeout, cx);
@@ -425,9 +424,6 @@ fn cause(reason: &DisconnectReason) -> Option<io::Error> {
 
 impl Protocol for ClientConnection {
     fn connection_made(&mut self, cx: &mut Context<'_>) {
-        // The marks of a connection with no request being sent (the defaults, made
-        // explicit); a request moves them while it is sent.
-        cx.set_write_buffer_limits(HIGH_WATER, LOW_WATER);
         debug!(
             "connection {} to {}:{} made",
             cx.id(),
@@ -443,9 +439,11 @@ impl Protocol for ClientConnection {
         }
     }
 
-    /// While a request is being sent, the marks follow its queue (see `Sending`): this
-    /// reports that the kernel took some of it.
-    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+    /// A flush sent some of the request being written (see `Sending`).
+    fn write_progress(&mut self, cx: &mut Context<'_>, progress: WriteProgress) {
+        if let Some(sending) = self.running.as_mut().and_then(|r| r.sending.as_mut()) {
+            sending.progressed(cx, progress);
+        }
         self.advance_send(cx);
     }
 

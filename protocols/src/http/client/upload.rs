@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderValue};
-use torsion_reactor::{ConnectionId, Context, DelayedCall, Reactor};
+use torsion_reactor::{ConnectionId, Context, DelayedCall, Reactor, WriteProgress};
 
 use super::connection::ClientConnection;
 use super::exchange::Exchange;
@@ -16,8 +16,7 @@ use crate::http::codec::{
 };
 
 /// Above this many queued bytes the connection stops pulling from a [`BodySource`], until
-/// the queue drains to [`LOW_WATER`]. They are also the connection's write-buffer limits
-/// whenever no request is being sent (see [`Sending`] for the marks while one is).
+/// the queue drains to [`LOW_WATER`].
 pub(super) const HIGH_WATER: usize = 64 * 1024;
 /// See [`HIGH_WATER`].
 pub(super) const LOW_WATER: usize = 16 * 1024;
@@ -180,24 +179,20 @@ impl Upload {
     }
 }
 
-/// A request being written, from its first byte queued until the kernel has taken its last
-/// (for TLS: until rustls has taken its last, at most one TLS buffer, about 80 KiB, before
-/// the socket).
+/// A request being written, from its first byte queued until the transport has taken its
+/// last (for TLS: until its last record has left).
 ///
-/// The reactor reports a queue shrinking only through `resume_writing`, so while a request is
-/// being sent the connection's write-buffer limits follow the queue: both marks one byte
-/// under what is queued after each look. The next flush then sees the queue over the high
-/// mark (`pause_writing`, before it writes), and any byte the kernel takes brings it to the
-/// low mark or under (`resume_writing`, after it writes): each flush that makes progress is
-/// reported in the turn it happens, and the one that empties the queue tells exactly when the
-/// request is written. Pulling from a [`BodySource`] keeps its own hysteresis between
-/// [`HIGH_WATER`] and [`LOW_WATER`], as the reactor's marks gave it before.
+/// While a request is being sent the connection watches its writes
+/// (`Context::watch_writes`): the reactor reports each flush that sends some of it, in the
+/// turn it happens, and the one after which nothing is left tells exactly when the request
+/// is written. Pulling from a [`BodySource`] keeps a hysteresis between [`HIGH_WATER`] and
+/// [`LOW_WATER`].
 pub(super) struct Sending {
     /// The streamed body still to pull; `None` once the whole request is queued.
     upload: Option<Upload>,
-    /// Bytes queued at the last look.
-    queued: usize,
-    /// When the queue last shrank or the source last gave data.
+    /// Everything queued so far has left.
+    drained: bool,
+    /// When the transport last took bytes or the source last gave data.
     last_progress: Instant,
     /// The send guard's timer, while one is armed.
     guard: Option<DelayedCall>,
@@ -207,54 +202,60 @@ pub(super) struct Sending {
 
 /// Where a request being sent stands after a look.
 pub(super) enum Sent {
-    /// Bytes are still queued, or the source is still to be pulled.
+    /// Bytes are still to leave, or the source is still to be pulled.
     Later,
-    /// The kernel has taken the whole request.
+    /// The transport has taken the whole request.
     Written,
     /// The source broke its promised length.
     Failed(HttpError),
 }
 
 impl Sending {
-    /// Queues `exchange`'s request (a streamed body is pulled in [`advance`](Self::advance))
-    /// and arms the send guard, `guard` without progress failing the request.
+    /// Queues `exchange`'s request (a streamed body is pulled in [`advance`](Self::advance)),
+    /// starts watching it leave, and arms the send guard, `guard` without progress failing
+    /// the request.
     pub(super) fn start(
         cx: &mut Context<'_>,
         exchange: &mut Exchange,
         guard: Option<Duration>,
     ) -> Self {
         let upload = send_request(cx, exchange);
+        cx.watch_writes(true);
         Sending {
             upload,
-            queued: cx.queued_bytes(),
+            drained: false,
             last_progress: cx.reactor().now(),
             guard: guard.and_then(|after| arm_guard(cx, after)),
             full: false,
         }
     }
 
-    /// Looks at the queue after the reactor reported progress (or the request was queued,
-    /// or the source woke): notes the progress, pulls more if there is room, and moves the
-    /// marks under what is now queued.
+    /// A flush sent some of the request: notes the progress (and whether all of it left).
+    pub(super) fn progressed(&mut self, cx: &mut Context<'_>, progress: WriteProgress) {
+        self.last_progress = cx.reactor().now();
+        self.drained = progress.drained;
+    }
+
+    /// Looks at the request after the reactor reported progress (or the request was queued,
+    /// or the source woke): pulls more if there is room, and says whether it is written.
     pub(super) fn advance(&mut self, cx: &mut Context<'_>) -> Sent {
-        let queued = cx.queued_bytes();
-        if queued < self.queued {
-            self.last_progress = cx.reactor().now();
-        }
-        if queued <= LOW_WATER {
+        if cx.queued_bytes() <= LOW_WATER {
             self.full = false;
         }
+        let queued_before = cx.queued_bytes();
         if let Err(error) = self.pull(cx) {
             return Sent::Failed(error);
         }
-        self.queued = cx.queued_bytes();
-        match (self.queued, &self.upload) {
-            (0, None) => return Sent::Written,
-            // Nothing queued and the source waits: no flush is coming to report.
-            (0, Some(_)) => {}
-            (queued, _) => cx.set_write_buffer_limits(queued - 1, queued - 1),
+        if cx.queued_bytes() > queued_before {
+            self.drained = false;
         }
-        Sent::Later
+        match (self.drained, &self.upload) {
+            (true, None) => {
+                cx.watch_writes(false);
+                Sent::Written
+            }
+            _ => Sent::Later,
+        }
     }
 
     /// Pulls from the source, if there is one and the queue has room.
@@ -280,11 +281,9 @@ impl Sending {
     pub(super) fn stalled(&mut self, cx: &mut Context<'_>, after: Duration) -> bool {
         self.guard = None;
         let now = cx.reactor().now();
-        let queued = cx.queued_bytes();
-        // An empty queue is the source's delay, not the server's: the guard judges the
-        // server. (A shrink no flush reported, which the marks should rule out, counts too.)
-        if queued == 0 || queued < self.queued {
-            self.queued = queued;
+        // Nothing waiting to leave is the source's delay, not the server's: the guard
+        // judges the server.
+        if self.drained {
             self.last_progress = now;
         }
         let idle = now.saturating_duration_since(self.last_progress);

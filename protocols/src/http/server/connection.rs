@@ -3,12 +3,11 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use log::{debug, warn};
-use torsion_reactor::{Context, DelayedCall, DisconnectReason, Protocol};
+use torsion_reactor::{Context, DelayedCall, DisconnectReason, Protocol, WriteProgress};
 
 use super::date::DateCache;
 use super::handler::{BodyMode, BodySink, Handler, Request};
@@ -19,10 +18,6 @@ use super::ServerConfig;
 use crate::http::codec::{
     write_continue, BodyKind, HttpError, RequestDecoder, RequestEvent, RequestHead,
 };
-
-/// How long the parked wake-up call waits when nothing brings it forward (it always is
-/// brought forward when a response completes: this is "never").
-const PARKED: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// The request whose body is being read.
 enum Current {
@@ -64,6 +59,9 @@ pub struct HttpConnection<H: Handler> {
     /// pipelines requests without reading the responses must not make the queue grow
     /// without bound. Reading resumes once the queue drains to the low watermark.
     backed_up: bool,
+    /// Reading is paused because the pipeline is full: it resumes when the pipeline wakes
+    /// the connection (a response completed).
+    stalled: bool,
 }
 
 /// Which read timeout applies.
@@ -95,6 +93,7 @@ impl<H: Handler> HttpConnection<H> {
             deadline: (Deadline::None, None),
             send: None,
             backed_up: false,
+            stalled: false,
         }
     }
 
@@ -211,6 +210,7 @@ impl<H: Handler> HttpConnection<H> {
                 };
                 cx.pause_reading();
                 self.backed_up = false; // reading stops for good
+                self.stalled = false;
                 let mut dispatch = Dispatch {
                     handler: &*self.handler,
                     pipeline: &pipeline,
@@ -235,49 +235,48 @@ impl<H: Handler> HttpConnection<H> {
         true
     }
 
-    /// The send timeout's look at the queue (see [`SendGuard`]): notes the kernel's progress;
-    /// starts following a queue that holds bytes (arming the timer), moving the marks one
-    /// byte under it; stops following an empty one (the configured marks again, and the idle
-    /// timeout restarts: the response is out).
+    /// The send timeout's look at the queue (see [`SendGuard`]): starts following a queue
+    /// that holds bytes (arming the timer, and asking the reactor to report each flush that
+    /// sends some); stops following an empty one (and the idle timeout restarts: the
+    /// response is out).
     fn watch_send(&mut self, cx: &mut Context<'_>) {
-        let (Some(after), Some(pipeline)) = (self.config.send_timeout, &self.pipeline) else {
+        let (Some(after), Some(_)) = (self.config.send_timeout, &self.pipeline) else {
             return;
         };
-        let queued = cx.queued_bytes();
         let now = cx.reactor().now();
-        let taken = pipeline.borrow().taken(queued);
         let guard = self.send.get_or_insert_with(|| SendGuard::new(now));
-        guard.note(taken, now);
-        if queued == 0 {
+        if cx.queued_bytes() == 0 {
             if guard.is_following() {
-                guard.stop(cx.reactor());
-                let (high, low) = self.config.write_buffer_limits;
-                cx.set_write_buffer_limits(high, low);
-                if self.deadline.0 == Deadline::Idle {
-                    self.arm_deadline(cx, true);
-                }
+                self.stop_following(cx);
             }
             return;
         }
         if !guard.is_following() {
             let timer = cx.call_later(after, |this: &mut Self, cx| this.send_timer_fired(cx));
             guard.start(now, timer);
+            cx.watch_writes(true);
         }
-        cx.set_write_buffer_limits(queued - 1, queued - 1);
+    }
+
+    /// Everything queued has left: the send timeout stops following, and the idle timeout
+    /// restarts.
+    fn stop_following(&mut self, cx: &mut Context<'_>) {
+        if let Some(guard) = self.send.as_mut() {
+            guard.stop(cx.reactor());
+        }
+        cx.watch_writes(false);
+        if self.deadline.0 == Deadline::Idle {
+            self.arm_deadline(cx, true);
+        }
     }
 
     /// The send timeout's timer: aborts the connection if the client took nothing for the
     /// whole timeout, else arms it again for what is left of it since the last progress.
     fn send_timer_fired(&mut self, cx: &mut Context<'_>) {
-        if let Some(guard) = self.send.as_mut() {
-            guard.fired();
-        }
-        // A drain no flush reported (the marks should rule it out) lets the producer on.
-        self.resume_if_low(cx);
-        self.watch_send(cx);
         let (Some(after), Some(guard)) = (self.config.send_timeout, self.send.as_mut()) else {
             return;
         };
+        guard.fired();
         if !guard.is_following() {
             return;
         }
@@ -318,22 +317,12 @@ impl<H: Handler> HttpConnection<H> {
         }
     }
 
-    /// The pipeline is full: stop reading until a response completes.
+    /// The pipeline is full: stop reading until a response completes (the pipeline wakes
+    /// the connection then).
     fn stall(&mut self, cx: &mut Context<'_>, pipeline: &SharedPipeline) {
         cx.pause_reading();
-        if pipeline.borrow().wake.is_none() {
-            let wake = cx.call_later(PARKED, |this: &mut Self, cx| this.wake(cx));
-            pipeline.borrow_mut().wake = wake;
-        }
-    }
-
-    /// A response completed: read on.
-    fn wake(&mut self, cx: &mut Context<'_>) {
-        if let Some(pipeline) = &self.pipeline {
-            pipeline.borrow_mut().wake = None;
-        }
-        cx.resume_reading();
-        self.process(cx, &[]);
+        self.stalled = true;
+        pipeline.borrow_mut().stalled = true;
     }
 }
 
@@ -442,7 +431,8 @@ impl<H: Handler> Protocol for HttpConnection<H> {
     fn connection_made(&mut self, cx: &mut Context<'_>) {
         let (high, low) = self.config.write_buffer_limits;
         cx.set_write_buffer_limits(high, low);
-        self.pipeline = Some(Pipeline::new(cx.id(), high, self.date.clone()));
+        let waker = cx.reactor().handle();
+        self.pipeline = Some(Pipeline::new(cx.id(), high, self.date.clone(), waker));
         self.arm_deadline(cx, true);
         debug!("connection {}: HTTP", cx.id());
     }
@@ -476,6 +466,7 @@ impl<H: Handler> Protocol for HttpConnection<H> {
     fn shutdown_requested(&mut self, cx: &mut Context<'_>) {
         cx.pause_reading();
         self.backed_up = false; // no new requests: reading stops for good
+        self.stalled = false;
         match self.pipeline.clone() {
             Some(pipeline) if matches!(self.current, Current::Idle) => {
                 pipeline.borrow_mut().close_when_done(cx.reactor());
@@ -497,22 +488,39 @@ impl<H: Handler> Protocol for HttpConnection<H> {
     }
 
     /// The queue passed the configured high watermark before a flush (a large response, a
-    /// stream, a file), or, while the send timeout follows the queue, a flush is coming: a
-    /// streaming producer pauses if the queue is past the configured mark.
+    /// stream, a file): a streaming producer pauses, and the send timeout follows the bytes.
     fn pause_writing(&mut self, cx: &mut Context<'_>) {
         if let Some(pipeline) = &self.pipeline {
-            if cx.queued_bytes() > self.config.write_buffer_limits.0 {
-                pipeline.borrow_mut().set_paused(true);
-            }
+            pipeline.borrow_mut().set_paused(true);
         }
         self.watch_send(cx);
     }
 
-    /// The queue drained to the configured low watermark, or, while the send timeout follows
-    /// the queue, a flush made progress: a paused producer goes on if the queue is at the
-    /// configured mark or under.
+    /// The queue drained to the configured low watermark: a paused producer goes on.
     fn resume_writing(&mut self, cx: &mut Context<'_>) {
         self.resume_if_low(cx);
-        self.watch_send(cx);
+    }
+
+    /// A flush the send timeout follows sent bytes: the client is taking them; once all of
+    /// them are gone, following stops.
+    fn write_progress(&mut self, cx: &mut Context<'_>, progress: WriteProgress) {
+        let now = cx.reactor().now();
+        if let Some(guard) = self.send.as_mut() {
+            guard.progressed(now);
+        }
+        if progress.drained {
+            self.stop_following(cx);
+        }
+    }
+
+    /// Woken: a response completed while reading was stopped for a full pipeline (read the
+    /// requests waiting), or a responder went away without a reactor (send what it left).
+    fn woken(&mut self, cx: &mut Context<'_>) {
+        let still_full = self.pipeline.as_ref().is_some_and(|p| p.borrow().stalled);
+        if self.stalled && !still_full {
+            self.stalled = false;
+            cx.resume_reading();
+        }
+        self.process(cx, &[]);
     }
 }

@@ -7,11 +7,10 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use log::debug;
-use torsion_reactor::{ConnectionId, DelayedCall, Reactor};
+use torsion_reactor::{ConnectionId, Reactor, ReactorHandle};
 
 use super::date::DateCache;
 use crate::http::codec::HttpDate;
@@ -81,16 +80,15 @@ pub(super) struct Pipeline {
     close_when_done: bool,
     /// A responder was dropped or finished outside a pump: pump at the next chance.
     pub(super) needs_pump: bool,
-    /// A parked call on the connection's protocol, brought forward when a response completes
-    /// so the protocol reads the requests it stopped before.
-    pub(super) wake: Option<DelayedCall>,
+    /// Reading stopped with the pipeline full: the connection is woken when a response
+    /// completes, to read the requests it stopped before.
+    pub(super) stalled: bool,
+    /// Wakes the connection from where there is no reactor (a responder dropped unanswered).
+    waker: ReactorHandle,
     date: Rc<RefCell<DateCache>>,
     /// The staging buffer of the last response sent, emptied, for the next one: a response
     /// head is serialized into it without allocating.
     spare: BytesMut,
-    /// Bytes handed to the connection's queue so far: with what is still queued, it tells
-    /// how much the kernel has taken (the send timeout's measure of progress).
-    written: u64,
 }
 
 /// Staging buffers up to this capacity are kept for the next response.
@@ -102,6 +100,7 @@ impl Pipeline {
         id: ConnectionId,
         high_water: usize,
         date: Rc<RefCell<DateCache>>,
+        waker: ReactorHandle,
     ) -> SharedPipeline {
         Rc::new(RefCell::new(Pipeline {
             id,
@@ -113,10 +112,10 @@ impl Pipeline {
             closing: false,
             close_when_done: false,
             needs_pump: false,
-            wake: None,
+            stalled: false,
+            waker,
             date,
             spare: BytesMut::new(),
-            written: 0,
         }))
     }
 
@@ -164,9 +163,12 @@ impl Pipeline {
             || reactor.queued_bytes(self.id) > self.high_water
     }
 
-    /// Bytes the kernel has taken from the connection so far, given the `queued` ones.
-    pub(super) fn taken(&self, queued: usize) -> u64 {
-        self.written.saturating_sub(queued as u64)
+    /// A responder finished or was dropped where there is no reactor to pump with: the
+    /// connection is woken to pump.
+    pub(super) fn pump_later(&mut self) {
+        self.needs_pump = true;
+        // Only fails once the reactor is gone, and with it the connection.
+        let _ = self.waker.wake(self.id);
     }
 
     /// The `Date` for a response made now.
@@ -203,7 +205,7 @@ impl Pipeline {
     pub(super) fn lost(&mut self) {
         self.gone = true;
         self.slots.clear();
-        self.wake = None;
+        self.stalled = false;
     }
 
     /// Hands the connection what is ready, in order: the front response's bytes, and while
@@ -217,18 +219,13 @@ impl Pipeline {
                 break;
             }
             for bytes in front.queue.drain(..) {
-                let len = bytes.len() as u64;
-                if reactor.write_bytes_to(self.id, bytes) {
-                    self.written += len;
-                }
+                reactor.write_bytes_to(self.id, bytes);
             }
             // Staged bytes (a head, a small body) follow the queued ones; copied into the
             // connection's queue, which the reactor would do for small `Bytes` anyway, so the
             // staging buffer keeps its memory for the next response.
             if !front.staging.is_empty() {
-                if reactor.write_to(self.id, &front.staging) {
-                    self.written += front.staging.len() as u64;
-                }
+                reactor.write_to(self.id, &front.staging);
                 front.staging.clear();
             }
             if !front.done {
@@ -247,8 +244,8 @@ impl Pipeline {
             }
         }
         if advanced {
-            if let Some(wake) = self.wake.take() {
-                wake.reset(reactor, Duration::ZERO);
+            if std::mem::take(&mut self.stalled) {
+                reactor.wake(self.id);
             }
             return self.slots.front_mut().and_then(|s| s.on_resume.take());
         }

@@ -59,7 +59,7 @@ impl Answering {
 /// earlier ones.
 ///
 /// Dropping a responder without answering answers `500 Internal Server Error` and closes the
-/// connection (written when the connection next runs, since a drop has no reactor).
+/// connection (written once the connection is woken for it, since a drop has no reactor).
 #[must_use = "a request must be answered"]
 pub struct Responder {
     pipeline: SharedPipeline,
@@ -221,7 +221,7 @@ impl Drop for Responder {
                 .close(true);
             let _ = head.write(&HeaderMap::new(), slot.staging());
             slot.finish(true);
-            pipeline.needs_pump = true;
+            pipeline.pump_later();
         }
     }
 }
@@ -336,6 +336,12 @@ impl Drop for BodyWriter {
         if self.framing.is_some() {
             log::warn!("a streamed body was dropped unfinished: closing the connection");
             self.end(false);
+            // No reactor here to send what is left: the connection is woken to.
+            if let Ok(mut pipeline) = self.pipeline.try_borrow_mut() {
+                if pipeline.needs_pump {
+                    pipeline.pump_later();
+                }
+            }
         }
     }
 }

@@ -1,16 +1,10 @@
-//! The send timeout's bookkeeping (nginx's `send_timeout`): how far the kernel has taken the
-//! connection's bytes, when it last took some, and the timer that judges it.
+//! The send timeout's bookkeeping (nginx's `send_timeout`): whether the connection's bytes
+//! are being followed out, when the client last took some, and the timer that judges it.
 //!
-//! The reactor reports a queue shrinking only through `resume_writing`, so while bytes wait
-//! the connection's write-buffer limits follow the queue (the technique of the client's
-//! `Sending`): both marks one byte under what is queued after each look. The next flush then
-//! sees the queue over the high mark (`pause_writing`, before it writes), and any byte the
-//! kernel takes brings it to the low mark or under (`resume_writing`, after it writes): each
-//! flush that makes progress is reported in the turn it happens. The configured watermarks,
-//! which pause and resume streaming producers, are then judged by the connection itself from
-//! the queue's length in those callbacks; they are the reactor's marks again once the queue
-//! is empty. Progress is measured as bytes the kernel took (bytes handed to the queue minus
-//! bytes still in it), so writes that refill the queue between two looks cannot hide it.
+//! While bytes wait, the connection watches its writes (`Context::watch_writes`): the reactor
+//! reports each flush that sends some (`Protocol::write_progress`), in the turn it happens,
+//! and says when everything is gone. Writes that refill the queue between two flushes cannot
+//! hide progress, since it is what the transport took that is reported.
 
 use std::time::{Duration, Instant};
 
@@ -18,11 +12,9 @@ use torsion_reactor::{DelayedCall, Reactor};
 
 /// Where the send timeout stands on one connection.
 pub(super) struct SendGuard {
-    /// Bytes are queued: the marks follow the queue and the timer is armed.
+    /// Bytes are queued: their flushes are reported and the timer is armed.
     following: bool,
-    /// Bytes the kernel had taken at the last look.
-    taken: u64,
-    /// When the kernel last took bytes (or the following started).
+    /// When the client last took bytes (or the following started).
     last_progress: Instant,
     /// The timer that judges the connection, while following.
     timer: Option<DelayedCall>,
@@ -33,7 +25,6 @@ impl SendGuard {
     pub(super) fn new(now: Instant) -> Self {
         SendGuard {
             following: false,
-            taken: 0,
             last_progress: now,
             timer: None,
         }
@@ -44,12 +35,9 @@ impl SendGuard {
         self.following
     }
 
-    /// Notes that the kernel has taken `taken` bytes in all by `now`.
-    pub(super) fn note(&mut self, taken: u64, now: Instant) {
-        if taken > self.taken {
-            self.taken = taken;
-            self.last_progress = now;
-        }
+    /// Notes that the client took bytes at `now`.
+    pub(super) fn progressed(&mut self, now: Instant) {
+        self.last_progress = now;
     }
 
     /// Starts following a queue that holds bytes, judged by `timer`.
