@@ -40,6 +40,7 @@
 //!
 //! The guide (the `torsion` crate's `guide` module, from `docs/`) explains each part.
 
+mod connect;
 mod connection;
 mod context;
 mod delayed_call;
@@ -61,6 +62,7 @@ mod udp;
 mod write_queue;
 
 pub use bytes::Bytes;
+pub use connect::{ConnectOptions, Target, DEFAULT_CONNECT_TIMEOUT};
 pub use context::Context;
 pub use delayed_call::DelayedCall;
 pub use error::{ConnectError, DisconnectReason};
@@ -77,7 +79,7 @@ pub use remote::{ReactorGone, ReactorHandle, WorkPanicked};
 pub use rustls;
 pub use shutdown::{Phase, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use slot::ConnectionId;
-pub use tcp::{ConnectOptions, Connector, ListeningPort, DEFAULT_CONNECT_TIMEOUT};
+pub use tcp::{Connector, ListeningPort};
 pub use time::ManualClock;
 pub use tls::{TlsError, TlsOptions};
 pub use udp::{DatagramContext, DatagramPort, DatagramProtocol, DEFAULT_MAX_DATAGRAM_SIZE};

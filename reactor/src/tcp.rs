@@ -10,8 +10,9 @@ use log::{debug, error, info, warn};
 use mio::net::{TcpListener, TcpStream};
 use socket2::{Domain, Socket, Type};
 
+use crate::connect::ConnectOptions;
 use crate::delayed_call::TimerAction;
-use crate::protocol::{AnyClientFactory, ClientFactory, Factory};
+use crate::protocol::{AnyClientFactory, Factory};
 use crate::slot::{flag, ConnectionId, Key, Listener, SlotKind};
 use crate::stream::Stream;
 use crate::time::TimerKey;
@@ -25,9 +26,6 @@ const ACCEPT_BUDGET_PER_TURN: usize = 128;
 /// How long a listener stops accepting after the process or system ran out of descriptors
 /// or memory. Short enough that service resumes promptly, long enough not to spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-
-/// The default connect timeout, as Twisted's `connectTCP`.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A listening TCP port, returned by [`Reactor::listen_tcp`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,46 +47,6 @@ impl ListeningPort {
     }
 }
 
-/// Options for [`Reactor::connect_tcp_with`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ConnectOptions {
-    /// How long to wait for the connection to be established before failing it with
-    /// [`ConnectError::TimedOut`]. Default: 30 seconds.
-    pub timeout: Duration,
-    /// For `connect_tls`: how long the TLS handshake may take once the TCP connection is
-    /// made, before failing with [`TlsError::HandshakeTimeout`](crate::tls::TlsError).
-    /// Default: [`DEFAULT_HANDSHAKE_TIMEOUT`](crate::tls::DEFAULT_HANDSHAKE_TIMEOUT), 10 seconds.
-    pub handshake_timeout: Duration,
-}
-
-impl Default for ConnectOptions {
-    fn default() -> Self {
-        ConnectOptions {
-            timeout: DEFAULT_CONNECT_TIMEOUT,
-            handshake_timeout: crate::tls::DEFAULT_HANDSHAKE_TIMEOUT,
-        }
-    }
-}
-
-impl ConnectOptions {
-    /// Options with the given connect timeout.
-    pub fn with_timeout(timeout: Duration) -> Self {
-        ConnectOptions {
-            timeout,
-            ..ConnectOptions::default()
-        }
-    }
-
-    /// These options with the given TLS handshake timeout.
-    pub fn handshake_timeout(self, handshake_timeout: Duration) -> Self {
-        ConnectOptions {
-            handshake_timeout,
-            ..self
-        }
-    }
-}
-
 /// What the reactor keeps for an outgoing connection beside its slot (so that accepted
 /// connections do not pay for these fields).
 pub(crate) struct Outgoing {
@@ -99,11 +57,11 @@ pub(crate) struct Outgoing {
     options: ConnectOptions,
     /// The pending connect timeout, cancelled once connected.
     timeout: Option<TimerKey>,
-    /// For `connect_tls`: the handshake to start once the TCP connection is made.
+    /// With TLS: the handshake to start once the TCP connection is made.
     tls: Option<ClientTls>,
 }
 
-/// A connection attempt started by [`Reactor::connect_tcp`].
+/// A connection attempt started by [`Reactor::connect`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Connector {
     id: ConnectionId,
@@ -171,45 +129,6 @@ impl Reactor {
         Ok(ListeningPort { key, addr })
     }
 
-    /// Connects to `addr` with the default 30-second timeout; see
-    /// [`connect_tcp_with`](Reactor::connect_tcp_with).
-    pub fn connect_tcp<F: ClientFactory>(&mut self, addr: SocketAddr, factory: F) -> Connector {
-        self.connect_tcp_with(addr, factory, ConnectOptions::default())
-    }
-
-    /// Starts a non-blocking connect to `addr`. Once connected, the factory builds the
-    /// protocol and `connection_made` runs. If the attempt fails (refused, unreachable, no
-    /// answer within `options.timeout`), the factory's `client_connection_failed` gets the
-    /// real error once the current callback has returned, never from inside this call.
-    pub fn connect_tcp_with<F: ClientFactory>(
-        &mut self,
-        addr: SocketAddr,
-        factory: F,
-        options: ConnectOptions,
-    ) -> Connector {
-        self.connect_boxed(VecDeque::from([addr]), Box::new(factory), options, None)
-    }
-
-    /// Connects to `host` (a name or an address literal) on `port`, with the default
-    /// options; see [`connect_tcp_host_with`](Reactor::connect_tcp_host_with).
-    pub fn connect_tcp_host<F: ClientFactory>(&mut self, host: &str, port: u16, factory: F) {
-        self.connect_tcp_host_with(host, port, factory, ConnectOptions::default())
-    }
-
-    /// Resolves `host` on the thread pool (getaddrinfo blocks, so never on the reactor
-    /// thread), then connects to its addresses in turn until one answers. A name that does
-    /// not resolve fails with [`ConnectError::Resolve`]; otherwise the error of the last
-    /// address tried reaches `client_connection_failed`.
-    pub fn connect_tcp_host_with<F: ClientFactory>(
-        &mut self,
-        host: &str,
-        port: u16,
-        factory: F,
-        options: ConnectOptions,
-    ) {
-        self.connect_host_boxed(host, port, Box::new(factory), options, None)
-    }
-
     /// Resolves `host` on the thread pool, then connects (with a TLS handshake if `tls`).
     pub(crate) fn connect_host_boxed(
         &mut self,
@@ -250,7 +169,7 @@ impl Reactor {
         tls: Option<ClientTls>,
     ) -> Connector {
         while let Some(addr) = addrs.pop_front() {
-            match self.start_connect(addr) {
+            match self.start_connect(addr, options.local_addr) {
                 Ok(key) => {
                     let deadline = self.now() + options.timeout;
                     let timeout = self
@@ -277,10 +196,8 @@ impl Reactor {
     }
 
     /// A non-blocking connect, registered.
-    fn start_connect(&mut self, addr: SocketAddr) -> io::Result<Key> {
-        let socket = TcpStream::connect(addr)?;
-        // TCP_NODELAY before connecting: no small write of the new connection waits.
-        socket.set_nodelay(true)?;
+    fn start_connect(&mut self, addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<Key> {
+        let socket = connecting_socket(addr, local)?;
         let key = self.insert(socket, |socket| {
             Reactor::new_connection(Stream::Tcp(socket), flag::CONNECTING)
         })?;
@@ -288,7 +205,7 @@ impl Reactor {
         Ok(key)
     }
 
-    /// Queues a failure detected inside `connect_tcp` for the next turn.
+    /// Queues a failure detected inside `connect` for the next turn.
     fn fail_later(&mut self, factory: Box<dyn AnyClientFactory>, e: io::Error) -> Connector {
         self.fail_later_with(factory, ConnectError::from_io(e))
     }
@@ -344,7 +261,7 @@ impl Reactor {
             self.timers.cancel(timeout);
         }
         if let Some(tls) = outgoing.tls.take() {
-            return self.start_client_handshake(key, tls);
+            return self.start_client_handshake(key, tls, peer);
         }
         let protocol = outgoing.factory.build(peer);
         let Some(conn) = self.connection_mut(key) else {
@@ -525,8 +442,26 @@ fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(TcpListener::from_std(socket.into()))
 }
 
+/// A non-blocking socket connecting to `addr`, bound to `local` first if given (socket2,
+/// since mio cannot bind a socket before connecting it).
+fn connecting_socket(addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    // TCP_NODELAY before connecting: no small write of the new connection waits.
+    socket.set_tcp_nodelay(true)?;
+    if let Some(local) = local {
+        socket.bind(&local.into())?;
+    }
+    match socket.connect(&addr.into()) {
+        // A non-blocking connect is under way; its completion is a writable edge.
+        Err(e) if e.raw_os_error() == Some(EINPROGRESS) => {}
+        other => other?,
+    }
+    Ok(TcpStream::from_std(socket.into()))
+}
+
 /// The id of a connection attempt that failed before it had a slot: stale from the start.
-fn stale_connector() -> Connector {
+pub(crate) fn stale_connector() -> Connector {
     Connector {
         id: ConnectionId(Key {
             index: u32::MAX,
@@ -540,6 +475,8 @@ const ENOMEM: i32 = 12;
 const ENFILE: i32 = 23;
 const EMFILE: i32 = 24;
 const ENOBUFS: i32 = 105;
+// A non-blocking connect that has started but not completed.
+const EINPROGRESS: i32 = 115;
 // A connection that died in the backlog or was refused by a filter: skip it, go on accepting.
 const EPROTO: i32 = 71;
 const EPERM: i32 = 1;

@@ -63,7 +63,7 @@ fn connect_in_turn<F: ClientFactory>(
         let factory = InTurn {
             factory: Rc::new(RefCell::new(factory)),
             rest: addrs,
-            options,
+            options: options.clone(),
         };
         reactor.connect_tcp_with(first, factory, options);
     }
@@ -90,9 +90,9 @@ impl<F: ClientFactory> ClientFactory for InTurn<F> {
                 let factory = InTurn {
                     factory: self.factory.clone(),
                     rest: std::mem::take(&mut self.rest),
-                    options: self.options,
+                    options: self.options.clone(),
                 };
-                reactor.connect_tcp_with(next, factory, self.options);
+                reactor.connect_tcp_with(next, factory, self.options.clone());
             }
             _ => self
                 .factory

@@ -1,7 +1,6 @@
 //! The public face of TLS on the reactor and the context: TLS ports and clients, STARTTLS,
 //! and what a protocol can learn about its peer.
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,11 +10,10 @@ use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, ProtocolVersion, ServerConfig};
 
 use crate::slot::{flag, ConnectionId, Key};
-use crate::tcp::{ConnectOptions, Connector, ListeningPort};
-use crate::tls::io::ClientTls;
+use crate::tcp::ListeningPort;
 use crate::tls::stage::{server_name as parse_server_name, Session, TlsStream};
 use crate::tls::{ServerTls, TlsError, TlsOptions, DEFAULT_HANDSHAKE_TIMEOUT};
-use crate::{ClientFactory, ConnectError, Context, Factory, Reactor};
+use crate::{Context, Factory, Reactor};
 
 impl Reactor {
     /// Listens on `addr` for TLS connections (Twisted's `listenSSL`), with the default
@@ -45,80 +43,6 @@ impl Reactor {
     ) -> io::Result<ListeningPort> {
         let tls = ServerTls::new(config.into(), options);
         self.listen_boxed(addr, Box::new(factory), Some(Box::new(tls)))
-    }
-
-    /// Connects to `addr` over TLS (Twisted's `connectSSL`) with the default options; see
-    /// [`connect_tls_with`](Reactor::connect_tls_with).
-    pub fn connect_tls<F: ClientFactory>(
-        &mut self,
-        addr: SocketAddr,
-        server_name: &str,
-        config: impl Into<Arc<ClientConfig>>,
-        factory: F,
-    ) -> Connector {
-        self.connect_tls_with(
-            addr,
-            server_name,
-            config,
-            factory,
-            ConnectOptions::default(),
-        )
-    }
-
-    /// Connects to `addr`, then handshakes with `config`, verifying that the server's
-    /// certificate is valid for `server_name` (a DNS name, also sent as SNI, or an IP
-    /// address). The factory builds the protocol, and `connection_made` runs, once the
-    /// handshake is complete. If the TCP connect fails, the handshake fails (a refused
-    /// certificate, a name mismatch, ...) or takes longer than `options.handshake_timeout`,
-    /// `client_connection_failed` hears why ([`ConnectError::Tls`] for TLS reasons), never
-    /// from inside this call.
-    pub fn connect_tls_with<F: ClientFactory>(
-        &mut self,
-        addr: SocketAddr,
-        server_name: &str,
-        config: impl Into<Arc<ClientConfig>>,
-        factory: F,
-        options: ConnectOptions,
-    ) -> Connector {
-        let factory = Box::new(factory);
-        match client_tls(server_name, config.into(), &options) {
-            Ok(tls) => self.connect_boxed(VecDeque::from([addr]), factory, options, Some(tls)),
-            Err(e) => self.fail_later_with(factory, ConnectError::Tls(e)),
-        }
-    }
-
-    /// Connects to `host` over TLS with the default options; see
-    /// [`connect_tls_host_with`](Reactor::connect_tls_host_with).
-    pub fn connect_tls_host<F: ClientFactory>(
-        &mut self,
-        host: &str,
-        port: u16,
-        config: impl Into<Arc<ClientConfig>>,
-        factory: F,
-    ) {
-        self.connect_tls_host_with(host, port, config, factory, ConnectOptions::default())
-    }
-
-    /// Resolves `host` on the thread pool, connects to its addresses in turn, and
-    /// handshakes with the one that answers, verifying the server's certificate for `host`
-    /// (also sent as SNI): [`connect_tcp_host_with`](Reactor::connect_tcp_host_with) plus
-    /// TLS, with failures reported as for [`connect_tls_with`](Reactor::connect_tls_with).
-    pub fn connect_tls_host_with<F: ClientFactory>(
-        &mut self,
-        host: &str,
-        port: u16,
-        config: impl Into<Arc<ClientConfig>>,
-        factory: F,
-        options: ConnectOptions,
-    ) {
-        let mut factory: Box<dyn crate::protocol::AnyClientFactory> = Box::new(factory);
-        match client_tls(host, config.into(), &options) {
-            Ok(tls) => self.connect_host_boxed(host, port, factory, options, Some(tls)),
-            Err(e) => {
-                // Reported next turn, never from inside this call.
-                self.call_soon(move |reactor| factory.failed(reactor, ConnectError::Tls(e)));
-            }
-        }
     }
 
     /// Switches connection `key` to TLS with `session` (see `Context::start_tls_server`).
@@ -152,24 +76,6 @@ impl Reactor {
         self.mark_dirty(key);
         Ok(())
     }
-
-    /// Runs `f` on the next turn.
-    fn call_soon(&mut self, f: impl FnOnce(&mut Reactor) + 'static) {
-        self.call_later(std::time::Duration::ZERO, f);
-    }
-}
-
-/// Checks the server name and bundles what the client handshake needs.
-fn client_tls(
-    name: &str,
-    config: Arc<ClientConfig>,
-    options: &ConnectOptions,
-) -> Result<ClientTls, TlsError> {
-    Ok(ClientTls {
-        config,
-        name: parse_server_name(name)?,
-        handshake_timeout: options.handshake_timeout,
-    })
 }
 
 impl Context<'_> {
@@ -210,7 +116,7 @@ impl Context<'_> {
         self.reactor().start_tls(key, session, &[])
     }
 
-    /// Whether this connection runs TLS (from `listen_tls`, `connect_tls` or `start_tls`).
+    /// Whether this connection runs TLS (from `listen_tls`, a TLS `connect`, or `start_tls`).
     pub fn is_tls(&self) -> bool {
         self.tls().is_some()
     }

@@ -231,10 +231,11 @@ impl Reactor {
         self.arm_handshake_timeout(key, timeout);
     }
 
-    /// Puts a client TLS stage over a connection whose TCP connect just completed; the
-    /// protocol is built once the handshake completes.
-    pub(crate) fn start_client_handshake(&mut self, key: Key, tls: ClientTls) {
-        let session = match Session::client(tls.config, tls.name) {
+    /// Puts a client TLS stage over a connection whose TCP connect to `peer` just completed;
+    /// the protocol is built once the handshake completes.
+    pub(crate) fn start_client_handshake(&mut self, key: Key, tls: ClientTls, peer: SocketAddr) {
+        let name = tls.name.unwrap_or_else(|| peer.ip().into());
+        let session = match Session::client(tls.config, name) {
             Ok(session) => session,
             Err(e) => return self.fail_connect(key, ConnectError::Tls(e)),
         };
@@ -381,6 +382,8 @@ pub(crate) fn close_notify(conn: &mut Connection, pool: &mut BufferPool) -> io::
 #[derive(Clone)]
 pub(crate) struct ClientTls {
     pub(crate) config: std::sync::Arc<rustls::ClientConfig>,
-    pub(crate) name: rustls::pki_types::ServerName<'static>,
+    /// The name the server's certificate is verified for; `None`: the IP address connected
+    /// to, which differs from one address tried to the next.
+    pub(crate) name: Option<rustls::pki_types::ServerName<'static>>,
     pub(crate) handshake_timeout: Duration,
 }
