@@ -53,12 +53,16 @@ impl ClientFactory for Client {
 }
 
 #[test]
-fn connect_tcp_reaches_the_server_and_the_factory_hears_the_clean_loss() {
+fn connect_reaches_the_server_and_the_factory_hears_the_clean_loss() {
     init_logging();
     let mut reactor = Reactor::new().unwrap();
     let port = reactor.listen_tcp(any_loopback_port(), || Echo).unwrap();
     let heard = shared(Heard::default());
-    let connector = reactor.connect_tcp(port.local_addr(), Client(heard.clone()));
+    let connector = reactor.connect(
+        port.local_addr(),
+        Client(heard.clone()),
+        ConnectOptions::new(),
+    );
 
     run_until(&mut reactor, "the client connection to be lost", || {
         heard.borrow().lost.is_some()
@@ -76,10 +80,14 @@ fn connect_to_a_port_nobody_listens_on_fails_as_refused() {
     init_logging();
     let mut reactor = Reactor::new().unwrap();
     let heard = shared(Heard::default());
-    reactor.connect_tcp(closed_loopback_port(), Client(heard.clone()));
+    reactor.connect(
+        closed_loopback_port(),
+        Client(heard.clone()),
+        ConnectOptions::new(),
+    );
     assert!(
         heard.borrow().failed.is_none(),
-        "failure is reported on a later turn, never from inside connect_tcp"
+        "failure is reported on a later turn, never from inside connect"
     );
 
     run_until(&mut reactor, "the connect to fail", || {
@@ -102,7 +110,7 @@ fn connect_to_a_listener_with_a_full_backlog_times_out() {
     let heard = shared(Heard::default());
     let timeout = Duration::from_millis(300);
     let started = Instant::now();
-    reactor.connect_tcp_with(
+    reactor.connect(
         listener.addr(),
         Client(heard.clone()),
         ConnectOptions::with_timeout(timeout),
@@ -151,7 +159,11 @@ fn a_greeting_that_arrives_with_the_connect_completion_is_received() {
     let mut reactor = Reactor::new().unwrap();
     let heard = shared(Heard::default());
     let factory_heard = heard.clone();
-    reactor.connect_tcp(addr, move || Listener(factory_heard.clone()));
+    reactor.connect(
+        addr,
+        move || Listener(factory_heard.clone()),
+        ConnectOptions::new(),
+    );
     // The server accepts and speaks before the client's reactor polls even once, so the one
     // edge the client sees says both "connected" and "readable".
     let (mut accepted, _) = server.accept().unwrap();
