@@ -200,8 +200,8 @@ impl Reactor {
     /// [`options.local_addr`](ConnectOptions::local_addr) first if that is given.
     ///
     /// Each address has [`options.timeout`](ConnectOptions::timeout) to accept the
-    /// connection, and the handshake [`options.handshake_timeout`](ConnectOptions::handshake_timeout)
-    /// once it has.
+    /// connection, and the handshake
+    /// [`options.handshake_timeout`](ConnectOptions::handshake_timeout) once it has.
     ///
     /// If the attempt fails, the factory's
     /// [`client_connection_failed`](ClientFactory::client_connection_failed) hears why, once
@@ -224,9 +224,11 @@ impl Reactor {
     /// protocol's `connection_lost`.
     ///
     /// The [`Connector`] returned can stop the attempt and tells the connection's id ahead
-    /// of time. For a [`Target::Host`] it is stale from the start, because the connection has
-    /// no slot until the name resolves: its `stop_connecting` returns false and stops
-    /// nothing, and its id names no connection, ever.
+    /// of time, for the first address tried: each further address gets a slot, and an id, of
+    /// its own, so once the attempt has gone on to the next address the `Connector` is stale
+    /// (its `stop_connecting` returns false and stops nothing, its id names no connection).
+    /// For a [`Target::Host`] it is stale from the start, because the connection has no slot
+    /// until the name resolves.
     ///
     /// ```no_run
     /// use torsion_reactor::{tls, ConnectOptions, Context, Protocol, Reactor};

@@ -224,7 +224,7 @@ impl Reactor {
         self.request(id.0, flag::ABORTING);
     }
 
-    /// Whether `id` names a live, established connection (for `listen_tls` and `connect_tls`,
+    /// Whether `id` names a live, established connection (for `listen_tls` and a TLS `connect`,
     /// one whose handshake is complete).
     pub fn is_connected(&self, id: ConnectionId) -> bool {
         self.connection(id.0)

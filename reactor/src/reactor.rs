@@ -61,7 +61,7 @@ pub struct Reactor {
     /// Sockets with work left that no new readiness edge will announce: a connection over its
     /// read budget or whose reading was resumed, a listener with a backlog left.
     pub(crate) ready: VecDeque<Key>,
-    /// Connect attempts that failed inside `connect_tcp`, reported on the next turn.
+    /// Connect attempts that failed inside `connect`, reported on the next turn.
     pub(crate) failed_connects: VecDeque<(Box<dyn AnyClientFactory>, ConnectError)>,
     pub(crate) timers: TimerQueue<TimerAction>,
     /// The factories of outgoing connections, kept beside the slab rather than in every slot

@@ -110,7 +110,7 @@ pub(crate) mod flag {
     pub(crate) const QUEUED_READ: u16 = 1 << 11;
     /// An outgoing connection whose non-blocking connect has not completed: no protocol yet.
     pub(crate) const CONNECTING: u16 = 1 << 12;
-    /// A `listen_tls` or `connect_tls` connection whose TLS handshake has not completed:
+    /// A `listen_tls` or TLS `connect` connection whose TLS handshake has not completed:
     /// `connection_made` waits for it.
     pub(crate) const HANDSHAKING: u16 = 1 << 13;
 }

@@ -146,7 +146,7 @@ impl Reactor {
         }
     }
 
-    /// The handshake is done: a `listen_tls`/`connect_tls` connection is made now (a client's
+    /// The handshake is done: a `listen_tls`/TLS `connect` connection is made now (a client's
     /// protocol is built first); a `start_tls` one hears `tls_handshake_completed`.
     fn handshake_completed(&mut self, key: Key) {
         let Some(conn) = connection_in(&mut self.slots, key) else {
