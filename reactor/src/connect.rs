@@ -296,4 +296,3 @@ fn client_tls(target: &Target, options: &ConnectOptions) -> Result<Option<Client
         handshake_timeout: options.handshake_timeout,
     }))
 }
-
