@@ -15,7 +15,9 @@ use std::process::ExitCode;
 use std::rc::Rc;
 
 use torsion::protocols::line::{Delimiter, LineContext, LineProtocol, LineReceiver};
-use torsion::{ClientFactory, ConnectError, ConnectionId, DisconnectReason, Reactor};
+use torsion::{
+    ClientFactory, ConnectError, ConnectOptions, ConnectionId, DisconnectReason, Reactor,
+};
 
 /// What the client shares between the connection and stdin.
 #[derive(Default)]
@@ -118,7 +120,7 @@ fn main() -> ExitCode {
 fn run(addr: SocketAddr) -> Result<(), String> {
     let mut reactor = Reactor::new().map_err(|e| e.to_string())?;
     let session = Shared::default();
-    reactor.connect_tcp(addr, Client(session.clone()));
+    reactor.connect(addr, Client(session.clone()), ConnectOptions::new());
     watch_stdin(&mut reactor, &session).map_err(|e| format!("stdin: {e}"))?;
     reactor.run().map_err(|e| e.to_string())?;
     let outcome = session.borrow_mut().outcome.take();

@@ -14,7 +14,9 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::rc::Rc;
 
-use torsion::{ClientFactory, ConnectError, Context, DisconnectReason, Protocol, Reactor};
+use torsion::{
+    ClientFactory, ConnectError, ConnectOptions, Context, DisconnectReason, Protocol, Reactor,
+};
 
 /// How the run ended, filled in by the protocol or the factory.
 type Outcome = Rc<RefCell<Option<Result<(), String>>>>;
@@ -124,13 +126,11 @@ fn main() -> ExitCode {
 fn run(addr: SocketAddr, messages: VecDeque<Vec<u8>>) -> Result<(), String> {
     let mut reactor = Reactor::new().map_err(|e| e.to_string())?;
     let outcome = Outcome::default();
-    reactor.connect_tcp(
-        addr,
-        Client {
-            messages: Some(messages),
-            outcome: outcome.clone(),
-        },
-    );
+    let client = Client {
+        messages: Some(messages),
+        outcome: outcome.clone(),
+    };
+    reactor.connect(addr, client, ConnectOptions::new());
     reactor.run().map_err(|e| e.to_string())?;
     let result = outcome.borrow_mut().take();
     result.unwrap_or_else(|| Err("the reactor stopped unexpectedly".to_string()))

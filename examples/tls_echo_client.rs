@@ -25,14 +25,16 @@
 
 use std::cell::RefCell;
 use std::io::Write;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
 
 use torsion::rustls::ClientConfig;
 use torsion::tls::{self, Identity};
-use torsion::{ClientFactory, ConnectError, Context, DisconnectReason, Protocol, Reactor};
+use torsion::{
+    ClientFactory, ConnectError, ConnectOptions, Context, DisconnectReason, Protocol, Reactor,
+};
 
 const USAGE: &str =
     "usage: tls_echo_client ADDR --cafile PEM [--name NAME] [--cert PEM --key PEM] MESSAGE...";
@@ -263,14 +265,13 @@ fn run(options: Options, config: ClientConfig) -> Result<(), String> {
         protocol: Some(protocol(&options.messages, &outcome)),
         outcome: outcome.clone(),
     };
-    match options.name.filter(|name| *name != options.host) {
-        // The name to verify is ADDR's host: resolve it and try each address in turn.
-        None => reactor.connect_tls_host(&options.host, options.port, config, factory),
-        Some(name) => {
-            let addr = resolve(&options.host, options.port)?;
-            reactor.connect_tls(addr, &name, config, factory);
-        }
+    // ADDR's host is resolved and each of its addresses tried in turn; the certificate must
+    // be valid for that host, unless `--name` says which name instead.
+    let mut connect = ConnectOptions::new().tls(config);
+    if let Some(name) = options.name {
+        connect = connect.server_name(name);
     }
+    reactor.connect((options.host.as_str(), options.port), factory, connect);
     reactor.run().map_err(|e| e.to_string())?;
     let result = outcome.borrow_mut().take();
     result.unwrap_or_else(|| Err("the reactor stopped unexpectedly".to_string()))
@@ -289,15 +290,5 @@ fn protocol(messages: &[String], outcome: &Outcome) -> LineEcho {
         longest: messages.iter().map(|m| m.len() + 1).max().unwrap_or(1),
         partial: Vec::new(),
         outcome: outcome.clone(),
-    }
-}
-
-/// The first address of `host`.
-fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
-    match (host, port).to_socket_addrs() {
-        Ok(mut addrs) => addrs
-            .next()
-            .ok_or_else(|| format!("{host}: no address found")),
-        Err(e) => Err(format!("{host}: {e}")),
     }
 }

@@ -19,7 +19,7 @@ use std::thread;
 use common::certs::{Issued, TestCa};
 use common::examples::{example, run_to_end, Running};
 use common::{init_logging, run_until, shared, DEADLINE};
-use torsion::{Context, DisconnectReason, Protocol, Reactor};
+use torsion::{ConnectOptions, Context, DisconnectReason, Protocol, Reactor};
 
 /// A directory of this test's own under the system's temporary directory, removed when
 /// dropped.
@@ -392,7 +392,8 @@ fn a_torsion_tls_client_fetches_plaintext_from_http_server_over_https() {
     let config = common::tls::trusting(&ca);
     let factory = common::tls::client(&seen, request);
 
-    reactor.connect_tls(server.addr, "localhost", config, factory);
+    let options = ConnectOptions::new().tls(config).server_name("localhost");
+    reactor.connect(server.addr, factory, options);
     run_until(&mut reactor, "the response and the close", || {
         let seen = seen.borrow();
         seen.failed.is_some() || seen.lost.is_some()
@@ -455,7 +456,8 @@ fn http_server_over_https_answers_every_request_sent_before_a_half_close() {
     };
 
     // The certificate is for 127.0.0.1 too: an IP address is a server name.
-    reactor.connect_tls(server.addr, "127.0.0.1", config, client);
+    let options = ConnectOptions::new().tls(config).server_name("127.0.0.1");
+    reactor.connect(server.addr, client, options);
     run_until(&mut reactor, "both responses and the close", || {
         seen.borrow().lost.is_some()
     });

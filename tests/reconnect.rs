@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::*;
 use torsion::{
-    Backoff, BackoffState, ConnectError, Context, ManualClock, Protocol, Reactor, ReconnectEvent,
-    ReconnectHandle, ReconnectState, ReconnectingClient,
+    Backoff, BackoffState, ConnectError, ConnectOptions, Context, ManualClock, Protocol, Reactor,
+    ReconnectEvent, ReconnectHandle, ReconnectState, ReconnectingClient,
 };
 
 fn ms(n: u64) -> Duration {
@@ -489,5 +489,37 @@ fn a_tls_client_reconnects_after_a_loss_and_retries_a_refused_certificate() {
         2,
         "no protocol for a server that failed verification"
     );
+    handle.stop(&mut reactor);
+}
+
+#[test]
+fn a_host_client_with_tls_in_its_options_verifies_the_host_name() {
+    let (mut reactor, _clock) = manual_reactor();
+    let ca = common::certs::TestCa::new("reconnect CA");
+    let port = reactor
+        .listen_tls(
+            any_loopback_port(),
+            common::tls::localhost_server(&ca),
+            || HangUp,
+        )
+        .expect("listen_tls");
+    // No server name: each attempt connects to one of the addresses "localhost" resolves to,
+    // and verifies the certificate for "localhost", not for that address.
+    let options = ConnectOptions::new().tls(common::tls::trusting(&ca));
+    let made = Rc::new(Cell::new(0));
+    let (events, log) = (shared(Vec::new()), made.clone());
+    let recorded = events.clone();
+    let handle = ReconnectingClient::new_host("localhost", port.local_addr().port(), move |_| {
+        Counted(log.clone())
+    })
+    .backoff(exact_backoff())
+    .connect_options(options)
+    .on_event(move |_, _, event| recorded.borrow_mut().push(heard(event)))
+    .start(&mut reactor);
+    run_until(&mut reactor, "the first loss", || {
+        events.borrow().len() == 1
+    });
+    assert_eq!(made.get(), 1, "{:?}", events.borrow());
+    assert!(matches!(events.borrow()[0], Heard::Lost(_, Some(_))));
     handle.stop(&mut reactor);
 }

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use torsion::{
-    ClientFactory, ConnectError, ConnectionId, Context, DisconnectReason, Phase, Protocol, Reactor,
+    ClientFactory, ConnectError, ConnectOptions, ConnectionId, Context, DisconnectReason, Phase,
+    Protocol, Reactor,
 };
 
 type Log = Rc<RefCell<Vec<String>>>;
@@ -178,7 +179,11 @@ fn shutdown_stops_listening_and_cancels_pending_connects() {
     // A listener that never accepts, with a full queue: the connect to it hangs.
     let silent = SilentListener::new();
     let attempt = Rc::new(RefCell::new(None));
-    reactor.connect_tcp(silent.addr(), Attempt(attempt.clone()));
+    reactor.connect(
+        silent.addr(),
+        Attempt(attempt.clone()),
+        ConnectOptions::new(),
+    );
     reactor.iterate(Duration::ZERO).unwrap();
     reactor.shutdown();
     assert_eq!(attempt.borrow().as_deref(), Some("Cancelled"));

@@ -12,7 +12,9 @@ use std::thread;
 use std::time::Duration;
 
 use common::*;
-use torsion::{ClientFactory, ConnectError, Context, Protocol, Reactor, ReactorGone};
+use torsion::{
+    ClientFactory, ConnectError, ConnectOptions, Context, Protocol, Reactor, ReactorGone,
+};
 
 #[test]
 fn calls_from_eight_threads_each_run_once_in_per_thread_order() {
@@ -170,7 +172,11 @@ fn a_host_name_is_resolved_off_the_reactor_thread_and_connected() {
     let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port();
     let outcome = Rc::new(RefCell::new(None));
-    reactor.connect_tcp_host("localhost", port, Probe(outcome.clone()));
+    reactor.connect(
+        ("localhost", port),
+        Probe(outcome.clone()),
+        ConnectOptions::new(),
+    );
     run_until(&mut reactor, "the connection", || {
         outcome.borrow().is_some()
     });
@@ -185,7 +191,8 @@ fn a_host_name_that_does_not_resolve_fails_with_resolve() {
     let outcome = Rc::new(RefCell::new(None));
     // A name with a NUL byte fails in the resolver call itself: no query leaves the machine
     // (tests reach only loopback).
-    reactor.connect_tcp_host("no\0such-host", 80, Probe(outcome.clone()));
+    let target = ("no\0such-host", 80);
+    reactor.connect(target, Probe(outcome.clone()), ConnectOptions::new());
     run_until(&mut reactor, "the failure", || outcome.borrow().is_some());
     let failure = outcome.borrow().clone().unwrap().unwrap_err();
     assert!(failure.starts_with("Resolve("), "{failure}");

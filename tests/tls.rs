@@ -13,7 +13,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use torsion::{Context, DisconnectReason, ManualClock, Protocol, Reactor, TlsOptions};
+use torsion::{
+    ConnectOptions, Context, DisconnectReason, ManualClock, Protocol, Reactor, TlsOptions,
+};
 
 use common::certs::TestCa;
 use common::tls::*;
@@ -110,16 +112,15 @@ fn sixteen_mib_each_way_through_a_tls_connection_arrive_intact() {
     let done = Rc::new(RefCell::new(None));
     let d = done.clone();
     let started = std::time::Instant::now();
-    reactor.connect_tls(port.local_addr(), "localhost", trusting(&ca), move || {
-        PatternPump {
-            total: TOTAL,
-            sent: 0,
-            received: 0,
-            block: pattern_block(),
-            paused: false,
-            done: d.clone(),
-        }
-    });
+    let pump = move || PatternPump {
+        total: TOTAL,
+        sent: 0,
+        received: 0,
+        block: pattern_block(),
+        paused: false,
+        done: d.clone(),
+    };
+    reactor.connect(port.local_addr(), pump, tls_to("localhost", &ca));
     run_until(&mut reactor, "the client to finish", || {
         done.borrow().is_some()
     });
@@ -194,7 +195,7 @@ fn a_client_that_drops_tcp_without_close_notify_is_truncated_on_the_server() {
     let seen = shared(Seen::default());
     let mut factory = client(&seen, b"bye");
     factory.0.as_mut().unwrap().on_data = |cx, _| cx.abort_connection();
-    reactor.connect_tls(addr, "localhost", trusting(&ca), factory);
+    reactor.connect(addr, factory, tls_to("localhost", &ca));
     run_until(&mut reactor, "the server connection to end", || {
         servers
             .borrow()
@@ -293,15 +294,9 @@ fn a_client_whose_server_never_answers_the_handshake_fails_with_a_timeout() {
     let mut reactor = Reactor::with_clock(clock.clone()).unwrap();
     let mute = std::net::TcpListener::bind(any_loopback_port()).unwrap();
     let seen = shared(Seen::default());
-    let options = torsion::ConnectOptions::default().handshake_timeout(Duration::from_secs(3));
+    let options = tls_to("localhost", &ca).handshake_timeout(Duration::from_secs(3));
     let addr = mute.local_addr().unwrap();
-    reactor.connect_tls_with(
-        addr,
-        "localhost",
-        trusting(&ca),
-        client(&seen, b""),
-        options,
-    );
+    reactor.connect(addr, client(&seen, b""), options);
     let (_held, _) = mute.accept().unwrap();
     // Let the connect complete and the ClientHello go out before time moves.
     for _ in 0..10 {
@@ -437,12 +432,11 @@ fn half_close_sends_close_notify_and_the_other_side_can_still_answer() {
         .unwrap();
     let (received, lost) = (shared(Vec::new()), shared(None));
     let (r, l) = (received.clone(), lost.clone());
-    reactor.connect_tls(port.local_addr(), "localhost", trusting(&ca), move || {
-        HalfCloser {
-            received: r.clone(),
-            lost: l.clone(),
-        }
-    });
+    let half_closer = move || HalfCloser {
+        received: r.clone(),
+        lost: l.clone(),
+    };
+    reactor.connect(port.local_addr(), half_closer, tls_to("localhost", &ca));
     run_until(&mut reactor, "the client connection to end", || {
         lost.borrow().is_some()
     });
@@ -511,11 +505,10 @@ fn watermarks_count_plaintext_and_a_paused_reader_resumes_where_it_stopped() {
         .unwrap();
     let received = shared(0);
     let r = received.clone();
-    let connector = reactor.connect_tls(port.local_addr(), "localhost", trusting(&ca), move || {
-        LazyReader {
-            received: r.clone(),
-        }
-    });
+    let lazy = move || LazyReader {
+        received: r.clone(),
+    };
+    let connector = reactor.connect(port.local_addr(), lazy, tls_to("localhost", &ca));
     run_until(&mut reactor, "pause_writing", || {
         !events.borrow().is_empty()
     });
@@ -545,18 +538,15 @@ fn watermarks_count_plaintext_and_a_paused_reader_resumes_where_it_stopped() {
 }
 
 #[test]
-fn connect_tls_host_resolves_the_name_and_verifies_it() {
+fn a_host_target_is_resolved_and_its_name_verified_by_default() {
     init_logging();
     let ca = TestCa::new("test CA");
     let mut reactor = Reactor::new().unwrap();
     let (addr, _) = echo_server(&mut reactor, localhost_server(&ca));
     let seen = shared(Seen::default());
-    reactor.connect_tls_host(
-        "localhost",
-        addr.port(),
-        trusting(&ca),
-        client(&seen, b"name"),
-    );
+    // No server name: the host's is verified.
+    let options = ConnectOptions::new().tls(trusting(&ca));
+    reactor.connect(("localhost", addr.port()), client(&seen, b"name"), options);
     run_until(&mut reactor, "the echo", || {
         let s = seen.borrow();
         s.failed.is_some() || s.received.len() >= 4

@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 
 use torsion::tls::{self, ClientAuth, TlsError};
-use torsion::Reactor;
+use torsion::{ConnectOptions, Reactor};
 
 use common::certs::TestCa;
 use common::tls::*;
@@ -72,11 +72,11 @@ fn an_invalid_server_name_fails_the_attempt_on_the_next_turn() {
     let mut reactor = Reactor::new().unwrap();
     let seen = shared(Seen::default());
     let addr = closed_loopback_port();
-    reactor.connect_tls(addr, "not a name!", trusting(&ca), client(&seen, b""));
-    assert!(
-        seen.borrow().failed.is_none(),
-        "never from inside connect_tls"
-    );
+    let options = ConnectOptions::new()
+        .tls(trusting(&ca))
+        .server_name("not a name!");
+    reactor.connect(addr, client(&seen, b""), options);
+    assert!(seen.borrow().failed.is_none(), "never from inside connect");
     run_until(&mut reactor, "the failure", || {
         seen.borrow().failed.is_some()
     });

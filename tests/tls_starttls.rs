@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread;
 
-use torsion::{Context, DisconnectReason, Protocol, Reactor};
+use torsion::{ConnectOptions, Context, DisconnectReason, Protocol, Reactor};
 
 use common::certs::TestCa;
 use common::tls::*;
@@ -169,11 +169,12 @@ fn start_tls_client_and_server_after_a_plaintext_exchange() {
     let seen = shared(Seen::default());
     let s = seen.clone();
     let config = trusting(&ca);
-    reactor.connect_tcp(addr, move || StartTlsClient {
+    let client = move || StartTlsClient {
         config: config.clone(),
         received: Vec::new(),
         seen: s.clone(),
-    });
+    };
+    reactor.connect(addr, client, ConnectOptions::new());
     run_until(&mut reactor, "both ends to close", || {
         seen.borrow().lost.is_some() && server.borrow().lost.is_some()
     });

@@ -52,7 +52,7 @@
 //! [`dns`] is a DNS message codec (sans-I/O, strict about compression pointers and counts)
 //! and, with the `reactor` feature, a stub resolver on the reactor's UDP ([`dns::Resolver`]:
 //! hosts file, TTL cache, random ids and ports, forged replies dropped, retries, TCP on
-//! truncation) that can resolve for `connect_tcp`.
+//! truncation) that can resolve a host name to connect to ([`dns::Resolver::connect`]).
 //!
 //! [`wire`] holds the smallest protocols (echo, discard); [`chat`] the multi-user chat of the
 //! `chat_server` example.

@@ -15,8 +15,8 @@ use torsion_protocols::dns::{
 };
 use torsion_protocols::prefixed::{FrameContext, FrameProtocol, FrameReceiver, Prefix};
 use torsion_reactor::{
-    ClientFactory, ConnectError, Context, DatagramContext, DatagramPort, DatagramProtocol,
-    ManualClock, Protocol, Reactor,
+    ClientFactory, ConnectError, ConnectOptions, Context, DatagramContext, DatagramPort,
+    DatagramProtocol, ManualClock, Protocol, Reactor,
 };
 
 const LOOPBACK: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
@@ -703,7 +703,7 @@ impl Protocol for Idle {
 }
 
 #[test]
-fn connect_tcp_resolves_the_host_then_connects() {
+fn connect_resolves_the_host_then_connects() {
     let mut reactor = Reactor::new().unwrap();
     let listener = reactor.listen_tcp(LOOPBACK, || Idle).unwrap();
     let records = vec![a("svc.test", 300, [127, 0, 0, 1])];
@@ -711,19 +711,31 @@ fn connect_tcp_resolves_the_host_then_connects() {
     let resolver = resolver(vec![server]);
     let attempt = Attempt::default();
     let port = listener.local_addr().port();
-    resolver.connect_tcp(&mut reactor, "svc.test", port, attempt.clone());
+    resolver.connect(
+        &mut reactor,
+        "svc.test",
+        port,
+        attempt.clone(),
+        ConnectOptions::new(),
+    );
     run_until(&mut reactor, || attempt.0.borrow().is_some());
     let peer = attempt.0.borrow_mut().take().unwrap().unwrap();
     assert_eq!(peer, listener.local_addr());
 }
 
 #[test]
-fn connect_tcp_to_an_unknown_host_fails_with_resolve() {
+fn connect_to_an_unknown_host_fails_with_resolve() {
     let mut reactor = Reactor::new().unwrap();
     let (server, _) = serve(&mut reactor, Script::default());
     let resolver = resolver(vec![server]);
     let attempt = Attempt::default();
-    resolver.connect_tcp(&mut reactor, "nowhere.test", 80, attempt.clone());
+    resolver.connect(
+        &mut reactor,
+        "nowhere.test",
+        80,
+        attempt.clone(),
+        ConnectOptions::new(),
+    );
     run_until(&mut reactor, || attempt.0.borrow().is_some());
     let outcome = attempt.0.borrow_mut().take().unwrap();
     match outcome {

@@ -1,5 +1,5 @@
-//! What [`Reactor::connect`] takes: a [`Target`], [`ConnectOptions`], and the [`Connector`]
-//! it returns.
+//! What [`Reactor::connect`](crate::Reactor::connect) takes, a [`Target`] and
+//! [`ConnectOptions`], and the [`Connector`] it returns.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -15,13 +15,18 @@ use crate::Reactor;
 /// The default connect timeout, as Twisted's `connectTCP`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What to connect to.
+/// What [`Reactor::connect`](crate::Reactor::connect) connects to.
+///
+/// Most callers never name it: `connect` takes anything that converts into it, such as a
+/// `SocketAddr`, an `(IpAddr, u16)` pair, a `("example.com", 443)` pair or a
+/// `Vec<SocketAddr>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Target {
     /// One address.
     Address(SocketAddr),
-    /// Addresses tried in turn until one answers (e.g. from a resolver of your own).
+    /// Addresses tried in turn until one answers (e.g. from a resolver of your own). An
+    /// empty list fails the attempt.
     Addresses(Vec<SocketAddr>),
     /// A host name or address literal, resolved on the reactor's thread pool (getaddrinfo
     /// blocks, so never on the reactor thread), and a port.

@@ -84,7 +84,7 @@ impl std::error::Error for DisconnectReason {
     }
 }
 
-/// Why [`Reactor::connect_tcp`](crate::Reactor::connect_tcp) failed, handed to
+/// Why [`Reactor::connect`](crate::Reactor::connect) failed, handed to
 /// [`ClientFactory::client_connection_failed`](crate::ClientFactory::client_connection_failed).
 #[derive(Debug)]
 #[non_exhaustive]
@@ -102,7 +102,7 @@ pub enum ConnectError {
     Cancelled,
     /// A local failure (no file descriptors, bad address family, ...) or any other error.
     Io(io::Error),
-    /// The TCP connection was made but the TLS handshake failed (`connect_tls`): a refused
+    /// The TCP connection was made but the TLS handshake failed (a `connect` with TLS): a refused
     /// certificate, a name mismatch, no protocol version in common, a handshake timeout, ...
     Tls(TlsError),
 }

@@ -35,7 +35,7 @@
 //! ```
 //!
 //! TLS (rustls, `ring` provider) is a stage between socket and protocol: see the [`tls`]
-//! module, [`Reactor::listen_tls`], [`Reactor::connect_tls`] and
+//! module, [`Reactor::listen_tls`], [`ConnectOptions::tls`] for [`Reactor::connect`], and
 //! [`Context::start_tls_server`]; the protocol sees plaintext through the same [`Context`].
 //!
 //! The guide (the `torsion` crate's `guide` module, from `docs/`) explains each part.

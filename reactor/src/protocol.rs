@@ -77,7 +77,7 @@ pub trait Protocol: Any {
 
     /// The TLS handshake that [`Context::start_tls_server`] or [`Context::start_tls_client`]
     /// began has completed: the peer's certificates, SNI name and ALPN protocol can be read
-    /// from the context now. (A connection from `listen_tls` or `connect_tls` is only made
+    /// from the context now. (A connection from `listen_tls` or a TLS `connect` is only made
     /// once its handshake is complete, so `connection_made` is its moment for that.)
     fn tls_handshake_completed(&mut self, cx: &mut Context<'_>) {
         let _ = cx;
@@ -154,8 +154,8 @@ pub trait ClientFactory: 'static {
     fn build_protocol(&mut self, peer: SocketAddr) -> Self::Protocol;
 
     /// The connection attempt failed with `error` (refused, unreachable, timed out, ...).
-    /// Never called from inside `connect_tcp` itself: at the earliest once the callback that
-    /// called it has returned.
+    /// Never called from inside [`Reactor::connect`] itself: at the earliest once the
+    /// callback that called it has returned.
     fn client_connection_failed(&mut self, reactor: &mut Reactor, error: ConnectError) {
         let _ = reactor;
         log::warn!("connection failed: {error}");

@@ -14,8 +14,8 @@
 //! - **A graceful shutdown** of the reactor stops every reconnecting client first, so none
 //!   reconnects while the reactor drains.
 //! - **Host names** are resolved again for every attempt (on the thread pool, as
-//!   [`Reactor::connect_tcp_host`] does), and each of their addresses is tried in turn: a
-//!   failure counts once the last address failed.
+//!   [`Reactor::connect`] does for a [`Target::Host`](crate::Target::Host)), and each of
+//!   their addresses is tried in turn: a failure counts once the last address failed.
 
 mod backoff;
 
@@ -147,16 +147,21 @@ impl<B> ReconnectingClient<B> {
         self
     }
 
-    /// The options of each connection attempt (its connect timeout).
+    /// The options of each connection attempt, as for [`Reactor::connect`]: its timeouts,
+    /// TLS, the local address. With TLS and no server name, the certificate is verified for
+    /// the host name of a client made with [`new_host`](ReconnectingClient::new_host), for
+    /// the address otherwise.
     pub fn connect_options(mut self, options: ConnectOptions) -> Self {
         self.options = options;
         self
     }
 
-    /// Makes every connection TLS (as [`Reactor::connect_tls_with`]): each handshakes with
-    /// `config` and verifies the server's certificate for `server_name`. A handshake that
-    /// fails is a failed attempt like a refused connect ([`ConnectError::Tls`] in
-    /// [`ReconnectEvent::ConnectFailed`]), retried after the backoff's delay.
+    /// Makes every connection TLS (as [`ConnectOptions::tls`] does for
+    /// [`Reactor::connect`]): each handshakes with `config` and verifies the server's
+    /// certificate for `server_name`, whatever [`connect_options`](Self::connect_options)
+    /// say of either. A handshake that fails is a failed attempt like a refused connect
+    /// ([`ConnectError::Tls`] in [`ReconnectEvent::ConnectFailed`]), retried after the
+    /// backoff's delay.
     pub fn tls(
         mut self,
         config: impl Into<Arc<rustls::ClientConfig>>,
@@ -191,39 +196,35 @@ impl<B> ReconnectingClient<B> {
     }
 
     /// Starts the first connection attempt at once (its outcome arrives from the reactor
-    /// loop, as for [`Reactor::connect_tcp`]) and returns the client's handle.
+    /// loop, as for [`Reactor::connect`]) and returns the client's handle.
     pub fn start<P>(self, reactor: &mut Reactor) -> ReconnectHandle
     where
         B: FnMut(&ReconnectHandle) -> P + 'static,
         P: Protocol,
     {
         let builder = Rc::new(RefCell::new(self.builder));
-        let tls = self.tls;
+        let mut options = self.options;
+        if let Some((config, name)) = self.tls {
+            options = options.tls(config).server_name(name);
+        }
+        // Each attempt connects to one resolved address at a time: the host's name, not the
+        // address, is the one a certificate is issued for.
+        if let (Target::Host(host, _), None) = (&self.target, &options.server_name) {
+            options.server_name = Some(host.clone());
+        }
         let connect: ConnectFn = Rc::new(move |reactor, handle, addr, attempt, options| {
             let factory = Attempt {
                 builder: builder.clone(),
                 handle: handle.clone(),
                 attempt,
             };
-            match &tls {
-                Some((config, name)) => {
-                    reactor.connect_tls_with(addr, name, config.clone(), factory, options)
-                }
-                None => reactor.connect_tcp_with(addr, factory, options),
-            }
+            reactor.connect(addr, factory, options)
         });
         let backoff = match self.seed {
             Some(seed) => BackoffState::with_seed(self.backoff, seed),
             None => BackoffState::new(self.backoff),
         };
-        ReconnectHandle::start(
-            reactor,
-            self.target,
-            self.options,
-            backoff,
-            connect,
-            self.hook,
-        )
+        ReconnectHandle::start(reactor, self.target, options, backoff, connect, self.hook)
     }
 }
 

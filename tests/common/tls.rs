@@ -10,7 +10,8 @@ use std::thread;
 use torsion::rustls::pki_types::CertificateDer;
 use torsion::tls::{self, ClientAuth, TlsError};
 use torsion::{
-    ClientFactory, ConnectError, Context, DisconnectReason, Factory, Protocol, Reactor, TlsOptions,
+    ClientFactory, ConnectError, ConnectOptions, Context, DisconnectReason, Factory, Protocol,
+    Reactor, TlsOptions,
 };
 
 use super::certs::TestCa;
@@ -244,6 +245,11 @@ pub fn trusting(ca: &TestCa) -> Arc<torsion::rustls::ClientConfig> {
     Arc::new(tls::client_config(ca.roots()).unwrap())
 }
 
+/// Options for a TLS client trusting `ca` that verifies the server's certificate for `name`.
+pub fn tls_to(name: &str, ca: &TestCa) -> ConnectOptions {
+    ConnectOptions::new().tls(trusting(ca)).server_name(name)
+}
+
 /// Connects a recording client with `config` to `addr` as `name`, and runs until it is made
 /// and has received `expect` bytes, or has failed or been lost.
 pub fn run_client(
@@ -255,7 +261,8 @@ pub fn run_client(
     expect: usize,
 ) -> Shared<Seen> {
     let seen = shared(Seen::default());
-    reactor.connect_tls(addr, name, config, client(&seen, greeting));
+    let options = ConnectOptions::new().tls(config).server_name(name);
+    reactor.connect(addr, client(&seen, greeting), options);
     run_until(reactor, "the client to finish", || {
         let s = seen.borrow();
         s.failed.is_some() || s.lost.is_some() || s.made && s.received.len() >= expect

@@ -1,47 +1,39 @@
 //! Connecting to a host name resolved by the [`Resolver`] rather than the thread pool's
-//! getaddrinfo: the lookup, then the addresses tried in turn.
+//! getaddrinfo: the lookup, then [`Reactor::connect`] to the addresses found.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::rc::Rc;
 
-use log::debug;
-use torsion_reactor::{ClientFactory, ConnectError, ConnectOptions, DisconnectReason, Reactor};
+use torsion_reactor::{ClientFactory, ConnectError, ConnectOptions, Reactor, Target};
 
 use super::Resolver;
 
 impl Resolver {
-    /// Resolves `host` with this resolver, then connects to `port` on its addresses in turn
-    /// with the default options; see [`connect_tcp_with`](Resolver::connect_tcp_with).
-    pub fn connect_tcp<F: ClientFactory>(
+    /// Resolves `host` with this resolver, instead of the thread pool's getaddrinfo that a
+    /// [`Target::Host`] given to [`Reactor::connect`] goes through, then connects `factory`
+    /// to `port` on its addresses in turn until one answers ([`Target::Addresses`]), with
+    /// `options` (timeouts, TLS, local address) as for [`Reactor::connect`]. With TLS and no
+    /// [`server_name`](ConnectOptions::server_name), the server's certificate is verified for
+    /// `host`, not for the address connected to.
+    ///
+    /// A host that does not resolve fails the factory with [`ConnectError::Resolve`], whose
+    /// `io::Error` carries the [`ResolveError`](super::ResolveError); otherwise the error of
+    /// the last address tried reaches `client_connection_failed`. Either way, never from
+    /// inside this call.
+    pub fn connect<F: ClientFactory>(
         &self,
         reactor: &mut Reactor,
         host: &str,
         port: u16,
         factory: F,
+        mut options: ConnectOptions,
     ) {
-        self.connect_tcp_with(reactor, host, port, factory, ConnectOptions::default())
-    }
-
-    /// Resolves `host` with this resolver instead of the thread pool's getaddrinfo
-    /// ([`Reactor::connect_tcp_host_with`]), then connects to `port` on its addresses in
-    /// turn until one answers. A host that does not resolve fails the factory with
-    /// [`ConnectError::Resolve`], whose `io::Error` carries the
-    /// [`ResolveError`](super::ResolveError); otherwise the error of the last address tried
-    /// reaches `client_connection_failed`.
-    pub fn connect_tcp_with<F: ClientFactory>(
-        &self,
-        reactor: &mut Reactor,
-        host: &str,
-        port: u16,
-        factory: F,
-        options: ConnectOptions,
-    ) {
+        if options.server_name.is_none() {
+            options.server_name = Some(host.to_string());
+        }
         self.lookup(reactor, host, move |reactor, result| match result {
             Ok(addresses) => {
                 let addrs = addresses.into_iter().map(|ip| SocketAddr::new(ip, port));
-                connect_in_turn(reactor, addrs.collect(), factory, options);
+                reactor.connect(Target::Addresses(addrs.collect()), factory, options);
             }
             Err(e) => {
                 let mut factory = factory;
@@ -51,70 +43,16 @@ impl Resolver {
     }
 }
 
-/// Connects `factory` to the first of `addrs`, then, each time an attempt fails, to the next
-/// (a lookup never succeeds with no address, so `addrs` is never empty).
-fn connect_in_turn<F: ClientFactory>(
-    reactor: &mut Reactor,
-    mut addrs: VecDeque<SocketAddr>,
-    factory: F,
-    options: ConnectOptions,
-) {
-    if let Some(first) = addrs.pop_front() {
-        let factory = InTurn {
-            factory: Rc::new(RefCell::new(factory)),
-            rest: addrs,
-            options: options.clone(),
-        };
-        reactor.connect_tcp_with(first, factory, options);
-    }
-}
-
-/// Connects a user's factory to one address after another until one answers.
-struct InTurn<F> {
-    factory: Rc<RefCell<F>>,
-    rest: VecDeque<SocketAddr>,
-    options: ConnectOptions,
-}
-
-impl<F: ClientFactory> ClientFactory for InTurn<F> {
-    type Protocol = F::Protocol;
-
-    fn build_protocol(&mut self, peer: SocketAddr) -> F::Protocol {
-        self.factory.borrow_mut().build_protocol(peer)
-    }
-
-    fn client_connection_failed(&mut self, reactor: &mut Reactor, error: ConnectError) {
-        match self.rest.pop_front() {
-            Some(next) if !matches!(error, ConnectError::Cancelled) => {
-                debug!("connect: {error}; trying {next}");
-                let factory = InTurn {
-                    factory: self.factory.clone(),
-                    rest: std::mem::take(&mut self.rest),
-                    options: self.options.clone(),
-                };
-                reactor.connect_tcp_with(next, factory, self.options.clone());
-            }
-            _ => self
-                .factory
-                .borrow_mut()
-                .client_connection_failed(reactor, error),
-        }
-    }
-
-    fn client_connection_lost(&mut self, reactor: &mut Reactor, reason: &DisconnectReason) {
-        self.factory
-            .borrow_mut()
-            .client_connection_lost(reactor, reason)
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
     use std::time::{Duration, Instant};
 
     use torsion_reactor::{Context, Protocol};
 
     use super::*;
+    use crate::dns::{Hosts, ResolverConfig};
 
     struct Idle;
 
@@ -138,9 +76,22 @@ mod tests {
         }
     }
 
-    fn closed_port() -> SocketAddr {
+    /// A port free on 127.0.0.1: bound to learn it, then released.
+    fn free_port() -> u16 {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap()
+        listener.local_addr().unwrap().port()
+    }
+
+    /// A resolver that finds `svc.test` at `addresses`, in that order, in its hosts file (its
+    /// nameserver is never asked).
+    fn resolver_finding(addresses: &[&str]) -> Rc<Resolver> {
+        let hosts: String = addresses
+            .iter()
+            .map(|a| format!("{a} svc.test\n"))
+            .collect();
+        let never_asked = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let config = ResolverConfig::new(vec![never_asked]).with_hosts(Hosts::parse(&hosts));
+        Resolver::new(config)
     }
 
     fn run_until(reactor: &mut Reactor, outcome: &Outcome) {
@@ -158,14 +109,12 @@ mod tests {
             .listen_tcp("127.0.0.1:0".parse().unwrap(), || Idle)
             .unwrap()
             .local_addr();
+        // Nothing listens on 127.0.0.2 (all of 127/8 is loopback): refused.
+        let resolver = resolver_finding(&["127.0.0.2", "127.0.0.1"]);
         let outcome = Outcome::default();
-        let addrs = VecDeque::from([closed_port(), open]);
-        connect_in_turn(
-            &mut reactor,
-            addrs,
-            Note(outcome.clone()),
-            ConnectOptions::default(),
-        );
+        let options = ConnectOptions::default();
+        let note = Note(outcome.clone());
+        resolver.connect(&mut reactor, "svc.test", open.port(), note, options);
         run_until(&mut reactor, &outcome);
         assert_eq!(*outcome.borrow(), [Ok(open)]);
     }
@@ -173,14 +122,11 @@ mod tests {
     #[test]
     fn the_last_address_failing_reaches_the_factory_once() {
         let mut reactor = Reactor::new().unwrap();
+        let resolver = resolver_finding(&["127.0.0.2", "127.0.0.3"]);
         let outcome = Outcome::default();
-        let addrs = VecDeque::from([closed_port(), closed_port()]);
-        connect_in_turn(
-            &mut reactor,
-            addrs,
-            Note(outcome.clone()),
-            ConnectOptions::default(),
-        );
+        let options = ConnectOptions::default();
+        let note = Note(outcome.clone());
+        resolver.connect(&mut reactor, "svc.test", free_port(), note, options);
         run_until(&mut reactor, &outcome);
         for _ in 0..10 {
             reactor.iterate(Duration::from_millis(2)).unwrap();

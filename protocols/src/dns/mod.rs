@@ -26,7 +26,7 @@
 //! a reply counts only if it comes from the server asked and matches the id and the question,
 //! anything else is dropped as forged. A server that does not answer in time is asked again,
 //! then the next one; a truncated reply is asked again over TCP.
-//! [`Resolver::connect_tcp`] resolves a host name with it, then connects.
+//! [`Resolver::connect`] resolves a host name with it, then connects.
 
 mod message;
 mod name;

@@ -280,7 +280,7 @@ impl ReconnectHandle {
             (connect, addr, s.attempts, s.options.clone())
         };
         debug!("reconnecting client: attempt {attempt}, connecting to {addr}");
-        // `connect_tcp_with` never calls the factory back from inside itself.
+        // `Reactor::connect` never calls the factory back from inside itself.
         let connector = connect(reactor, self, addr, attempt, options);
         if self.is_current(attempt) {
             self.shared.borrow_mut().phase = Phase::Connecting(connector);

@@ -51,7 +51,7 @@ impl Context<'_> {
         self.reactor().start_tls(key, session, &[])
     }
 
-    /// Whether this connection runs TLS (from `listen_tls`, `connect_tls` or `start_tls`).
+    /// Whether this connection runs TLS (from `listen_tls`, a TLS `connect`, or `start_tls`).
     pub fn is_tls(&self) -> bool {
         self.tls().is_some()
     }

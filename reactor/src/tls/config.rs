@@ -182,7 +182,7 @@ fn server_builder(client_auth: ClientAuth) -> Result<ServerBuilder, TlsConfigErr
 }
 
 /// A client configuration that verifies servers against `roots` (from [`system_roots`] or
-/// [`roots_from_pem_file`]) and the name given to `connect_tls`. TLS 1.2 and 1.3; set
+/// [`roots_from_pem_file`]) and the server name of the connection. TLS 1.2 and 1.3; set
 /// `alpn_protocols` on the result to offer ALPN.
 pub fn client_config(roots: RootCertStore) -> Result<ClientConfig, TlsConfigError> {
     Ok(ClientConfig::builder_with_provider(crypto_provider())

@@ -54,8 +54,8 @@ pub enum TlsError {
     /// [`Factory::handshake_failed`](crate::Factory::handshake_failed) hears then. (A client
     /// hears the [`ConnectError`](crate::ConnectError) for the socket error instead.)
     Io(io::Error),
-    /// The server name given to `connect_tls` or `start_tls_client` is neither a DNS name nor
-    /// an IP address.
+    /// The server name given to `connect` (or taken from its target) or to
+    /// `start_tls_client` is neither a DNS name nor an IP address.
     InvalidServerName(String),
     /// `start_tls` on a connection that cannot start TLS (already TLS, closing, or gone).
     CannotStartTls(&'static str),

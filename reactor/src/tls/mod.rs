@@ -1,7 +1,7 @@
 //! TLS with rustls (its `ring` provider): TLS ports ([`Reactor::listen_tls`]), TLS clients
-//! ([`Reactor::connect_tls`]), and upgrading a plain connection in place
-//! ([`Context::start_tls_server`], [`Context::start_tls_client`]), as Twisted's `listenSSL`,
-//! `connectSSL` and `startTLS`.
+//! ([`Reactor::connect`] with [`ConnectOptions::tls`]), and upgrading a plain connection in
+//! place ([`Context::start_tls_server`], [`Context::start_tls_client`]), as Twisted's
+//! `listenSSL`, `connectSSL` and `startTLS`.
 //!
 //! TLS is a layer between the socket and the protocol, not a second transport: the protocol
 //! reads and writes plaintext through the same [`Context`] (writes, `lose_connection`,
@@ -12,7 +12,7 @@
 //! that to the socket, so the backlog stays in the queue. The stage's buffers come from a
 //! pool and go back to it when empty: an idle TLS connection holds none.
 //!
-//! - A `listen_tls` or `connect_tls` connection is *made* (`connection_made`) only once its
+//! - A `listen_tls` or TLS `connect` connection is *made* (`connection_made`) only once its
 //!   handshake is complete, so the protocol can read the peer's certificate, SNI name and ALPN
 //!   protocol there. A client whose handshake fails hears it in
 //!   [`client_connection_failed`](crate::ClientFactory::client_connection_failed) as
@@ -34,7 +34,8 @@
 //! [`Context::start_tls_server`]: crate::Context::start_tls_server
 //! [`Context::start_tls_client`]: crate::Context::start_tls_client
 //! [`Reactor::listen_tls`]: crate::Reactor::listen_tls
-//! [`Reactor::connect_tls`]: crate::Reactor::connect_tls
+//! [`Reactor::connect`]: crate::Reactor::connect
+//! [`ConnectOptions::tls`]: crate::ConnectOptions::tls
 
 mod api;
 mod buffers;

@@ -31,7 +31,7 @@ impl Resolver {
         debug!("dns: truncated reply from {server}: asking over TCP");
         let factory = TcpQueryFactory::new(self.this.clone(), token, try_number, wire);
         let options = ConnectOptions::with_timeout(timeout);
-        let connector = reactor.connect_tcp_with(server, factory, options);
+        let connector = reactor.connect(server, factory, options);
         if let Some(query) = self.state.borrow_mut().queries.get_mut(&token) {
             query.tcp = Some((try_number, connector));
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use log::debug;
 use torsion_reactor::{
-    rustls, tls, ConnectError, ConnectOptions, ConnectionId, DelayedCall, Reactor,
+    rustls, tls, ConnectError, ConnectOptions, ConnectionId, DelayedCall, Reactor, Target,
 };
 
 use super::connection::{ClientConnection, ConnectFactory};
@@ -107,24 +107,20 @@ impl HttpClient {
         self.inner.pool.borrow_mut().handoff.remove(&id)
     }
 
-    /// The connect step, chosen by scheme: plain TCP, or TLS verifying the URL's host.
+    /// The connect step, chosen by scheme: plain TCP, or TLS verifying the URL's host (the
+    /// server name a host target defaults to).
     fn connect(&self, reactor: &mut Reactor, exchange: Exchange) {
         let key = exchange.target.key();
-        let (host, port) = (exchange.target.host.clone(), exchange.target.port);
-        let options = ConnectOptions::with_timeout(self.inner.config.connect_timeout);
-        match exchange.target.scheme {
-            Scheme::Http => {
-                let factory = ConnectFactory::new(self.clone(), key, exchange);
-                reactor.connect_tcp_host_with(&host, port, factory, options);
+        let target = Target::Host(exchange.target.host.clone(), exchange.target.port);
+        let mut options = ConnectOptions::with_timeout(self.inner.config.connect_timeout);
+        if let Scheme::Https = exchange.target.scheme {
+            match self.tls_config() {
+                Ok(config) => options = options.tls(config),
+                Err(error) => return self.connect_failed(reactor, &key, exchange, Err(error)),
             }
-            Scheme::Https => match self.tls_config() {
-                Ok(config) => {
-                    let factory = ConnectFactory::new(self.clone(), key, exchange);
-                    reactor.connect_tls_host_with(&host, port, config, factory, options);
-                }
-                Err(error) => self.connect_failed(reactor, &key, exchange, Err(error)),
-            },
         }
+        let factory = ConnectFactory::new(self.clone(), key, exchange);
+        reactor.connect(target, factory, options);
     }
 
     /// The configured TLS configuration, else one trusting the system's roots, made once.
