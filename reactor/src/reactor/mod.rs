@@ -25,6 +25,8 @@ mod shutdown;
 mod threads;
 mod timers;
 mod tls;
+#[cfg(test)]
+mod wake_tests;
 
 use std::collections::VecDeque;
 use std::io;
