@@ -143,6 +143,12 @@ pub(crate) trait Stream {
     /// through its inner stream with this).
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
 
+    /// Writes one buffer as it is: [`write_vectored`](Stream::write_vectored) of one slice,
+    /// unless the stream has a cheaper call for it (a socket's `send`).
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[IoSlice::new(buf)])
+    }
+
     /// Writes from `queue` until it is empty or the stream would block (then `WRITABLE` is
     /// cleared), with whatever the stream holds of its own first. Returns the bytes that left
     /// for the peer (a layer's records, for a layer).
@@ -235,7 +241,7 @@ pub(crate) struct Raw<'a, S: ?Sized>(pub(crate) &'a mut S);
 
 impl<S: Stream + ?Sized> Write for Raw<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write_vectored(&[IoSlice::new(buf)])
+        Stream::write(self.0, buf)
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
@@ -307,6 +313,14 @@ impl Stream for AnyStream {
         match self {
             AnyStream::Tcp(socket) => io::Write::write_vectored(socket, bufs),
             AnyStream::Boxed(stream) => stream.write_vectored(bufs),
+        }
+    }
+
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            AnyStream::Tcp(socket) => io::Write::write(socket, buf),
+            AnyStream::Boxed(stream) => Stream::write(&mut ***stream, buf),
         }
     }
 

@@ -55,6 +55,11 @@ impl Stream for TcpStream {
         Write::write_vectored(self, bufs)
     }
 
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Write::write(self, buf)
+    }
+
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
     }

@@ -18,7 +18,7 @@
 //! handshake message being joined, or the start of an incomplete record. Nothing in that
 //! prefix can be a new record.
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::sync::Arc;
 
 use rustls::client::UnbufferedClientConnection;
@@ -373,10 +373,7 @@ impl TlsStream {
             if self.outgoing.is_empty() {
                 return Ok((sent, false));
             }
-            match self
-                .inner
-                .write_vectored(&[IoSlice::new(self.outgoing.data())])
-            {
+            match self.inner.write(self.outgoing.data()) {
                 Ok(0) => return Err(Fault::Io(io::ErrorKind::WriteZero.into())),
                 Ok(n) => {
                     self.outgoing.consume(n);
@@ -435,10 +432,7 @@ impl TlsStream {
     pub(crate) fn flush_best_effort(&mut self) {
         let _ = self.step_reading(None);
         while !self.outgoing.is_empty() {
-            match self
-                .inner
-                .write_vectored(&[IoSlice::new(self.outgoing.data())])
-            {
+            match self.inner.write(self.outgoing.data()) {
                 Ok(n) if n > 0 => self.outgoing.consume(n),
                 _ => return,
             }
