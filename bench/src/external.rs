@@ -356,17 +356,19 @@ impl ExternalServer {
             addr: vars.addr,
             log,
         };
-        server.wait_until_accepting().map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "{} ({}): {e}{}",
-                    server.name,
-                    argv.join(" "),
-                    server.log_tail()
-                ),
-            )
-        })?;
+        if let Err(e) = server.wait_until_accepting() {
+            let message = format!(
+                "{} ({}): {e}{}",
+                server.name,
+                argv.join(" "),
+                server.log_tail()
+            );
+            // Stopped (if it still runs) by the drop; its output is in the message.
+            let log = server.log.clone();
+            drop(server);
+            let _ = fs::remove_file(log);
+            return Err(io::Error::new(e.kind(), message));
+        }
         Ok(server)
     }
 
