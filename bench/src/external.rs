@@ -322,7 +322,7 @@ impl ExternalServer {
     }
 
     /// Starts `spec` with `vars` (whose address must be free) and waits until it accepts.
-    pub fn start_at(
+    fn start_at(
         spec: &ExternalSpec,
         default_args: &str,
         vars: &Vars<'_>,
