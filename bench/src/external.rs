@@ -344,6 +344,7 @@ impl ExternalServer {
             .stderr(err)
             .spawn()
             .map_err(|e| {
+                let _ = fs::remove_file(&log);
                 io::Error::new(
                     e.kind(),
                     format!("--external {}: cannot start {:?}: {e}", spec.name, argv[0]),
@@ -434,6 +435,11 @@ impl ExternalServer {
     /// Sends SIGTERM and waits for the exit, at most [`STOP_TIMEOUT`]; fails unless it
     /// exited with status 0 (then its log is kept and its tail shown).
     pub fn stop(mut self) -> io::Result<()> {
+        self.shut_down()
+    }
+
+    /// [`terminate`](Self::terminate), then removes the log after a clean exit, or names it.
+    fn shut_down(&mut self) -> io::Result<()> {
         let result = self.terminate();
         match &result {
             Ok(()) => {
@@ -512,7 +518,9 @@ impl Drop for ExternalServer {
     fn drop(&mut self) {
         // On an error path: stop it rather than leave it running.
         if self.child.is_some() {
-            let _ = self.terminate();
+            if let Err(e) = self.shut_down() {
+                eprintln!("  {e}");
+            }
         }
     }
 }

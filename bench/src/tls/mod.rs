@@ -174,6 +174,20 @@ impl Setup {
     }
 }
 
+/// Names an external server in its error, with a hint when its certificate was refused: the
+/// clients trust only the bench's own.
+fn explain(target: &Target<TlsKind>, e: io::Error) -> io::Error {
+    if !target.is_external() {
+        return e;
+    }
+    let hint = if e.to_string().contains("certificate") {
+        " (the clients trust only the bench's certificate: give the server {cert} and {key})"
+    } else {
+        ""
+    };
+    io::Error::new(e.kind(), format!("{target}: {e}{hint}"))
+}
+
 /// Whether `target`'s clients speak TLS: an external server's always do.
 fn speaks_tls(target: &Target<TlsKind>) -> bool {
     match target {
@@ -338,13 +352,15 @@ pub fn run(config: &TlsConfig) -> io::Result<()> {
                 let target = &config.servers[(i + round) % n];
                 let sample = match load {
                     Load::Throughput => {
-                        let (sample, described) = run_throughput(&setup, target, round, config)?;
+                        let (sample, described) = run_throughput(&setup, target, round, config)
+                            .map_err(|e| explain(target, e))?;
                         if speaks_tls(target) {
                             negotiated = described;
                         }
                         sample
                     }
-                    Load::Handshake => run_handshakes(&setup, target, round, config)?,
+                    Load::Handshake => run_handshakes(&setup, target, round, config)
+                        .map_err(|e| explain(target, e))?,
                 };
                 // `compare-trees` reads these lines: keep the fields in this order.
                 eprintln!(
