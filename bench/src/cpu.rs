@@ -78,7 +78,11 @@ pub fn thread_cpu_ns_exact() -> u64 {
 
 /// The calling thread's user and kernel time so far, in clock ticks (`stat` fields 14, 15).
 fn thread_user_sys_ticks() -> io::Result<(u64, u64)> {
-    let text = std::fs::read_to_string("/proc/thread-self/stat")?;
+    parse_user_sys_ticks(&std::fs::read_to_string("/proc/thread-self/stat")?)
+}
+
+/// Fields 14 and 15 (`utime`, `stime`, clock ticks) of a `/proc/.../stat` line.
+pub fn parse_user_sys_ticks(text: &str) -> io::Result<(u64, u64)> {
     // The command name (field 2) is in parentheses and may hold spaces: count after it.
     let after_name = text.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after_name.split_whitespace().collect();

@@ -4,11 +4,17 @@
 //! that slow drifts of a noisy machine spread over all servers), a fresh server thread is
 //! started, the load generator connects, runs a warm-up, asks the server to read its thread's
 //! CPU time, runs the measured load, and asks the server to read it again and return.
+//!
+//! An external server (`--external NAME=COMMAND`, e.g. the `echo_server` example) takes
+//! part in the same rounds: a fresh process per run, its CPU time read from `/proc` before
+//! and after the measured load (see `src/external.rs`), then SIGTERM.
 
 use std::io;
+use std::thread;
 use std::time::Duration;
 
 use crate::cpu::CpuTimes;
+use crate::external::{self, ExternalServer, ExternalSpec, Target, Vars};
 use crate::load::{LoadClient, MESSAGE_SIZE};
 use crate::servers::{self, ServerKind};
 use crate::stats::{max, median, min};
@@ -37,8 +43,8 @@ pub struct EchoConfig {
     pub clients: usize,
     /// Messages each connection keeps in flight in the pipelined load.
     pub depth: u64,
-    /// The servers compared.
-    pub servers: Vec<ServerKind>,
+    /// The servers compared: built in, then external processes.
+    pub servers: Vec<Target<ServerKind>>,
     /// Whether to run the ping-pong load.
     pub ping_pong: bool,
     /// Whether to run the pipelined load.
@@ -52,7 +58,7 @@ impl Default for EchoConfig {
             messages: 300_000,
             clients: 50,
             depth: 16,
-            servers: ServerKind::ALL.to_vec(),
+            servers: ServerKind::ALL.map(Target::Builtin).to_vec(),
             ping_pong: true,
             pipelined: true,
         }
@@ -60,10 +66,10 @@ impl Default for EchoConfig {
 }
 
 /// One measured run.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Sample {
     round: usize,
-    server: ServerKind,
+    server: Target<ServerKind>,
     /// Server thread CPU time over the measured phase.
     cpu: CpuTimes,
     /// Messages echoed in the measured phase.
@@ -88,21 +94,53 @@ impl Sample {
 }
 
 /// Runs one server under one load: warm-up, then the measured phase.
-fn run_one(kind: ServerKind, round: usize, load: &Load, clients: usize) -> io::Result<Sample> {
-    let server = servers::spawn(kind)?;
-    let mut client = LoadClient::connect(server.addr, clients)?;
-    client.run(load.warm_up(clients), load.depth, RUN_TIMEOUT)?;
-    server.control.begin_measuring(MEASURE_START_TIMEOUT)?;
-    let stats = client.run(load.messages, load.depth, RUN_TIMEOUT)?;
-    let cpu = server.finish()?;
-    drop(client);
+fn run_one(
+    target: &Target<ServerKind>,
+    round: usize,
+    load: &Load,
+    clients: usize,
+) -> io::Result<Sample> {
+    let (cpu, stats) = match target {
+        Target::Builtin(kind) => {
+            let server = servers::spawn(*kind)?;
+            let mut client = LoadClient::connect(server.addr, clients)?;
+            client.run(load.warm_up(clients), load.depth, RUN_TIMEOUT)?;
+            server.control.begin_measuring(MEASURE_START_TIMEOUT)?;
+            let stats = client.run(load.messages, load.depth, RUN_TIMEOUT)?;
+            let cpu = server.finish()?;
+            drop(client);
+            (cpu, stats)
+        }
+        Target::External(spec) => run_external(spec, load, clients)?,
+    };
     Ok(Sample {
         round,
-        server: kind,
+        server: target.clone(),
         cpu,
         messages: stats.messages,
         elapsed: stats.elapsed,
     })
+}
+
+/// [`run_one`] for a server process: started for this run, measured from `/proc`, stopped.
+fn run_external(
+    spec: &ExternalSpec,
+    load: &Load,
+    clients: usize,
+) -> io::Result<(CpuTimes, crate::load::RunStats)> {
+    let server = ExternalServer::start(spec, external::defaults::ECHO, Vars::addr)?;
+    let mut client = LoadClient::connect(server.addr, clients)?;
+    client.run(load.warm_up(clients), load.depth, RUN_TIMEOUT)?;
+    // The warm-up's last echoes are back, so the server is (or is about to be) waiting.
+    thread::sleep(external::SETTLE);
+    let start = server.cpu()?;
+    let stats = client.run(load.messages, load.depth, RUN_TIMEOUT)?;
+    thread::sleep(external::SETTLE);
+    let cpu = server.cpu()?.since(&start, server.name());
+    // The clients close first: the server's graceful shutdown then has nothing to wait for.
+    drop(client);
+    server.stop()?;
+    Ok((cpu, stats))
 }
 
 /// A load: its title, messages in flight per connection, and messages per measured run.
@@ -153,8 +191,9 @@ pub fn run(config: &EchoConfig) -> io::Result<()> {
         for (l, load) in loads.iter().enumerate() {
             let n = config.servers.len();
             for i in 0..n {
-                let kind = config.servers[(i + round) % n];
-                let s = run_one(kind, round, load, config.clients)?;
+                let target = &config.servers[(i + round) % n];
+                let s = run_one(target, round, load, config.clients)?;
+                // `compare-trees` reads these lines: keep the fields in this order.
                 eprintln!(
                     "  round {}/{} {:<9} {:<8} {:>8.0} ns/msg {:>10.0} msg/s  server CPU {:>3.0}% (user {:>2.0}%)",
                     round + 1,
@@ -164,7 +203,7 @@ pub fn run(config: &EchoConfig) -> io::Result<()> {
                     } else {
                         "pipelined"
                     },
-                    kind.name(),
+                    target.name(),
                     s.cpu_ns_per_message(),
                     s.messages_per_second(),
                     100.0 * s.cpu_share(),
@@ -189,8 +228,8 @@ struct Summary {
     user_share: f64,
 }
 
-fn summarize(samples: &[Sample], kind: ServerKind) -> Summary {
-    let mine: Vec<&Sample> = samples.iter().filter(|s| s.server == kind).collect();
+fn summarize(samples: &[Sample], target: &Target<ServerKind>) -> Summary {
+    let mine: Vec<&Sample> = samples.iter().filter(|s| &s.server == target).collect();
     Summary {
         cpu: mine.iter().map(|s| s.cpu_ns_per_message()).collect(),
         rate: mine.iter().map(|s| s.messages_per_second()).collect(),
@@ -208,19 +247,18 @@ fn summarize(samples: &[Sample], kind: ServerKind) -> Summary {
     }
 }
 
-/// Median over rounds of torsion's CPU per message divided by `other`'s in the same round.
-fn paired_ratio(samples: &[Sample], other: ServerKind) -> f64 {
-    let ratios: Vec<f64> = samples
+/// Per round, `a`'s CPU per message divided by `b`'s in the same round.
+fn paired_ratios(samples: &[Sample], a: &Target<ServerKind>, b: &Target<ServerKind>) -> Vec<f64> {
+    samples
         .iter()
-        .filter(|s| s.server == ServerKind::Torsion)
+        .filter(|s| &s.server == a)
         .filter_map(|t| {
             samples
                 .iter()
-                .find(|o| o.server == other && o.round == t.round)
+                .find(|o| &o.server == b && o.round == t.round)
                 .map(|o| t.cpu_ns_per_message() / o.cpu_ns_per_message())
         })
-        .collect();
-    median(&ratios)
+        .collect()
 }
 
 fn print_table(title: &str, config: &EchoConfig, samples: &[Sample]) {
@@ -230,22 +268,23 @@ fn print_table(title: &str, config: &EchoConfig, samples: &[Sample]) {
         samples.first().map_or(0, |s| s.messages),
         config.rounds
     );
+    let w = external::name_width(&config.servers, 8);
     println!(
-        "{:<8} {:>14} {:>9} {:>9} {:>9} {:>14} {:>11}",
+        "{:<w$} {:>14} {:>9} {:>9} {:>9} {:>14} {:>11}",
         "server", "CPU ns/msg", "min", "max", "user", "msg/s", "server CPU"
     );
     println!(
-        "{:<8} {:>14} {:>9} {:>9} {:>9} {:>14} {:>11}",
+        "{:<w$} {:>14} {:>9} {:>9} {:>9} {:>14} {:>11}",
         "", "(median)", "", "", "(ticks)", "(median)", "(median)"
     );
     let mut medians = Vec::new();
-    for &kind in &config.servers {
-        let s = summarize(samples, kind);
+    for target in &config.servers {
+        let s = summarize(samples, target);
         let m = median(&s.cpu);
-        medians.push((kind, m));
+        medians.push((target, m));
         println!(
-            "{:<8} {:>14.0} {:>9.0} {:>9.0} {:>8.0}% {:>14.0} {:>10.0}%",
-            kind.name(),
+            "{:<w$} {:>14.0} {:>9.0} {:>9.0} {:>8.0}% {:>14.0} {:>10.0}%",
+            target.name(),
             m,
             min(&s.cpu),
             max(&s.cpu),
@@ -254,22 +293,35 @@ fn print_table(title: &str, config: &EchoConfig, samples: &[Sample]) {
             100.0 * median(&s.share)
         );
     }
-    let of = |k: ServerKind| medians.iter().find(|(m, _)| *m == k).map(|(_, v)| *v);
-    let Some(torsion) = of(ServerKind::Torsion) else {
-        return;
-    };
-    for (other, target, rule) in [
-        (ServerKind::Mio, TARGET_VS_MIO, "<= 1.03"),
-        (ServerKind::Tokio, 1.0, "<= 1.00"),
-    ] {
-        if let Some(o) = of(other) {
-            let ratio = torsion / o;
+    let of = |t: &Target<ServerKind>| medians.iter().find(|(m, _)| *m == t).map(|(_, v)| *v);
+    let torsion = Target::Builtin(ServerKind::Torsion);
+    if let Some(torsion_median) = of(&torsion) {
+        for (other, target, rule) in [
+            (ServerKind::Mio, TARGET_VS_MIO, "<= 1.03"),
+            (ServerKind::Tokio, 1.0, "<= 1.00"),
+        ] {
+            let other = Target::Builtin(other);
+            if let Some(o) = of(&other) {
+                let ratio = torsion_median / o;
+                println!(
+                    "torsion/{:<5} = {:.3} (ratio of medians; median of per-round ratios {:.3}); target {rule}: {}",
+                    other.name(),
+                    ratio,
+                    median(&paired_ratios(samples, &torsion, &other)),
+                    if ratio <= target { "met" } else { "MISSED" }
+                );
+            }
+        }
+    }
+    for (a, b) in external::external_pairs(&config.servers) {
+        if let (Some(ma), Some(mb)) = (of(a), of(b)) {
+            let ratios = paired_ratios(samples, a, b);
             println!(
-                "torsion/{:<5} = {:.3} (ratio of medians; median of per-round ratios {:.3}); target {rule}: {}",
-                other.name(),
-                ratio,
-                paired_ratio(samples, other),
-                if ratio <= target { "met" } else { "MISSED" }
+                "{a}/{b} = {:.3} (ratio of medians; median of per-round ratios {:.3}, min {:.3}, max {:.3})",
+                ma / mb,
+                median(&ratios),
+                min(&ratios),
+                max(&ratios)
             );
         }
     }

@@ -9,6 +9,11 @@
 //! thread's CPU time (`/proc/self/task/TID/schedstat`: on-CPU nanoseconds, user and kernel)
 //! before `wrk` starts and after it has exited and the server has had a moment to handle the
 //! closes. CPU per request is that difference divided by the requests `wrk` completed.
+//!
+//! An external server (`--external NAME=COMMAND`, e.g. the `http_server` example serving an
+//! empty directory) starts once too, as a process; its CPU time is the sum over its threads
+//! (`/proc/PID/task/*/schedstat`, see `src/external.rs`), and it is stopped with SIGTERM at
+//! the end.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -30,6 +35,7 @@ use torsion::protocols::http::server::{HttpServer, Request, Responder, Router};
 use torsion::protocols::http::{header, HeaderMap, HeaderValue, StatusCode};
 use torsion::{Reactor, ReactorHandle};
 
+use crate::external::{self, ExternalServer, ExternalSpec, Target, Vars};
 use crate::stats::{max, median, min};
 
 /// The response body.
@@ -61,8 +67,8 @@ pub struct HttpConfig {
     pub depth: usize,
     /// Rounds; each runs every server under every load once.
     pub rounds: usize,
-    /// The servers compared.
-    pub servers: Vec<HttpKind>,
+    /// The servers compared: built in, then external processes.
+    pub servers: Vec<Target<HttpKind>>,
     /// Whether to run the load without pipelining.
     pub plain: bool,
     /// Whether to run the pipelined load.
@@ -82,7 +88,7 @@ impl Default for HttpConfig {
             threads: 1,
             depth: 16,
             rounds: 5,
-            servers: HttpKind::ALL.to_vec(),
+            servers: HttpKind::ALL.map(Target::Builtin).to_vec(),
             plain: true,
             pipelined: true,
             pin: false,
@@ -93,6 +99,8 @@ impl Default for HttpConfig {
 /// Parses the options after `http`.
 pub fn parse(mut args: impl Iterator<Item = String>) -> Result<HttpConfig, String> {
     let mut config = HttpConfig::default();
+    let mut builtins = HttpKind::ALL.to_vec();
+    let mut externals = Vec::new();
     while let Some(arg) = args.next() {
         if arg == "--pin" {
             config.pin = true;
@@ -109,12 +117,8 @@ pub fn parse(mut args: impl Iterator<Item = String>) -> Result<HttpConfig, Strin
             "--threads" => config.threads = number(1)?,
             "--depth" => config.depth = number(2)?,
             "--rounds" => config.rounds = number(1)?,
-            "--servers" => {
-                config.servers = value
-                    .split(',')
-                    .map(|name| HttpKind::from_name(name).ok_or(format!("unknown server {name:?}")))
-                    .collect::<Result<Vec<_>, _>>()?;
-            }
+            "--servers" => builtins = external::parse_builtins(&value, HttpKind::from_name)?,
+            "--external" => externals.push(ExternalSpec::parse(&value)?),
             "--loads" => {
                 config.plain = false;
                 config.pipelined = false;
@@ -129,6 +133,7 @@ pub fn parse(mut args: impl Iterator<Item = String>) -> Result<HttpConfig, Strin
             other => return Err(format!("http: unknown argument {other:?}")),
         }
     }
+    config.servers = external::targets(&builtins, &externals)?;
     if config.threads > config.connections {
         return Err("http: --threads must not exceed --connections".into());
     }
@@ -165,6 +170,12 @@ impl HttpKind {
     }
 }
 
+impl crate::external::Builtin for HttpKind {
+    fn label(self) -> &'static str {
+        self.name()
+    }
+}
+
 impl fmt::Display for HttpKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -197,18 +208,45 @@ enum Stopper {
     Notify(Arc<tokio::sync::Notify>),
 }
 
-/// A server running on a thread of its own.
+/// A server running on a thread of its own, or as a process.
 struct Running {
-    kind: HttpKind,
+    target: Target<HttpKind>,
     addr: SocketAddr,
-    /// The server thread's id, for `/proc/self/task/TID/schedstat`.
-    tid: u32,
-    stopper: Stopper,
-    thread: thread::JoinHandle<io::Result<()>>,
+    how: How,
+}
+
+/// Where a [`Running`] server runs.
+enum How {
+    /// On a thread of this process.
+    Thread {
+        /// The server thread's id, for `/proc/self/task/TID/schedstat`.
+        tid: u32,
+        stopper: Stopper,
+        thread: thread::JoinHandle<io::Result<()>>,
+    },
+    /// As a process of its own.
+    Process(ExternalServer),
 }
 
 impl Running {
-    fn start(kind: HttpKind) -> io::Result<Running> {
+    fn start(target: &Target<HttpKind>, dir: &Path) -> io::Result<Running> {
+        match target {
+            Target::Builtin(kind) => Self::start_thread(*kind),
+            Target::External(spec) => {
+                let server = ExternalServer::start(spec, external::defaults::HTTP, |addr| Vars {
+                    dir: Some(dir),
+                    ..Vars::addr(addr)
+                })?;
+                Ok(Running {
+                    target: target.clone(),
+                    addr: server.addr,
+                    how: How::Process(server),
+                })
+            }
+        }
+    }
+
+    fn start_thread(kind: HttpKind) -> io::Result<Running> {
         let (tx, rx) = mpsc::channel();
         let thread =
             thread::Builder::new()
@@ -220,11 +258,13 @@ impl Running {
                 })?;
         match rx.recv() {
             Ok((addr, tid, stopper)) => Ok(Running {
-                kind,
+                target: Target::Builtin(kind),
                 addr,
-                tid,
-                stopper,
-                thread,
+                how: How::Thread {
+                    tid,
+                    stopper,
+                    thread,
+                },
             }),
             Err(_) => Err(thread
                 .join()
@@ -234,9 +274,14 @@ impl Running {
         }
     }
 
-    /// The server thread's on-CPU time so far, in nanoseconds (user and kernel).
+    /// The server's on-CPU time so far, in nanoseconds (user and kernel): its thread's, or
+    /// the sum over the threads of its process.
     fn cpu_ns(&self) -> io::Result<u64> {
-        let path = format!("/proc/self/task/{}/schedstat", self.tid);
+        let tid = match &self.how {
+            How::Thread { tid, .. } => *tid,
+            How::Process(server) => return Ok(server.cpu()?.times.ns),
+        };
+        let path = format!("/proc/self/task/{tid}/schedstat");
         let text = std::fs::read_to_string(&path)?;
         text.split_whitespace()
             .next()
@@ -245,15 +290,26 @@ impl Running {
     }
 
     fn stop(self) -> io::Result<()> {
-        match self.stopper {
+        let (stopper, thread) = match self.how {
+            How::Thread {
+                stopper, thread, ..
+            } => (stopper, thread),
+            How::Process(server) => return server.stop(),
+        };
+        match stopper {
             Stopper::Reactor(handle) => {
                 let _ = handle.stop();
             }
             Stopper::Notify(notify) => notify.notify_one(),
         }
-        self.thread
+        thread
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("a server thread panicked")))
+    }
+
+    /// The server's name.
+    fn name(&self) -> &str {
+        self.target.name()
     }
 }
 
@@ -403,10 +459,14 @@ impl Pinning {
         })
     }
 
-    /// Pins the thread `tid` to the server CPU.
-    fn pin_server(&self, tid: u32) -> io::Result<()> {
+    /// Pins the server (its thread, or every thread of its process) to the server CPU.
+    fn pin_server(&self, server: &Running) -> io::Result<()> {
+        let (all, id) = match &server.how {
+            How::Thread { tid, .. } => ("-p", *tid),
+            How::Process(process) => ("-ap", process.pid()),
+        };
         let status = Command::new("taskset")
-            .args(["-p", "-c", &self.server, &tid.to_string()])
+            .args([all, "-c", &self.server, &id.to_string()])
             .stdout(Stdio::null())
             .status()?;
         if !status.success() {
@@ -518,11 +578,11 @@ fn parse_wrk(out: &str) -> Option<WrkResult> {
 }
 
 /// One measured run.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Sample {
     round: usize,
     load: Load,
-    kind: HttpKind,
+    target: Target<HttpKind>,
     wrk: WrkResult,
     /// The server thread's CPU time over the run, nanoseconds.
     cpu_ns: u64,
@@ -543,15 +603,37 @@ impl Sample {
 
 /// Runs the benchmark and prints its tables.
 pub fn run(config: &HttpConfig) -> io::Result<()> {
+    // What an external `http_server` serves besides its routes: nothing (an empty directory).
+    let dir = std::env::temp_dir().join(format!("torsion-bench-http-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = start_and_measure(config, &dir);
+    let _ = std::fs::remove_dir(&dir);
+    result
+}
+
+fn start_and_measure(config: &HttpConfig, dir: &Path) -> io::Result<()> {
     let mut servers = Vec::new();
-    for &kind in &config.servers {
-        servers.push(Running::start(kind)?);
+    for target in &config.servers {
+        match Running::start(target, dir) {
+            Ok(server) => servers.push(server),
+            Err(e) => {
+                for server in servers {
+                    let _ = server.stop();
+                }
+                return Err(e);
+            }
+        }
     }
     let result = measure(config, &servers);
+    let mut stopped = Ok(());
     for server in servers {
-        server.stop()?;
+        let name = server.name().to_string();
+        if let Err(e) = server.stop() {
+            eprintln!("  {name}: {e}");
+            stopped = Err(e);
+        }
     }
-    result
+    result.and(stopped)
 }
 
 fn measure(config: &HttpConfig, servers: &[Running]) -> io::Result<()> {
@@ -559,7 +641,7 @@ fn measure(config: &HttpConfig, servers: &[Running]) -> io::Result<()> {
         let response = fetch_once(server.addr)?;
         eprintln!(
             "{} at {}: {} bytes of response: {:?}",
-            server.kind,
+            server.name(),
             server.addr,
             response.len(),
             response
@@ -570,7 +652,7 @@ fn measure(config: &HttpConfig, servers: &[Running]) -> io::Result<()> {
         match &pin {
             Some(pin) => {
                 for server in servers {
-                    pin.pin_server(server.tid)?;
+                    pin.pin_server(server)?;
                 }
                 eprintln!(
                     "servers pinned to CPU {}, wrk to CPUs {}",
@@ -611,7 +693,7 @@ fn measure_with(
             eprintln!(
                 "  warm-up {:<20} {:<12} {:>10.0} req/s {:>10} requests",
                 load.name(config.depth),
-                server.kind.name(),
+                server.name(),
                 wrk.requests_per_second,
                 wrk.requests
             );
@@ -630,16 +712,17 @@ fn measure_with(
                 let sample = Sample {
                     round,
                     load,
-                    kind: server.kind,
+                    target: server.target.clone(),
                     wrk,
                     cpu_ns,
                     wall: start.elapsed(),
                 };
+                // `compare-trees` reads these lines: keep the fields in this order.
                 eprintln!(
                     "  round {} {:<20} {:<12} {:>10.0} req/s {:>10} requests {:>8.0} ns CPU/request, server CPU {:>5.1}%",
                     round + 1,
                     load.name(config.depth),
-                    server.kind.name(),
+                    server.name(),
                     wrk.requests_per_second,
                     wrk.requests,
                     sample.cpu_ns_per_request(),
@@ -661,6 +744,7 @@ fn print_tables(config: &HttpConfig, servers: &[Running], samples: &[Sample]) {
         config.rounds,
         if config.pin { "server and wrk pinned to separate CPUs" } else { "not pinned" }
     );
+    let w = external::name_width(&config.servers, 12);
     for load in [Load::Plain, Load::Pipelined] {
         let of_load: Vec<&Sample> = samples.iter().filter(|s| s.load == load).collect();
         if of_load.is_empty() {
@@ -669,17 +753,20 @@ fn print_tables(config: &HttpConfig, servers: &[Running], samples: &[Sample]) {
         println!();
         println!("{}", load.name(config.depth));
         println!(
-            "{:<12} {:>10} {:>21} {:>11} {:>21} {:>11}",
+            "{:<w$} {:>10} {:>21} {:>11} {:>21} {:>11}",
             "server", "req/s", "(min..max)", "CPU ns/req", "(min..max)", "server CPU"
         );
         for server in servers {
-            let mine: Vec<&&Sample> = of_load.iter().filter(|s| s.kind == server.kind).collect();
+            let mine: Vec<&&Sample> = of_load
+                .iter()
+                .filter(|s| s.target == server.target)
+                .collect();
             let rps: Vec<f64> = mine.iter().map(|s| s.wrk.requests_per_second).collect();
             let cpu: Vec<f64> = mine.iter().map(|s| s.cpu_ns_per_request()).collect();
             let share: Vec<f64> = mine.iter().map(|s| s.cpu_share()).collect();
             println!(
-                "{:<12} {:>10.0} {:>21} {:>11.0} {:>21} {:>10.1}%",
-                server.kind.name(),
+                "{:<w$} {:>10.0} {:>21} {:>11.0} {:>21} {:>10.1}%",
+                server.name(),
                 median(&rps),
                 format!("({:.0}..{:.0})", min(&rps), max(&rps)),
                 median(&cpu),
@@ -687,20 +774,28 @@ fn print_tables(config: &HttpConfig, servers: &[Running], samples: &[Sample]) {
                 100.0 * median(&share)
             );
         }
-        let torsion = HttpKind::Torsion;
-        if !servers.iter().any(|s| s.kind == torsion) {
-            continue;
+        // torsion against every other server, then each external against the built-in
+        // servers and the externals listed before it.
+        let torsion = Target::Builtin(HttpKind::Torsion);
+        let mut pairs: Vec<(&Target<HttpKind>, &Target<HttpKind>)> = Vec::new();
+        if config.servers.contains(&torsion) {
+            for other in config.servers.iter().filter(|t| **t != torsion) {
+                if !other.is_external() {
+                    pairs.push((&torsion, other));
+                }
+            }
         }
-        for other in servers.iter().map(|s| s.kind).filter(|&k| k != torsion) {
+        pairs.extend(external::external_pairs(&config.servers));
+        for (a, b) in pairs {
             let per_round = |value: fn(&Sample) -> f64| -> (f64, f64) {
-                let of = |kind: HttpKind| -> Vec<(usize, f64)> {
+                let of = |target: &Target<HttpKind>| -> Vec<(usize, f64)> {
                     of_load
                         .iter()
-                        .filter(|s| s.kind == kind)
+                        .filter(|s| &s.target == target)
                         .map(|s| (s.round, value(s)))
                         .collect()
                 };
-                let (mine, theirs) = (of(torsion), of(other));
+                let (mine, theirs) = (of(a), of(b));
                 let ratio_of_medians = median(&mine.iter().map(|p| p.1).collect::<Vec<_>>())
                     / median(&theirs.iter().map(|p| p.1).collect::<Vec<_>>());
                 let ratios: Vec<f64> = mine
@@ -712,8 +807,8 @@ fn print_tables(config: &HttpConfig, servers: &[Running], samples: &[Sample]) {
             let (rps, rps_rounds) = per_round(|s| s.wrk.requests_per_second);
             let (cpu, cpu_rounds) = per_round(Sample::cpu_ns_per_request);
             println!(
-                "torsion/{:<12} req/s {:.3} (per round: median {:.3}), CPU/request {:.3} (per round: median {:.3})",
-                other.name(),
+                "{:<20} req/s {:.3} (per round: median {:.3}), CPU/request {:.3} (per round: median {:.3})",
+                format!("{a}/{b}"),
                 rps,
                 rps_rounds,
                 cpu,

@@ -7,15 +7,22 @@
 //! idle, waits until the server has accepted all N and its heap has stopped changing, reads
 //! heap and RSS again, and prints the differences on one `result` line. The client sockets
 //! live in the child because one process may have only 20,000 descriptors.
+//!
+//! An external server (`--external NAME=COMMAND`, e.g. the `echo_server` example) is a process
+//! already: this process starts it, reads its RSS from `/proc/PID/statm`, holds the
+//! connections through the same child, and reads the RSS again. Its heap cannot be counted
+//! (the counting allocator exists only in this binary), so only RSS is reported for it; and
+//! its accepts are counted from its open descriptors (`/proc/PID/fd`).
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::alloc_counter;
+use crate::external::{self, ExternalServer, ExternalSpec, Target, Vars};
 use crate::mem::rss_bytes;
 use crate::servers::{self, Control, ServerKind};
 
@@ -41,15 +48,15 @@ const ACCEPT_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct IdleConfig {
     /// Connections held open.
     pub connections: usize,
-    /// The servers measured.
-    pub servers: Vec<ServerKind>,
+    /// The servers measured: built in, then external processes.
+    pub servers: Vec<Target<ServerKind>>,
 }
 
 impl Default for IdleConfig {
     fn default() -> Self {
         IdleConfig {
             connections: 10_000,
-            servers: ServerKind::ALL.to_vec(),
+            servers: ServerKind::ALL.map(Target::Builtin).to_vec(),
         }
     }
 }
@@ -77,8 +84,10 @@ impl Reading {
 #[derive(Clone, Copy, Debug)]
 struct IdleResult {
     connections: usize,
-    heap_bytes: i64,
-    heap_blocks: i64,
+    /// `None` for an external server, whose heap cannot be counted.
+    heap_bytes: Option<i64>,
+    /// Likewise.
+    heap_blocks: Option<i64>,
     rss_bytes: i64,
 }
 
@@ -88,8 +97,8 @@ impl IdleResult {
             "result {} {} {} {} {}",
             kind.name(),
             self.connections,
-            self.heap_bytes,
-            self.heap_blocks,
+            self.heap_bytes.unwrap_or(0),
+            self.heap_blocks.unwrap_or(0),
             self.rss_bytes
         )
     }
@@ -99,8 +108,8 @@ impl IdleResult {
         match fields.as_slice() {
             ["result", _kind, n, heap, blocks, rss] => Some(IdleResult {
                 connections: n.parse().ok()?,
-                heap_bytes: heap.parse().ok()?,
-                heap_blocks: blocks.parse().ok()?,
+                heap_bytes: Some(heap.parse().ok()?),
+                heap_blocks: Some(blocks.parse().ok()?),
                 rss_bytes: rss.parse().ok()?,
             }),
             _ => None,
@@ -110,6 +119,13 @@ impl IdleResult {
     fn per_connection(value: i64, connections: usize) -> f64 {
         value as f64 / connections.max(1) as f64
     }
+
+    /// `value` per connection with `decimals`, or `-` if not counted.
+    fn cell(value: Option<i64>, connections: usize, decimals: usize) -> String {
+        value.map_or("-".into(), |v| {
+            format!("{:.decimals$}", Self::per_connection(v, connections))
+        })
+    }
 }
 
 /// Runs the idle benchmark for every configured server, each in its own process, and prints
@@ -117,8 +133,15 @@ impl IdleResult {
 pub fn run(config: &IdleConfig) -> io::Result<()> {
     let exe = std::env::current_exe()?;
     let mut results = Vec::new();
-    for &kind in &config.servers {
-        eprintln!("  idle: {kind}, {} connections...", config.connections);
+    for target in &config.servers {
+        eprintln!("  idle: {target}, {} connections...", config.connections);
+        let kind = match target {
+            Target::Builtin(kind) => *kind,
+            Target::External(spec) => {
+                results.push((target, measure_external(spec, config.connections)?));
+                continue;
+            }
+        };
         let output = Command::new(&exe)
             .args(["idle-server", kind.name(), &config.connections.to_string()])
             .stdin(Stdio::null())
@@ -131,30 +154,36 @@ pub fn run(config: &IdleConfig) -> io::Result<()> {
                 output.status
             ))
         })?;
-        results.push((kind, result));
+        results.push((target, result));
     }
     println!();
     println!(
         "Idle connections: {} held open by a child process; server process's growth after accepting them",
         config.connections
     );
+    let w = external::name_width(&config.servers, 8);
     println!(
-        "{:<8} {:>12} {:>12} {:>12} {:>14} {:>14}",
+        "{:<w$} {:>12} {:>12} {:>12} {:>14} {:>14}",
         "server", "heap B/conn", "blocks/conn", "RSS B/conn", "heap total", "RSS total"
     );
-    for (kind, r) in &results {
+    // `compare-trees` reads these rows: six fields, the name first.
+    for (target, r) in &results {
         println!(
-            "{:<8} {:>12.1} {:>12.2} {:>12.1} {:>14} {:>14}",
-            kind.name(),
-            IdleResult::per_connection(r.heap_bytes, r.connections),
-            IdleResult::per_connection(r.heap_blocks, r.connections),
+            "{:<w$} {:>12} {:>12} {:>12.1} {:>14} {:>14}",
+            target.name(),
+            IdleResult::cell(r.heap_bytes, r.connections, 1),
+            IdleResult::cell(r.heap_blocks, r.connections, 2),
             IdleResult::per_connection(r.rss_bytes, r.connections),
-            r.heap_bytes,
+            r.heap_bytes.map_or("-".into(), |h| h.to_string()),
             r.rss_bytes
         );
     }
-    if let Some((_, r)) = results.iter().find(|(k, _)| *k == ServerKind::Torsion) {
-        let heap = IdleResult::per_connection(r.heap_bytes, r.connections);
+    if results.iter().any(|(t, _)| t.is_external()) {
+        println!("(external servers: RSS only; their heap cannot be counted from outside)");
+    }
+    let torsion = Target::Builtin(ServerKind::Torsion);
+    if let Some((_, r)) = results.iter().find(|(t, _)| **t == torsion) {
+        let heap = IdleResult::per_connection(r.heap_bytes.unwrap_or(0), r.connections);
         let rss = IdleResult::per_connection(r.rss_bytes, r.connections);
         let verdict = |v: f64| {
             if v <= TARGET_BYTES_PER_CONNECTION {
@@ -181,48 +210,9 @@ pub fn serve_and_measure(kind: ServerKind, connections: usize) -> io::Result<()>
     thread::sleep(Duration::from_millis(100));
     let before = Reading::now()?;
 
-    let mut holder = Command::new(std::env::current_exe()?)
-        .args([
-            "hold-connections",
-            &server.addr.to_string(),
-            &connections.to_string(),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let mut holder_stdin = holder
-        .stdin
-        .take()
-        .ok_or_else(|| io::Error::other("no stdin"))?;
-    {
-        // Dropped before the second reading: its buffer is not the server's memory.
-        let mut lines = BufReader::new(
-            holder
-                .stdout
-                .take()
-                .ok_or_else(|| io::Error::other("no stdout"))?,
-        );
-        let mut line = String::new();
-        loop {
-            line.clear();
-            lines.read_line(&mut line)?;
-            match line.split_whitespace().collect::<Vec<_>>().as_slice() {
-                ["ready"] => break,
-                ["connected", n] => {
-                    let n: usize = n.parse().map_err(io::Error::other)?;
-                    wait_for_accepts(&server.control, kind, n)?;
-                    writeln!(holder_stdin, "go")?;
-                    holder_stdin.flush()?;
-                }
-                _ => {
-                    return Err(io::Error::other(format!(
-                        "connection holder failed: {line:?}"
-                    )))
-                }
-            }
-        }
-    }
+    let (mut holder, holder_stdin) = hold(server.addr, connections, |n| {
+        wait_for_accepts(&server.control, kind, n)
+    })?;
     wait_for_accepts(&server.control, kind, connections)?;
     let after = settled_reading()?;
 
@@ -233,12 +223,144 @@ pub fn serve_and_measure(kind: ServerKind, connections: usize) -> io::Result<()>
 
     let result = IdleResult {
         connections,
-        heap_bytes: (after.heap_bytes - before.heap_bytes) as i64,
-        heap_blocks: (after.heap_blocks - before.heap_blocks) as i64,
+        heap_bytes: Some((after.heap_bytes - before.heap_bytes) as i64),
+        heap_blocks: Some((after.heap_blocks - before.heap_blocks) as i64),
         rss_bytes: after.rss_bytes as i64 - before.rss_bytes as i64,
     };
     println!("{}", result.to_line(kind));
     Ok(())
+}
+
+/// Starts the `hold-connections` child for `connections` to `addr` and paces it: after each
+/// batch, `accepted(n)` waits until the server has accepted `n`. Returns once all are held,
+/// with the child and its stdin (closing that lets the child go).
+fn hold(
+    addr: SocketAddr,
+    connections: usize,
+    mut accepted: impl FnMut(usize) -> io::Result<()>,
+) -> io::Result<(Child, ChildStdin)> {
+    let mut holder = Command::new(std::env::current_exe()?)
+        .args([
+            "hold-connections",
+            &addr.to_string(),
+            &connections.to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let mut holder_stdin = holder
+        .stdin
+        .take()
+        .ok_or_else(|| io::Error::other("no stdin"))?;
+    // Dropped before the second reading: its buffer is not the server's memory.
+    let mut lines = BufReader::new(
+        holder
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("no stdout"))?,
+    );
+    let mut line = String::new();
+    let paced = loop {
+        line.clear();
+        if let Err(e) = lines.read_line(&mut line) {
+            break Err(e);
+        }
+        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["ready"] => break Ok(()),
+            ["connected", n] => {
+                let step = n
+                    .parse::<usize>()
+                    .map_err(io::Error::other)
+                    .and_then(&mut accepted)
+                    .and_then(|()| writeln!(holder_stdin, "go"))
+                    .and_then(|()| holder_stdin.flush());
+                if let Err(e) = step {
+                    break Err(e);
+                }
+            }
+            _ => {
+                break Err(io::Error::other(format!(
+                    "connection holder failed: {line:?}"
+                )))
+            }
+        }
+    };
+    if let Err(e) = paced {
+        // Let the holder go (it exits when its stdin closes) before reporting.
+        drop(holder_stdin);
+        let _ = holder.wait();
+        return Err(e);
+    }
+    Ok((holder, holder_stdin))
+}
+
+/// Measures the external server `spec` (the `echo_server` example's arguments by default)
+/// with `connections` idle connections: its RSS growth; its heap cannot be counted.
+fn measure_external(spec: &ExternalSpec, connections: usize) -> io::Result<IdleResult> {
+    let server = ExternalServer::start(spec, external::defaults::ECHO, Vars::addr)?;
+    // Let it handle the start-up probe's close and reach its wait before the baseline.
+    thread::sleep(Duration::from_millis(100));
+    let fds_before = server.open_fds()?;
+    let rss_before = server.rss_bytes()?;
+    let wait = |n: usize| wait_for_fds(&server, fds_before + n);
+    let (mut holder, holder_stdin) = hold(server.addr, connections, wait)?;
+    wait_for_fds(&server, fds_before + connections)?;
+    let rss_after = settled_rss(&server)?;
+    // The server closes first (its graceful shutdown closes every connection), so the
+    // client ports go free without TIME_WAIT.
+    let stopped = server.stop();
+    drop(holder_stdin);
+    holder.wait()?;
+    stopped?;
+    Ok(IdleResult {
+        connections,
+        heap_bytes: None,
+        heap_blocks: None,
+        rss_bytes: rss_after as i64 - rss_before as i64,
+    })
+}
+
+/// Waits until the external server has `fds` descriptors open (one per accepted connection
+/// on top of its own).
+fn wait_for_fds(server: &ExternalServer, fds: usize) -> io::Result<()> {
+    let deadline = Instant::now() + ACCEPT_TIMEOUT;
+    loop {
+        let open = server.open_fds()?;
+        if open >= fds {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(io::Error::other(format!(
+                "{} has {open} descriptors open, not {fds}, after {ACCEPT_TIMEOUT:?}",
+                server.name()
+            )));
+        }
+        // Listing 10,000 descriptors takes a few ms: reading far more often would take a
+        // CPU from the server and the holder while they work.
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The external server's RSS once it has stopped changing: the same three times in a row,
+/// 20 ms apart, or whatever it is after 2 seconds (as [`settled_reading`] for the heap).
+fn settled_rss(server: &ExternalServer) -> io::Result<u64> {
+    let mut last = server.rss_bytes()?;
+    let mut same = 0;
+    for _ in 0..100 {
+        thread::sleep(Duration::from_millis(20));
+        let now = server.rss_bytes()?;
+        if now == last {
+            same += 1;
+            if same == 3 {
+                return Ok(now);
+            }
+        } else {
+            same = 0;
+        }
+        last = now;
+    }
+    Ok(last)
 }
 
 /// Waits until the server has accepted `n` connections.

@@ -10,11 +10,11 @@
 //!   http   GET /plaintext, torsion's HttpServer against hyper, under wrk (not in "all"):
 //!          `http [--duration S (5)] [--connections N (50)] [--threads N (1)] [--depth N (16)]
 //!          [--rounds N (5)] [--servers torsion,hyper,hyper-flush] [--loads plain,pipelined]
-//!          [--pin]`
+//!          [--pin] [--external NAME=COMMAND]...`
 //!   tls    TLS echo throughput and handshake rate, torsion's TLS stage against tokio-rustls,
 //!          with plain-TCP references (not in "all"): `tls [--rounds N (7)] [--bytes N (1G)]
 //!          [--clients N (10)] [--handshakes N (5000)] [--loads throughput,handshake]
-//!          [--servers torsion,tokio-rustls,torsion-tcp,tokio-tcp]`
+//!          [--servers torsion,tokio-rustls,torsion-tcp,tokio-tcp] [--external NAME=COMMAND]...`
 //! options:
 //!   --rounds N        echo: rounds, each running every server under every load (7);
 //!                     timers: rounds, each running every implementation (5)
@@ -23,7 +23,12 @@
 //!   --depth N         echo: messages in flight per connection when pipelined (16)
 //!   --connections N   idle: connections held open (10000)
 //!   --loads A,B       echo: which loads: ping-pong, pipelined (both)
-//!   --servers A,B     which servers: torsion, mio, tokio (all)
+//!   --servers A,B     which servers: torsion, mio, tokio (all); `none` for none
+//!   --external NAME=COMMAND
+//!                     echo, idle (and http, tls): also measure a server process started
+//!                     from COMMAND, e.g. `after=target/release/examples/echo_server`
+//!                     (repeatable; `{addr}` in COMMAND places the address, else it is
+//!                     appended; see bench/README.md)
 //!   --timers N        timers: timers per sample, every other one cancelled (1000000)
 //!   --lead MS         timers: the shortest delay, longer than scheduling and cancelling
 //!                     take (100 + 0.002 x timers)
@@ -42,6 +47,7 @@ mod alloc_counter;
 mod chat;
 mod cpu;
 mod echo;
+mod external;
 mod http;
 mod idle;
 mod load;
@@ -56,6 +62,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use echo::EchoConfig;
+use external::ExternalSpec;
 use idle::IdleConfig;
 use servers::ServerKind;
 use timers::{TimerKind, TimersConfig};
@@ -89,14 +96,17 @@ enum Command {
 
 const USAGE: &str = "usage: torsion-bench [echo|idle|timers] [--rounds N] [--messages N] \
                      [--clients N] [--depth N] [--loads ping-pong,pipelined] [--connections N] \
-                     [--servers torsion,mio,tokio] [--timers N] [--lead MS] [--window MS] \
+                     [--servers torsion,mio,tokio|none] [--external NAME=COMMAND]... \
+                     [--timers N] [--lead MS] [--window MS] \
                      [--sorted] [--live] [--fresh] [--impls torsion,tokio,delay-queue] \
                      [--no-memory]
        torsion-bench chat [--users N] [--messages N]
        torsion-bench http [--duration S] [--connections N] [--threads N] [--depth N] \
-                     [--rounds N] [--servers torsion,hyper,hyper-flush] [--loads plain,pipelined] [--pin]
+                     [--rounds N] [--servers torsion,hyper,hyper-flush|none] [--loads plain,pipelined] [--pin] \
+                     [--external NAME=COMMAND]...
        torsion-bench tls [--rounds N] [--bytes N] [--clients N] [--handshakes N] \
-                     [--loads throughput,handshake] [--servers torsion,tokio-rustls,torsion-tcp,tokio-tcp]";
+                     [--loads throughput,handshake] [--servers torsion,tokio-rustls,torsion-tcp,tokio-tcp|none] \
+                     [--external NAME=COMMAND]...";
 
 /// Parses a number argument, at least `min`.
 fn number<T: std::str::FromStr + PartialOrd>(
@@ -151,6 +161,8 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
     let mut echo = EchoConfig::default();
     let mut idle = IdleConfig::default();
     let mut timers = TimersConfig::default();
+    let mut builtins = ServerKind::ALL.to_vec();
+    let mut externals = Vec::new();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--rounds" => {
@@ -191,19 +203,18 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
             }
             "--servers" => {
                 let list = args.next().ok_or("--servers needs a value")?;
-                let kinds = list
-                    .split(',')
-                    .map(|name| {
-                        ServerKind::from_name(name).ok_or(format!("unknown server {name:?}"))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                echo.servers = kinds.clone();
-                idle.servers = kinds;
+                builtins = external::parse_builtins(&list, ServerKind::from_name)?;
+            }
+            "--external" => {
+                let spec = args.next().ok_or("--external needs NAME=COMMAND")?;
+                externals.push(ExternalSpec::parse(&spec)?);
             }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
+    echo.servers = external::targets(&builtins, &externals)?;
+    idle.servers = echo.servers.clone();
     let all = !matches!(what.as_deref(), Some("echo" | "idle" | "timers"));
     let only = |name: &str| all || what.as_deref() == Some(name);
     Ok(Command::Bench {

@@ -55,6 +55,12 @@ impl ServerKind {
     }
 }
 
+impl crate::external::Builtin for ServerKind {
+    fn label(self) -> &'static str {
+        self.name()
+    }
+}
+
 impl fmt::Display for ServerKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -6,7 +6,10 @@
 //! linked or picked by accident, and every server gets the same protocol versions and cipher
 //! suites.
 
-use std::io;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::Resumption;
@@ -21,6 +24,10 @@ pub const SERVER_NAME: &str = "localhost";
 pub struct Identity {
     cert: CertificateDer<'static>,
     key: PrivatePkcs8KeyDer<'static>,
+    /// The certificate, PEM, for an external server's `--cert`.
+    cert_pem: String,
+    /// The key, PEM, for an external server's `--key`.
+    key_pem: String,
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -39,7 +46,27 @@ impl Identity {
         Ok(Identity {
             cert: certified.cert.der().clone(),
             key: PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()),
+            cert_pem: certified.cert.pem(),
+            key_pem: certified.signing_key.serialize_pem(),
         })
+    }
+
+    /// Writes the certificate and key as PEM files into a fresh directory of their own, for
+    /// external servers (`tls_echo_server --cert PEM --key PEM`): the same identity as the
+    /// in-process servers present, so the clients trust it.
+    pub fn write_files(&self) -> io::Result<CertFiles> {
+        let dir = std::env::temp_dir().join(format!("torsion-bench-tls-{}", std::process::id()));
+        // A fresh directory only this process uses (fails if it exists: nothing planted in a
+        // shared /tmp is written through).
+        fs::create_dir(&dir)?;
+        let files = CertFiles {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+            dir,
+        };
+        write_new(&files.cert, self.cert_pem.as_bytes())?;
+        write_new(&files.key, self.key_pem.as_bytes())?;
+        Ok(files)
     }
 
     /// A server configuration with rustls's defaults (TLS 1.3 and 1.2, ring's cipher suites,
@@ -73,6 +100,33 @@ impl Identity {
         }
         Ok(Arc::new(config))
     }
+}
+
+/// The PEM files of an [`Identity`], removed (with their directory) when dropped.
+pub struct CertFiles {
+    dir: PathBuf,
+    /// The certificate.
+    pub cert: PathBuf,
+    /// The private key (readable by the owner only).
+    pub key: PathBuf,
+}
+
+impl Drop for CertFiles {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.cert);
+        let _ = fs::remove_file(&self.key);
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
+
+/// Creates `path` (which must not exist), owner-only, and writes `bytes`.
+fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
 }
 
 /// [`SERVER_NAME`] as rustls wants it.

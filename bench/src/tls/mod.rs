@@ -11,6 +11,10 @@
 //!   16 KiB writes, at most 256 KiB in flight per connection, every byte checked.
 //! - *handshake* (`handshake.rs`): `--handshakes` connections per run, `--clients` at a time,
 //!   each a full handshake (no resumption), one small echo, and a `close_notify`.
+//!
+//! An external server (`--external NAME=COMMAND`, e.g. the `tls_echo_server` example, given
+//! the benchmark's certificate and key as PEM files) takes part in the same rounds: a fresh
+//! process per run, its CPU time read from `/proc` (see `src/external.rs`), then SIGTERM.
 
 mod bulk;
 mod certs;
@@ -21,13 +25,17 @@ mod stream;
 mod torsion;
 
 use std::io;
+use std::thread;
 use std::time::Duration;
 
 use self::bulk::BulkClient;
-use self::certs::Identity;
+use self::certs::{CertFiles, Identity};
 use self::report::{Load, Sample};
 use self::servers::TlsKind;
 use self::stream::Dialer;
+use crate::cpu::CpuTimes;
+use crate::external::{self, ExternalServer, ExternalSpec, ProcessCpu, Target, Vars};
+use crate::servers::RunningServer;
 
 /// Longest one load run may take before the benchmark gives up.
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -52,8 +60,8 @@ pub struct TlsConfig {
     pub clients: usize,
     /// Connections per measured handshake run.
     pub handshakes: u64,
-    /// The servers compared.
-    pub servers: Vec<TlsKind>,
+    /// The servers compared: built in, then external processes.
+    pub servers: Vec<Target<TlsKind>>,
     /// The loads run.
     pub loads: Vec<Load>,
 }
@@ -65,7 +73,10 @@ impl Default for TlsConfig {
             bytes: 1024 * MIB,
             clients: 10,
             handshakes: 5000,
-            servers: TlsKind::defaults(),
+            servers: TlsKind::defaults()
+                .into_iter()
+                .map(Target::Builtin)
+                .collect(),
             loads: vec![Load::Throughput, Load::Handshake],
         }
     }
@@ -82,22 +93,16 @@ fn parse_bytes(value: &str) -> Option<u64> {
     digits.parse::<u64>().ok()?.checked_mul(unit)
 }
 
-/// Parses `--servers`: known servers, each once, in the order given.
+/// Parses `--servers`: known servers, each once, in the order given; `none` for none.
 fn parse_servers(value: &str) -> Result<Vec<TlsKind>, String> {
-    let mut servers = Vec::new();
-    for name in value.split(',') {
-        match TlsKind::from_name(name) {
-            Some(kind) if !servers.contains(&kind) => servers.push(kind),
-            Some(_) => {}
-            None => return Err(format!("unknown server {name:?}")),
-        }
-    }
-    Ok(servers)
+    external::parse_builtins(value, TlsKind::from_name)
 }
 
 /// Parses the options after `tls`.
 pub fn parse(mut args: impl Iterator<Item = String>) -> Result<TlsConfig, String> {
     let mut config = TlsConfig::default();
+    let mut builtins = TlsKind::defaults();
+    let mut externals = Vec::new();
     while let Some(arg) = args.next() {
         let value = args.next().unwrap_or_default();
         let number = |min: u64| match value.parse::<u64>() {
@@ -113,7 +118,8 @@ pub fn parse(mut args: impl Iterator<Item = String>) -> Result<TlsConfig, String
                     "--bytes: bad value {value:?} (e.g. 67108864 or 64M)"
                 ))?;
             }
-            "--servers" => config.servers = parse_servers(&value)?,
+            "--servers" => builtins = parse_servers(&value)?,
+            "--external" => externals.push(ExternalSpec::parse(&value)?),
             "--loads" => {
                 config.loads = value
                     .split(',')
@@ -123,22 +129,30 @@ pub fn parse(mut args: impl Iterator<Item = String>) -> Result<TlsConfig, String
             other => return Err(format!("tls: unknown argument {other:?}")),
         }
     }
+    config.servers = external::targets(&builtins, &externals)?;
     Ok(config)
 }
 
 /// What every run shares: the certificate and the client configurations.
 struct Setup {
     identity: Identity,
+    /// The certificate and key as files, for external servers (made only if there are any).
+    files: Option<CertFiles>,
     bulk: Dialer,
     handshake: Dialer,
     plain: Dialer,
 }
 
 impl Setup {
-    fn new() -> io::Result<Setup> {
+    fn new(externals: bool) -> io::Result<Setup> {
         let identity = Identity::generate()?;
         let name = certs::server_name()?;
         Ok(Setup {
+            files: if externals {
+                Some(identity.write_files()?)
+            } else {
+                None
+            },
             bulk: Dialer {
                 tls: Some((identity.client_config(true)?, name.clone())),
             },
@@ -150,11 +164,113 @@ impl Setup {
         })
     }
 
-    fn dialer(&self, kind: TlsKind, load: Load) -> &Dialer {
-        match (kind.is_tls(), load) {
+    /// The clients for `target`.
+    fn dialer(&self, target: &Target<TlsKind>, load: Load) -> &Dialer {
+        match (speaks_tls(target), load) {
             (false, _) => &self.plain,
             (true, Load::Throughput) => &self.bulk,
             (true, Load::Handshake) => &self.handshake,
+        }
+    }
+}
+
+/// Names an external server in its error, with a hint when its certificate was refused: the
+/// clients trust only the bench's own.
+fn explain(target: &Target<TlsKind>, e: io::Error) -> io::Error {
+    if !target.is_external() {
+        return e;
+    }
+    let hint = if e.to_string().contains("certificate") {
+        " (the clients trust only the bench's certificate: give the server {cert} and {key})"
+    } else {
+        ""
+    };
+    io::Error::new(e.kind(), format!("{target}: {e}{hint}"))
+}
+
+/// Whether `target`'s clients speak TLS: an external server's always do.
+fn speaks_tls(target: &Target<TlsKind>) -> bool {
+    match target {
+        Target::Builtin(kind) => kind.is_tls(),
+        Target::External(_) => true,
+    }
+}
+
+/// A server started for one run: a thread of this process, or a process of its own.
+enum Server {
+    /// In process; `None` once its measurement is finished (the thread has returned).
+    Thread(Option<RunningServer>),
+    /// A process, and its CPU time when the measured phase began.
+    Process(ExternalServer, Option<ProcessCpu>),
+}
+
+impl Server {
+    fn start(setup: &Setup, target: &Target<TlsKind>) -> io::Result<Server> {
+        match target {
+            Target::Builtin(kind) => Ok(Server::Thread(Some(servers::spawn(
+                *kind,
+                setup.identity.server_config()?,
+            )?))),
+            Target::External(spec) => {
+                let files = setup
+                    .files
+                    .as_ref()
+                    .ok_or_else(|| io::Error::other("no certificate files"))?;
+                let server = ExternalServer::start(spec, external::defaults::TLS, |addr| Vars {
+                    cert: Some(&files.cert),
+                    key: Some(&files.key),
+                    ..Vars::addr(addr)
+                })?;
+                Ok(Server::Process(server, None))
+            }
+        }
+    }
+
+    fn addr(&self) -> io::Result<std::net::SocketAddr> {
+        match self {
+            Server::Thread(Some(server)) => Ok(server.addr),
+            Server::Thread(None) => Err(io::Error::other("server already finished")),
+            Server::Process(server, _) => Ok(server.addr),
+        }
+    }
+
+    /// The measured phase begins: the server reads its CPU time (a process: it is read).
+    fn begin_measuring(&mut self) -> io::Result<()> {
+        match self {
+            Server::Thread(Some(server)) => server.control.begin_measuring(MEASURE_START_TIMEOUT),
+            Server::Thread(None) => Err(io::Error::other("server already finished")),
+            Server::Process(server, start) => {
+                // The warm-up is over: let the server go back to waiting.
+                thread::sleep(external::SETTLE);
+                *start = Some(server.cpu()?);
+                Ok(())
+            }
+        }
+    }
+
+    /// The measured phase is over: its CPU time. A thread returns; a process runs on until
+    /// [`Server::stop`] (after the clients have closed).
+    fn end_measuring(&mut self) -> io::Result<CpuTimes> {
+        match self {
+            Server::Thread(server) => server
+                .take()
+                .ok_or_else(|| io::Error::other("server already finished"))?
+                .finish(),
+            Server::Process(server, start) => {
+                let start = start
+                    .take()
+                    .ok_or_else(|| io::Error::other("measured phase never began"))?;
+                thread::sleep(external::SETTLE);
+                Ok(server.cpu()?.since(&start, server.name()))
+            }
+        }
+    }
+
+    /// Stops a process (SIGTERM, expecting exit status 0); nothing for a thread.
+    fn stop(self) -> io::Result<()> {
+        match self {
+            Server::Thread(_) => Ok(()),
+            Server::Process(server, _) => server.stop(),
         }
     }
 }
@@ -163,53 +279,53 @@ impl Setup {
 /// handshakes), measure. Returns the sample and the negotiated TLS parameters.
 fn run_throughput(
     setup: &Setup,
-    kind: TlsKind,
+    target: &Target<TlsKind>,
     round: usize,
     config: &TlsConfig,
 ) -> io::Result<(Sample, String)> {
-    let server = servers::spawn(kind, setup.identity.server_config()?)?;
-    let dialer = setup.dialer(kind, Load::Throughput);
-    let mut client = BulkClient::connect(server.addr, config.clients, dialer)?;
+    let mut server = Server::start(setup, target)?;
+    let dialer = setup.dialer(target, Load::Throughput);
+    let mut client = BulkClient::connect(server.addr()?, config.clients, dialer)?;
     let warm_up = (config.bytes / 10).max((config.clients * bulk::WRITE_SIZE) as u64);
     client.run(warm_up, RUN_TIMEOUT)?;
-    server.control.begin_measuring(MEASURE_START_TIMEOUT)?;
+    server.begin_measuring()?;
     let stats = client.run(config.bytes, RUN_TIMEOUT)?;
-    let cpu = server.finish()?;
+    let cpu = server.end_measuring()?;
+    let described = client.describe();
+    // The clients close first: a process's graceful shutdown then has nothing to wait for.
+    drop(client);
+    server.stop()?;
     let sample = Sample {
         round,
-        server: kind,
+        server: target.clone(),
         load: Load::Throughput,
         cpu,
         units: stats.bytes as f64 / MIB as f64,
         elapsed: stats.elapsed,
     };
-    Ok((sample, client.describe()))
+    Ok((sample, described))
 }
 
 /// Runs one server under the handshake load: a warm-up of a tenth, then the measured
 /// connections.
 fn run_handshakes(
     setup: &Setup,
-    kind: TlsKind,
+    target: &Target<TlsKind>,
     round: usize,
     config: &TlsConfig,
 ) -> io::Result<Sample> {
-    let server = servers::spawn(kind, setup.identity.server_config()?)?;
-    let dialer = setup.dialer(kind, Load::Handshake);
+    let mut server = Server::start(setup, target)?;
+    let addr = server.addr()?;
+    let dialer = setup.dialer(target, Load::Handshake);
     let warm_up = (config.handshakes / 10).max(1);
-    handshake::run(server.addr, dialer, warm_up, config.clients, RUN_TIMEOUT)?;
-    server.control.begin_measuring(MEASURE_START_TIMEOUT)?;
-    let stats = handshake::run(
-        server.addr,
-        dialer,
-        config.handshakes,
-        config.clients,
-        RUN_TIMEOUT,
-    )?;
-    let cpu = server.finish()?;
+    handshake::run(addr, dialer, warm_up, config.clients, RUN_TIMEOUT)?;
+    server.begin_measuring()?;
+    let stats = handshake::run(addr, dialer, config.handshakes, config.clients, RUN_TIMEOUT)?;
+    let cpu = server.end_measuring()?;
+    server.stop()?;
     Ok(Sample {
         round,
-        server: kind,
+        server: target.clone(),
         load: Load::Handshake,
         cpu,
         units: stats.connections as f64,
@@ -219,7 +335,7 @@ fn run_handshakes(
 
 /// Runs the TLS benchmark and prints its tables.
 pub fn run(config: &TlsConfig) -> io::Result<()> {
-    let setup = Setup::new()?;
+    let setup = Setup::new(config.servers.iter().any(Target::is_external))?;
     println!(
         "tls: {} rounds x {} servers x {} loads; each run: fresh server, warm-up of a tenth, \
          then the measured load",
@@ -233,17 +349,20 @@ pub fn run(config: &TlsConfig) -> io::Result<()> {
         for &load in &config.loads {
             let n = config.servers.len();
             for i in 0..n {
-                let kind = config.servers[(i + round) % n];
+                let target = &config.servers[(i + round) % n];
                 let sample = match load {
                     Load::Throughput => {
-                        let (sample, described) = run_throughput(&setup, kind, round, config)?;
-                        if kind.is_tls() {
+                        let (sample, described) = run_throughput(&setup, target, round, config)
+                            .map_err(|e| explain(target, e))?;
+                        if speaks_tls(target) {
                             negotiated = described;
                         }
                         sample
                     }
-                    Load::Handshake => run_handshakes(&setup, kind, round, config)?,
+                    Load::Handshake => run_handshakes(&setup, target, round, config)
+                        .map_err(|e| explain(target, e))?,
                 };
+                // `compare-trees` reads these lines: keep the fields in this order.
                 eprintln!(
                     "  round {}/{} {}",
                     round + 1,
@@ -279,7 +398,7 @@ mod tests {
     /// handshake completed, and the server measured something.
     #[test]
     fn both_loads_run_against_every_server() {
-        let setup = Setup::new().unwrap();
+        let setup = Setup::new(false).unwrap();
         let config = TlsConfig {
             bytes: 3 * MIB + 5,
             clients: 3,
@@ -287,7 +406,8 @@ mod tests {
             ..TlsConfig::default()
         };
         for kind in TlsKind::defaults() {
-            let (sample, described) = run_throughput(&setup, kind, 0, &config).unwrap();
+            let target = Target::Builtin(kind);
+            let (sample, described) = run_throughput(&setup, &target, 0, &config).unwrap();
             assert_eq!(sample.units, config.bytes as f64 / MIB as f64, "{kind}");
             assert!(sample.cpu.ns > 0, "{kind}");
             assert_eq!(
@@ -295,7 +415,7 @@ mod tests {
                 kind.is_tls(),
                 "{kind}: {described}"
             );
-            let sample = run_handshakes(&setup, kind, 0, &config).unwrap();
+            let sample = run_handshakes(&setup, &target, 0, &config).unwrap();
             assert_eq!(sample.units, 20.0, "{kind}");
         }
     }
@@ -305,5 +425,6 @@ mod tests {
         let servers = parse_servers("tokio-tcp,tokio-rustls,tokio-tcp").unwrap();
         assert_eq!(servers, vec![TlsKind::TokioTcp, TlsKind::TokioRustls]);
         assert!(parse_servers("nginx").is_err());
+        assert!(parse_servers("none").unwrap().is_empty());
     }
 }

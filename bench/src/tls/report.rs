@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::cpu::CpuTimes;
+use crate::external::{self, Target};
 use crate::stats::{max, median, min};
 
 use super::bulk::{WINDOW, WRITE_SIZE};
@@ -39,12 +40,12 @@ impl Load {
 }
 
 /// One measured run.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Sample {
     /// The round it belongs to.
     pub round: usize,
     /// The server measured.
-    pub server: TlsKind,
+    pub server: Target<TlsKind>,
     /// The load.
     pub load: Load,
     /// Server thread CPU time over the measured phase.
@@ -66,9 +67,10 @@ impl Sample {
         self.cpu.ns as f64 / 1000.0 / self.units
     }
 
-    /// Heap allocations the server thread made per MiB or per connection.
-    fn allocations_per_unit(&self) -> f64 {
-        self.cpu.allocations as f64 / self.units
+    /// Heap allocations the server thread made per MiB or per connection; `None` for an
+    /// external server (only this binary's threads count their allocations).
+    fn allocations_per_unit(&self) -> Option<f64> {
+        (!self.server.is_external()).then(|| self.cpu.allocations as f64 / self.units)
     }
 
     /// Share of one core the server used.
@@ -79,8 +81,16 @@ impl Sample {
     /// The progress line for this sample.
     pub fn progress(&self) -> String {
         let (rate, cpu) = self.load.headings();
+        let memory = match self.allocations_per_unit() {
+            Some(allocations) => format!(
+                ", {allocations:.1} allocations per unit, heap before the run {} KiB",
+                self.cpu.heap_at_start / 1024
+            ),
+            None => " (a process: allocations not counted)".into(),
+        };
+        // `compare-trees` reads these lines: keep the fields in this order.
         format!(
-            "{:<10} {:<12} {:>9.1} {rate} {:>9.1} {cpu}  server CPU {:>3.0}% (user {}), {:.1} allocations per unit, heap before the run {} KiB",
+            "{:<10} {:<12} {:>9.1} {rate} {:>9.1} {cpu}  server CPU {:>3.0}% (user {}){memory}",
             match self.load {
                 Load::Throughput => "throughput",
                 Load::Handshake => "handshake",
@@ -90,8 +100,6 @@ impl Sample {
             self.cpu_per_unit(),
             100.0 * self.cpu_share(),
             percent(self.cpu.user_share()),
-            self.allocations_per_unit(),
-            self.cpu.heap_at_start / 1024
         )
     }
 }
@@ -148,23 +156,30 @@ fn title(load: Load, config: &TlsConfig, negotiated: &str) -> String {
 }
 
 /// Per-round ratios of `a` over `b` under `load`: (rate ratios, CPU-per-unit ratios).
-fn paired(samples: &[&Sample], a: TlsKind, b: TlsKind) -> (Vec<f64>, Vec<f64>) {
+fn paired(samples: &[&Sample], a: &Target<TlsKind>, b: &Target<TlsKind>) -> (Vec<f64>, Vec<f64>) {
     samples
         .iter()
-        .filter(|s| s.server == a)
+        .filter(|s| &s.server == a)
         .filter_map(|x| {
             let y = samples
                 .iter()
-                .find(|y| y.server == b && y.round == x.round)?;
+                .find(|y| &y.server == b && y.round == x.round)?;
             Some((x.rate() / y.rate(), x.cpu_per_unit() / y.cpu_per_unit()))
         })
         .unzip()
 }
 
-fn print_ratios(samples: &[&Sample]) {
+fn print_ratios(servers: &[Target<TlsKind>], samples: &[&Sample]) {
     let mut heading = Some("ratios, medians of per-round ratios (min-max):");
-    for (a, b, meaning) in PAIRS {
-        let (rates, cpus) = paired(samples, a, b);
+    let builtin: Vec<(Target<TlsKind>, Target<TlsKind>, &str)> = PAIRS
+        .iter()
+        .map(|&(a, b, meaning)| (Target::Builtin(a), Target::Builtin(b), meaning))
+        .collect();
+    let externals = external::external_pairs(servers)
+        .into_iter()
+        .map(|(a, b)| (a.clone(), b.clone(), "an external server"));
+    for (a, b, meaning) in builtin.into_iter().chain(externals) {
+        let (rates, cpus) = paired(samples, &a, &b);
         if rates.is_empty() {
             continue;
         }
@@ -184,11 +199,19 @@ fn print_ratios(samples: &[&Sample]) {
     }
 }
 
-fn print_row(kind: TlsKind, mine: &[&Sample]) {
+fn print_row(target: &Target<TlsKind>, width: usize, mine: &[&Sample]) {
     let rate: Vec<f64> = mine.iter().map(|s| s.rate()).collect();
     let cpu: Vec<f64> = mine.iter().map(|s| s.cpu_per_unit()).collect();
     let share: Vec<f64> = mine.iter().map(|s| s.cpu_share()).collect();
-    let allocations: Vec<f64> = mine.iter().map(|s| s.allocations_per_unit()).collect();
+    let allocations: Vec<f64> = mine
+        .iter()
+        .filter_map(|s| s.allocations_per_unit())
+        .collect();
+    let allocations = if target.is_external() {
+        "-".to_string()
+    } else {
+        format!("{:.1}", median(&allocations))
+    };
     let ticks = mine.iter().fold(CpuTimes::default(), |sum, s| CpuTimes {
         ns: sum.ns + s.cpu.ns,
         user_ticks: sum.user_ticks + s.cpu.user_ticks,
@@ -197,8 +220,8 @@ fn print_row(kind: TlsKind, mine: &[&Sample]) {
         heap_at_start: 0,
     });
     println!(
-        "{:<13} {:>9.1} {:>9.1} {:>9.1} {:>11.1} {:>9.1} {:>9.1} {:>7} {:>9.0}% {:>9.1}",
-        kind.name(),
+        "{:<width$} {:>9.1} {:>9.1} {:>9.1} {:>11.1} {:>9.1} {:>9.1} {:>7} {:>9.0}% {:>9}",
+        target.name(),
         median(&rate),
         min(&rate),
         max(&rate),
@@ -207,7 +230,7 @@ fn print_row(kind: TlsKind, mine: &[&Sample]) {
         max(&cpu),
         percent(ticks.user_share()),
         100.0 * median(&share),
-        median(&allocations),
+        allocations,
     );
 }
 
@@ -222,21 +245,22 @@ pub fn print_table(load: Load, config: &TlsConfig, negotiated: &str, samples: &[
         title(load, config, negotiated),
         config.rounds
     );
+    let w = external::name_width(&config.servers, 13);
     println!(
-        "{:<13} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9} {:>7} {:>10} {:>9}",
+        "{:<w$} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9} {:>7} {:>10} {:>9}",
         "server", rate, "min", "max", cpu, "min", "max", "user", "server CPU", "allocs"
     );
     println!(
-        "{:<13} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9} {:>7} {:>10} {:>9}",
+        "{:<w$} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9} {:>7} {:>10} {:>9}",
         "", "(median)", "", "", "(median)", "", "", "(ticks)", "(median)", "per unit"
     );
-    for &kind in &config.servers {
+    for target in &config.servers {
         let mine: Vec<&Sample> = samples
             .iter()
             .copied()
-            .filter(|s| s.server == kind)
+            .filter(|s| &s.server == target)
             .collect();
-        print_row(kind, &mine);
+        print_row(target, w, &mine);
     }
-    print_ratios(&samples);
+    print_ratios(&config.servers, &samples);
 }

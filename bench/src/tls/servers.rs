@@ -69,6 +69,12 @@ impl TlsKind {
     }
 }
 
+impl crate::external::Builtin for TlsKind {
+    fn label(self) -> &'static str {
+        self.name()
+    }
+}
+
 impl fmt::Display for TlsKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
