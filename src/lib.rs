@@ -39,6 +39,9 @@ pub mod guide {
     #[doc = include_str!("../docs/reconnect.md")]
     pub mod reconnect {}
 
+    #[doc = include_str!("../docs/waking.md")]
+    pub mod waking {}
+
     #[doc = include_str!("../docs/timers.md")]
     pub mod timers {}
 

@@ -34,11 +34,37 @@
 //! }
 //! ```
 //!
-//! TLS (rustls, `ring` provider) is a stage between socket and protocol: see the [`tls`]
+//! TLS (rustls, `ring` provider) is a layer between socket and protocol: see the [`tls`]
 //! module, [`Reactor::listen_tls`], [`ConnectOptions::tls`] for [`Reactor::connect`], and
 //! [`Context::start_tls_server`]; the protocol sees plaintext through the same [`Context`].
+//! Code that waits for something outside its own socket is woken ([`Reactor::wake`],
+//! [`Protocol::woken`]), and code that must know when its bytes leave watches its writes
+//! ([`Context::watch_writes`], [`Protocol::write_progress`]).
 //!
 //! The guide (the `torsion` crate's `guide` module, from `docs/`) explains each part.
+//!
+//! # How the crate is built
+//! The reactor is a thin coordinator over *parts* that own their state and keep their own
+//! invariants; only the coordinator calls user code. Read the modules in this order: each uses
+//! only those above it.
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | `table` | generation-tagged tables (a slab and its generations) and the poll tokens that carry a table's kind, an index and a generation: the base of every part below |
+//! | `write_queue` | a connection's queued bytes, coalesced into pooled blocks and written with `writev` |
+//! | `stream/` | the byte-stream interface every connection reads and writes through: `Stream`, `AnyStream` (TCP inline, anything else boxed), the readiness bits, what a read brings; `tcp.rs` is plain TCP |
+//! | `tls/` | the TLS layer, a `Stream` over another stream: `stage.rs` (the only caller of rustls's connection API), `layer.rs` (the stage as a stream), its ciphertext buffers, configurations and errors |
+//! | `connections/` | the connection table: a connection's struct and its lifecycle states (`connection.rs`), the dirty and woken lists, the buffer pool, the shared read buffer, the operations by id |
+//! | `listeners`, `outgoing`, `connect` | listening ports and their accept state; connect attempts in progress; what `connect` takes |
+//! | `time`, `timers`, `delayed_call`, `looping_call` | the timer queue and the clocks; the timers part (whose timers a closing connection takes with it); the handles |
+//! | `udp`, `reader` | datagram sockets; descriptors watched for reading |
+//! | `remote`, `shutdown` | what other threads reach the reactor through, the thread pool; graceful shutdown and signals |
+//! | `protocol`, `context`, `error` | what user code implements and is handed |
+//! | `reactor/` | the coordinator: the turn and its dispatch (`mod.rs`), and every `impl Reactor`, one file per concern: driving connections (the read loop, the end-of-turn settle, closing, waking), listening, connecting, TLS, timers, datagrams, readers, threads, shutdown |
+//! | `testing/` | the in-memory harness: a real reactor whose connections lead to in-memory peers |
+//!
+//! `CONTRIBUTING.md` at the repository's root states each part's invariants and how a new
+//! kind of stream is added.
 
 mod connect;
 mod connections;

@@ -184,6 +184,18 @@ impl Connection {
         true
     }
 
+    /// TCP is connected and a TLS handshake begins, which `connection_made` waits for.
+    pub(crate) fn handshake_started(&mut self) {
+        if self.phase == Phase::Connecting {
+            self.phase = Phase::Handshaking(Then::Open);
+        }
+    }
+
+    /// The write side was shut (FIN sent) after a `shutdown_write`.
+    pub(crate) fn write_shut(&mut self) {
+        self.write = WriteSide::Shut;
+    }
+
     /// The handshake that `connection_made` waited for is complete (or there was none).
     pub(crate) fn made(&mut self) {
         self.phase = match self.phase {

@@ -400,7 +400,7 @@ impl Reactor {
         let Some(conn) = self.connections.get_mut(key) else {
             return;
         };
-        conn.write = WriteSide::Shut;
+        conn.write_shut();
         match conn.stream.shutdown_write() {
             Ok(()) if conn.read == ReadSide::Ended => {
                 self.close_connection(key, DisconnectReason::Closed)

@@ -12,7 +12,7 @@ use std::time::Duration;
 use log::{debug, warn};
 use rustls::{ClientConfig, ServerConfig};
 
-use crate::connections::{Connection, ConnectionId, Phase, ReadSide, Then, WriteSide};
+use crate::connections::{Connection, ConnectionId, Phase, ReadSide, WriteSide};
 use crate::stream::{AnyStream, Bits, Stream};
 use crate::table::{Key, Kind};
 use crate::timers::TimerAction;
@@ -117,7 +117,7 @@ impl Reactor {
         let Some(conn) = self.connections.get_mut(key) else {
             return;
         };
-        conn.phase = Phase::Handshaking(Then::Open);
+        conn.handshake_started();
         conn.bits.set(Bits::WRITABLE);
         wrap_tls(&mut conn.stream, session);
         debug!(

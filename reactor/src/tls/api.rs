@@ -20,7 +20,7 @@ impl Context<'_> {
     /// says when). A failed handshake closes the connection, and the protocol hears why in
     /// `connection_lost`: [`DisconnectReason::Tls`](crate::DisconnectReason::Tls), or the
     /// socket's error. The factory of the port that accepted the connection is not told
-    /// ([`Factory::handshake_failed`] is for `listen_tls` ports, whose protocols are not made
+    /// ([`Factory::handshake_failed`](crate::Factory::handshake_failed) is for `listen_tls` ports, whose protocols are not made
     /// yet). The handshake times out after
     /// [`DEFAULT_HANDSHAKE_TIMEOUT`](crate::tls::DEFAULT_HANDSHAKE_TIMEOUT).
     ///
