@@ -185,8 +185,9 @@ pub(crate) trait Stream {
     /// The error the transport reports (`SO_ERROR`), taken: asked when an event says error.
     fn take_error(&mut self) -> io::Result<Option<io::Error>>;
 
-    /// Registers the stream's descriptors with the poll under `token`, for both interests,
-    /// once (edge-triggered: never re-registered).
+    /// Registers the stream's descriptors with the poll under `token`, once (edge-triggered:
+    /// never re-registered): a socket for both interests; a stream of two descriptors (a
+    /// read end and a write end) each for its own.
     fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()>;
 
     /// Removes the stream's descriptors from the poll.
@@ -457,5 +458,17 @@ mod tests {
     #[test]
     fn a_stream_takes_two_words_in_a_connection() {
         assert_eq!(std::mem::size_of::<AnyStream>(), 16);
+    }
+
+    #[test]
+    fn a_layer_failure_reaches_the_protocol_as_tls_and_a_socket_failure_as_its_kind() {
+        let tls = DisconnectReason::from(Fault::Tls(TlsError::NotTls));
+        assert!(
+            matches!(tls, DisconnectReason::Tls(TlsError::NotTls)),
+            "{tls:?}"
+        );
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        let reset = DisconnectReason::from(Fault::Io(reset));
+        assert!(matches!(reset, DisconnectReason::Reset(_)), "{reset:?}");
     }
 }
