@@ -41,6 +41,9 @@ impl Sent {
 pub(crate) struct Remote {
     sent: Mutex<Sent>,
     waker: Waker,
+    /// Something was sent and not yet taken: the reactor's next poll must not sleep (the
+    /// waker's event says so too, but only to a poll; this says it to `next_timeout`).
+    pending: AtomicBool,
     /// Set when the reactor is dropped: calls sent after that would never run.
     gone: AtomicBool,
 }
@@ -50,6 +53,7 @@ impl Remote {
         Arc::new(Remote {
             sent: Mutex::new(Sent::default()),
             waker,
+            pending: AtomicBool::new(false),
             gone: AtomicBool::new(false),
         })
     }
@@ -64,7 +68,9 @@ impl Remote {
 
     /// Takes everything sent so far.
     fn take(&self) -> Sent {
-        std::mem::take(&mut *self.sent())
+        let mut sent = self.sent();
+        self.pending.store(false, Ordering::Relaxed);
+        std::mem::take(&mut *sent)
     }
 
     /// Queues something with `push` and wakes the reactor, unless it is gone.
@@ -77,6 +83,7 @@ impl Remote {
             }
             let first = sent.is_empty();
             push(&mut sent);
+            self.pending.store(true, Ordering::Relaxed);
             first
         };
         // Push first, then wake (mio #1470). Wakes coalesce and the reactor takes everything
@@ -199,6 +206,11 @@ impl Threads {
     /// What other threads sent since the last look.
     pub(crate) fn take_sent(&self) -> Sent {
         self.remote.take()
+    }
+
+    /// Whether other threads (or a handle on this thread) sent something not yet taken.
+    pub(crate) fn anything_sent(&self) -> bool {
+        self.remote.pending.load(Ordering::Relaxed)
     }
 
     /// The reactor is being dropped.

@@ -152,9 +152,10 @@ impl Connections {
         std::mem::swap(into, &mut self.dirty);
     }
 
-    /// Gives back an emptied list's memory, if it is the larger.
+    /// Gives back an emptied list's memory, if it is the larger and the dirty list is empty
+    /// (connections left dirty after the last round of a settle keep their place on it).
     pub(crate) fn return_dirty_list(&mut self, list: Vec<Key>) {
-        if list.capacity() > self.dirty.capacity() {
+        if self.dirty.is_empty() && list.capacity() > self.dirty.capacity() {
             self.dirty = list;
         }
     }

@@ -132,7 +132,13 @@ impl Reactor {
             let Some(addr) = attempt.addrs.pop_front() else {
                 break;
             };
-            let started = start_connect(addr, attempt.options.local_addr).and_then(|socket| {
+            let local = attempt.options.local_addr;
+            // The last address's socket goes first: it may hold the local address to bind.
+            let registry = self.poll.registry();
+            let detached = self
+                .connections
+                .replace_stream(registry, key, AnyStream::detached());
+            let started = detached.and_then(|()| start_connect(addr, local)).and_then(|socket| {
                 let stream = AnyStream::Tcp(socket);
                 self.connections
                     .replace_stream(self.poll.registry(), key, stream)

@@ -239,14 +239,15 @@ impl Reactor {
         }
     }
 
-    /// The connection is made: `connection_made`, then a wake that came before it.
+    /// The connection is made: `connection_made`, and a wake that came before it is queued
+    /// (before the callback, so a wake the callback asks is the same one, told once).
     pub(crate) fn connection_made(&mut self, key: Key) {
         let Some(conn) = self.connections.get_mut(key) else {
             return;
         };
         conn.made();
-        self.call(key, |p, cx| p.connection_made(cx));
         self.connections.wake_if_woken(key);
+        self.call(key, |p, cx| p.connection_made(cx));
     }
 
     /// Settles every dirty connection, including those dirtied by callbacks made while

@@ -242,6 +242,7 @@ impl Reactor {
             || self.outgoing.any_failed()
             || self.connections.any_dirty()
             || self.connections.any_woken()
+            || self.threads.anything_sent()
             || self.stop_requested;
         if urgent {
             return Some(Duration::ZERO);
