@@ -377,9 +377,6 @@ fn local_addr_with_port_0_binds_the_address_and_any_port() {
 }
 
 #[test]
-#[ignore = "the refused address's socket still holds the local address when the next one \
-            binds it: try_next_address must drop the old stream (put a detached one in its \
-            place) before start_connect"]
 fn a_fixed_local_addr_is_bound_again_for_the_next_address_of_the_target() {
     init_logging();
     let mut reactor = Reactor::new().unwrap();

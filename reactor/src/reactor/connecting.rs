@@ -138,11 +138,13 @@ impl Reactor {
             let detached = self
                 .connections
                 .replace_stream(registry, key, AnyStream::detached());
-            let started = detached.and_then(|()| start_connect(addr, local)).and_then(|socket| {
-                let stream = AnyStream::Tcp(socket);
-                self.connections
-                    .replace_stream(self.poll.registry(), key, stream)
-            });
+            let started = detached
+                .and_then(|()| start_connect(addr, local))
+                .and_then(|socket| {
+                    let stream = AnyStream::Tcp(socket);
+                    self.connections
+                        .replace_stream(self.poll.registry(), key, stream)
+                });
             match started {
                 Ok(()) => return self.arm_connect_timeout(key, addr),
                 Err(e) => {

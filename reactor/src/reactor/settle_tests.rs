@@ -132,10 +132,6 @@ impl Protocol for BroadcastingProducer {
 }
 
 #[test]
-#[ignore = "settle_dirty keeps the larger of its two lists when it returns: after the last \
-            round the emptied batch can replace a dirty list that still holds connections, \
-            which keep their DIRTY bit and are never settled again (keep the larger \
-            allocation only if the dirty list is empty, or append it)"]
 fn a_connection_left_dirty_after_the_last_settle_round_is_settled_on_the_next_turn() {
     let mut test = TestReactor::new();
     let others: Vec<_> = (0..10)

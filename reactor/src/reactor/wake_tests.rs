@@ -202,8 +202,6 @@ impl Protocol for WokenAtBirth {
 }
 
 #[test]
-#[ignore = "a wake from inside connection_made is queued twice (by Connections::wake, then by \
-            wake_if_woken): queue the earlier wake before calling connection_made instead"]
 fn a_wake_from_connection_made_is_told_once_and_a_rewake_waits_for_the_next_turn() {
     let woken = Rc::new(RefCell::new(0));
     let protocol = WokenAtBirth {
@@ -225,9 +223,6 @@ fn a_wake_from_connection_made_is_told_once_and_a_rewake_waits_for_the_next_turn
 }
 
 #[test]
-#[ignore = "TestReactor::run_pending stops once next_timeout is not zero, and next_timeout does \
-            not count what handles sent after the turn's poll: poll_timeout should be zero \
-            while the remote queue holds calls or wakes"]
 fn a_wake_sent_through_the_handle_from_a_timer_is_told_before_advance_returns() {
     let (protocol, events) = sleeper();
     let mut test = TestReactor::new();

@@ -387,8 +387,6 @@ fn a_dropped_responder_answers_500_and_closes() {
 }
 
 #[test]
-#[ignore = "the drop wakes the connection through the reactor's handle, which the harness's \
-            run_pending does not wait for (next_timeout ignores what handles sent)"]
 fn a_responder_dropped_by_a_timer_answers_500_and_closes_within_that_advance() {
     let router = Router::new().get("/drop", |_: Request, res: Responder, r: &mut Reactor| {
         // A timer has the reactor, but a drop does not: the pipeline wakes the connection.
