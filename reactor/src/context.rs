@@ -9,7 +9,7 @@ use bytes::Bytes;
 use log::debug;
 use socket2::{SockRef, TcpKeepalive};
 
-use crate::connections::{Connection, ConnectionId, ReadSide};
+use crate::connections::{Connection, ConnectionId};
 use crate::stream::Stream;
 use crate::Reactor;
 
@@ -135,8 +135,7 @@ impl<'a> Context<'a> {
 
     /// Whether reading is paused.
     pub fn is_reading_paused(&self) -> bool {
-        self.connection()
-            .is_some_and(|c| c.read == ReadSide::Paused)
+        self.connection().is_some_and(Connection::is_reading_paused)
     }
 
     /// The peer's address.

@@ -2,6 +2,7 @@
 //! small thread pool for blocking work ([`Reactor::call_in_thread`]).
 
 use std::any::Any;
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -24,11 +25,13 @@ const THREAD_POOL_SIZE: usize = 4;
 pub(crate) type RemoteCall = Box<dyn FnOnce(&mut Reactor) + Send>;
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
-/// What other threads sent: calls to run, connections to wake.
+/// What other threads sent: calls to run, connections to wake (each once: a thread that wakes
+/// a connection in a loop while the reactor is busy cannot grow the queue past one entry per
+/// connection).
 #[derive(Default)]
 pub(crate) struct Sent {
     pub(crate) calls: Vec<RemoteCall>,
-    pub(crate) wakes: Vec<Key>,
+    pub(crate) wakes: HashSet<Key>,
 }
 
 impl Sent {
@@ -150,7 +153,9 @@ impl ReactorHandle {
     /// [`woken`](crate::Protocol::woken) runs soon (see [`Reactor::wake`]). Cheaper than a
     /// call: nothing is boxed, and wakes coalesce. A stale `id` is ignored there.
     pub fn wake(&self, id: ConnectionId) -> Result<(), ReactorGone> {
-        self.remote.send(|sent| sent.wakes.push(id.0))
+        self.remote.send(|sent| {
+            sent.wakes.insert(id.0);
+        })
     }
 
     /// Asks the reactor's [`run`](Reactor::run) to return, from any thread.

@@ -50,8 +50,11 @@ pub(crate) enum ReadSide {
     Reading,
     /// The protocol paused reading; the kernel's buffer fills and the peer slows down.
     Paused,
-    /// The peer's stream ended (EOF, or TLS `close_notify`): nothing more will be read.
-    Ended,
+    /// The peer's stream ended (EOF, or TLS `close_notify`): nothing more will be read. A
+    /// pause asked after it is still what `is_reading_paused` reports.
+    Ended {
+        paused: bool,
+    },
 }
 
 /// The write side.
@@ -208,23 +211,44 @@ impl Connection {
 
     /// `pause_reading`.
     pub(crate) fn pause_reading(&mut self) {
-        if self.read == ReadSide::Reading {
-            self.read = ReadSide::Paused;
+        self.read = match self.read {
+            ReadSide::Reading | ReadSide::Paused => ReadSide::Paused,
+            ReadSide::Ended { .. } => ReadSide::Ended { paused: true },
+        };
+    }
+
+    /// `resume_reading`; true if reading was paused and now goes on (after the peer's end
+    /// there is nothing to read on).
+    pub(crate) fn resume_reading(&mut self) -> bool {
+        match self.read {
+            ReadSide::Paused => {
+                self.read = ReadSide::Reading;
+                true
+            }
+            ReadSide::Ended { .. } => {
+                self.read = ReadSide::Ended { paused: false };
+                false
+            }
+            ReadSide::Reading => false,
         }
     }
 
-    /// `resume_reading`; true if reading was paused.
-    pub(crate) fn resume_reading(&mut self) -> bool {
-        let paused = self.read == ReadSide::Paused;
-        if paused {
-            self.read = ReadSide::Reading;
-        }
-        paused
+    /// Whether the protocol paused reading (and has not resumed it).
+    pub(crate) fn is_reading_paused(&self) -> bool {
+        matches!(
+            self.read,
+            ReadSide::Paused | ReadSide::Ended { paused: true }
+        )
     }
 
     /// The peer's stream ended.
     pub(crate) fn read_ended(&mut self) {
-        self.read = ReadSide::Ended;
+        self.read = ReadSide::Ended { paused: false };
+    }
+
+    /// Whether the peer's stream ended.
+    pub(crate) fn has_read_ended(&self) -> bool {
+        matches!(self.read, ReadSide::Ended { .. })
     }
 }
 
@@ -268,7 +292,12 @@ mod tests {
         assert!(conn.resume_reading());
         conn.read_ended();
         conn.pause_reading();
-        assert!(!conn.resume_reading());
-        assert_eq!(conn.read, ReadSide::Ended);
+        assert!(
+            conn.is_reading_paused(),
+            "the pause is what the protocol asked"
+        );
+        assert!(!conn.resume_reading(), "nothing to read on");
+        assert!(!conn.is_reading_paused());
+        assert!(conn.has_read_ended() && !conn.may_read());
     }
 }

@@ -17,7 +17,7 @@ use crate::stream::{AnyStream, Bits, Fault, Stream};
 use crate::table::{Key, Kind, Table};
 use crate::write_queue::BufferPool;
 
-pub(crate) use connection::{Connection, Phase, ReadSide, Then, WriteSide};
+pub(crate) use connection::{Connection, Phase, Then, WriteSide};
 
 /// Size of the one read buffer all connections share. A whole UDP datagram fits; for TCP it
 /// is large enough that one `read` usually drains the socket.

@@ -6,9 +6,7 @@
 use log::{debug, warn};
 use mio::event::Event;
 
-use crate::connections::{
-    Connection, ConnectionId, Phase, ReadSide, WriteSide, READ_BUDGET_PER_TURN,
-};
+use crate::connections::{Connection, ConnectionId, Phase, WriteSide, READ_BUDGET_PER_TURN};
 use crate::protocol::Protocol;
 use crate::stream::{AnyStream, Bits, Input, ReadState, Stream};
 use crate::table::{Key, Kind};
@@ -378,7 +376,7 @@ impl Reactor {
         }
         let closing = conn.phase == Phase::Closing;
         let shutting = conn.write == WriteSide::ShutdownRequested;
-        let shut_and_ended = conn.write == WriteSide::Shut && conn.read == ReadSide::Ended;
+        let shut_and_ended = conn.write == WriteSide::Shut && conn.has_read_ended();
         if !closing && !shutting {
             if shut_and_ended {
                 self.close_connection(key, DisconnectReason::Closed);
@@ -403,9 +401,7 @@ impl Reactor {
         };
         conn.write_shut();
         match conn.stream.shutdown_write() {
-            Ok(()) if conn.read == ReadSide::Ended => {
-                self.close_connection(key, DisconnectReason::Closed)
-            }
+            Ok(()) if conn.has_read_ended() => self.close_connection(key, DisconnectReason::Closed),
             Ok(()) => debug!("connection {} half-closed", ConnectionId(key)),
             Err(e) => self.close_connection(key, DisconnectReason::from_io(e)),
         }

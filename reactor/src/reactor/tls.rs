@@ -12,7 +12,7 @@ use std::time::Duration;
 use log::{debug, warn};
 use rustls::{ClientConfig, ServerConfig};
 
-use crate::connections::{Connection, ConnectionId, Phase, ReadSide, WriteSide};
+use crate::connections::{Connection, ConnectionId, Phase, WriteSide};
 use crate::stream::{AnyStream, Bits, Stream};
 use crate::table::{Key, Kind};
 use crate::timers::TimerAction;
@@ -64,9 +64,8 @@ impl Reactor {
         if conn.stream.tls().is_some() {
             return Err(TlsError::CannotStartTls("the connection already uses TLS"));
         }
-        let open = conn.phase == Phase::Open
-            && conn.write == WriteSide::Open
-            && conn.read != ReadSide::Ended;
+        let open =
+            conn.phase == Phase::Open && conn.write == WriteSide::Open && !conn.has_read_ended();
         if !open {
             return Err(TlsError::CannotStartTls("the connection is closing"));
         }

@@ -236,3 +236,22 @@ fn a_wake_sent_through_the_handle_from_a_timer_is_told_before_advance_returns() 
     test.advance(Duration::from_secs(1));
     assert_eq!(*events.borrow(), ["woken"]);
 }
+
+#[test]
+fn a_thread_waking_in_a_loop_queues_one_wake_per_connection() {
+    let (protocol, events) = sleeper();
+    let mut test = TestReactor::new();
+    let connection = test.connect(protocol);
+    let (id, handle) = (connection.id(), test.reactor().handle());
+    std::thread::spawn(move || {
+        for _ in 0..10_000 {
+            handle.wake(id).unwrap();
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(test.reactor().threads.take_sent().wakes.len(), 1);
+    test.reactor().wake(id);
+    test.run_pending();
+    assert_eq!(*events.borrow(), ["woken"]);
+}

@@ -157,9 +157,6 @@ impl Protocol for PausesAtEof {
 }
 
 #[test]
-#[ignore = "Connection::pause_reading only moves a reading side to Paused, so after the EOF \
-            (ReadSide::Ended) the pause is not recorded; before, the flag was set whatever \
-            the read side, and is_reading_paused said true"]
 fn reading_paused_after_the_peers_eof_reads_as_paused() {
     let mut h = Harness::new(PausesAtEof::default());
     h.feed_eof();
