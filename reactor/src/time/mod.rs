@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 mod queue;
+mod slots;
 #[cfg(test)]
 mod tests;
 mod wheel;

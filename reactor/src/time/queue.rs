@@ -1,12 +1,11 @@
-//! [`TimerQueue`]: pending timers in a slab, ordered by a hierarchical timing wheel whose
+//! [`TimerQueue`]: pending timers in [`Slots`], ordered by a hierarchical timing wheel whose
 //! buckets are sorted exactly when they come due.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
-use slab::Slab;
-
+use super::slots::Slots;
 use super::wheel::{Item, Stamp, Wheel};
 
 /// Below this many stale items the queue never compacts: a compaction walks every slot, and
@@ -55,7 +54,7 @@ struct Entry<T> {
 /// sorted together.
 pub(crate) struct TimerQueue<T> {
     /// The pending timers.
-    entries: Slab<Entry<T>>,
+    entries: Slots<Entry<T>>,
     /// The instant stamps are measured from: the queue's creation.
     epoch: Instant,
     /// Items due after the current tick.
@@ -80,7 +79,7 @@ impl<T> Default for TimerQueue<T> {
     fn default() -> Self {
         let epoch = Instant::now();
         TimerQueue {
-            entries: Slab::new(),
+            entries: Slots::default(),
             epoch,
             wheel: Wheel::new(Stamp::new(epoch, epoch).tick()),
             run: Vec::new(),
@@ -348,7 +347,7 @@ impl<T> TimerQueue<T> {
 }
 
 /// Whether `item` is its timer's current scheduling.
-fn is_live<T>(entries: &Slab<Entry<T>>, item: &Item) -> bool {
+fn is_live<T>(entries: &Slots<Entry<T>>, item: &Item) -> bool {
     entries
         .get(item.index as usize)
         .is_some_and(|e| e.seq == item.seq)
