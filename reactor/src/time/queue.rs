@@ -9,8 +9,9 @@ use super::slots::Slots;
 use super::wheel::{Item, Stamp, Wheel};
 
 /// Below this many stale items the queue never compacts: a compaction walks every slot, and
-/// a few thousand leftover items of 24 bytes cost less than walking often.
-const COMPACT_MIN: usize = 1024;
+/// a few thousand leftover items of 24 bytes cost less than walking often. The unit tests use
+/// a lower one, so that their random runs compact often.
+const COMPACT_MIN: usize = if cfg!(test) { 64 } else { 1024 };
 
 /// Names one scheduled timer; stale (every operation a no-op) once it fired or was cancelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -73,6 +74,9 @@ pub(crate) struct TimerQueue<T> {
     next_seq: u64,
     /// The generation of the next key.
     next_generation: u32,
+    /// Compactions so far, for the tests to check that they ran.
+    #[cfg(test)]
+    pub(super) compactions: usize,
 }
 
 impl<T> Default for TimerQueue<T> {
@@ -88,6 +92,8 @@ impl<T> Default for TimerQueue<T> {
             stale: 0,
             next_seq: 0,
             next_generation: 0,
+            #[cfg(test)]
+            compactions: 0,
         }
     }
 }
@@ -330,6 +336,10 @@ impl<T> TimerQueue<T> {
 
     /// Drops every stale item.
     fn compact(&mut self) {
+        #[cfg(test)]
+        {
+            self.compactions += 1;
+        }
         let entries = &self.entries;
         self.run.retain(|item| is_live(entries, item));
         self.late.retain(|Reverse(item)| is_live(entries, item));

@@ -325,6 +325,18 @@ impl Rng {
     }
 }
 
+/// A key from `keys`: half the time one of the 16 newest (most likely still pending), else
+/// any (most likely stale).
+fn pick(rng: &mut Rng, keys: &[(TimerKey, u32)]) -> (TimerKey, u32) {
+    let n = keys.len() as u64;
+    let back = if rng.below(2) == 0 {
+        rng.below(n.min(16))
+    } else {
+        rng.below(n)
+    };
+    keys[(n - 1 - back) as usize]
+}
+
 /// What the queue should do, the obvious way: every pending timer in a list, searched for
 /// the earliest.
 #[derive(Default)]
@@ -360,11 +372,20 @@ impl Model {
 
 /// Random schedules, cancels, reschedules (of pending and of stale keys), passes and
 /// questions, on the queue and on the model side by side, on a clock that jumps by anything
-/// from nothing to a year.
+/// from nothing to a year. Half the seeds mostly reschedule, so that stale items pile up and
+/// compactions run in the middle of everything else.
 #[test]
 fn behaves_like_a_sorted_list_under_random_operations() {
+    let mut compactions = 0;
     for seed in 0..12 {
         let mut rng = Rng(seed);
+        // How often each operation comes up, in this order: schedule, cancel, reschedule,
+        // deadline, next_deadline, advance the clock, pop.
+        let weights: [u64; 7] = if seed % 2 == 0 {
+            [30, 15, 15, 5, 10, 5, 20]
+        } else {
+            [5, 5, 70, 3, 4, 2, 11]
+        };
         let mut q = TimerQueue::default();
         let mut model = Model::default();
         let start = Instant::now();
@@ -379,8 +400,17 @@ fn behaves_like_a_sorted_list_under_random_operations() {
                 1 => now.checked_sub(rng.duration()).unwrap_or(now),
                 _ => now + rng.duration(),
             };
-            match rng.below(100) {
-                0..=29 => {
+            let mut roll = rng.below(weights.iter().sum());
+            let op = weights
+                .iter()
+                .position(|&w| {
+                    let hit = roll < w;
+                    roll = roll.saturating_sub(w);
+                    hit
+                })
+                .unwrap_or(6);
+            match op {
+                0 => {
                     let d = deadline(&mut rng, now);
                     // Sometimes a deadline already in use, for ties.
                     let d = match model.pending.get(rng.below(64) as usize) {
@@ -393,13 +423,13 @@ fn behaves_like_a_sorted_list_under_random_operations() {
                     keys.push((key, next_payload));
                     next_payload += 1;
                 }
-                30..=44 if !keys.is_empty() => {
-                    let (key, payload) = keys[rng.below(keys.len() as u64) as usize];
+                1 if !keys.is_empty() => {
+                    let (key, payload) = pick(&mut rng, &keys);
                     let expected = model.find(payload).map(|i| model.pending.swap_remove(i).2);
                     assert_eq!(q.cancel(key), expected, "cancel, {context}");
                 }
-                45..=59 if !keys.is_empty() => {
-                    let (key, payload) = keys[rng.below(keys.len() as u64) as usize];
+                2 if !keys.is_empty() => {
+                    let (key, payload) = pick(&mut rng, &keys);
                     let d = deadline(&mut rng, now);
                     let expected = match model.find(payload) {
                         Some(i) => {
@@ -412,16 +442,16 @@ fn behaves_like_a_sorted_list_under_random_operations() {
                     };
                     assert_eq!(q.reschedule(key, d), expected, "reschedule, {context}");
                 }
-                60..=64 if !keys.is_empty() => {
-                    let (key, payload) = keys[rng.below(keys.len() as u64) as usize];
+                3 if !keys.is_empty() => {
+                    let (key, payload) = pick(&mut rng, &keys);
                     let expected = model.find(payload).map(|i| model.pending[i].0);
                     assert_eq!(q.deadline(key), expected, "deadline, {context}");
                 }
-                65..=74 => {
+                4 => {
                     let expected = model.earliest().map(|i| model.pending[i].0);
                     assert_eq!(q.next_deadline(), expected, "next_deadline, {context}");
                 }
-                75..=79 => {
+                5 => {
                     now += match rng.below(3) {
                         0 => Duration::ZERO,
                         1 => Duration::from_nanos(rng.below(3_000_000)),
@@ -464,5 +494,7 @@ fn behaves_like_a_sorted_list_under_random_operations() {
         }
         assert_eq!(drain(&mut q, end), expected, "final drain, seed {seed}");
         assert_eq!(q.next_deadline(), None);
+        compactions += q.compactions;
     }
+    assert!(compactions > 0, "no compaction");
 }
