@@ -16,9 +16,9 @@ const COMPACT_MIN: usize = if cfg!(test) { 64 } else { 1024 };
 /// Names one scheduled timer; stale (every operation a no-op) once it fired or was cancelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct TimerKey {
-    /// The timer's slab index.
+    /// The timer's index in the queue's entries.
     pub(super) index: u32,
-    /// Tells this timer from later ones that reuse its slab entry.
+    /// Tells this timer from later ones that reuse its entry.
     generation: u32,
 }
 
@@ -37,22 +37,24 @@ struct Entry<T> {
 
 /// Pending timers carrying a `T` each, earliest first, ties in scheduling order.
 ///
-/// Three places hold a timer's item, always in this order of deadlines: the *run* (the
-/// items of the tick the wheel last reached, sorted exactly), the *late* heap (items
-/// scheduled for a tick the wheel had already reached: deadlines in the past, or in the tick
-/// being fired) and the [`Wheel`] (everything due after the current tick). Everything in the
-/// run and the late heap is due before anything in the wheel, so the earliest timer is the
-/// smaller of the run's last item and the heap's top, and the wheel is consulted only when
-/// both are empty.
+/// Each pending timer has one live *item* (its exact deadline stamp, scheduling number and
+/// entry index), in one of three places. The [`Wheel`] holds the items due after its current
+/// tick, in coarse buckets. The *run* holds the items of the tick the wheel last reached,
+/// sorted exactly; the *late* heap holds items filed for a tick the wheel had already
+/// reached (deadlines in the past, or within the tick being fired). Everything in the run and
+/// the late heap is due before anything in the wheel, so the earliest timer is the smaller of
+/// the run's last item and the heap's top, and the wheel is consulted only when both are
+/// empty.
 ///
-/// Cancelling or rescheduling touches only the slab entry (O(1)): the item left behind is
-/// recognised as stale by its scheduling number when it is reached, or by a compaction once
-/// stale items outnumber the live timers, which keeps memory proportional to them.
+/// Cancelling or rescheduling touches only the timer's entry (O(1)): the item left behind is
+/// recognised as stale by its scheduling number when it is reached, or dropped by a
+/// compaction once stale items are more than twice the pending timers, which keeps memory
+/// proportional to them.
 ///
-/// There is no clock resolution to speak of: [`pop_due`](TimerQueue::pop_due) compares the
-/// exact `Instant`s, and [`next_deadline`](TimerQueue::next_deadline) returns the exact
-/// earliest deadline. The wheel's ticks (about a millisecond) only decide which timers get
-/// sorted together.
+/// The resolution is that of `Instant` (a nanosecond): [`pop_due`](TimerQueue::pop_due)
+/// compares the exact deadlines, and [`next_deadline`](TimerQueue::next_deadline) returns the
+/// exact earliest one, so the reactor neither fires early nor sleeps past a deadline. The
+/// wheel's ticks (2^20 ns, about a millisecond) only decide which timers get sorted together.
 pub(crate) struct TimerQueue<T> {
     /// The pending timers.
     entries: Slots<Entry<T>>,
@@ -67,8 +69,8 @@ pub(crate) struct TimerQueue<T> {
     /// The earliest live item in the wheel when it was last worked out, if that is still
     /// known to be the earliest (a cancelled or rescheduled one is detected as stale).
     wheel_min: Option<Item>,
-    /// Items held (in the run, the late heap or the wheel) whose timer was cancelled,
-    /// rescheduled or fired since.
+    /// Items held (in the run, the late heap or the wheel) whose timer was cancelled or
+    /// rescheduled since.
     stale: usize,
     /// The next scheduling number.
     next_seq: u64,
@@ -160,10 +162,12 @@ impl<T> TimerQueue<T> {
 
     /// The earliest pending deadline, exactly.
     ///
-    /// Takes `&mut self` to bring the wheel's next tick into the run when that tick is among
-    /// the next 64 (that much the wheel may run ahead of the clock, since this has no `now`);
-    /// for later deadlines it looks into the earliest slot without moving the wheel, and
-    /// remembers the answer until that timer goes.
+    /// Takes `&mut self` to move the wheel's next occupied tick into the run when it is at
+    /// the lowest level, that is within the 64 ticks (about 67 ms) from where the clock was
+    /// last seen: the wheel never runs further ahead of the clock than that, since this has no
+    /// `now`, so new timers keep going into the wheel rather than the late heap. For a later
+    /// deadline it finds the earliest live item of the wheel's first slot without moving the
+    /// wheel, and remembers it until that timer goes.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         loop {
             if let Some(item) = self.ready_top() {
