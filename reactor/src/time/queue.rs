@@ -290,6 +290,10 @@ impl<T> TimerQueue<T> {
     fn bring_due(&mut self, level: usize, slot: usize) {
         debug_assert!(self.run.is_empty() && self.late.is_empty());
         self.wheel_min = None;
+        // Free the finished run's buffer first: freeing a large block makes glibc consolidate
+        // its free lists (the closures freed by the timers just fired), which walks memory
+        // that would push out the entries touched below.
+        self.run = Vec::new();
         let mut items = self.wheel.take(level, slot);
         let before = items.len();
         // Touching each entry here also brings it into the cache for its pop.
