@@ -41,7 +41,8 @@ struct Entry<T> {
 /// entry index), in one of three places. The [`Wheel`] holds the items due after its current
 /// tick, in coarse buckets. The *run* holds the items of the tick the wheel last reached,
 /// sorted exactly; the *late* heap holds items filed for a tick the wheel had already
-/// reached (deadlines in the past, or within the tick being fired). Everything in the run and
+/// reached (deadlines in the past, within the tick being fired, or before the tick that
+/// `next_deadline` brought in). Everything in the run and
 /// the late heap is due before anything in the wheel, so the earliest timer is the smaller of
 /// the run's last item and the heap's top, and the wheel is consulted only when both are
 /// empty.
