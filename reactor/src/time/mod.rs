@@ -59,6 +59,7 @@ impl ManualClock {
 }
 
 impl Default for ManualClock {
+    /// [`ManualClock::new`].
     fn default() -> Self {
         ManualClock::new()
     }

@@ -83,6 +83,7 @@ pub(crate) struct TimerQueue<T> {
 }
 
 impl<T> Default for TimerQueue<T> {
+    /// An empty queue whose epoch is now.
     fn default() -> Self {
         let epoch = Instant::now();
         TimerQueue {

@@ -22,6 +22,7 @@ pub(super) struct Slots<E> {
 }
 
 impl<E> Default for Slots<E> {
+    /// No values, no free indices.
     fn default() -> Self {
         Slots {
             entries: Vec::new(),
@@ -151,6 +152,7 @@ impl<E> std::ops::IndexMut<usize> for Slots<E> {
     }
 }
 
+/// The lowest-free-index rule.
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,6 +122,7 @@ impl Item {
 }
 
 impl PartialEq for Item {
+    /// Equal when [`Ord`] says so (the same deadline and scheduling number).
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
@@ -130,6 +131,7 @@ impl PartialEq for Item {
 impl Eq for Item {}
 
 impl PartialOrd for Item {
+    /// As [`Ord`]: a total order.
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
@@ -285,11 +287,14 @@ fn digit(tick: u64, level: usize) -> usize {
     ((tick >> (level as u32 * LEVEL_BITS)) & (SLOTS as u64 - 1)) as usize
 }
 
+/// Stamps, ticks and the wheel's placement rule.
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// Stamps order exactly as instants do, around and far from the epoch, and ticks never
+    /// go backwards.
     #[test]
     fn stamps_and_ticks_order_like_the_instants() {
         let epoch = Instant::now() + Duration::from_secs(1000);
@@ -324,6 +329,8 @@ mod tests {
         );
     }
 
+    /// Stamps beyond what a tick can tell apart share the first or last tick, and still
+    /// order exactly.
     #[test]
     fn extreme_stamps_clamp_their_ticks_but_keep_their_order() {
         let huge = Stamp {
@@ -336,6 +343,8 @@ mod tests {
         assert!(tiny < huge);
     }
 
+    /// Items filed at every level come back, slot by slot, in tick order, each when the
+    /// wheel stands at its tick.
     #[test]
     fn cascading_returns_items_in_tick_order() {
         let mut wheel = Wheel::new(100);
