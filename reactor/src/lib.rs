@@ -56,7 +56,7 @@
 //! | `tls/` | the TLS layer, a `Stream` over another stream: `stage.rs` (the only caller of rustls's connection API), `layer.rs` (the stage as a stream), its ciphertext buffers, configurations and errors |
 //! | `connections/` | the connection table: a connection's struct and its lifecycle states (`connection.rs`), the dirty and woken lists, the buffer pool, the shared read buffer, the operations by id |
 //! | `listeners`, `outgoing`, `connect` | listening ports and their accept state; connect attempts in progress; what `connect` takes |
-//! | `time`, `timers`, `delayed_call`, `looping_call` | the timer queue and the clocks; the timers part (whose timers a closing connection takes with it); the handles |
+//! | `timers/` | the timer queue (a hierarchical timing wheel) and the clocks; the timers part (whose timers a closing connection takes with it); the handles user code holds |
 //! | `udp`, `reader` | datagram sockets; descriptors watched for reading |
 //! | `remote`, `shutdown` | what other threads reach the reactor through, the thread pool; graceful shutdown and signals |
 //! | `protocol`, `context`, `error` | what user code implements and is handed |
@@ -69,10 +69,8 @@
 mod connect;
 mod connections;
 mod context;
-mod delayed_call;
 mod error;
 mod listeners;
-mod looping_call;
 mod outgoing;
 mod protocol;
 mod reactor;
@@ -83,7 +81,6 @@ mod shutdown;
 mod stream;
 mod table;
 pub mod testing;
-mod time;
 mod timers;
 pub mod tls;
 mod udp;
@@ -93,10 +90,8 @@ pub use bytes::Bytes;
 pub use connect::{ConnectOptions, Connector, Target, DEFAULT_CONNECT_TIMEOUT};
 pub use connections::ConnectionId;
 pub use context::{Context, WriteProgress};
-pub use delayed_call::DelayedCall;
 pub use error::{ConnectError, DisconnectReason};
 pub use listeners::ListeningPort;
-pub use looping_call::LoopingCall;
 pub use protocol::{ClientFactory, Factory, Protocol};
 pub use reactor::Reactor;
 pub use reader::{FdReader, ReaderId};
@@ -108,6 +103,6 @@ pub use remote::{ReactorGone, ReactorHandle, WorkPanicked};
 /// rustls, re-exported so configurations can be built with the very version torsion uses.
 pub use rustls;
 pub use shutdown::{Phase, DEFAULT_SHUTDOWN_TIMEOUT};
-pub use time::ManualClock;
+pub use timers::{DelayedCall, LoopingCall, ManualClock};
 pub use tls::{TlsError, TlsOptions};
 pub use udp::{DatagramContext, DatagramPort, DatagramProtocol, DEFAULT_MAX_DATAGRAM_SIZE};

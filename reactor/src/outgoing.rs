@@ -14,7 +14,7 @@ use socket2::{Domain, Socket, Type};
 use crate::connect::ConnectOptions;
 use crate::protocol::AnyClientFactory;
 use crate::table::Key;
-use crate::time::TimerKey;
+use crate::timers::TimerKey;
 use crate::ConnectError;
 
 /// One outgoing connection's attempt (and, once made, its factory).

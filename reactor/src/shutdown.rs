@@ -6,9 +6,9 @@ use std::time::Duration;
 use mio::Token;
 use signal_hook::SigId;
 
-use crate::delayed_call::ReactorCall;
 use crate::table::internal_token;
-use crate::time::TimerKey;
+use crate::timers::ReactorCall;
+use crate::timers::TimerKey;
 
 /// The token of the signal pipe.
 pub(crate) const SIGNAL_TOKEN: Token = internal_token(1);

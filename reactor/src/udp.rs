@@ -14,8 +14,8 @@ use log::{error, warn};
 use mio::net::UdpSocket;
 use socket2::SockRef;
 
-use crate::delayed_call::DelayedCall;
 use crate::table::{Key, Kind};
+use crate::timers::DelayedCall;
 use crate::timers::TimerAction;
 use crate::Reactor;
 

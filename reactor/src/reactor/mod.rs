@@ -44,8 +44,8 @@ use crate::remote::{Threads, WAKER_TOKEN};
 use crate::shutdown::{Shutdown, SIGNAL_TOKEN};
 use crate::stream::Bits;
 use crate::table::{Key, Kind, Table};
-use crate::time::{Clock, ManualClock};
 use crate::timers::Timers;
+use crate::timers::{Clock, ManualClock};
 use crate::udp::UdpEndpoint;
 
 /// Events taken from one `epoll_wait`.

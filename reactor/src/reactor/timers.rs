@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use log::error;
 
 use crate::context::Context;
-use crate::delayed_call::{ConnectionCallback, DelayedCall};
-use crate::looping_call::{LoopKey, LoopingCall};
 use crate::protocol::Protocol;
 use crate::table::Kind;
-use crate::time::TimerKey;
+use crate::timers::TimerKey;
+use crate::timers::{ConnectionCallback, DelayedCall};
+use crate::timers::{LoopKey, LoopingCall};
 use crate::timers::{TimerAction, Timers};
 use crate::{ConnectionId, Reactor};
 

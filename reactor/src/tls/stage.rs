@@ -30,7 +30,7 @@ use rustls::unbuffered::{
 use rustls::{ClientConfig, CommonState, ServerConfig};
 
 use crate::stream::{AnyStream, Bits, Fault, Input, Raw, ReadState, Stream};
-use crate::time::TimerKey;
+use crate::timers::TimerKey;
 use crate::tls::buffers::{CipherBuffer, READ_SIZE};
 use crate::tls::sni;
 use crate::tls::Accepted;

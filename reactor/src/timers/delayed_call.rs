@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use super::TimerKey;
 use crate::context::Context;
 use crate::protocol::Protocol;
-use crate::time::TimerKey;
 use crate::Reactor;
 
 /// A call that gets the reactor.

@@ -1,18 +1,9 @@
-//! Time in the reactor: the timer queue ([`TimerQueue`], a hierarchical timing wheel in
-//! `wheel`, driven from `queue`) and the clocks it is read against ([`Clock`],
-//! [`ManualClock`]).
+//! The clocks the reactor reads time from: the monotonic system clock, or a test's
+//! [`ManualClock`].
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-
-mod queue;
-mod slots;
-#[cfg(test)]
-mod tests;
-mod wheel;
-
-pub(crate) use queue::{TimerKey, TimerQueue};
 
 /// A clock that moves only when told to, for tests of timer-driven logic without sleeping
 /// (Twisted's `task.Clock`). Give it to [`Reactor::with_clock`](crate::Reactor::with_clock);

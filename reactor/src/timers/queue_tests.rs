@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{TimerKey, TimerQueue};
+use super::queue::{TimerKey, TimerQueue};
 
 /// `n` milliseconds.
 fn ms(n: u64) -> Duration {

@@ -1,16 +1,36 @@
-//! The timers part: the queue of everything scheduled (user calls, looping calls, the
-//! reactor's own deadlines), which of them belong to a connection or a UDP socket (cancelled
-//! when it closes), the looping calls' state, and the clock they all follow.
+//! Timers: the queue of everything scheduled (user calls, looping calls, the reactor's own
+//! deadlines), which of them belong to a connection or a UDP socket (cancelled when it
+//! closes), the looping calls' state, and the clock they all follow; and the handles user code
+//! holds ([`DelayedCall`], [`LoopingCall`]).
+//!
+//! - `queue.rs`, `wheel.rs`, `slots.rs`: [`TimerQueue`], a hierarchical timing wheel whose
+//!   buckets are sorted exactly when they come due;
+//! - `clock.rs`: the monotonic clock and [`ManualClock`];
+//! - `delayed_call.rs`, `looping_call.rs`: the handles, and the looping calls' state.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use mio::Token;
 
-use crate::delayed_call::{ConnectionCallback, ReactorCall};
-use crate::looping_call::{LoopKey, Loops};
 use crate::table::Key;
-use crate::time::{Clock, TimerKey, TimerQueue};
+
+mod clock;
+mod delayed_call;
+mod looping_call;
+mod queue;
+#[cfg(test)]
+mod queue_tests;
+mod slots;
+mod wheel;
+
+pub(crate) use clock::Clock;
+pub use clock::ManualClock;
+pub use delayed_call::DelayedCall;
+pub(crate) use delayed_call::{ConnectionCallback, ReactorCall};
+pub use looping_call::LoopingCall;
+pub(crate) use looping_call::{LoopKey, Loops};
+pub(crate) use queue::{TimerKey, TimerQueue};
 
 /// What a due timer does.
 pub(crate) enum TimerAction {

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::time::TimerKey;
+use super::TimerKey;
 use crate::Reactor;
 
 /// The function of a looping call: gets the reactor and how many intervals passed since its
