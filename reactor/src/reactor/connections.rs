@@ -167,7 +167,10 @@ impl Reactor {
                 budget: &mut budget,
             };
             let input = conn.stream.read(&mut buf, &mut state);
-            let more = conn.has_input();
+            // A read that filled the buffer left more in the socket: the moment a bulk
+            // transfer's queue is flushed, once per read (a layer says `Refill` instead, once
+            // it has handed over all of a read).
+            let socket_has_more = conn.bits.has(Bits::READABLE) && !conn.stream.input_waiting();
             if conn.stream.has_output() {
                 // Records a layer made while reading (its handshake, alerts) leave this turn.
                 self.connections.mark_dirty(key);
@@ -175,14 +178,11 @@ impl Reactor {
             match input {
                 Ok(Input::Data(n)) => {
                     self.call(key, |p, cx| p.data_received(cx, &buf[..n]));
-                    if more {
+                    if socket_has_more {
                         self.settle_if_bulk(key);
                     }
-                    if budget == 0 {
-                        self.queue_read(key);
-                        break;
-                    }
                 }
+                Ok(Input::Refill) => self.settle_if_bulk(key),
                 Ok(Input::Pending) => break,
                 Ok(Input::Yield) => {
                     self.queue_read(key);

@@ -45,6 +45,10 @@ pub(crate) enum Input {
     Truncated,
     /// A layer's handshake completed: the protocol is told before any data that follows.
     HandshakeDone,
+    /// A layer handed over everything its last read of the socket gave, and the socket may
+    /// have more: the moment, between two reads, for the reader to flush what a bulk transfer
+    /// queued. Read again to go on (the next read goes to the socket).
+    Refill,
 }
 
 /// Why a stream failed: the transport's error, or its TLS layer's.

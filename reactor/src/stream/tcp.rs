@@ -11,7 +11,8 @@ use super::{Bits, Fault, Input, ReadState, Stream};
 
 /// One read of a socket-like `source`, edge-triggered: only while `READABLE` is set, clearing
 /// it once the socket is drained (WouldBlock, or a short read: the next byte brings a new
-/// edge, unless the peer's FIN is in, which no edge follows, so the reader reads on to EOF).
+/// edge, unless the peer's FIN is in, which no edge follows, so the reader reads on to EOF);
+/// and only while the turn's budget lasts (`Input::Yield` once it is spent).
 #[inline]
 pub(crate) fn read_socket(
     source: &mut impl Read,
@@ -20,6 +21,9 @@ pub(crate) fn read_socket(
 ) -> Result<Input, Fault> {
     if !state.bits.has(Bits::READABLE) {
         return Ok(Input::Pending);
+    }
+    if state.spent() {
+        return Ok(Input::Yield);
     }
     loop {
         return match source.read(buf) {

@@ -32,7 +32,10 @@ impl TlsStream {
             }
         };
         let input = match plaintext {
-            Plaintext::Data(n) => Some(Input::Data(n)),
+            Plaintext::Data(n) => {
+                self.delivered = true;
+                Some(Input::Data(n))
+            }
             Plaintext::CloseNotify => Some(Input::Eof),
             Plaintext::Truncated => Some(Input::Truncated),
             Plaintext::Empty => None,
@@ -59,6 +62,11 @@ impl Stream for TlsStream {
             if self.saw_eof() {
                 // Everything after EOF is processed and rustls never said how it ended.
                 return Ok(Input::Truncated);
+            }
+            if self.delivered && state.bits.has(Bits::READABLE) {
+                // All of the last read is handed over; the reader may flush before the next.
+                self.delivered = false;
+                return Ok(Input::Refill);
             }
             match self.read_inner(state)? {
                 Input::Data(_) => {}

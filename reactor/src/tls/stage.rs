@@ -147,6 +147,9 @@ pub(crate) struct TlsStream {
     pub(crate) handshake_reported: bool,
     /// What the read that completed the handshake brought besides, told right after it.
     pub(crate) after_handshake: Option<Input>,
+    /// Plaintext was handed over since the stream beneath was last read (the layer then says
+    /// `Input::Refill` before reading it again).
+    pub(crate) delivered: bool,
     /// On a connection accepted by a `listen_tls` port: which port, and from whom (told if
     /// the handshake fails). Kept here so that `Connection` does not grow.
     pub(crate) accepted: Option<Accepted>,
@@ -178,6 +181,7 @@ impl TlsStream {
             handshake_timer: None,
             handshake_reported: false,
             after_handshake: None,
+            delivered: false,
             accepted: None,
             close_notify: CloseNotify::NotAsked,
             peer_closed: false,
