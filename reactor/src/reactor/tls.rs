@@ -134,7 +134,6 @@ impl Reactor {
             return;
         };
         let made_now = !conn.is_made();
-        let peer = conn.stream.peer_addr();
         let Some(tls) = conn.stream.tls_mut() else {
             return;
         };
@@ -146,10 +145,12 @@ impl Reactor {
         );
         let timer = tls.handshake_timer.take();
         let needs_protocol = conn.protocol.is_none() && made_now;
+        // Only a client's protocol is built now (a server's was, at accept), from its peer.
+        let peer = needs_protocol.then(|| conn.stream.peer_addr());
         if let Some(timer) = timer {
             self.timers.cancel(timer);
         }
-        if needs_protocol {
+        if let Some(peer) = peer {
             let Some(attempt) = self.outgoing.get_mut(key) else {
                 return;
             };
