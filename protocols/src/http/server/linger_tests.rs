@@ -283,3 +283,23 @@ fn a_graceful_shutdown_closes_an_idle_connection_at_once() {
     assert!(!client.is_write_shut() || client.is_closed());
     assert_closed_cleanly(&client);
 }
+
+#[test]
+fn a_client_that_never_takes_its_error_response_is_the_send_timeout_s() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    client.set_write_room(Some(0)); // reads nothing, sends on
+    test.feed(&client, MALFORMED);
+    for _ in 0..59 {
+        test.advance(SECOND);
+        test.feed(&client, &[b'y'; 4096]);
+        assert!(!client.is_write_shut() && !client.is_closed());
+        assert_eq!(connection(&test, &client).held_input(), 0);
+    }
+    test.advance(SECOND);
+    assert!(client.is_closed(), "60 s without taking a byte");
+    assert!(matches!(
+        *client.close_reason().unwrap(),
+        DisconnectReason::Aborted
+    ));
+}

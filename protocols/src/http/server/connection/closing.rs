@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use log::debug;
+use log::{debug, warn};
 use torsion_reactor::Context;
 
-use super::{Current, Deadline, HttpConnection};
+use super::{Current, Deadline, HttpConnection, SendGuard};
 use crate::http::codec::RequestDecoder;
 use crate::http::server::handler::Handler;
 use crate::http::server::linger::{Closing, Expired, Linger};
@@ -54,9 +54,11 @@ impl<H: Handler> HttpConnection<H> {
         if cx.queued_bytes() == 0 {
             self.start_lingering(cx);
         } else {
-            // Lingering starts once the responses are out (`write_progress` says so).
+            // Lingering starts once the responses are out (`write_progress` says so). A
+            // client that does not take them is the send timeout's, as on any connection.
             self.closing = Closing::Sending;
             cx.watch_writes(true);
+            self.watch_send(cx);
         }
     }
 
@@ -81,6 +83,9 @@ impl<H: Handler> HttpConnection<H> {
         );
         self.linger_timer(cx, linger.deadline() - now);
         self.closing = Closing::Lingering(linger);
+        if !self.send.as_ref().is_some_and(SendGuard::is_following) {
+            cx.watch_writes(false); // nothing more is written
+        }
         debug!("connection {}: half-closed, lingering", cx.id());
     }
 
@@ -102,19 +107,21 @@ impl<H: Handler> HttpConnection<H> {
             (linger.deadline(), linger.lasted(now), linger.discarded());
         match expired {
             None => self.linger_timer(cx, deadline - now),
-            Some(why) => {
-                let why = match why {
-                    Expired::Quiet => "no input for the lingering timeout",
-                    Expired::Total => "the lingering time is up",
-                };
-                debug!(
-                    "connection {}: lingering close ends after {lasted:?} ({discarded} bytes \
-                     discarded): {why}",
-                    cx.id()
-                );
-                self.closing = Closing::Closed;
-                cx.lose_connection();
-            }
+            Some(Expired::Quiet) => debug!(
+                "connection {}: lingering close ends after {lasted:?}, {discarded} bytes \
+                 discarded: no input for the lingering timeout",
+                cx.id()
+            ),
+            // A client still sending this long after it was answered is not listening.
+            Some(Expired::Total) => warn!(
+                "connection {}: lingering close cut after {lasted:?}: the client still sends \
+                 ({discarded} bytes discarded)",
+                cx.id()
+            ),
+        }
+        if expired.is_some() {
+            self.closing = Closing::Closed;
+            cx.lose_connection();
         }
     }
 }
