@@ -25,7 +25,8 @@ impl<H: Handler> HttpConnection<H> {
 
     /// The connection closes: no request is read any more and nothing more is written.
     /// When the client may still be sending, it closes lingering (see
-    /// [`ServerConfig::lingering_close`]); else at once, once what is queued is out.
+    /// [`ServerConfig::lingering_close`](crate::http::server::ServerConfig::lingering_close));
+    /// else at once, once what is queued is out.
     pub(super) fn begin_close(&mut self, cx: &mut Context<'_>) {
         if self.closing.has_begun() {
             return;
