@@ -19,7 +19,7 @@ use super::response::ResponseFlow;
 use super::target::HostKey;
 use super::upload::{Sending, Sent};
 use super::{redirect, ClientError, HttpClient, TimeoutKind};
-use crate::http::codec::{HttpError, ResponseDecoder, ResponseEvent, StatusHead};
+use crate::http::codec::{HttpError, ResponseDecoder, ResponseEvent, ResponseHead};
 
 /// The request a connection is running.
 struct Running {
@@ -36,6 +36,9 @@ struct Running {
     /// The request, until the kernel has taken all of it.
     sending: Option<Sending>,
     head_arrived: bool,
+    /// The request lets the connection persist (RFC 9112 §9.6: after a request that said
+    /// `close`, the connection carries no other, whatever the response says).
+    request_keeps_alive: bool,
 }
 
 /// What one pass over the decoder's events ended with.
@@ -112,6 +115,7 @@ impl ClientConnection {
             exchange.target.url()
         );
         self.running = Some(Running {
+            request_keeps_alive: sending.keep_alive,
             decoder: ResponseDecoder::with_limits(&exchange.method, limits),
             url: exchange.target.url(),
             exchange,
@@ -315,9 +319,7 @@ impl Running {
                     if let Some(timer) = self.head_timer.take() {
                         timer.cancel(cx.reactor());
                     }
-                    // RFC 9112 §9.6: after a request that said `close`, the connection
-                    // carries no other, whatever the response says.
-                    self.keep_alive = head.keep_alive && !asks_to_close(&self.exchange.headers);
+                    self.keep_alive = head.keep_alive && self.request_keeps_alive;
                     self.head_arrived = true;
                     match follow(client, &self.exchange, &head) {
                         Ok(Some(next)) => {
@@ -376,7 +378,7 @@ fn deliver(
 fn follow(
     client: &HttpClient,
     exchange: &Exchange,
-    head: &StatusHead,
+    head: &ResponseHead,
 ) -> Result<Option<Exchange>, ClientError> {
     let config = &client.inner.config;
     let location = head.headers.get(header::LOCATION);
@@ -392,16 +394,6 @@ fn follow(
         });
     }
     redirect::follow(exchange, head.status, location).map(Some)
-}
-
-/// Whether request `headers` carry the `close` connection option (RFC 9110 §7.6.1: a
-/// comma-separated list of case-insensitive tokens, possibly over several lines).
-fn asks_to_close(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
-        .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
 }
 
 /// Starts the head timeout, if there is one.

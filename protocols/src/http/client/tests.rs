@@ -15,7 +15,7 @@ use super::exchange::{Exchange, Slot};
 use super::response::Collect;
 use super::target::Target;
 use super::*;
-use crate::http::codec::StatusHead;
+use crate::http::codec::ResponseHead;
 
 type Answer = Rc<RefCell<Option<Result<Response, ClientError>>>>;
 
@@ -190,7 +190,7 @@ struct Pausing {
 }
 
 impl ResponseHandler for Pausing {
-    fn head(&mut self, _: &mut Reactor, _: StatusHead, _: &mut ResponseFlow<'_>) {}
+    fn head(&mut self, _: &mut Reactor, _: ResponseHead, _: &mut ResponseFlow<'_>) {}
 
     fn data(&mut self, _: &mut Reactor, data: &[u8], flow: &mut ResponseFlow<'_>) {
         self.pieces.borrow_mut().push(data.to_vec());

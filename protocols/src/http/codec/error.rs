@@ -7,15 +7,16 @@ use http::StatusCode;
 
 /// What the codec refuses. The request decoder and the response decoder share it: for a
 /// response, [`status`](HttpError::status) means nothing (a client answers no status) and
-/// [`reason`](HttpError::reason) says what the server got wrong. A peer's fault ([`is_peer_fault`](HttpError::is_peer_fault)) comes
-/// from the request decoder: answer [`status`](HttpError::status) (if no response has started)
-/// and close the connection, since the decoder reads nothing more after it. A local fault comes
-/// from the response serializer misused by the server: nothing wrong was written, and the
-/// response cannot be finished as asked.
+/// [`reason`](HttpError::reason) says what the server got wrong. A peer's fault
+/// ([`is_peer_fault`](HttpError::is_peer_fault)) from the request decoder is answered with
+/// [`status`](HttpError::status) (if no response has started) and the connection closed,
+/// since the decoder reads nothing more after it. A local fault comes from a
+/// [`BodyEncoder`](super::BodyEncoder) misused by its caller: nothing wrong was written, and
+/// the message cannot be finished as asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HttpError {
-    /// The request line or a header line is malformed (httparse's verdict: a bad token,
+    /// The request line, status line or a header line is malformed (httparse's verdict: a bad token,
     /// whitespace before a colon, obs-fold, a bare CR, NUL or another control byte...). 400.
     MalformedHead(&'static str),
     /// Not HTTP/1.0 or HTTP/1.1 (HTTP/0.9, HTTP/1.2, HTTP/2.0...). 505.
@@ -49,8 +50,11 @@ pub enum HttpError {
     ContentLengthWithTransferEncoding,
     /// A `Content-Length` that is not digits, overflows, or disagrees with another one. 400.
     InvalidContentLength,
-    /// `Transfer-Encoding` in an HTTP/1.0 request (RFC 9112 §6.1: the framing is faulty). 400.
-    TransferEncodingInHttp10,
+    /// `Transfer-Encoding` in an HTTP/1.0 message (RFC 9112 §6.1: the framing is faulty). 400.
+    TransferEncodingInHttp10 {
+        /// Which message carried it: `"request"` or `"response"`.
+        what: &'static str,
+    },
     /// `Transfer-Encoding` whose last coding is not `chunked`, or `chunked` twice, or an empty
     /// or malformed list (RFC 9112 §6.3: the body length cannot be determined). 400.
     ChunkedNotLast,
@@ -95,7 +99,7 @@ pub enum HttpError {
         /// What was cut short.
         what: &'static str,
     },
-    /// Local: body bytes past the `Content-Length` the response announced, or fewer than it
+    /// Local: body bytes past the `Content-Length` the message announced, or fewer than it
     /// when finishing.
     BodyLengthMismatch {
         /// The length announced.
@@ -150,7 +154,9 @@ impl HttpError {
                 f.write_str("both Content-Length and Transfer-Encoding")
             }
             InvalidContentLength => f.write_str("invalid or conflicting Content-Length"),
-            TransferEncodingInHttp10 => f.write_str("Transfer-Encoding in an HTTP/1.0 request"),
+            TransferEncodingInHttp10 { what } => {
+                write!(f, "Transfer-Encoding in an HTTP/1.0 {what}")
+            }
             ChunkedNotLast => f.write_str("Transfer-Encoding does not end with one chunked"),
             UnsupportedTransferCoding => f.write_str("unsupported transfer coding"),
             InvalidChunkSize => f.write_str("invalid chunk size line"),
@@ -166,7 +172,7 @@ impl HttpError {
             Timeout { what } => write!(f, "{what} not received in time"),
             BodyLengthMismatch { declared, written } => write!(
                 f,
-                "response body of {written} bytes does not match its Content-Length {declared}"
+                "body of {written} bytes does not match its Content-Length {declared}"
             ),
         }
     }

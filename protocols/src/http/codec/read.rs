@@ -2,10 +2,10 @@
 //! arrives in pieces (each byte scanned once), lending body bytes, and reading a chunked body.
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 
 use super::chunked::{Chunk, ChunkedBody};
+use super::headers::read_trailer_fields;
 use super::scan::SectionScan;
 use super::{HttpError, Limits};
 use crate::input::Input;
@@ -215,18 +215,6 @@ fn parse_trailers(buf: &[u8], limits: &Limits) -> Result<Option<(HeaderMap, usiz
         Err(_) => return Err(HttpError::MalformedTrailers("invalid trailer field")),
     };
     let shared = Bytes::copy_from_slice(&buf[..len]);
-    let mut trailers = HeaderMap::with_capacity(lines.len());
-    for line in lines {
-        let name = HeaderName::from_bytes(line.name.as_bytes())
-            .map_err(|_| HttpError::MalformedTrailers("invalid trailer name"))?;
-        let at = (line.value.as_ptr() as usize).saturating_sub(buf.as_ptr() as usize);
-        let value = if line.value.is_empty() {
-            HeaderValue::from_static("")
-        } else {
-            HeaderValue::from_maybe_shared(shared.slice(at..at + line.value.len()))
-                .map_err(|_| HttpError::MalformedTrailers("invalid trailer value"))?
-        };
-        trailers.append(name, value);
-    }
+    let trailers = read_trailer_fields(lines, buf, &shared)?;
     Ok(Some((trailers, len)))
 }

@@ -3,11 +3,11 @@
 
 use http::{HeaderMap, Method, StatusCode};
 
-use super::chunked::ChunkedBody;
-use super::read::{read_chunked, read_head, take_some, Chunked};
-use super::scan::SectionScan;
-use super::status::{ResponseFraming, StatusHead, StatusParser};
-use super::{HttpError, Limits};
+use super::super::chunked::ChunkedBody;
+use super::super::read::{read_chunked, read_head, take_some, Chunked};
+use super::super::scan::SectionScan;
+use super::super::{HttpError, Limits};
+use super::head::{ResponseFraming, ResponseHead, ResponseParser};
 use crate::input::{Backlog, Input};
 
 /// One event out of a [`ResponseEvents`] cursor: one `Head`, any number of `Data`, one `End`.
@@ -15,7 +15,7 @@ use crate::input::{Backlog, Input};
 #[derive(Debug)]
 pub enum ResponseEvent<'a> {
     /// The final response's status line and headers; its body (if any) follows.
-    Head(StatusHead),
+    Head(ResponseHead),
     /// Body bytes, decoded (chunk framing removed), never empty.
     Data(&'a [u8]),
     /// The response is complete; `trailers` holds a chunked body's trailer fields.
@@ -48,7 +48,7 @@ enum State {
     Failed,
 }
 
-/// Decodes the response to one request; see the [codec docs](super#the-response-decoder).
+/// Decodes the response to one request; see the [codec docs](super::super#the-response-decoder).
 ///
 /// ```
 /// use torsion_protocols::http::codec::{ResponseDecoder, ResponseEvent};
@@ -76,7 +76,7 @@ enum State {
 pub struct ResponseDecoder {
     limits: Limits,
     state: State,
-    parser: StatusParser,
+    parser: ResponseParser,
     /// The connection closed: what is buffered is all there is.
     eof: bool,
     /// Some byte of the response arrived.
@@ -97,7 +97,7 @@ impl ResponseDecoder {
         ResponseDecoder {
             limits,
             state: State::ReadingHead(SectionScan::default()),
-            parser: StatusParser {
+            parser: ResponseParser {
                 head_request: method == Method::HEAD,
             },
             eof: false,
@@ -161,7 +161,7 @@ impl ResponseDecoder {
 pub struct ResponseEvents<'f, 'd> {
     limits: &'f Limits,
     state: &'f mut State,
-    parser: StatusParser,
+    parser: ResponseParser,
     eof: bool,
     input: Input<'f, 'd>,
 }
@@ -229,7 +229,7 @@ impl ResponseEvents<'_, '_> {
 
     /// The final response's head: interim 1xx heads are dropped (RFC 9110 §15.2), an
     /// unasked-for 101 is refused.
-    fn head(&mut self) -> Option<Result<StatusHead, HttpError>> {
+    fn head(&mut self) -> Option<Result<ResponseHead, HttpError>> {
         loop {
             let State::ReadingHead(scan) = self.state else {
                 return None;

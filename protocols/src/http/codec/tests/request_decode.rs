@@ -1,4 +1,4 @@
-//! The decoder: each input fed in every chunk size from 1 byte up, and with a consumer that
+//! The request decoder: each input fed in every chunk size from 1 byte up, and with a consumer that
 //! takes one event per feed (as a paused server does): the same events and the same error.
 
 use http::{StatusCode, Version};
@@ -391,7 +391,10 @@ fn an_unknown_coding_before_chunked_is_501() {
 #[test]
 fn transfer_encoding_in_http10_is_400() {
     let input = b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
-    assert_eq!(refused(input), HttpError::TransferEncodingInHttp10);
+    assert_eq!(
+        refused(input),
+        HttpError::TransferEncodingInHttp10 { what: "request" }
+    );
 }
 
 #[test]
