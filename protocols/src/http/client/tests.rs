@@ -108,7 +108,7 @@ fn the_request_carries_host_and_its_length() {
     let (conn, _) = open(&mut test, &client, request);
     assert_eq!(
         conn.take_text(),
-        "POST /a?b=c HTTP/1.1\r\nhost: example.org:8080\r\naccept: */*\r\nContent-Length: 4\r\n\r\nbody"
+        "POST /a?b=c HTTP/1.1\r\nhost: example.org:8080\r\naccept: */*\r\ncontent-length: 4\r\n\r\nbody"
     );
 }
 

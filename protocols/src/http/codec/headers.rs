@@ -364,13 +364,13 @@ pub(super) fn put_field<B: BufMut>(name: &[u8], value: &[u8], out: &mut B) {
 
 /// Writes `content-length: n`.
 pub(super) fn put_content_length<B: BufMut>(length: u64, out: &mut B) {
-    out.put_slice(b"Content-Length: ");
+    out.put_slice(b"content-length: ");
     put_decimal(length, out);
     out.put_slice(b"\r\n");
 }
 
 /// The framing header of a chunked body.
-pub(super) const CHUNKED: &[u8] = b"Transfer-Encoding: chunked\r\n";
+pub(super) const CHUNKED: &[u8] = b"transfer-encoding: chunked\r\n";
 
 pub(super) fn put_decimal<B: BufMut>(mut n: u64, out: &mut B) {
     let mut digits = [0u8; 20];

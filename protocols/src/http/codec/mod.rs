@@ -40,8 +40,8 @@
 //!         }
 //!     }
 //! }
-//! assert!(out.starts_with(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"));
-//! assert!(out.ends_with(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+//! assert!(out.starts_with(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"));
+//! assert!(out.ends_with(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"));
 //! ```
 //!
 //! # The request decoder
@@ -129,6 +129,12 @@
 //! [`write_continue`] writes the interim `100 Continue`. The framing headers are the
 //! encoders' own: a `Content-Length` or `Transfer-Encoding` among the caller's headers is
 //! dropped (and a response's `Connection`, and its `Date` when one is given).
+//!
+//! Every header name goes on the wire lower-case: the caller's are the `http` crate's
+//! `HeaderName`s, which are lower-case, and the encoders write their own (`content-length`,
+//! `transfer-encoding`, `connection`, `date`) the same way, so no message mixes cases. Names
+//! are case-insensitive (RFC 9110 §5.1); HTTP/2 and HTTP/3 require lower case, and hyper
+//! writes it.
 //!
 //! # The response decoder
 //! The client side: [`ResponseDecoder`] reads the response to one request (told its method:

@@ -36,7 +36,7 @@ use super::super::BodyKind;
 /// body.finish(&mut out).unwrap();
 /// assert_eq!(
 ///     out,
-///     b"PUT /notes/1 HTTP/1.1\r\nhost: example.org\r\nTransfer-Encoding: chunked\r\n\r\n\
+///     b"PUT /notes/1 HTTP/1.1\r\nhost: example.org\r\ntransfer-encoding: chunked\r\n\r\n\
 ///       5\r\nhello\r\n0\r\n\r\n"
 /// );
 /// ```

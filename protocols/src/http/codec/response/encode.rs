@@ -100,14 +100,14 @@ impl<'a> ResponseEncoder<'a> {
         let date_given = self.date.is_some();
         put_fields(headers, |name| skipped(name, date_given), out);
         if let Some(date) = self.date {
-            put_field(b"Date", date.as_bytes(), out);
+            put_field(b"date", date.as_bytes(), out);
         }
         let framing = self.write_framing(out);
         let keep_alive = self.keep_alive && framing != Framing::UntilClose;
         if !keep_alive {
-            out.put_slice(b"Connection: close\r\n");
+            out.put_slice(b"connection: close\r\n");
         } else if self.version == Version::HTTP_10 {
-            out.put_slice(b"Connection: keep-alive\r\n");
+            out.put_slice(b"connection: keep-alive\r\n");
         }
         out.put_slice(b"\r\n");
         let framing = if self.has_body() {

@@ -28,7 +28,7 @@ fn the_request_head_carries_its_framing() {
     body.finish(&mut out).unwrap();
     assert_eq!(
         out,
-        b"POST / HTTP/1.1\r\nhost: example.org\r\nContent-Length: 0\r\n\r\n"
+        b"POST / HTTP/1.1\r\nhost: example.org\r\ncontent-length: 0\r\n\r\n"
     );
     out.clear();
     let mut body =
@@ -37,7 +37,7 @@ fn the_request_head_carries_its_framing() {
     body.finish(&mut out).unwrap();
     assert_eq!(
         out,
-        &b"PUT / HTTP/1.1\r\nhost: example.org\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"[..]
+        &b"PUT / HTTP/1.1\r\nhost: example.org\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"[..]
     );
 }
 

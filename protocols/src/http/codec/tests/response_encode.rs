@@ -42,8 +42,8 @@ fn a_small_fixed_response() {
     body.finish(&mut out).unwrap();
     assert_eq!(
         text(&out),
-        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
-         Content-Length: 13\r\n\r\nHello, World!"
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+         content-length: 13\r\n\r\nHello, World!"
     );
     assert_eq!(
         out.capacity(),
@@ -64,7 +64,7 @@ fn a_chunked_body_with_its_last_chunk_and_trailers() {
     trailers.insert("x-sum", HeaderValue::from_static("1"));
     body.finish_with_trailers(&trailers, &mut out).unwrap();
     let expected = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n\
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n\
          5\r\nhello\r\n1a\r\n{}\r\n0\r\nx-sum: 1\r\n\r\n",
         "x".repeat(26)
     );
@@ -124,7 +124,7 @@ fn head_keeps_the_headers_of_get_without_the_body() {
         answers.push(out);
     }
     assert_eq!(answers[0], [&answers[1][..], b"hello"].concat());
-    assert!(text(&answers[1]).contains("Content-Length: 5\r\n"));
+    assert!(text(&answers[1]).contains("content-length: 5\r\n"));
 }
 
 #[test]
@@ -148,7 +148,7 @@ fn not_modified_keeps_the_length_but_sends_no_body() {
     body.finish(&mut out).unwrap();
     assert_eq!(
         text(&out),
-        "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"
+        "HTTP/1.1 304 Not Modified\r\ncontent-length: 5\r\n\r\n"
     );
     let mut out = Vec::new();
     let body = ResponseEncoder::new(StatusCode::NOT_MODIFIED, BodyKind::Chunked)
@@ -167,7 +167,7 @@ fn connection_close_when_the_request_or_the_server_says_so() {
     assert!(!body.keep_alive());
     assert_eq!(
         text(&out),
-        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
     );
 
     let mut out = Vec::new();
@@ -175,7 +175,7 @@ fn connection_close_when_the_request_or_the_server_says_so() {
         .close(true)
         .write(&HeaderMap::new(), &mut out);
     assert!(!body.keep_alive());
-    assert!(text(&out).ends_with("Connection: close\r\n\r\n"));
+    assert!(text(&out).ends_with("connection: close\r\n\r\n"));
     // A request that closes is never reopened by the server.
     let body = ResponseEncoder::new(StatusCode::OK, BodyKind::Length(0))
         .answering(&closing)
@@ -195,7 +195,7 @@ fn http10_keep_alive_is_echoed_and_a_stream_ends_with_the_connection() {
     assert!(body.keep_alive());
     assert_eq!(
         text(&out),
-        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n"
+        "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n"
     );
 
     let mut out = Vec::new();
@@ -210,7 +210,7 @@ fn http10_keep_alive_is_echoed_and_a_stream_ends_with_the_connection() {
     body.finish(&mut out).unwrap();
     assert_eq!(
         text(&out),
-        "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nraw"
+        "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nraw"
     );
 }
 
@@ -252,7 +252,7 @@ fn continue_and_unknown_reasons() {
     let status = StatusCode::from_u16(599).unwrap();
     let body = ResponseEncoder::new(status, BodyKind::Length(0)).write(&HeaderMap::new(), &mut out);
     body.finish(&mut out).unwrap();
-    assert_eq!(text(&out), "HTTP/1.1 599 \r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(text(&out), "HTTP/1.1 599 \r\ncontent-length: 0\r\n\r\n");
 }
 
 #[test]
