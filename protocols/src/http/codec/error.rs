@@ -26,7 +26,10 @@ pub enum HttpError {
         /// The limit.
         max: usize,
     },
-    /// The request target is not a valid URI. 400.
+    /// The request target is not a valid URI, or not in a form its method allows (RFC 9112
+    /// §3.2): origin-form (`/path?query`), absolute-form with `http` or `https` and a host,
+    /// authority-form (`host:port`) for `CONNECT` only, which takes no other, `*` for
+    /// `OPTIONS` only. 400.
     InvalidTarget,
     /// The request line and headers are longer than
     /// [`Limits::max_head_len`](super::Limits). 431.

@@ -86,8 +86,11 @@
 //!   `Transfer-Encoding` in an HTTP/1.0 request; a `Transfer-Encoding` whose last coding is not
 //!   `chunked`, or with `chunked` twice or with parameters, or a malformed coding; obs-fold,
 //!   whitespace before a colon, a bare CR, NUL or other control byte in a header (httparse);
-//!   a malformed request line or target; a missing `Host` in HTTP/1.1, more than one `Host`, an
-//!   invalid `Host`; a chunk size that is not hex, has more than 16 digits or overflows; a chunk
+//!   a malformed request line or target; a target in a form its method does not allow
+//!   (RFC 9112 §3.2: origin-form and absolute-form with `http` or `https` for any method but
+//!   `CONNECT`, authority-form for `CONNECT` only, `*` for `OPTIONS` only: `GET index.txt`,
+//!   `GET evil.com:80`, `GET http:` are refused); a missing `Host` in HTTP/1.1, more than one
+//!   `Host`, an invalid `Host`; a chunk size that is not hex, has more than 16 digits or overflows; a chunk
 //!   line or chunk data not ended by CRLF (the chunked framing accepts no bare LF); chunk
 //!   extensions over their limit; malformed trailers.
 //! - 501: a transfer coding other than `chunked` before a final `chunked`
@@ -97,7 +100,8 @@
 //! - 505: a version other than HTTP/1.0 and HTTP/1.1 (`HTTP/1.2`, `HTTP/2.0`, or none:
 //!   HTTP/0.9).
 //! - 414: a target over [`Limits::max_target_len`].
-//! - 431: a head over [`Limits::max_head_len`] or with more than [`Limits::max_headers`]
+//! - 431: a head over [`Limits::max_head_len`] (counting the empty lines before the request
+//!   line, which RFC 9112 §2.2 lets a server skip) or with more than [`Limits::max_headers`]
 //!   lines; the same for trailers.
 //! - 413: a body over [`Limits::max_body_len`]: at the head for `Content-Length`, at the chunk
 //!   size that passes it for chunked bodies.
@@ -195,8 +199,9 @@ pub type StatusHead = ResponseHead;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
-    /// The request line and header section together, in bytes (also the trailer section's
-    /// bound). Over it: 431 ([`HttpError::HeadTooLarge`]).
+    /// The request (or status) line and header section together, in bytes, with any empty
+    /// lines before the request line; also the trailer section's bound. Over it: 431
+    /// ([`HttpError::HeadTooLarge`]).
     pub max_head_len: usize,
     /// The request target, in bytes (at most 65,534, the `http` crate's limit). Over it: 414
     /// ([`HttpError::TargetTooLong`]).

@@ -18,11 +18,12 @@ pub(super) trait HeadParser {
     /// Parses a complete head at the start of `buf`, or says more bytes are needed.
     fn parse(&self, buf: &[u8], limits: &Limits) -> Result<Option<(Self::Head, usize)>, HttpError>;
 
-    /// The verdict on a partial head: `Ok` while within the limits.
+    /// The verdict on a partial head, `scan` having looked at it: `Ok` while within the
+    /// limits.
     fn check_partial(
         &self,
         pending: &[u8],
-        first_line_done: bool,
+        scan: &SectionScan,
         limits: &Limits,
     ) -> Result<(), HttpError>;
 }
@@ -61,16 +62,13 @@ pub(super) fn read_head<P: HeadParser>(
             },
             Gathered::NeedMore => {
                 let pending = input.backlog.pending();
-                return parser
-                    .check_partial(pending, scan.first_line_done(), limits)
-                    .err()
-                    .map(Err);
+                return parser.check_partial(pending, scan, limits).err().map(Err);
             }
             Gathered::TooLong => {
                 let max = limits.max_head_len;
                 let pending = input.backlog.pending();
                 let error = parser
-                    .check_partial(pending, scan.first_line_done(), limits)
+                    .check_partial(pending, scan, limits)
                     .err()
                     .unwrap_or(HttpError::HeadTooLarge { max });
                 return Some(Err(error));

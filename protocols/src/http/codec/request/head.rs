@@ -8,6 +8,7 @@ use http::{HeaderMap, Method, Uri, Version};
 
 use super::super::headers::{is_tchar, read_fields, shared_slice, Delimited, Message};
 use super::super::read::HeadParser;
+use super::super::scan::SectionScan;
 use super::super::{BodyKind, HttpError, Limits};
 
 /// Up to this many header slots live on the stack while parsing; a larger
@@ -62,10 +63,10 @@ impl HeadParser for RequestParser {
     fn check_partial(
         &self,
         pending: &[u8],
-        first_line_done: bool,
+        scan: &SectionScan,
         limits: &Limits,
     ) -> Result<(), HttpError> {
-        check_partial(pending, first_line_done, limits)
+        check_partial(pending, scan, limits)
     }
 }
 
@@ -111,6 +112,7 @@ fn parse(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, usize)>, Ht
         .map_err(|_| HttpError::MalformedHead("invalid method"))?;
     let uri = Uri::from_maybe_shared(shared_slice(&shared, buf, path.as_bytes()))
         .map_err(|_| HttpError::InvalidTarget)?;
+    check_target_form(&method, path.as_bytes(), &uri)?;
     let version = if minor == 0 {
         Version::HTTP_10
     } else {
@@ -136,6 +138,49 @@ fn parse(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, usize)>, Ht
             && body != BodyKind::Length(0),
     };
     Ok(Some((head, len)))
+}
+
+/// RFC 9112 §3.2: the target is in origin-form (`/path?query`) for any method but `CONNECT`,
+/// in absolute-form (`http://host/path`, or `https`) for any method but `CONNECT`, in
+/// authority-form (`host:port`) for `CONNECT` only, which has no other, and in
+/// asterisk-form (`*`) for `OPTIONS` only. Anything else (`index.txt`, `evil.com:80` for a
+/// `GET`, `http:`) is refused: what the `http` crate makes of it would not be the resource
+/// the client named. Userinfo (`user@`) is refused in both forms with an authority
+/// (RFC 9110 §4.2.4).
+fn check_target_form(method: &Method, target: &[u8], uri: &Uri) -> Result<(), HttpError> {
+    let connect = *method == Method::CONNECT;
+    let allowed = match target {
+        [b'/', ..] => !connect,
+        b"*" => *method == Method::OPTIONS,
+        _ if connect => is_authority_form(uri),
+        _ => is_absolute_form(uri),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(HttpError::InvalidTarget)
+    }
+}
+
+/// `http://host...` or `https://host...`, with a non-empty host and no userinfo.
+fn is_absolute_form(uri: &Uri) -> bool {
+    let http = uri.scheme().is_some_and(|scheme| {
+        *scheme == http::uri::Scheme::HTTP || *scheme == http::uri::Scheme::HTTPS
+    });
+    http && uri.authority().is_some_and(|a| has_host(a, false))
+}
+
+/// `host:port`, and nothing else: no scheme, no path, no userinfo.
+fn is_authority_form(uri: &Uri) -> bool {
+    uri.scheme().is_none()
+        && uri.path_and_query().is_none()
+        && uri.authority().is_some_and(|a| has_host(a, true))
+}
+
+fn has_host(authority: &http::uri::Authority, needs_port: bool) -> bool {
+    !authority.host().is_empty()
+        && !authority.as_str().contains('@')
+        && (!needs_port || authority.port_u16().is_some())
 }
 
 /// 505 for a request line that names another HTTP version (or none: HTTP/0.9), 431 for too
@@ -196,12 +241,15 @@ fn other_version(error: httparse::Error, buf: &[u8]) -> bool {
 
 /// The verdict on a partial head that has grown past the limits: 414 if its request line is
 /// unfinished and its target over [`Limits::max_target_len`], 400 for another over-long
-/// request line, 431 for too many header bytes. `Ok` while within them.
-fn check_partial(pending: &[u8], first_line_done: bool, limits: &Limits) -> Result<(), HttpError> {
+/// request line, 431 for too many header bytes, the empty lines before the request line
+/// included (RFC 9112 §2.2 lets them be skipped, not sent without end). `Ok` while within
+/// them.
+fn check_partial(pending: &[u8], scan: &SectionScan, limits: &Limits) -> Result<(), HttpError> {
     // Room for a method, two spaces and `HTTP/1.1\r\n` around a target of the maximum length.
     const LINE_SLACK: usize = 64;
-    if !first_line_done && pending.len() > limits.max_target_len.saturating_add(LINE_SLACK) {
-        let line = pending.trim_ascii_start();
+    let line = &pending[scan.leading_empty_lines().min(pending.len())..];
+    if !scan.first_line_done() && line.len() > limits.max_target_len.saturating_add(LINE_SLACK) {
+        let line = line.trim_ascii_start();
         let target = line.split(|&b| b == b' ').nth(1).unwrap_or(&[]);
         if target.len() > limits.max_target_len {
             return Err(HttpError::TargetTooLong {

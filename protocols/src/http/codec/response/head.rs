@@ -7,6 +7,7 @@ use http::{HeaderMap, StatusCode, Version};
 
 use super::super::headers::{read_fields, Delimited, Message};
 use super::super::read::HeadParser;
+use super::super::scan::SectionScan;
 use super::super::{HttpError, Limits};
 
 /// Up to this many header slots live on the stack while parsing.
@@ -111,7 +112,12 @@ impl HeadParser for ResponseParser {
         Ok(Some((head, len)))
     }
 
-    fn check_partial(&self, pending: &[u8], _: bool, limits: &Limits) -> Result<(), HttpError> {
+    fn check_partial(
+        &self,
+        pending: &[u8],
+        _: &SectionScan,
+        limits: &Limits,
+    ) -> Result<(), HttpError> {
         if pending.len() > limits.max_head_len {
             return Err(HttpError::HeadTooLarge {
                 max: limits.max_head_len,

@@ -289,12 +289,99 @@ fn empty_lines_before_a_request_are_skipped() {
     assert_eq!(head(&events, 0).line, "GET /");
 }
 
+/// A request of 27 bytes after `empty` bare LFs.
+fn after_empty_lines(empty: usize) -> Vec<u8> {
+    let mut input = b"\n".repeat(empty);
+    input.extend_from_slice(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    input
+}
+
 #[test]
-fn other_target_forms_parse() {
-    let events = decode(b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nCONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\nGET http://b/x HTTP/1.1\r\nHost: b\r\n\r\n");
-    assert_eq!(head(&events, 0).line, "OPTIONS *");
-    assert_eq!(head(&events, 1).line, "CONNECT example.org:443");
-    assert_eq!(head(&events, 2).line, "GET http://b/x");
+fn empty_lines_before_a_request_count_against_the_head_limit() {
+    // 173 + 27 bytes: exactly the head limit (200), in every chunk size. The empty lines
+    // alone are longer than a request line may be (40 + 64), which does not matter.
+    let events = decode_with(&small(), &after_empty_lines(173));
+    assert_eq!(head(&events, 0).line, "GET /");
+    let error = refused_with(&small(), &after_empty_lines(174));
+    assert_eq!(error, HttpError::HeadTooLarge { max: 200 });
+    assert_eq!(error.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    // Without end: refused at the limit, holding no more than it.
+    let endless = b"\r\n".repeat(1000);
+    assert_eq!(
+        refused_with(&small(), &endless),
+        HttpError::HeadTooLarge { max: 200 }
+    );
+    // And between two requests on one connection, the same.
+    let mut two = b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n".to_vec();
+    two.extend_from_slice(&after_empty_lines(174));
+    let events = decode_with(&small(), &two);
+    assert_eq!(head(&events, 0).line, "GET /1");
+    assert_eq!(
+        events.last(),
+        Some(&Ev::Error(HttpError::HeadTooLarge { max: 200 }))
+    );
+}
+
+#[test]
+fn each_target_form_goes_with_its_methods() {
+    // RFC 9112 §3.2: origin-form and absolute-form for any method but CONNECT,
+    // authority-form for CONNECT only, asterisk-form for OPTIONS only.
+    for (target, line) in [
+        ("OPTIONS *", "OPTIONS *"),
+        ("OPTIONS /x", "OPTIONS /x"),
+        ("CONNECT example.org:443", "CONNECT example.org:443"),
+        ("CONNECT [::1]:8080", "CONNECT [::1]:8080"),
+        ("GET http://b/x", "GET http://b/x"),
+        ("GET HTTPS://b", "GET https://b/"),
+        ("POST https://b:8443/x?y", "POST https://b:8443/x?y"),
+        ("GET /a?b", "GET /a?b"),
+        ("GET //double", "GET //double"),
+    ] {
+        let input = format!("{target} HTTP/1.1\r\nHost: b\r\n\r\n");
+        assert_eq!(head(&decode(input.as_bytes()), 0).line, line, "{target}");
+    }
+}
+
+#[test]
+fn a_target_in_the_wrong_form_for_its_method_is_400() {
+    for target in [
+        "GET index.txt",
+        "GET evil.com:80",
+        "GET http:",
+        "GET http:x",
+        "GET http:///x",
+        "GET ftp://b/x",
+        "GET http://user@b/x",
+        "GET ?x",
+        "GET *",
+        "POST *",
+        "OPTIONS index.txt",
+        "CONNECT /x",
+        "CONNECT http://b:443/",
+        "CONNECT example.org",
+        "CONNECT user@example.org:443",
+        "CONNECT *",
+    ] {
+        let input = format!("{target} HTTP/1.1\r\nHost: b\r\n\r\n");
+        let error = refused(input.as_bytes());
+        assert!(
+            matches!(
+                error,
+                HttpError::InvalidTarget | HttpError::MalformedHead("invalid request line")
+            ),
+            "{target}: {error:?}"
+        );
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{target}");
+    }
+    // The `http` crate reads these as an authority: only the form check refuses them.
+    for target in ["GET index.txt", "GET evil.com:80", "GET http:"] {
+        let input = format!("{target} HTTP/1.1\r\nHost: b\r\n\r\n");
+        assert_eq!(
+            refused(input.as_bytes()),
+            HttpError::InvalidTarget,
+            "{target}"
+        );
+    }
 }
 
 #[test]
@@ -346,6 +433,9 @@ fn bad_content_lengths_are_400() {
         "Content-Length: ",
         "Content-Length: 18446744073709551616",
         "Content-Length: 99999999999999999999999",
+        // `:` is the byte after `9`: not a digit.
+        "Content-Length: 1:",
+        "Content-Length: :",
     ] {
         let input = post(&format!("{value}\r\n\r\nabc"));
         assert_eq!(refused(&input), HttpError::InvalidContentLength, "{value}");
@@ -364,6 +454,13 @@ fn transfer_encoding_not_ending_in_one_chunked_is_400() {
         "chunked\r\nTransfer-Encoding: gzip",
         "\"chunked\"",
         "",
+        // Malformed codings are 400 before any other coding could make it 501: an empty
+        // name, a byte that is not a token's, parameters on chunked.
+        ";q=1, chunked",
+        "g(z, chunked",
+        "gz@p, chunked",
+        "chunked ;q=1",
+        "chunked;",
     ] {
         let input = post(&format!("Transfer-Encoding: {value}\r\n\r\n0\r\n\r\n"));
         assert_eq!(refused(&input), HttpError::ChunkedNotLast, "{value}");
@@ -376,6 +473,7 @@ fn an_unknown_coding_before_chunked_is_501() {
     for value in [
         "gzip, chunked",
         "x-custom;p=1, chunked",
+        "gzip ; q=1 , chunked",
         "identity\r\nTransfer-Encoding: chunked",
     ] {
         let input = post(&format!("Transfer-Encoding: {value}\r\n\r\n0\r\n\r\n"));
@@ -512,6 +610,7 @@ fn other_versions_are_505() {
         b"GET / HTTP/0.9\r\n\r\n",
         b"GET / HTTP/3\r\n\r\n",
         b"GET /\r\n\r\n",
+        b"\r\n\nGET / HTTP/2.0\r\nHost: a\r\n\r\n",
     ] {
         assert_eq!(refused(line), HttpError::UnsupportedVersion, "{line:?}");
         assert_eq!(status(line), StatusCode::HTTP_VERSION_NOT_SUPPORTED);
@@ -577,6 +676,103 @@ fn an_over_long_target_is_414() {
     }
     let input = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "x".repeat(39));
     assert_eq!(decode_with(&small(), input.as_bytes()).len(), 2);
+}
+
+#[test]
+fn a_head_exactly_at_its_limits_passes_one_more_is_431() {
+    // 200 bytes with 4 header lines: the most `small()` allows of both.
+    let exact = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: {}\r\n\r\n",
+        "v".repeat(200 - 44)
+    );
+    assert_eq!(exact.len(), 200);
+    assert_eq!(decode_with(&small(), exact.as_bytes()).len(), 2);
+    let over = exact.replacen("C: ", "C: v", 1);
+    assert_eq!(
+        refused_with(&small(), over.as_bytes()),
+        HttpError::HeadTooLarge { max: 200 }
+    );
+}
+
+/// The events of `input` in a few chunk sizes (for inputs too long to try every size).
+fn decode_some_ways(limits: &Limits, input: &[u8]) -> Vec<Ev> {
+    let (expected, _) = run(limits, input, input.len(), usize::MAX);
+    for size in [1, 2, 3, 61, 512] {
+        for budget in [1, usize::MAX] {
+            assert_eq!(run(limits, input, size, budget).0, expected, "size {size}");
+        }
+    }
+    expected
+}
+
+#[test]
+fn max_headers_above_the_stack_slots_is_honoured() {
+    let head = |lines: usize| {
+        let mut head = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+        head.extend_from_slice(&b"X: v\r\n".repeat(lines - 1));
+        head.extend_from_slice(b"\r\n");
+        head
+    };
+    let limits = Limits::default().with_max_headers(150);
+    let events = decode_some_ways(&limits, &head(150));
+    assert_eq!(super::request_decode::head(&events, 0).headers.len(), 150);
+    let events = decode_some_ways(&limits, &head(151));
+    assert_eq!(
+        events.last(),
+        Some(&Ev::Error(HttpError::TooManyHeaders { max: 150 }))
+    );
+    let events = decode_some_ways(&Limits::default(), &head(101));
+    assert_eq!(
+        events.last(),
+        Some(&Ev::Error(HttpError::TooManyHeaders { max: 100 })),
+        "the default"
+    );
+}
+
+#[test]
+fn the_decoder_says_when_it_is_idle_closed_and_what_it_holds() {
+    let mut decoder = RequestDecoder::new();
+    assert!(decoder.is_idle() && !decoder.is_closed() && !decoder.has_failed());
+    assert_eq!(decoder.buffered_len(), 0);
+    // An empty line is the start of a head: not idle any more (the header timeout applies).
+    assert!(decoder.feed(b"\r\n").next().is_none());
+    assert!(!decoder.is_idle());
+    assert_eq!(decoder.buffered_len(), 2);
+    assert!(decoder.feed(b"GET / HTTP/1.1\r\nHo").next().is_none());
+    assert!(!decoder.is_idle());
+    assert_eq!(decoder.buffered_len(), 20);
+    let mut events = decoder.feed(b"st: a\r\n\r\nGET /next");
+    assert!(matches!(events.next(), Some(Ok(RequestEvent::Head(_)))));
+    drop(events);
+    assert!(!decoder.is_idle(), "its End is still to come");
+    assert_eq!(
+        decoder.buffered_len(),
+        9,
+        "the rest, kept for the next feed"
+    );
+    let mut events = decoder.feed(b"");
+    assert!(matches!(events.next(), Some(Ok(RequestEvent::End { .. }))));
+    assert!(events.next().is_none());
+    drop(events);
+    assert!(!decoder.is_idle(), "the next request has begun");
+    assert!(!decoder.is_closed());
+
+    let mut decoder = RequestDecoder::new();
+    let mut events = decoder.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    while events.next().is_some() {}
+    drop(events);
+    assert!(decoder.is_idle() && !decoder.is_closed());
+
+    let mut decoder = RequestDecoder::new();
+    let mut events = decoder.feed(b"GET / HTTP/1.0\r\n\r\nGET /ignored HTTP/1.0\r\n\r\n");
+    while events.next().is_some() {}
+    drop(events);
+    assert!(decoder.is_closed() && !decoder.is_idle() && !decoder.has_failed());
+    assert_eq!(
+        decoder.buffered_len(),
+        0,
+        "nothing is kept after the last request"
+    );
 }
 
 #[test]

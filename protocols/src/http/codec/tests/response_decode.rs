@@ -269,6 +269,42 @@ fn limits_bound_the_head_and_every_framing_of_the_body() {
 }
 
 #[test]
+fn a_head_exactly_at_the_limit_passes_one_more_is_refused() {
+    let limits = Limits::default().with_max_head_len(64);
+    let exact = format!(
+        "HTTP/1.1 204 No Content\r\nX: {}\r\n\r\n",
+        "a".repeat(64 - 32)
+    );
+    assert_eq!(exact.len(), 64);
+    let events = decode_with(&Method::GET, &limits, exact.as_bytes());
+    assert!(
+        matches!(events[0], Ev::Head(s, ..) if s == 204),
+        "{events:?}"
+    );
+    let over = exact.replacen("X: ", "X: a", 1);
+    let events = decode_with(&Method::GET, &limits, over.as_bytes());
+    assert_eq!(events, [Ev::Error(HttpError::HeadTooLarge { max: 64 })]);
+}
+
+#[test]
+fn max_headers_above_the_stack_slots_is_honoured() {
+    let head = |lines: usize| {
+        let mut head = b"HTTP/1.1 204 No Content\r\n".to_vec();
+        head.extend_from_slice(&b"X: v\r\n".repeat(lines));
+        head.extend_from_slice(b"\r\n");
+        head
+    };
+    let limits = Limits::default().with_max_headers(150);
+    let events = run(&Method::GET, &limits, &head(150), 7, usize::MAX);
+    assert!(
+        matches!(events[0], Ev::Head(s, ..) if s == 204),
+        "{events:?}"
+    );
+    let events = run(&Method::GET, &limits, &head(151), 7, usize::MAX);
+    assert_eq!(events, [Ev::Error(HttpError::TooManyHeaders { max: 150 })]);
+}
+
+#[test]
 fn a_response_cut_short_is_incomplete() {
     let cases: [(&[u8], &str); 4] = [
         (b"", "response head"),
