@@ -436,3 +436,69 @@ fn the_head_timeout_starts_when_the_request_is_written() {
     test.advance(Duration::from_millis(1));
     assert_timeout(&answer, TimeoutKind::Head, head);
 }
+
+/// A loopback URL where nothing listens (a port bound, then released).
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}/")
+}
+
+/// A connection left idle in `client`'s pool after one answered GET to `url`, and the
+/// answer cell of a `POST` then sent on it.
+fn post_on_a_reused_connection(
+    test: &mut TestReactor,
+    client: &HttpClient,
+    url: &str,
+) -> (TestConnection, Answer) {
+    let (conn, answer) = open(test, client, Request::get(url));
+    test.feed(&conn, b"HTTP/1.1 204 No Content\r\n\r\n");
+    assert!(taken(&answer).unwrap().is_ok());
+    assert_eq!(client.idle_connections(), 1);
+    let answer: Answer = Rc::default();
+    let slot = answer.clone();
+    client.send(test.reactor(), Request::post(url, "once"), move |r, _| {
+        *slot.borrow_mut() = Some(r)
+    });
+    (conn, answer)
+}
+
+#[test]
+fn a_post_not_sent_at_all_before_the_connection_broke_is_retried_once() {
+    let mut test = TestReactor::new();
+    let client = HttpClient::new();
+    let url = closed_port_url();
+    let (conn, answer) = post_on_a_reused_connection(&mut test, &client, &url);
+    conn.set_write_room(Some(0)); // the POST is queued, not one byte of it leaves
+    test.run_pending();
+    assert_eq!(client.idle_connections(), 0, "the POST took the connection");
+    test.reset(&conn);
+    assert!(conn.is_closed());
+    // The server cannot have seen it: it goes again, on a new connection, which (nothing
+    // listening there) is refused: a connect error, not the reset.
+    for _ in 0..100 {
+        if answer.borrow().is_some() {
+            break;
+        }
+        test.reactor().iterate(Duration::from_millis(100)).unwrap();
+    }
+    match taken(&answer) {
+        Some(Err(ClientError::Connect(_))) => {}
+        other => panic!("expected the retry's connect to be refused, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_post_sent_before_the_connection_broke_is_not_retried() {
+    let mut test = TestReactor::new();
+    let client = HttpClient::new();
+    let (conn, answer) = post_on_a_reused_connection(&mut test, &client, &closed_port_url());
+    test.run_pending();
+    assert!(conn.take_text().ends_with("\r\n\r\nonce"), "the POST left");
+    test.reset(&conn);
+    match taken(&answer) {
+        Some(Err(ClientError::ConnectionClosed(Some(_)))) => {}
+        other => panic!("expected the POST to fail unanswered, got {other:?}"),
+    }
+}

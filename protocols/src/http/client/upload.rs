@@ -198,6 +198,8 @@ pub(super) struct Sending {
     full: bool,
     /// The request lets the connection persist (it did not ask `Connection: close`).
     pub(super) keep_alive: bool,
+    /// The transport took some of the request (after which it cannot be taken back).
+    sent_any: bool,
 }
 
 /// Where a request being sent stands after a look.
@@ -228,6 +230,7 @@ impl Sending {
             guard: guard.and_then(|after| arm_guard(cx, after)),
             full: false,
             keep_alive,
+            sent_any: false,
         }
     }
 
@@ -235,6 +238,7 @@ impl Sending {
     pub(super) fn progressed(&mut self, cx: &mut Context<'_>, progress: WriteProgress) {
         self.last_progress = cx.reactor().now();
         self.drained = progress.drained;
+        self.sent_any |= progress.sent > 0;
     }
 
     /// Looks at the request after the reactor reported progress (or the request was queued,
@@ -297,6 +301,12 @@ impl Sending {
         }
         self.guard = arm_guard(cx, after - idle);
         false
+    }
+
+    /// Whether the transport took any of the request: if not, and the connection closes, the
+    /// server cannot have seen it.
+    pub(super) fn sent_any(&self) -> bool {
+        self.sent_any
     }
 
     /// Cancels the send guard: the request was written, or ended.

@@ -93,6 +93,13 @@ pub enum HttpError {
         /// What was late.
         what: &'static str,
     },
+    /// Interim (1xx) responses before the final one longer than
+    /// [`Limits::max_head_len`](super::Limits) in all: a server that sends them without end
+    /// would keep the client waiting for ever.
+    InterimResponsesTooLarge {
+        /// The limit.
+        max: usize,
+    },
     /// A response with `101 Switching Protocols` to a request that asked for no upgrade
     /// (RFC 9110 §15.2.2): what follows is not HTTP, so the client stops there.
     UnexpectedSwitchingProtocols,
@@ -170,6 +177,9 @@ impl HttpError {
             MalformedTrailers(what) => write!(f, "malformed trailers: {what}"),
             TrailersTooLarge => f.write_str("trailer section too large"),
             BodyTooLarge { max } => write!(f, "body longer than {max} bytes"),
+            InterimResponsesTooLarge { max } => {
+                write!(f, "interim (1xx) responses longer than {max} bytes in all")
+            }
             UnexpectedSwitchingProtocols => f.write_str("unexpected 101 Switching Protocols"),
             Incomplete { what } => write!(f, "connection closed before the end of the {what}"),
             Timeout { what } => write!(f, "{what} not received in time"),

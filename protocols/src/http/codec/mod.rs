@@ -143,8 +143,10 @@
 //! # The response decoder
 //! The client side: [`ResponseDecoder`] reads the response to one request (told its method:
 //! a response to `HEAD` has no body), with the same cursor and events (`Head`, `Data`, `End`).
-//! Interim 1xx responses are read and dropped; a `101 Switching Protocols` nobody asked for is
-//! refused ([`HttpError::UnexpectedSwitchingProtocols`]). The body is framed by RFC 9112
+//! Interim 1xx responses are read and dropped, together at most [`Limits::max_head_len`]
+//! bytes of them ([`HttpError::InterimResponsesTooLarge`]: each is small, and a server could
+//! send them without end); a `101 Switching Protocols` nobody asked for is refused
+//! ([`HttpError::UnexpectedSwitchingProtocols`]). The body is framed by RFC 9112
 //! §6.3 ([`ResponseFraming`]): none for `HEAD`, 1xx, 204 and 304 whatever the headers say,
 //! chunked, `Content-Length`, or else until the server closes:
 //! [`eof`](ResponseDecoder::eof) says so, and its cursor ends such a body or reports

@@ -28,14 +28,15 @@ pub(super) trait HeadParser {
     ) -> Result<(), HttpError>;
 }
 
-/// The head, once whole. A head wholly inside the chunk is parsed there (one pass); otherwise
-/// it is gathered in the backlog and parsed when it may be complete.
+/// The head, once whole, and its length on the wire. A head wholly inside the chunk is parsed
+/// there (one pass); otherwise it is gathered in the backlog and parsed when it may be
+/// complete.
 pub(super) fn read_head<P: HeadParser>(
     parser: &P,
     scan: &mut SectionScan,
     input: &mut Input<'_, '_>,
     limits: &Limits,
-) -> Option<Result<P::Head, HttpError>> {
+) -> Option<Result<(P::Head, usize), HttpError>> {
     if input.backlog.is_empty() && scan.scanned == 0 {
         let rest = input.rest();
         if rest.is_empty() {
@@ -44,7 +45,7 @@ pub(super) fn read_head<P: HeadParser>(
         match parser.parse(rest, limits) {
             Ok(Some((head, len))) => {
                 input.pos += len;
-                return Some(Ok(head));
+                return Some(Ok((head, len)));
             }
             Ok(None) => {}
             Err(error) => return Some(Err(error)),
@@ -55,7 +56,7 @@ pub(super) fn read_head<P: HeadParser>(
             Gathered::Ready => match parser.parse(input.backlog.pending(), limits) {
                 Ok(Some((head, len))) => {
                     input.backlog.consume(len);
-                    return Some(Ok(head));
+                    return Some(Ok((head, len)));
                 }
                 Ok(None) => {}
                 Err(error) => return Some(Err(error)),

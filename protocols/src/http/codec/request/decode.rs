@@ -149,7 +149,7 @@ impl RequestEvents<'_, '_> {
             State::Closed | State::Failed => None,
             State::ReadingHead(scan) => {
                 match read_head(&RequestParser, scan, &mut self.input, self.limits)? {
-                    Ok(head) => {
+                    Ok((head, _)) => {
                         *self.keep_alive = head.keep_alive;
                         *state = match head.body {
                             BodyKind::Length(remaining) => State::ReadingLength { remaining },

@@ -81,6 +81,8 @@ pub struct ResponseDecoder {
     eof: bool,
     /// Some byte of the response arrived.
     started: bool,
+    /// Bytes of the interim (1xx) heads read so far, against [`Limits::max_head_len`].
+    interim_len: usize,
     backlog: Backlog,
 }
 
@@ -102,6 +104,7 @@ impl ResponseDecoder {
             },
             eof: false,
             started: false,
+            interim_len: 0,
             backlog: Backlog::default(),
         }
     }
@@ -142,6 +145,7 @@ impl ResponseDecoder {
             state: &mut self.state,
             parser: self.parser,
             eof: self.eof,
+            interim_len: &mut self.interim_len,
             input,
         }
     }
@@ -163,6 +167,7 @@ pub struct ResponseEvents<'f, 'd> {
     state: &'f mut State,
     parser: ResponseParser,
     eof: bool,
+    interim_len: &'f mut usize,
     input: Input<'f, 'd>,
 }
 
@@ -228,7 +233,9 @@ impl ResponseEvents<'_, '_> {
     }
 
     /// The final response's head: interim 1xx heads are dropped (RFC 9110 §15.2), an
-    /// unasked-for 101 is refused.
+    /// unasked-for 101 is refused. The interim heads together may be as long as one head
+    /// ([`Limits::max_head_len`]): a server sending them without end (each one small) would
+    /// otherwise keep the client reading for ever.
     fn head(&mut self) -> Option<Result<ResponseHead, HttpError>> {
         loop {
             let State::ReadingHead(scan) = self.state else {
@@ -237,13 +244,19 @@ impl ResponseEvents<'_, '_> {
             match read_head(&self.parser, scan, &mut self.input, self.limits) {
                 None if self.eof => return Some(Err(cut_short("response head"))),
                 None => return None,
-                Some(Ok(head)) if head.status == StatusCode::SWITCHING_PROTOCOLS => {
+                Some(Ok((head, _))) if head.status == StatusCode::SWITCHING_PROTOCOLS => {
                     return Some(Err(HttpError::UnexpectedSwitchingProtocols))
                 }
-                Some(Ok(head)) if head.status.is_informational() => {
+                Some(Ok((head, len))) if head.status.is_informational() => {
+                    *self.interim_len = self.interim_len.saturating_add(len);
+                    let max = self.limits.max_head_len;
+                    if *self.interim_len > max {
+                        return Some(Err(HttpError::InterimResponsesTooLarge { max }));
+                    }
                     *self.state = State::ReadingHead(SectionScan::default());
                 }
-                other => return other,
+                Some(Ok((head, _))) => return Some(Ok(head)),
+                Some(Err(error)) => return Some(Err(error)),
             }
         }
     }

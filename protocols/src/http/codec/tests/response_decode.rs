@@ -182,6 +182,36 @@ fn interim_responses_are_skipped() {
 }
 
 #[test]
+fn interim_responses_are_bounded_in_all_by_the_head_limit() {
+    const CONTINUE: &str = "HTTP/1.1 100 Continue\r\n\r\n"; // 25 bytes
+    let limits = Limits::default().with_max_head_len(64);
+    let fine = format!("{CONTINUE}{CONTINUE}HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let events = decode_with(&Method::GET, &limits, fine.as_bytes());
+    assert_eq!(events[0], ok_head(ResponseFraming::Length(0), true));
+    let over = format!("{CONTINUE}{CONTINUE}{CONTINUE}HTTP/1.1 200 OK\r\n\r\n");
+    let events = decode_with(&Method::GET, &limits, over.as_bytes());
+    let error = HttpError::InterimResponsesTooLarge { max: 64 };
+    assert_eq!(events, [Ev::Error(error.clone())]);
+    assert_eq!(
+        error.reason().to_string(),
+        "interim (1xx) responses longer than 64 bytes in all"
+    );
+    // 200,000 of them in one read: refused after the first 32 KiB of them.
+    let flood = CONTINUE.repeat(200_000);
+    let mut decoder = ResponseDecoder::new(&Method::GET);
+    let mut events = decoder.feed(flood.as_bytes());
+    assert_eq!(
+        events.next().map(|e| e.map(|_| ())),
+        Some(Err(HttpError::InterimResponsesTooLarge {
+            max: Limits::DEFAULT_MAX_HEAD_LEN
+        }))
+    );
+    assert!(events.next().is_none());
+    drop(events);
+    assert!(decoder.has_failed());
+}
+
+#[test]
 fn keep_alive_follows_version_and_connection() {
     let close = decode(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(close[0], ok_head(ResponseFraming::Length(0), false));
