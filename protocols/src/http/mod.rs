@@ -1,5 +1,5 @@
 //! HTTP/1.1, server and client. [`codec`] is the sans-I/O core: request and response decoders
-//! and serializers over the [`http`] crate's types, so handlers interoperate with the
+//! and encoders over the [`http`] crate's types, so handlers interoperate with the
 //! ecosystem. [`static_files`] serves a directory; `server` (feature `reactor`) runs handlers
 //! on connections, and `client` sends requests over a keep-alive pool.
 

@@ -30,7 +30,7 @@ const DATE: u64 = 784_111_777;
 fn a_small_fixed_response() {
     let date = HttpDate::from_unix_secs(DATE);
     let mut headers = plain();
-    // Framing headers from the caller are replaced by the serializer's own.
+    // Framing headers from the caller are replaced by the encoder's own.
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("999"));
     headers.insert(header::DATE, HeaderValue::from_static("yesterday"));
     let mut out = Vec::with_capacity(256);
