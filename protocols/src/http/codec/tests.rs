@@ -6,5 +6,7 @@
 mod random;
 mod request_decode;
 mod request_encode;
+mod request_limits;
+mod request_refusals;
 mod response_decode;
 mod response_encode;
