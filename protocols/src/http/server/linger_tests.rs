@@ -200,7 +200,7 @@ fn connection_close_with_requests_after_it_lingers() {
     );
     let text = client.take_text();
     assert_eq!(text.matches("HTTP/1.1 200").count(), 1, "{text}");
-    assert!(text.contains("Connection: close\r\n"));
+    assert!(text.contains("connection: close\r\n"));
     assert_lingering(&test, &client);
     test.feed_eof(&client);
     assert_closed_cleanly(&client);

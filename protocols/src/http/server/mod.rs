@@ -79,7 +79,7 @@
 //!   when the handler wants the body; a handler that ignores it answers without the 100 and the
 //!   connection closes after.
 //! - **`HEAD`**: the head of the `GET` response without its body (a `GET` route answers it);
-//!   204 and 304 carry no body either (the codec's serializer).
+//!   204 and 304 carry no body either (the codec's response encoder).
 //! - **`Date`** on every response, formatted at most once a second and shared by the server.
 //! - **Refused requests** (an [`HttpError`](crate::http::HttpError) from the decoder) are
 //!   answered with the error's status and a short body, and the connection closes after it.

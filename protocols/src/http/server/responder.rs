@@ -6,7 +6,7 @@ use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use torsion_reactor::{ConnectionId, Reactor};
 
 use super::pipeline::{pump, SharedPipeline};
-use crate::http::codec::{BodyKind, RequestHead, ResponseBody, ResponseHead};
+use crate::http::codec::{BodyEncoder, BodyKind, RequestHead, ResponseEncoder};
 
 /// What of the request decides how its response is framed.
 #[derive(Debug, Clone, Copy)]
@@ -38,7 +38,7 @@ impl Answering {
         }
     }
 
-    /// The request the serializer answers: only method, version and keep-alive matter to it.
+    /// The request the encoder answers: only method, version and keep-alive matter to it.
     fn stub(&self) -> RequestHead {
         RequestHead {
             method: if self.head { Method::HEAD } else { Method::GET },
@@ -111,7 +111,7 @@ impl Responder {
             let Some(slot) = pipeline.slot(self.seq) else {
                 return;
             };
-            let head = ResponseHead::new(status, BodyKind::Length(body.len() as u64))
+            let head = ResponseEncoder::new(status, BodyKind::Length(body.len() as u64))
                 .answering(&self.answering.stub())
                 .date(&date)
                 .close(self.answering.close);
@@ -173,7 +173,7 @@ impl Responder {
         let framing = {
             let mut pipeline = self.pipeline.borrow_mut();
             pipeline.slot(self.seq).map(|slot| {
-                ResponseHead::new(status, body)
+                ResponseEncoder::new(status, body)
                     .answering(&self.answering.stub())
                     .date(&date)
                     .close(self.answering.close)
@@ -216,7 +216,7 @@ impl Drop for Responder {
         };
         if let Some(slot) = pipeline.slot(self.seq) {
             log::warn!("a request was dropped unanswered: 500 and close");
-            let head = ResponseHead::new(StatusCode::INTERNAL_SERVER_ERROR, BodyKind::Length(0))
+            let head = ResponseEncoder::new(StatusCode::INTERNAL_SERVER_ERROR, BodyKind::Length(0))
                 .answering(&self.answering.stub())
                 .close(true);
             let _ = head.write(&HeaderMap::new(), slot.staging());
@@ -238,7 +238,7 @@ pub struct BodyWriter {
     pipeline: SharedPipeline,
     seq: u64,
     /// `None` once finished, or if the connection was gone at the start.
-    framing: Option<ResponseBody>,
+    framing: Option<BodyEncoder>,
 }
 
 impl BodyWriter {

@@ -43,7 +43,7 @@ fn bodies(text: &str) -> Vec<String> {
         let head = &rest[..end];
         let len: usize = head
             .lines()
-            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .find_map(|l| l.strip_prefix("content-length: "))
             .map_or(0, |n| n.parse().unwrap());
         let len = if head.starts_with("HTTP/1.1 100") {
             0
@@ -73,7 +73,7 @@ fn keep_alive_answers_two_requests_on_one_connection() {
     test.feed(&client, b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
     let first = client.take_text();
     assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{first}");
-    assert!(first.contains("\r\nDate: ") && first.contains("Content-Length: 13\r\n"));
+    assert!(first.contains("\r\ndate: ") && first.contains("content-length: 13\r\n"));
     assert!(first.ends_with("\r\n\r\nHello, World!"));
     test.feed(&client, b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
     assert!(client.take_text().ends_with("Hello, World!"));
@@ -164,7 +164,7 @@ fn head_gets_the_get_headers_without_the_body() {
     let (mut test, client) = connect(&mut server);
     test.feed(&client, b"HEAD /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
     let text = client.take_text();
-    assert!(text.contains("Content-Length: 13\r\n"), "{text}");
+    assert!(text.contains("content-length: 13\r\n"), "{text}");
     assert!(text.ends_with("\r\n\r\n"));
     test.feed(&client, b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
     assert!(client.take_text().ends_with("Hello, World!"));
@@ -197,7 +197,7 @@ fn expect_continue_to_an_unknown_path_gets_404_without_100_and_a_close() {
     );
     let text = client.take_text();
     assert!(text.starts_with("HTTP/1.1 404 Not Found\r\n"), "{text}");
-    assert!(text.contains("Connection: close\r\n"));
+    assert!(text.contains("connection: close\r\n"));
     assert_closes(&mut test, &client);
 }
 
@@ -227,7 +227,7 @@ fn a_malformed_request_gets_400_and_a_close() {
     );
     let text = client.take_text();
     assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
-    assert!(text.contains("Connection: close\r\n") && text.ends_with("Bad Request\n"));
+    assert!(text.contains("connection: close\r\n") && text.ends_with("Bad Request\n"));
     assert_closes(&mut test, &client);
 }
 
@@ -257,7 +257,7 @@ fn connection_close_is_honoured_after_the_response() {
     test.advance(Duration::from_secs(1));
     let text = client.take_text();
     assert!(
-        text.contains("Connection: close\r\n") && text.ends_with("late"),
+        text.contains("connection: close\r\n") && text.ends_with("late"),
         "{text}"
     );
     assert_closes(&mut test, &client);
@@ -289,7 +289,7 @@ fn the_date_is_formatted_once_a_second_from_the_reactor_clock() {
     let mut server = HttpServer::new(router());
     let (mut test, client) = connect(&mut server);
     let date = |text: &str| {
-        let at = text.find("Date: ").unwrap();
+        let at = text.find("date: ").unwrap();
         text[at..at + 35].to_string()
     };
     test.feed(&client, b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -377,7 +377,7 @@ fn a_streamed_body_pauses_for_a_slow_client_and_memory_stays_bounded() {
     wire.extend(client.take_written());
     let at = wire.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8_lossy(&wire[..at]);
-    assert!(head.contains("Transfer-Encoding: chunked"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
     assert_eq!(dechunk(&wire[at + 4..]).len(), TOTAL);
     assert!(!client.is_closed());
 }

@@ -1,13 +1,14 @@
-//! [`RequestDecoder`]: the request side's state machine. Its states and transitions are
-//! described in the [codec docs](super#the-state-machine).
+//! [`RequestDecoder`]: the server side's state machine, reading the requests of one
+//! connection. Its states and transitions are described in the
+//! [codec docs](super::super#the-request-decoder).
 
 use http::HeaderMap;
 
-use super::chunked::ChunkedBody;
-use super::head::{self, BodyKind, RequestHead};
-use super::read::{read_chunked, read_head, take_some, Chunked, HeadParser};
-use super::scan::SectionScan;
-use super::{HttpError, Limits};
+use super::super::chunked::ChunkedBody;
+use super::super::read::{read_chunked, read_head, take_some, Chunked};
+use super::super::scan::SectionScan;
+use super::super::{BodyKind, HttpError, Limits};
+use super::head::{RequestHead, RequestParser};
 use crate::input::{Backlog, Input};
 
 /// One event out of a [`RequestEvents`] cursor. For each request: one `Head`, any number of
@@ -48,7 +49,7 @@ enum State {
     Failed,
 }
 
-/// Decodes the requests arriving on one connection; see the [codec docs](super).
+/// Decodes the requests arriving on one connection; see the [codec docs](super::super).
 #[derive(Debug)]
 pub struct RequestDecoder {
     limits: Limits,
@@ -148,7 +149,7 @@ impl RequestEvents<'_, '_> {
             State::Closed | State::Failed => None,
             State::ReadingHead(scan) => {
                 match read_head(&RequestParser, scan, &mut self.input, self.limits)? {
-                    Ok(head) => {
+                    Ok((head, _)) => {
                         *self.keep_alive = head.keep_alive;
                         *state = match head.body {
                             BodyKind::Length(remaining) => State::ReadingLength { remaining },
@@ -201,29 +202,5 @@ impl Drop for RequestEvents<'_, '_> {
         if matches!(self.state, State::Closed | State::Failed) {
             self.input.discard();
         }
-    }
-}
-
-/// The request line and headers.
-struct RequestParser;
-
-impl HeadParser for RequestParser {
-    type Head = RequestHead;
-
-    fn parse(
-        &self,
-        buf: &[u8],
-        limits: &Limits,
-    ) -> Result<Option<(RequestHead, usize)>, HttpError> {
-        head::parse(buf, limits)
-    }
-
-    fn check_partial(
-        &self,
-        pending: &[u8],
-        first_line_done: bool,
-        limits: &Limits,
-    ) -> Result<(), HttpError> {
-        head::check_partial(pending, first_line_done, limits)
     }
 }
