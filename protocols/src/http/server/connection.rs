@@ -422,6 +422,12 @@ impl<H: Handler> Dispatch<'_, H> {
             trailers: HeaderMap::new(),
         };
         match mode {
+            // No body to gather (most requests): the handler runs now, with no box for the
+            // head to wait in; the request's `End`, which follows at once, finds `Ignore`.
+            BodyMode::Whole if !has_body => {
+                *self.current = Current::Ignore;
+                self.handler.handle(request(head), responder, cx.reactor());
+            }
             BodyMode::Whole => {
                 *self.current = Current::Whole(Box::new(WholeBody {
                     head,
