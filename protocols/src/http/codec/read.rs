@@ -16,7 +16,11 @@ pub(super) trait HeadParser {
     type Head;
 
     /// Parses a complete head at the start of `buf`, or says more bytes are needed.
-    fn parse(&self, buf: &[u8], limits: &Limits) -> Result<Option<(Self::Head, usize)>, HttpError>;
+    fn parse(
+        &mut self,
+        buf: &[u8],
+        limits: &Limits,
+    ) -> Result<Option<(Self::Head, usize)>, HttpError>;
 
     /// The verdict on a partial head, `scan` having looked at it: `Ok` while within the
     /// limits.
@@ -32,7 +36,7 @@ pub(super) trait HeadParser {
 /// there (one pass); otherwise it is gathered in the backlog and parsed when it may be
 /// complete.
 pub(super) fn read_head<P: HeadParser>(
-    parser: &P,
+    parser: &mut P,
     scan: &mut SectionScan,
     input: &mut Input<'_, '_>,
     limits: &Limits,

@@ -122,6 +122,9 @@ struct PathRoutes {
     methods: Vec<Route>,
 }
 
+/// Up to this many paths, a lookup scans them instead of searching.
+const LINEAR_ROUTES: usize = 8;
+
 /// The order `Router::routes` is sorted in: by length, then by bytes.
 fn route_order(path: &str) -> (usize, &[u8]) {
     (path.len(), path.as_bytes())
@@ -189,6 +192,14 @@ impl Router {
 
     /// The routes of `path`, if it has any.
     fn methods(&self, path: &str) -> Option<&[Route]> {
+        // A few routes: a scan comparing lengths is cheaper than the search's branches.
+        if self.routes.len() <= LINEAR_ROUTES {
+            let routes = self.routes.iter();
+            let mut same_length = routes.filter(|r| r.path.len() == path.len());
+            return same_length
+                .find(|r| *r.path == *path)
+                .map(|r| &r.methods[..]);
+        }
         let at = self
             .routes
             .binary_search_by(|r| route_order(&r.path).cmp(&route_order(path)))
@@ -242,7 +253,7 @@ mod tests {
 
     #[test]
     fn every_path_is_found_among_paths_of_equal_and_other_lengths() {
-        let paths = [
+        let few = [
             "/b",
             "/a",
             "/json",
@@ -252,16 +263,33 @@ mod tests {
             "/c",
             "/echo/x",
         ];
-        let router = paths.iter().fold(Router::new(), |r, p| r.get(p, noop));
-        for path in paths {
-            let routes = router.methods(path).expect(path);
-            assert_eq!(routes.len(), 1, "{path}");
-            assert_eq!(routes[0].0, Method::GET);
+        let extra: Vec<String> = (0..40).map(|i| format!("/r{}", i * 7)).collect();
+        let many: Vec<&str> = few
+            .iter()
+            .copied()
+            .chain(extra.iter().map(String::as_str))
+            .collect();
+        // A scan for the few, a search for the many.
+        for paths in [&few[..], &many[..]] {
+            let router = paths.iter().fold(Router::new(), |r, p| r.get(p, noop));
+            for path in paths {
+                let routes = router.methods(path).expect(path);
+                assert_eq!(routes.len(), 1, "{path}");
+                assert_eq!(routes[0].0, Method::GET);
+            }
+            for missing in [
+                "",
+                "/d",
+                "/jsoN",
+                "/plaintex",
+                "/plaintext/",
+                "/echo/y",
+                "/r1",
+            ] {
+                assert!(router.methods(missing).is_none(), "{missing:?}");
+            }
+            assert_eq!(router.routes.len(), paths.len());
         }
-        for missing in ["", "/d", "/jsoN", "/plaintex", "/plaintext/", "/echo/y"] {
-            assert!(router.methods(missing).is_none(), "{missing:?}");
-        }
-        assert_eq!(router.routes.len(), paths.len());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! unknown length, streamed with backpressure.
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use http::{HeaderMap, Method, StatusCode, Version};
 use torsion_reactor::{ConnectionId, Reactor};
 
 use super::pipeline::{pump, SharedPipeline};
@@ -38,16 +38,12 @@ impl Answering {
         }
     }
 
-    /// The request the encoder answers: only method, version and keep-alive matter to it.
-    fn stub(&self) -> RequestHead {
-        RequestHead {
-            method: if self.head { Method::HEAD } else { Method::GET },
-            uri: Uri::default(),
-            version: self.version,
-            headers: HeaderMap::new(),
-            body: BodyKind::Length(0),
-            keep_alive: self.keep_alive,
-            expect_continue: false,
+    /// The method answered, as far as the encoder cares: `HEAD` or not.
+    fn method(&self) -> &'static Method {
+        if self.head {
+            &Method::HEAD
+        } else {
+            &Method::GET
         }
     }
 }
@@ -112,7 +108,11 @@ impl Responder {
                 return;
             };
             let head = ResponseEncoder::new(status, BodyKind::Length(body.len() as u64))
-                .answering(&self.answering.stub())
+                .answering_parts(
+                    self.answering.method(),
+                    self.answering.version,
+                    self.answering.keep_alive,
+                )
                 .date(&date)
                 .close(self.answering.close);
             let mut framing = head.write(headers, slot.staging());
@@ -174,7 +174,11 @@ impl Responder {
             let mut pipeline = self.pipeline.borrow_mut();
             pipeline.slot(self.seq).map(|slot| {
                 ResponseEncoder::new(status, body)
-                    .answering(&self.answering.stub())
+                    .answering_parts(
+                        self.answering.method(),
+                        self.answering.version,
+                        self.answering.keep_alive,
+                    )
                     .date(&date)
                     .close(self.answering.close)
                     .write(headers, slot.staging())
@@ -217,7 +221,11 @@ impl Drop for Responder {
         if let Some(slot) = pipeline.slot(self.seq) {
             log::warn!("a request was dropped unanswered: 500 and close");
             let head = ResponseEncoder::new(StatusCode::INTERNAL_SERVER_ERROR, BodyKind::Length(0))
-                .answering(&self.answering.stub())
+                .answering_parts(
+                    self.answering.method(),
+                    self.answering.version,
+                    self.answering.keep_alive,
+                )
                 .close(true);
             let _ = head.write(&HeaderMap::new(), slot.staging());
             slot.finish(true);

@@ -57,6 +57,7 @@ pub struct RequestDecoder {
     /// Whether the request being read keeps the connection alive.
     keep_alive: bool,
     backlog: Backlog,
+    parser: RequestParser,
 }
 
 impl Default for RequestDecoder {
@@ -78,6 +79,7 @@ impl RequestDecoder {
             state: State::ReadingHead(SectionScan::default()),
             keep_alive: true,
             backlog: Backlog::default(),
+            parser: RequestParser::default(),
         }
     }
 
@@ -103,6 +105,12 @@ impl RequestDecoder {
         self.state == State::Closed
     }
 
+    /// The spare room of the arena heads are copied into (for tests: none while idle).
+    #[cfg(test)]
+    pub(crate) fn parser_room(&self) -> usize {
+        self.parser.room()
+    }
+
     /// Bytes received and not decoded yet (a partial head, or input the consumer stopped
     /// before).
     pub fn buffered_len(&self) -> usize {
@@ -121,6 +129,7 @@ impl RequestDecoder {
             limits: &self.limits,
             state: &mut self.state,
             keep_alive: &mut self.keep_alive,
+            parser: &mut self.parser,
             input,
         }
     }
@@ -133,6 +142,7 @@ pub struct RequestEvents<'f, 'd> {
     limits: &'f Limits,
     state: &'f mut State,
     keep_alive: &'f mut bool,
+    parser: &'f mut RequestParser,
     input: Input<'f, 'd>,
 }
 
@@ -148,7 +158,7 @@ impl RequestEvents<'_, '_> {
         match state {
             State::Closed | State::Failed => None,
             State::ReadingHead(scan) => {
-                match read_head(&RequestParser, scan, &mut self.input, self.limits)? {
+                match read_head(self.parser, scan, &mut self.input, self.limits)? {
                     Ok((head, _)) => {
                         *self.keep_alive = head.keep_alive;
                         *state = match head.body {
@@ -201,6 +211,14 @@ impl Drop for RequestEvents<'_, '_> {
         // Nothing is read after the end: keep none of it.
         if matches!(self.state, State::Closed | State::Failed) {
             self.input.discard();
+        }
+        // Between requests: the arena's room is not kept across reads (an idle connection
+        // holds none).
+        if matches!(
+            self.state,
+            State::ReadingHead(_) | State::Closed | State::Failed
+        ) {
+            self.parser.release();
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::mem::MaybeUninit;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, Uri, Version};
 
 use super::super::headers::{is_tchar, read_fields, shared_slice, Delimited, Message};
@@ -45,19 +45,53 @@ pub struct RequestHead {
     pub expect_continue: bool,
 }
 
-/// Parses request heads.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct RequestParser;
+/// Parses request heads, copying each into an arena that the heads parsed from one read
+/// share.
+#[derive(Debug, Default)]
+pub(super) struct RequestParser {
+    /// Where heads are copied: one allocation for every head of a pipelined read instead of
+    /// one each (and one more for the count their slices share). Emptied by
+    /// [`release`](Self::release) once the decoder is between requests with nothing buffered,
+    /// so an idle connection holds none of it; a head handed out keeps alive only the block it
+    /// lies in.
+    arena: BytesMut,
+}
+
+/// The smallest block the arena allocates: room for several typical heads.
+const ARENA_BLOCK: usize = 4096;
+
+impl RequestParser {
+    /// Lets go of the arena's spare room (the heads handed out keep their block).
+    pub(super) fn release(&mut self) {
+        self.arena = BytesMut::new();
+    }
+
+    /// The arena's spare room.
+    #[cfg(test)]
+    pub(super) fn room(&self) -> usize {
+        self.arena.capacity()
+    }
+
+    /// `head`, copied into the arena.
+    fn copy(&mut self, head: &[u8]) -> Bytes {
+        if self.arena.capacity() < head.len() {
+            // Reclaims the block in place when every head cut from it has been dropped.
+            self.arena.reserve(head.len().max(ARENA_BLOCK));
+        }
+        self.arena.extend_from_slice(head);
+        self.arena.split().freeze()
+    }
+}
 
 impl HeadParser for RequestParser {
     type Head = RequestHead;
 
     fn parse(
-        &self,
+        &mut self,
         buf: &[u8],
         limits: &Limits,
     ) -> Result<Option<(RequestHead, usize)>, HttpError> {
-        parse(buf, limits)
+        parse(buf, limits, |head| self.copy(head))
     }
 
     fn check_partial(
@@ -71,7 +105,11 @@ impl HeadParser for RequestParser {
 }
 
 /// Parses a complete head at the start of `buf`, or says more bytes are needed (`Ok(None)`).
-fn parse(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, usize)>, HttpError> {
+fn parse(
+    buf: &[u8],
+    limits: &Limits,
+    copy: impl FnOnce(&[u8]) -> Bytes,
+) -> Result<Option<(RequestHead, usize)>, HttpError> {
     let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
     let mut heap = Vec::new();
     let slots = if limits.max_headers <= STACK_HEADERS {
@@ -107,7 +145,7 @@ fn parse(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, usize)>, Ht
         });
     }
     // One copy of the head, shared by the URI and every header value (each a slice of it).
-    let shared = Bytes::copy_from_slice(&buf[..len]);
+    let shared = copy(&buf[..len]);
     let method = Method::from_bytes(method.as_bytes())
         .map_err(|_| HttpError::MalformedHead("invalid method"))?;
     let uri = Uri::from_maybe_shared(shared_slice(&shared, buf, path.as_bytes()))

@@ -241,7 +241,7 @@ impl ResponseEvents<'_, '_> {
             let State::ReadingHead(scan) = self.state else {
                 return None;
             };
-            match read_head(&self.parser, scan, &mut self.input, self.limits) {
+            match read_head(&mut self.parser, scan, &mut self.input, self.limits) {
                 None if self.eof => return Some(Err(cut_short("response head"))),
                 None => return None,
                 Some(Ok((head, _))) if head.status == StatusCode::SWITCHING_PROTOCOLS => {

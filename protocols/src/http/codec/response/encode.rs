@@ -4,7 +4,7 @@
 
 use bytes::BufMut;
 use http::header::{self, HeaderName, HeaderValue};
-use http::{StatusCode, Version};
+use http::{Method, StatusCode, Version};
 
 use super::super::body::{BodyEncoder, Framing};
 use super::super::headers::{put_content_length, put_field, put_fields, CHUNKED};
@@ -59,10 +59,16 @@ impl<'a> ResponseEncoder<'a> {
     }
 
     /// Answers `request`: its method (`HEAD` has no body), version and keep-alive.
-    pub fn answering(mut self, request: &RequestHead) -> Self {
-        self.answers_head = request.method == http::Method::HEAD;
-        self.version = request.version;
-        self.keep_alive &= request.keep_alive;
+    pub fn answering(self, request: &RequestHead) -> Self {
+        self.answering_parts(&request.method, request.version, request.keep_alive)
+    }
+
+    /// Answers a request with this method (`HEAD` has no body), version and keep-alive: what
+    /// [`answering`](Self::answering) takes from a head, for a caller that kept only these.
+    pub fn answering_parts(mut self, method: &Method, version: Version, keep_alive: bool) -> Self {
+        self.answers_head = method == Method::HEAD;
+        self.version = version;
+        self.keep_alive &= keep_alive;
         self
     }
 

@@ -54,7 +54,7 @@ impl HeadParser for ResponseParser {
     type Head = ResponseHead;
 
     fn parse(
-        &self,
+        &mut self,
         buf: &[u8],
         limits: &Limits,
     ) -> Result<Option<(ResponseHead, usize)>, HttpError> {

@@ -376,3 +376,43 @@ fn a_slow_head_is_parsed_in_linear_time() {
     let (events, _) = run(&Limits::default(), &input, 1, usize::MAX);
     assert_eq!(head(&events, 0).headers.len(), 99);
 }
+
+/// The heads of one read share one copy of their bytes, which outlives the next reads; the
+/// decoder keeps none of it once it waits between requests.
+#[test]
+fn the_heads_of_one_read_share_one_block_that_outlives_the_next_reads() {
+    let mut decoder = RequestDecoder::new();
+    let batch = |tag: &str| {
+        (0..3)
+            .map(|i| format!("GET /{tag}{i} HTTP/1.1\r\nHost: h{tag}{i}\r\n\r\n"))
+            .collect::<String>()
+    };
+    let mut heads = Vec::new();
+    for tag in ["a", "b"] {
+        let wire = batch(tag);
+        let mut events = decoder.feed(wire.as_bytes());
+        while let Some(event) = events.next() {
+            if let RequestEvent::Head(head) = event.unwrap() {
+                heads.push(head);
+            }
+        }
+    }
+    assert_eq!(heads.len(), 6);
+    let host = |head: &RequestHead| head.headers[http::header::HOST].as_bytes().as_ptr() as usize;
+    for (i, head) in heads.iter().enumerate() {
+        let name = format!("{}{}", ["a", "b"][i / 3], i % 3);
+        assert_eq!(head.uri.path(), format!("/{name}"));
+        assert_eq!(
+            head.headers[http::header::HOST],
+            format!("h{name}").as_str()
+        );
+    }
+    // Within a read, each copy follows the one before in the same block, byte for byte.
+    let head_len = "GET /a0 HTTP/1.1\r\nHost: ha0\r\n\r\n".len();
+    for read in heads.chunks(3) {
+        assert_eq!(host(&read[1]) - host(&read[0]), head_len);
+        assert_eq!(host(&read[2]) - host(&read[1]), head_len);
+    }
+    assert!(decoder.is_idle());
+    assert_eq!(decoder.parser_room(), 0, "an idle decoder keeps no arena");
+}
