@@ -328,16 +328,37 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
 
 /// RFC 9110 §5.6.2 `tchar`.
 pub(super) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR[usize::from(b)]
 }
+
+/// A table per byte, true for letters, digits and `extra`: one load per byte where a search of
+/// `extra` would be a call (`memchr`) per byte.
+const fn alphabet(extra: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
+
+/// The bytes of a `token` (RFC 9110 §5.6.2).
+static TCHAR: [bool; 256] = alphabet(b"!#$%&'*+-.^_`|~");
+
+/// The bytes of a `Host` value: see [`valid_host`].
+static HOST: [bool; 256] = alphabet(b"-._~%!$&'()*+,;=:[]");
 
 /// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2), checked by its alphabet: reg-name, IPv4 and
 /// IP-literal characters, never userinfo (`@`) or a path. Empty is allowed (a target with no
 /// authority).
 fn valid_host(value: &[u8]) -> bool {
-    value
-        .iter()
-        .all(|&b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(&b))
+    value.iter().all(|&b| HOST[usize::from(b)])
 }
 
 /// Writes the header lines of `headers` except those `skipped` says the encoder writes itself.
@@ -384,4 +405,23 @@ pub(super) fn put_decimal<B: BufMut>(mut n: u64, out: &mut B) {
         }
     }
     out.put_slice(&digits[at..]);
+}
+
+#[cfg(test)]
+mod alphabet_tests {
+    use super::*;
+
+    #[test]
+    fn the_tables_hold_exactly_the_rfc_alphabets() {
+        for b in 0..=255u8 {
+            let alnum = b.is_ascii_alphanumeric();
+            assert_eq!(is_tchar(b), alnum || b"!#$%&'*+-.^_`|~".contains(&b), "{b}");
+            assert_eq!(
+                valid_host(&[b]),
+                alnum || b"-._~%!$&'()*+,;=:[]".contains(&b),
+                "{b}"
+            );
+        }
+        assert!(valid_host(b"") && valid_host(b"[::1]:8080") && !valid_host(b"a@b"));
+    }
 }
