@@ -43,9 +43,27 @@ pub enum Resolved {
     BadRequest,
 }
 
+/// What becomes of a hidden path: one with a segment (a file or directory name) starting
+/// with `.`, as `/.git/config`, `/.env` or `/a/.hidden/b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hidden {
+    /// Answered 404 and left out of listings (the default).
+    Refuse,
+    /// Served and listed like any other path.
+    Serve,
+}
+
+impl Hidden {
+    /// Whether `name` (one path segment) is left out.
+    pub fn hides(self, name: &str) -> bool {
+        self == Hidden::Refuse && name.starts_with('.')
+    }
+}
+
 /// Resolves `target` (origin-form: `/a%20b/c?query`) under `root`, which must already be
-/// canonical.
-pub(super) fn resolve(root: &Path, target: &str) -> Resolved {
+/// canonical. Hidden segments are refused before the file system is asked anything, so
+/// their answer cannot tell whether they exist.
+pub(super) fn resolve(root: &Path, target: &str, hidden: Hidden) -> Resolved {
     let (path, query) = match target.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (target, None),
@@ -54,9 +72,12 @@ pub(super) fn resolve(root: &Path, target: &str) -> Resolved {
         Ok(segments) => segments,
         Err(refusal) => return refusal.into(),
     };
+    if segments.iter().any(|segment| hidden.hides(segment)) {
+        return Resolved::NotFound;
+    }
     let mut candidate = root.to_path_buf();
     candidate.extend(&segments);
-    let (path_buf, metadata) = match inside(root, &candidate) {
+    let (path_buf, metadata) = match inside(root, &candidate, hidden) {
         Ok(found) => found,
         Err(refusal) => return refusal.into(),
     };
@@ -158,11 +179,24 @@ fn hex(digit: u8) -> Option<u8> {
 }
 
 /// Canonicalizes `candidate` (following every symlink) and checks that the result is still
-/// under `root`, component by component (`/srv/www2` is not under `/srv/www`).
-pub(super) fn inside(root: &Path, candidate: &Path) -> Result<(PathBuf, Metadata), Refusal> {
+/// under `root`, component by component (`/srv/www2` is not under `/srv/www`), and, unless
+/// hidden files are served, that no component under the root is hidden: a symlink with a
+/// plain name leading to `.git/config` is refused as that path would be (404).
+pub(super) fn inside(
+    root: &Path,
+    candidate: &Path,
+    hidden: Hidden,
+) -> Result<(PathBuf, Metadata), Refusal> {
     let canonical = fs::canonicalize(candidate).map_err(refusal)?;
-    if !canonical.starts_with(root) {
+    let Ok(under_root) = canonical.strip_prefix(root) else {
         return Err(Refusal::Forbidden);
+    };
+    let hides = |component: Component<'_>| match component {
+        Component::Normal(name) => name.to_str().is_none_or(|name| hidden.hides(name)),
+        _ => false,
+    };
+    if hidden == Hidden::Refuse && under_root.components().any(hides) {
+        return Err(Refusal::NotFound);
     }
     let metadata = fs::metadata(&canonical).map_err(refusal)?;
     Ok((canonical, metadata))
