@@ -92,6 +92,7 @@
 
 mod connection;
 mod date;
+mod file_body;
 mod handler;
 mod pipeline;
 mod responder;

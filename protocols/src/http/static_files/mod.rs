@@ -309,14 +309,11 @@ fn serve_file(path: &Path, method: &Method, request: &HeaderMap) -> StaticRespon
             return empty(StatusCode::RANGE_NOT_SATISFIABLE, headers, Some(0));
         }
     };
-    match FileChunks::new(file, start, len) {
-        Ok(chunks) => StaticResponse {
-            status,
-            headers,
-            content_length: Some(len),
-            body: Body::File(chunks),
-        },
-        Err(error) => plain(io_status(&error)),
+    StaticResponse {
+        status,
+        headers,
+        content_length: Some(len),
+        body: Body::File(FileChunks::new(file, start, len)),
     }
 }
 
@@ -351,7 +348,7 @@ fn redirect(location: &str) -> StaticResponse {
 }
 
 /// A short `text/plain` page: the status line's text.
-fn plain(status: StatusCode) -> StaticResponse {
+pub(crate) fn plain(status: StatusCode) -> StaticResponse {
     let text = format!(
         "{} {}\n",
         status.as_str(),
@@ -400,7 +397,8 @@ fn open_nonblocking(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
-fn io_status(error: &io::Error) -> StatusCode {
+/// The status for a failed file operation: 404, 403, or 500.
+pub(crate) fn io_status(error: &io::Error) -> StatusCode {
     match error.kind() {
         io::ErrorKind::NotFound => StatusCode::NOT_FOUND,
         io::ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
