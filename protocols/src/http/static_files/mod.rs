@@ -73,8 +73,10 @@
 //! needs `openat2(RESOLVE_BENEATH)` (Linux only); anyone with write access to the root can
 //! already publish what they like there.
 //!
-//! Everything here is blocking file-system I/O on the caller's thread, as in Twisted's
-//! `static.File`.
+//! Everything here is blocking file-system I/O on the caller's thread: call it off a
+//! reactor's thread. The server's handler (`impl Handler for StaticFiles`) calls
+//! [`StaticFiles::respond`] in the reactor's thread pool, and sends a file's body from there
+//! too, a window at a time (see `Responder::send_file`).
 
 mod chunks;
 mod conditional;
