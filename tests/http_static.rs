@@ -1,7 +1,8 @@
 //! Static files off the reactor thread, over loopback: a body whose read blocks (a FIFO the
 //! test holds and does not write) waits in the thread pool while another connection is
 //! served; and the `http_server` example's defaults (hidden files 404, listings on) and its
-//! `--dotfiles` and `--no-listing` options, anywhere on its command line.
+//! `--dotfiles` and `--no-listing` options, anywhere on its command line; a large static file
+//! over HTTPS (no `sendfile`: read from the page cache and encrypted).
 
 mod common;
 
@@ -16,11 +17,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::certs::TestCa;
 use common::examples::{example, Running};
+use common::tls::{localhost_server, tls_to};
 use common::*;
 use torsion::protocols::http::server::{HttpServer, Request, Responder, Router};
+use torsion::protocols::http::static_files::StaticFiles;
 use torsion::protocols::http::{HeaderMap, StatusCode};
-use torsion::Reactor;
+use torsion::{Context, DisconnectReason, Protocol, Reactor};
 
 /// A temporary directory, removed on drop.
 struct TempDir(PathBuf);
@@ -216,4 +220,68 @@ fn http_server_hides_dotfiles_lists_directories_and_takes_its_options_anywhere()
         assert!(text.ends_with("\r\n\r\n[core]"), "{text}");
         assert!(get(addr, "/hello.txt").1.ends_with("\r\n\r\nhello"));
     }
+}
+
+/// Sends one request on connection, then keeps everything that comes until the close.
+struct OneRequest {
+    request: &'static [u8],
+    received: Shared<Vec<u8>>,
+    ended: Shared<Option<String>>,
+}
+
+impl Protocol for OneRequest {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        cx.write(self.request);
+    }
+
+    fn data_received(&mut self, _cx: &mut Context<'_>, data: &[u8]) {
+        self.received.borrow_mut().extend_from_slice(data);
+    }
+
+    fn connection_lost(&mut self, _cx: &mut Context<'_>, reason: &DisconnectReason) {
+        *self.ended.borrow_mut() = Some(format!("{reason:?}"));
+    }
+}
+
+#[test]
+fn a_large_static_file_goes_out_whole_over_https() {
+    const SIZE: usize = (3 << 20) + 777;
+    init_logging();
+    let dir = TempDir::new("https");
+    let data: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+    fs::write(dir.0.join("big.bin"), &data).unwrap();
+    let ca = TestCa::new("test CA");
+    let mut reactor = Reactor::new().unwrap();
+    let router = Router::new().fallback(StaticFiles::new(&dir.0).unwrap());
+    let port = reactor
+        .listen_tls(
+            any_loopback_port(),
+            localhost_server(&ca),
+            HttpServer::new(router),
+        )
+        .unwrap();
+    let (received, ended) = (shared(Vec::new()), shared(None));
+    let (r, e) = (received.clone(), ended.clone());
+    reactor.connect(
+        port.local_addr(),
+        move || OneRequest {
+            request: b"GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            received: r.clone(),
+            ended: e.clone(),
+        },
+        tls_to("localhost", &ca),
+    );
+    run_until(&mut reactor, "the response and the close", || {
+        ended.borrow().is_some()
+    });
+    assert_eq!(ended.borrow().as_deref(), Some("Closed"));
+    let received = received.borrow();
+    let at = received.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&received[..at]);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(
+        head.contains(&format!("Content-Length: {SIZE}\r\n")),
+        "{head}"
+    );
+    assert!(received[at + 4..] == data[..], "every byte, in order");
 }

@@ -216,3 +216,52 @@ fn a_body_short_of_or_past_its_length_closes_the_connection() {
         assert!(client.is_closed(), "{path}");
     }
 }
+
+#[test]
+fn pipelined_files_large_and_small_arrive_whole_and_in_order() {
+    const BIG: usize = (2 << 20) + 12_345;
+    let big = pattern(BIG);
+    let mut site = Site::new(&[("big.bin", &big), ("a.txt", b"small one")]);
+    let (mut test, client) = site.connect();
+    client.set_write_room(Some(10_000));
+    test.feed(
+        &client,
+        b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: a\r\n\r\n\
+          GET /short HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    let mut wire = Vec::new();
+    for _ in 0..1000 {
+        wire.extend(client.take_written());
+        if client.is_closed() {
+            break;
+        }
+        client.set_write_room(Some(100_000));
+        test.run_pending();
+    }
+    let (head, rest) = split(&wire);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(rest[..BIG] == big[..], "the large file first, whole");
+    let (head, rest) = split(&rest[BIG..]);
+    assert!(head.contains("Content-Length: 9"), "{head}");
+    assert!(rest.starts_with(b"small one"), "then the small one");
+    let (head, rest) = split(&rest[9..]);
+    assert!(head.contains("Content-Length: 10"), "{head}");
+    assert_eq!(
+        rest, b"12345",
+        "then the route's answer, cut short as it was"
+    );
+    assert!(client.is_closed());
+}
+
+#[test]
+fn a_hidden_path_is_404_through_the_handler() {
+    let mut site = Site::new(&[(".env", b"SECRET"), ("a.txt", b"hello")]);
+    let (mut test, client) = site.connect();
+    test.feed(&client, b"GET /.env HTTP/1.1\r\nHost: a\r\n\r\n");
+    let text = client.take_text();
+    assert!(text.starts_with("HTTP/1.1 404 Not Found\r\n"), "{text}");
+    assert!(!text.contains("SECRET"));
+    test.feed(&client, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    let text = client.take_text();
+    assert!(text.contains("a.txt") && !text.contains(".env"), "{text}");
+}
