@@ -187,6 +187,9 @@ pub(super) fn inside(
     candidate: &Path,
     hidden: Hidden,
 ) -> Result<(PathBuf, Metadata), Refusal> {
+    if let Some(found) = plain_inside(root, candidate, hidden)? {
+        return Ok(found);
+    }
     let canonical = fs::canonicalize(candidate).map_err(refusal)?;
     let Ok(under_root) = canonical.strip_prefix(root) else {
         return Err(Refusal::Forbidden);
@@ -200,6 +203,40 @@ pub(super) fn inside(
     }
     let metadata = fs::metadata(&canonical).map_err(refusal)?;
     Ok((canonical, metadata))
+}
+
+/// The common case, cheaply: `candidate` is the canonical `root` and plain names, none of
+/// them a symlink (one `lstat` per name under the root, where `canonicalize` reads every
+/// component of the whole path as a link and `metadata` asks again). Then it is its own
+/// canonical path, under the root. `None` if a name is a symlink: the caller canonicalizes.
+fn plain_inside(
+    root: &Path,
+    candidate: &Path,
+    hidden: Hidden,
+) -> Result<Option<(PathBuf, Metadata)>, Refusal> {
+    let Ok(relative) = candidate.strip_prefix(root) else {
+        return Ok(None);
+    };
+    let mut path = root.to_path_buf();
+    let mut metadata = None;
+    for component in relative.components() {
+        let Component::Normal(name) = component else {
+            return Ok(None);
+        };
+        if name.to_str().is_none_or(|name| hidden.hides(name)) {
+            return Err(Refusal::NotFound);
+        }
+        path.push(name);
+        let found = fs::symlink_metadata(&path).map_err(refusal)?;
+        if found.file_type().is_symlink() {
+            return Ok(None);
+        }
+        metadata = Some(found);
+    }
+    match metadata {
+        Some(metadata) => Ok(Some((path, metadata))),
+        None => Ok(None), // the root itself: canonicalized as before
+    }
 }
 
 fn refusal(error: io::Error) -> Refusal {
