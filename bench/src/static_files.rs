@@ -12,7 +12,10 @@
 //!
 //! Every round runs each file against each server (the order rotating from round to round),
 //! one `wrk` run each; the table gives the median requests per second over the rounds and
-//! the ratio torsion/nginx (of the medians, and the median of the per-round ratios).
+//! the ratio torsion/nginx (of the medians, and the median of the per-round ratios), then the
+//! same for the server's CPU time per request: on-CPU nanoseconds (`schedstat`, user and
+//! kernel) of torsion's reactor thread and its thread-pool threads, and of nginx's worker
+//! process, read before `wrk` starts and after it exits (and the server has settled).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -36,6 +39,37 @@ const FILES: [(&str, usize); 2] = [("/1m.bin", 1 << 20), ("/4k.bin", 4 << 10)];
 
 /// How long nginx may take to accept its first connection.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a server may go on after `wrk` exits (handling the closes) before its CPU time is
+/// read again.
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// The first field of a `schedstat` file: on-CPU nanoseconds.
+fn schedstat_ns(path: &Path) -> io::Result<u64> {
+    let text = fs::read_to_string(path)?;
+    text.split_whitespace()
+        .next()
+        .and_then(|field| field.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("unexpected {}: {text:?}", path.display())))
+}
+
+/// The on-CPU nanoseconds of the threads of process `pid` (`self` for this one) whose name
+/// `wanted` accepts (every thread for `None`).
+fn threads_cpu_ns(pid: &str, wanted: Option<&dyn Fn(&str) -> bool>) -> io::Result<u64> {
+    let mut total = 0;
+    for entry in fs::read_dir(format!("/proc/{pid}/task"))? {
+        let task = entry?.path();
+        if let Some(wanted) = wanted {
+            let name = fs::read_to_string(task.join("comm")).unwrap_or_default();
+            if !wanted(name.trim_end()) {
+                continue;
+            }
+        }
+        // A thread that just exited has no schedstat any more.
+        total += schedstat_ns(&task.join("schedstat")).unwrap_or(0);
+    }
+    Ok(total)
+}
 
 /// What the command line asks for.
 #[derive(Clone, Debug)]
@@ -146,6 +180,12 @@ impl Torsion {
         }
     }
 
+    /// The reactor thread's and the thread pool's CPU time so far.
+    fn cpu_ns(&self) -> io::Result<u64> {
+        let ours = |name: &str| name == "static-torsion" || name.starts_with("torsion-pool");
+        threads_cpu_ns("self", Some(&ours))
+    }
+
     fn stop(self) -> io::Result<()> {
         let _ = self.handle.stop();
         self.thread
@@ -199,6 +239,17 @@ impl Nginx {
             thread::sleep(Duration::from_millis(20));
         }
         Ok(Some(nginx))
+    }
+
+    /// The worker processes' CPU time so far (the master only waits).
+    fn cpu_ns(&self) -> io::Result<u64> {
+        let pid = self.child.id();
+        let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))?;
+        let mut total = 0;
+        for worker in children.split_whitespace() {
+            total += threads_cpu_ns(worker, None)?;
+        }
+        Ok(total)
     }
 
     /// Stops nginx (SIGQUIT: its graceful shutdown), bounded, then kills it.
@@ -282,6 +333,11 @@ pub fn run(config: &StaticConfig) -> io::Result<()> {
     if let Some(nginx) = &nginx {
         servers.push(("nginx", nginx.addr));
     }
+    let cpu = |s: usize| match (s, &nginx) {
+        (0, _) => torsion.cpu_ns(),
+        (_, Some(nginx)) => nginx.cpu_ns(),
+        _ => Ok(0),
+    };
     for (_, addr) in &servers {
         for (path, size) in FILES {
             fetch_once(*addr, path, size)?;
@@ -293,8 +349,9 @@ pub fn run(config: &StaticConfig) -> io::Result<()> {
         threads: config.threads,
         ..HttpConfig::default()
     };
-    // rates[file][server] = requests/s per round.
+    // rates[file][server] = requests/s per round; cpu_per_request likewise, in ns.
     let mut rates = vec![vec![Vec::new(); servers.len()]; FILES.len()];
+    let mut cpu_per_request = rates.clone();
     for (path, _) in FILES {
         for (_, addr) in &servers {
             run_wrk(&wrk_config, *addr, path, 1, None, None)?; // warm-up, unmeasured
@@ -305,12 +362,19 @@ pub fn run(config: &StaticConfig) -> io::Result<()> {
             for k in 0..servers.len() {
                 let s = (k + round) % servers.len();
                 let (name, addr) = servers[s];
+                let before = cpu(s)?;
                 let wrk = run_wrk(&wrk_config, addr, path, config.duration, None, None)?;
+                thread::sleep(SETTLE);
+                let per_request = (cpu(s)? - before) as f64 / wrk.requests.max(1) as f64;
                 eprintln!(
-                    "round {round} {path} {name}: {:.0} requests/s ({} requests)",
-                    wrk.requests_per_second, wrk.requests
+                    "round {round} {path} {name}: {:.0} requests/s ({} requests), {:.1} µs CPU \
+                     per request",
+                    wrk.requests_per_second,
+                    wrk.requests,
+                    per_request / 1000.0
                 );
                 rates[f][s].push(wrk.requests_per_second);
+                cpu_per_request[f][s].push(per_request);
             }
         }
     }
@@ -318,18 +382,35 @@ pub fn run(config: &StaticConfig) -> io::Result<()> {
     if let Some(nginx) = nginx {
         nginx.stop()?;
     }
-    print!("{}", table(config, &servers, &rates));
+    let title = format!(
+        "static files, wrk -t{} -c{} -d{}s, {} rounds",
+        config.threads, config.connections, config.duration, config.rounds
+    );
+    print!(
+        "{}",
+        table(
+            &format!("{title}: median requests/s"),
+            &servers,
+            &rates,
+            1.0
+        )
+    );
+    let cpu_title = format!("{title}: median server CPU µs per request");
+    print!("{}", table(&cpu_title, &servers, &cpu_per_request, 1e-3));
     Ok(())
 }
 
-/// The results as a table: median requests/s per server and file, and the ratios.
-fn table(config: &StaticConfig, servers: &[(&str, SocketAddr)], rates: &[Vec<Vec<f64>>]) -> String {
+/// A table of `values[file][server][round]`: the median per server and file (scaled by
+/// `scale`), and the ratios torsion/nginx.
+fn table(
+    title: &str,
+    servers: &[(&str, SocketAddr)],
+    values: &[Vec<Vec<f64>>],
+    scale: f64,
+) -> String {
+    let rates = values;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\nstatic files, wrk -t{} -c{} -d{}s, {} rounds (median requests/s)",
-        config.threads, config.connections, config.duration, config.rounds
-    );
+    let _ = writeln!(out, "\n{title}");
     let _ = write!(out, "{:<10}", "file");
     for (name, _) in servers {
         let _ = write!(out, "{name:>12}");
@@ -342,7 +423,7 @@ fn table(config: &StaticConfig, servers: &[(&str, SocketAddr)], rates: &[Vec<Vec
         let _ = write!(out, "{:<10}", &path[1..]);
         let medians: Vec<f64> = rates[f].iter().map(|r| median(r)).collect();
         for m in &medians {
-            let _ = write!(out, "{m:>12.0}");
+            let _ = write!(out, "{:>12.1}", m * scale);
         }
         if servers.len() == 2 {
             let per_round: Vec<f64> = rates[f][0]

@@ -3,9 +3,9 @@
 
 use std::any::Any;
 use std::collections::HashSet;
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use log::{debug, error};

@@ -57,12 +57,17 @@ impl Source {
     /// thread pool.
     pub(super) fn new(file: File, offset: u64, len: u64) -> io::Result<Source> {
         let regular = file.metadata()?.is_file();
-        Ok(Source {
+        Ok(Source::of(file, regular, offset, len))
+    }
+
+    /// As [`new`](Source::new) for a file already known to be regular or not.
+    pub(super) fn of(file: File, regular: bool, offset: u64, len: u64) -> Source {
+        Source {
             file: Arc::new(file),
             regular,
             next: offset,
             end: offset.saturating_add(len),
-        })
+        }
     }
 
     /// Fetches the next window: **blocking**, for the thread pool.
@@ -81,7 +86,9 @@ impl Source {
             return self.read(offset, window as usize).map(Window::Read);
         }
         let segment = FileSegment::new(self.file.clone(), offset, window);
-        segment.load()?;
+        if !segment.is_cached() {
+            segment.load()?;
+        }
         Ok(Window::Loaded(segment))
     }
 

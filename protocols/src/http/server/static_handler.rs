@@ -61,10 +61,9 @@ fn prepare(mut response: StaticResponse) -> Prepared {
         }
     };
     let (file, start, len) = chunks.into_range();
-    let fetched = Source::new(file, start, len).and_then(|mut source| {
-        let window = source.fetch()?;
-        Ok((source, start, window))
-    });
+    // `respond` answers with a file body only for a regular file (checked on the open file).
+    let mut source = Source::of(file, true, start, len);
+    let fetched = source.fetch().map(|window| (source, start, window));
     match fetched {
         Ok(file) => Prepared {
             response,
