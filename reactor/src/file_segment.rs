@@ -4,7 +4,8 @@
 //!
 //! A file read can block on a slow disk, which would stall every connection of the reactor, so
 //! the bytes of a segment should be in the page cache before it is queued:
-//! [`FileSegment::load`] puts them there, blocking, and is meant for the thread pool
+//! [`FileSegment::is_cached`] asks, without waiting, and [`FileSegment::load`] puts them there,
+//! blocking; both are meant for the thread pool
 //! ([`Reactor::call_in_thread`](crate::Reactor::call_in_thread)). It asks the kernel to send
 //! the range to `/dev/null`: the kernel reads the pages into its cache, waits for the disk,
 //! and discards nothing but page references, so loading copies no byte in user space.

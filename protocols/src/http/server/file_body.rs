@@ -4,8 +4,9 @@
 //!
 //! The body goes in *windows*. The thread pool fetches each one: a small body (at most
 //! [`SMALL_BODY`]) or a file that is not a regular one (a pipe) is read into memory; a window
-//! of a regular file ([`WINDOW`]) is loaded into the page cache ([`FileSegment::load`]: the
-//! kernel reads it and waits for the disk, with no user-space copy). The reactor then queues
+//! of a regular file ([`WINDOW`]) is loaded into the page cache unless it is there already
+//! ([`FileSegment::is_cached`], then [`FileSegment::load`]: the kernel reads it and waits for
+//! the disk, with no user-space copy). The reactor then queues
 //! the window: bytes as bytes, a loaded window as a [`FileSegment`], which plain TCP sends
 //! with `sendfile(2)` and TLS reads and encrypts, from the page cache in both cases. While
 //! one window is being sent the pool fetches the next, and that one is queued once the
