@@ -93,6 +93,50 @@ impl Source {
         Ok(Window::Loaded(segment))
     }
 
+    /// Fetches the next window only if that needs no disk: a small body read with reads
+    /// that fail rather than wait (`preadv2(RWF_NOWAIT)`), or a window of a regular file
+    /// whose pages the cache probes find ([`FileSegment::is_cached`]). `None` (nothing
+    /// consumed) otherwise: [`fetch`](Source::fetch) it in the thread pool.
+    pub(super) fn fetch_now(&mut self) -> Option<Window> {
+        if !self.regular {
+            return None;
+        }
+        let left = self.end - self.next;
+        let offset = self.next;
+        let window = if left <= SMALL_BODY {
+            Window::Read(self.read_now(offset, left as usize)?)
+        } else {
+            let segment = FileSegment::new(self.file.clone(), offset, WINDOW.min(left));
+            if !segment.is_cached() {
+                return None;
+            }
+            Window::Loaded(segment)
+        };
+        self.next += match &window {
+            Window::Read(bytes) => bytes.len() as u64,
+            Window::Loaded(segment) => segment.len(),
+        };
+        Some(window)
+    }
+
+    /// Reads `len` bytes at `offset` from the page cache, or `None` if some are not there.
+    fn read_now(&self, offset: u64, len: usize) -> Option<Bytes> {
+        let mut buf = vec![0; len];
+        let mut filled = 0;
+        while filled < len {
+            let mut bufs = [std::io::IoSliceMut::new(&mut buf[filled..])];
+            let at = offset + filled as u64;
+            let nowait = rustix::io::ReadWriteFlags::NOWAIT;
+            match rustix::io::preadv2(&*self.file, &mut bufs, at, nowait) {
+                Ok(0) => return None, // shrank: the pool's read reports it
+                Ok(n) => filled += n,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => return None,
+            }
+        }
+        Some(Bytes::from(buf))
+    }
+
     /// Reads `len` bytes at `offset` (in order, for a file that is not regular).
     fn read(&self, offset: u64, len: usize) -> io::Result<Bytes> {
         let mut buf = vec![0; len];
@@ -202,8 +246,8 @@ struct Transfer {
     source: Source,
 }
 
-/// Queues `window`, then has the pool fetch the next one (while this one is sent), or
-/// finishes the body.
+/// Queues `window`, then fetches the next one (at once if it is in the page cache, else in
+/// the pool while this one is sent), or finishes the body.
 fn deliver(mut transfer: Transfer, window: Window, reactor: &mut Reactor) {
     match window {
         Window::Read(bytes) => transfer.writer.write(reactor, bytes),
@@ -215,6 +259,9 @@ fn deliver(mut transfer: Transfer, window: Window, reactor: &mut Reactor) {
     }
     if !transfer.writer.is_connected() {
         return; // the client left: dropping the writer and the file is all there is to do
+    }
+    if let Some(window) = transfer.source.fetch_now() {
+        return when_room(transfer, window, reactor);
     }
     let Transfer { writer, mut source } = transfer;
     reactor.call_in_thread(

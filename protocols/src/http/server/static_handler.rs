@@ -28,8 +28,11 @@ impl Handler for StaticFiles {
     }
 
     fn handle(&self, request: Request, responder: Responder, reactor: &mut Reactor) {
-        let files = self.clone();
         let head = request.head;
+        if let Some(response) = self.respond_cached(&head.method, &head.uri, &head.headers) {
+            return send_cached(response, responder, reactor);
+        }
+        let files = self.clone();
         let answer = move || prepare(files.respond(&head.method, &head.uri, &head.headers));
         reactor.call_in_thread(answer, move |reactor, prepared| match prepared {
             Ok(prepared) => send(prepared, responder, reactor),
@@ -77,6 +80,57 @@ fn prepare(mut response: StaticResponse) -> Prepared {
             }
         }
     }
+}
+
+/// Sends a response made without waiting for a disk; its body's first window is fetched at
+/// once if it is in the page cache, else in the thread pool.
+fn send_cached(mut response: StaticResponse, responder: Responder, reactor: &mut Reactor) {
+    let chunks = match std::mem::replace(&mut response.body, Body::Empty) {
+        Body::File(chunks) => chunks,
+        body => {
+            response.body = body;
+            let prepared = Prepared {
+                response,
+                file: None,
+            };
+            return send(prepared, responder, reactor);
+        }
+    };
+    let (file, start, len) = chunks.into_range();
+    let mut source = Source::of(file, true, start, len);
+    if let Some(window) = source.fetch_now() {
+        let prepared = Prepared {
+            response,
+            file: Some((source, start, window)),
+        };
+        return send(prepared, responder, reactor);
+    }
+    let fetch = move || {
+        let window = source.fetch();
+        (source, window)
+    };
+    reactor.call_in_thread(fetch, move |reactor, fetched| match fetched {
+        Ok((source, Ok(window))) => {
+            let file = Some((source, start, window));
+            send(Prepared { response, file }, responder, reactor)
+        }
+        Ok((_, Err(error))) => {
+            log::warn!("static file: the first read failed ({error})");
+            let response = plain(io_status(&error));
+            send(
+                Prepared {
+                    response,
+                    file: None,
+                },
+                responder,
+                reactor,
+            )
+        }
+        Err(panic) => {
+            log::warn!("static files: {panic}");
+            responder.respond_status(reactor, StatusCode::INTERNAL_SERVER_ERROR);
+        }
+    });
 }
 
 /// Puts a prepared response on the wire through `responder`.

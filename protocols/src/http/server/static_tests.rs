@@ -265,3 +265,40 @@ fn a_hidden_path_is_404_through_the_handler() {
     let text = client.take_text();
     assert!(text.contains("a.txt") && !text.contains(".env"), "{text}");
 }
+
+/// Drops `path`'s pages from the page cache (written back first); false where the file
+/// system keeps them (tmpfs).
+fn evict(path: &std::path::Path) -> bool {
+    let file = fs::File::open(path).unwrap();
+    file.sync_all().unwrap();
+    rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+    let mut byte = [0u8; 1];
+    let mut bufs = [std::io::IoSliceMut::new(&mut byte)];
+    let nowait = rustix::io::ReadWriteFlags::NOWAIT;
+    rustix::io::preadv2(&file, &mut bufs, 0, nowait).is_err()
+}
+
+#[test]
+fn files_out_of_the_page_cache_are_read_in_the_pool_and_arrive_whole() {
+    for size in [5_000, 3 << 20] {
+        let data = pattern(size);
+        let mut site = Site::new(&[("cold.bin", &data)]);
+        if !evict(&site.root.join("cold.bin")) {
+            eprintln!("skipped: this file system keeps its pages in memory");
+            return;
+        }
+        let (mut test, client) = site.connect();
+        test.feed(&client, b"GET /cold.bin HTTP/1.1\r\nHost: a\r\n\r\n");
+        let mut wire = client.take_written();
+        for _ in 0..100 {
+            if wire.len() >= size && split(&wire).1.len() == size {
+                break;
+            }
+            test.run_pending();
+            wire.extend(client.take_written());
+        }
+        let (head, body) = split(&wire);
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(body == data, "{size} bytes, intact");
+    }
+}

@@ -78,6 +78,7 @@
 //! [`StaticFiles::respond`] in the reactor's thread pool, and sends a file's body from there
 //! too, a window at a time (see `Responder::send_file`).
 
+mod cached;
 mod chunks;
 mod conditional;
 mod content_type;
@@ -116,6 +117,9 @@ pub struct StaticFiles {
 #[derive(Debug, Clone)]
 struct Settings {
     root: PathBuf,
+    /// The root opened as a directory, for lookups beneath it that must not wait
+    /// ([`StaticFiles::respond_cached`]).
+    root_fd: Option<Arc<std::os::fd::OwnedFd>>,
     dotfiles: bool,
     listing: bool,
 }
@@ -160,6 +164,7 @@ impl StaticFiles {
             ));
         }
         let settings = Settings {
+            root_fd: cached::open_root(&root).map(Arc::new),
             root,
             dotfiles: false,
             listing: true,
@@ -273,12 +278,25 @@ fn serve_file(path: &Path, method: &Method, request: &HeaderMap) -> StaticRespon
     // Validators and length come from the open file, so they describe the bytes sent; its
     // type too, so a file swapped for a FIFO since it was resolved is refused, not read.
     let opened = open_nonblocking(path).and_then(|file| Ok((file.metadata()?, file)));
-    let (metadata, file) = match opened {
-        Ok((metadata, file)) if metadata.is_file() => (metadata, file),
-        Ok(_) => return plain(StatusCode::FORBIDDEN),
-        Err(error) => return plain(io_status(&error)),
-    };
-    let validators = Validators::of(&metadata);
+    match opened {
+        Ok((metadata, file)) if metadata.is_file() => {
+            serve_open_file(path, file, &metadata, method, request)
+        }
+        Ok(_) => plain(StatusCode::FORBIDDEN),
+        Err(error) => plain(io_status(&error)),
+    }
+}
+
+/// A regular file already open (`metadata` from the open file): validators, preconditions,
+/// then the whole file or one range. `path` gives only the content type.
+fn serve_open_file(
+    path: &Path,
+    file: File,
+    metadata: &std::fs::Metadata,
+    method: &Method,
+    request: &HeaderMap,
+) -> StaticResponse {
+    let validators = Validators::of(metadata);
     let mut headers = HeaderMap::new();
     validators.write(&mut headers);
     match evaluate(request, &validators) {

@@ -123,7 +123,7 @@ fn directory(path: PathBuf, segments: &[String], slash: bool, query: Option<&str
 }
 
 /// The decoded path segments, each one plain file name, or why the path is refused.
-fn segments(path: &str) -> Result<Vec<String>, Refusal> {
+pub(super) fn segments(path: &str) -> Result<Vec<String>, Refusal> {
     let Some(rest) = path.strip_prefix('/') else {
         // `*`, authority-form, or a relative path: nothing to serve.
         return Err(Refusal::BadRequest);
