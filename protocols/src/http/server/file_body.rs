@@ -2,7 +2,9 @@
 //! disk: [`Responder::send_file`], and what [`StaticFiles`](crate::http::static_files::StaticFiles)
 //! sends its files with.
 //!
-//! The body goes in *windows*. The thread pool fetches each one: a small body (at most
+//! The body goes in *windows*, each fetched at once if it is in the page cache
+//! ([`Source::fetch_now`]: reads and probes that fail rather than wait), else by the thread
+//! pool: a small body (at most
 //! [`SMALL_BODY`]) or a file that is not a regular one (a pipe) is read into memory; a window
 //! of a regular file ([`WINDOW`]) is loaded into the page cache unless it is there already
 //! ([`FileSegment::is_cached`], then [`FileSegment::load`]: the kernel reads it and waits for

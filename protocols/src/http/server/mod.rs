@@ -59,8 +59,9 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! Nothing of a static request touches the file system on the reactor thread: the answer is
-//! made in the reactor's thread pool with the body's first window; a small file (up to
+//! Nothing of a static request that can wait for a disk runs on the reactor thread: the
+//! common case is answered there with calls that fail rather than wait, anything else in the
+//! reactor's thread pool, with the body's first window; a small file (up to
 //! 64 KiB) is read whole there and goes out with its head in one write, a larger one is loaded
 //! into the page cache a window (1 MiB) at a time and sent with `sendfile(2)` on plain TCP
 //! (read and encrypted on TLS), the next window loaded while one is sent and queued when the

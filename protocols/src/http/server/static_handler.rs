@@ -14,11 +14,14 @@ use crate::http::static_files::{io_status, plain, Body, StaticFiles, StaticRespo
 /// [`fallback`](super::Router::fallback), so that routes answer first and every other path
 /// is looked up under the root.
 ///
-/// Nothing touches the file system on the reactor thread: the whole answer
-/// ([`StaticFiles::respond`]: resolving the path, opening and checking the file, a listing)
-/// is made in the reactor's thread pool, with the body's first window (a small file read
-/// whole; a large one loaded into the page cache, then sent with `sendfile(2)` on plain TCP);
-/// see [`Responder::send_file`] for how the rest follows.
+/// Nothing that can wait for a disk runs on the reactor thread. A plain path to a regular
+/// file is tried there with calls that fail rather than wait
+/// ([`StaticFiles::respond_cached`], then the body's first window read or probed in the page
+/// cache without waiting); anything else, and anything they refuse, is made in the reactor's
+/// thread pool ([`StaticFiles::respond`]: resolving the path, opening and checking the file,
+/// a listing), with the body's first window (a small file read whole; a large one loaded
+/// into the page cache, then sent with `sendfile(2)` on plain TCP); see
+/// [`Responder::send_file`] for how the rest follows.
 ///
 /// A request body is not read (the connection closes after the answer when one was
 /// announced with `Expect: 100-continue`).

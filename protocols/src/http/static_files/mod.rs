@@ -73,10 +73,12 @@
 //! needs `openat2(RESOLVE_BENEATH)` (Linux only); anyone with write access to the root can
 //! already publish what they like there.
 //!
-//! Everything here is blocking file-system I/O on the caller's thread: call it off a
-//! reactor's thread. The server's handler (`impl Handler for StaticFiles`) calls
-//! [`StaticFiles::respond`] in the reactor's thread pool, and sends a file's body from there
-//! too, a window at a time (see `Responder::send_file`).
+//! [`StaticFiles::respond`] is blocking file-system I/O on the caller's thread: call it off a
+//! reactor's thread. [`StaticFiles::respond_cached`] answers the common case (a plain path
+//! to a regular file) only if it can without waiting for a disk, and is meant for the
+//! reactor's thread. The server's handler (`impl Handler for StaticFiles`) tries the second
+//! and falls back to the first in the reactor's thread pool; it sends a file's body a window
+//! at a time (see `Responder::send_file`).
 
 mod cached;
 mod chunks;
