@@ -1,5 +1,6 @@
-//! [`StaticFiles`] as a [`Handler`]: [`StaticFiles::respond`] made in the thread pool, then
-//! put on the wire, a file's body as [`file_body`](super::file_body) sends it.
+//! [`StaticFiles`] as a [`Handler`]: [`StaticFiles::respond_cached`] on the reactor thread,
+//! or [`StaticFiles::respond`] in the thread pool, then put on the wire, a file's body as
+//! [`file_body`](super::file_body) sends it.
 
 use http::{HeaderMap, StatusCode};
 use torsion_reactor::Reactor;
@@ -47,92 +48,85 @@ impl Handler for StaticFiles {
     }
 }
 
-/// A response made in the thread pool, with its file's first window fetched.
+/// A response with its file's first window fetched.
 struct Prepared {
     response: StaticResponse,
     file: Option<(Source, u64, Window)>,
 }
 
-/// Fetches the first window of `response`'s file (in the thread pool); a failure to read it
-/// is answered as a failed open would have been.
-fn prepare(mut response: StaticResponse) -> Prepared {
-    let chunks = match std::mem::replace(&mut response.body, Body::Empty) {
-        Body::File(chunks) => chunks,
+impl Prepared {
+    /// A response with no file body.
+    fn without_file(response: StaticResponse) -> Prepared {
+        Prepared {
+            response,
+            file: None,
+        }
+    }
+
+    /// The first read of a file failed: answered as a failed open would have been.
+    fn read_failed(error: &std::io::Error) -> Prepared {
+        log::warn!("static file: the first read failed ({error})");
+        Prepared::without_file(plain(io_status(error)))
+    }
+}
+
+/// Takes `response`'s file body out, as the source of its windows and where it starts.
+fn take_file(response: &mut StaticResponse) -> Option<(Source, u64)> {
+    match std::mem::replace(&mut response.body, Body::Empty) {
+        Body::File(chunks) => {
+            let (file, start, len) = chunks.into_range();
+            // `StaticFiles` answers with a file body only for a regular file (checked on the
+            // open file).
+            Some((Source::of(file, true, start, len), start))
+        }
         body => {
             response.body = body;
-            return Prepared {
-                response,
-                file: None,
-            };
+            None
         }
+    }
+}
+
+/// Fetches the first window of `response`'s file, in the thread pool.
+fn prepare(mut response: StaticResponse) -> Prepared {
+    let Some((mut source, start)) = take_file(&mut response) else {
+        return Prepared::without_file(response);
     };
-    let (file, start, len) = chunks.into_range();
-    // `respond` answers with a file body only for a regular file (checked on the open file).
-    let mut source = Source::of(file, true, start, len);
-    let fetched = source.fetch().map(|window| (source, start, window));
-    match fetched {
-        Ok(file) => Prepared {
+    match source.fetch() {
+        Ok(window) => Prepared {
             response,
-            file: Some(file),
+            file: Some((source, start, window)),
         },
-        Err(error) => {
-            log::warn!("static file: the first read failed ({error})");
-            Prepared {
-                response: plain(io_status(&error)),
-                file: None,
-            }
-        }
+        Err(error) => Prepared::read_failed(&error),
     }
 }
 
 /// Sends a response made without waiting for a disk; its body's first window is fetched at
 /// once if it is in the page cache, else in the thread pool.
 fn send_cached(mut response: StaticResponse, responder: Responder, reactor: &mut Reactor) {
-    let chunks = match std::mem::replace(&mut response.body, Body::Empty) {
-        Body::File(chunks) => chunks,
-        body => {
-            response.body = body;
-            let prepared = Prepared {
-                response,
-                file: None,
-            };
-            return send(prepared, responder, reactor);
-        }
+    let Some((mut source, start)) = take_file(&mut response) else {
+        return send(Prepared::without_file(response), responder, reactor);
     };
-    let (file, start, len) = chunks.into_range();
-    let mut source = Source::of(file, true, start, len);
     if let Some(window) = source.fetch_now() {
-        let prepared = Prepared {
-            response,
-            file: Some((source, start, window)),
-        };
-        return send(prepared, responder, reactor);
+        let file = Some((source, start, window));
+        return send(Prepared { response, file }, responder, reactor);
     }
     let fetch = move || {
         let window = source.fetch();
         (source, window)
     };
-    reactor.call_in_thread(fetch, move |reactor, fetched| match fetched {
-        Ok((source, Ok(window))) => {
-            let file = Some((source, start, window));
-            send(Prepared { response, file }, responder, reactor)
-        }
-        Ok((_, Err(error))) => {
-            log::warn!("static file: the first read failed ({error})");
-            let response = plain(io_status(&error));
-            send(
-                Prepared {
-                    response,
-                    file: None,
-                },
-                responder,
-                reactor,
-            )
-        }
-        Err(panic) => {
-            log::warn!("static files: {panic}");
-            responder.respond_status(reactor, StatusCode::INTERNAL_SERVER_ERROR);
-        }
+    reactor.call_in_thread(fetch, move |reactor, fetched| {
+        let prepared = match fetched {
+            Ok((source, Ok(window))) => Prepared {
+                response,
+                file: Some((source, start, window)),
+            },
+            Ok((_, Err(error))) => Prepared::read_failed(&error),
+            Err(panic) => {
+                log::warn!("static files: {panic}");
+                Prepared::without_file(plain(StatusCode::INTERNAL_SERVER_ERROR))
+            }
+        };
+        send(prepared, responder, reactor);
     });
 }
 
