@@ -2,7 +2,10 @@
 //! a directory served as static files.
 //!
 //! Run:   cargo run --release --example http_server [ADDR] [DIR] [--tls-cert PEM --tls-key PEM]
+//!            [--no-listing] [--dotfiles]
 //!        (defaults 127.0.0.1:8080 and the current directory; options anywhere)
+//!        --no-listing: a directory without index.html is 403 instead of listed;
+//!        --dotfiles: serve and list hidden files (`.git/`, `.env`...), 404 by default.
 //! Try:   curl -i http://127.0.0.1:8080/plaintext
 //!        curl -i http://127.0.0.1:8080/json
 //!        curl -i --data-binary @Cargo.toml http://127.0.0.1:8080/echo
@@ -28,10 +31,11 @@
 //! - `POST /echo` → the request body back (`Content-Length` or chunked; up to 1 MiB, else 413);
 //! - anything else is served from DIR (the router's fallback, `StaticFiles`): `GET` and
 //!   `HEAD`, content types by extension, `index.html` or an HTML listing for a directory
-//!   (301 to add its trailing slash), `ETag`/`Last-Modified` with 304, a single `Range`
-//!   (206; 416 when unsatisfiable), large files sent a chunk at a time as the client reads;
-//!   nothing outside DIR is ever served (`..`, encoded dots and slashes, backslashes,
-//!   absolute paths, symlinks leading out: 403/404/400).
+//!   (301 to add its trailing slash; 403 with `--no-listing`), `ETag`/`Last-Modified` with
+//!   304, a single `Range` (206; 416 when unsatisfiable), files read off the reactor thread
+//!   and sent with `sendfile` as the client reads; nothing outside DIR is ever served (`..`,
+//!   encoded dots and slashes, backslashes, absolute paths, symlinks leading out:
+//!   403/404/400), nor hidden paths (`/.git/config`, `/.env`: 404) without `--dotfiles`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -44,7 +48,8 @@ use torsion::rustls::ServerConfig;
 use torsion::tls::{self, ClientAuth, Identity};
 use torsion::Reactor;
 
-const USAGE: &str = "usage: http_server [ADDR] [DIR] [--tls-cert PEM --tls-key PEM]";
+const USAGE: &str =
+    "usage: http_server [ADDR] [DIR] [--tls-cert PEM --tls-key PEM] [--no-listing] [--dotfiles]";
 
 /// The command line.
 struct Options {
@@ -52,6 +57,10 @@ struct Options {
     dir: PathBuf,
     /// `--tls-cert` and `--tls-key`: serve HTTPS.
     tls: Option<(PathBuf, PathBuf)>,
+    /// Not `--no-listing`: list directories that have no `index.html`.
+    listing: bool,
+    /// `--dotfiles`: serve hidden files.
+    dotfiles: bool,
 }
 
 fn main() -> ExitCode {
@@ -83,14 +92,23 @@ fn main() -> ExitCode {
     }
 }
 
-/// Parses `[ADDR] [DIR] [--tls-cert PEM --tls-key PEM]`, options before, between or after
-/// the positionals; `None` for `--help`.
+/// Parses `[ADDR] [DIR] [--tls-cert PEM --tls-key PEM] [--no-listing] [--dotfiles]`,
+/// options before, between or after the positionals; `None` for `--help`.
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
     let mut positional = Vec::new();
     let (mut cert, mut key) = (None, None);
+    let (mut listing, mut dotfiles) = (true, false);
     while let Some(arg) = args.next() {
         let slot = match arg.as_str() {
             "-h" | "--help" => return Ok(None),
+            "--no-listing" => {
+                listing = false;
+                continue;
+            }
+            "--dotfiles" => {
+                dotfiles = true;
+                continue;
+            }
             "--tls-cert" => &mut cert,
             "--tls-key" => &mut key,
             option if option.starts_with("--") => {
@@ -120,13 +138,21 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
         (None, None) => None,
         _ => return Err("--tls-cert and --tls-key go together".to_string()),
     };
-    Ok(Some(Options { addr, dir, tls }))
+    Ok(Some(Options {
+        addr,
+        dir,
+        tls,
+        listing,
+        dotfiles,
+    }))
 }
 
 /// What the files name: the directory to serve, and the TLS configuration if asked for.
 fn load(options: &Options) -> Result<(StaticFiles, Option<ServerConfig>), String> {
-    let files =
-        StaticFiles::new(&options.dir).map_err(|e| format!("{}: {e}", options.dir.display()))?;
+    let files = StaticFiles::new(&options.dir)
+        .map_err(|e| format!("{}: {e}", options.dir.display()))?
+        .with_listing(options.listing)
+        .with_dotfiles(options.dotfiles);
     let tls = match &options.tls {
         Some((cert, key)) => Some(tls_config(cert, key)?),
         None => None,

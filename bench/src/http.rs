@@ -606,7 +606,7 @@ fn write_pipeline_script(depth: usize) -> io::Result<PathBuf> {
 
 /// Which CPUs the servers and `wrk` run on, as `taskset -c` lists.
 #[derive(Clone, Debug)]
-struct Pinning {
+pub(crate) struct Pinning {
     server: String,
     wrk: String,
 }
@@ -640,15 +640,16 @@ impl Pinning {
 
 /// What one `wrk` run reported.
 #[derive(Clone, Copy, Debug)]
-struct WrkResult {
-    requests: u64,
-    requests_per_second: f64,
+pub(crate) struct WrkResult {
+    pub(crate) requests: u64,
+    pub(crate) requests_per_second: f64,
 }
 
-/// Runs `wrk` against `addr`, bounded by `duration` plus [`WRK_GRACE`].
-fn run_wrk(
+/// Runs `wrk` against `path` on `addr`, bounded by `duration` plus [`WRK_GRACE`].
+pub(crate) fn run_wrk(
     config: &HttpConfig,
     addr: SocketAddr,
+    path: &str,
     duration: u64,
     script: Option<&Path>,
     pin: Option<&Pinning>,
@@ -675,7 +676,7 @@ fn run_wrk(
         command.arg("-s").arg(script);
     }
     command
-        .arg(format!("http://{addr}{PATH}"))
+        .arg(format!("http://{addr}{path}"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -854,7 +855,14 @@ fn measure_with(
     let script_for = |load: Load| (load == Load::Pipelined).then_some(script);
     for &load in &loads {
         for server in servers {
-            let wrk = run_wrk(config, server.addr, WARM_UP_SECS, script_for(load), pin)?;
+            let wrk = run_wrk(
+                config,
+                server.addr,
+                PATH,
+                WARM_UP_SECS,
+                script_for(load),
+                pin,
+            )?;
             eprintln!(
                 "  warm-up {:<20} {:<12} {:>10.0} req/s {:>10} requests",
                 load.name(config.depth),
@@ -871,7 +879,14 @@ fn measure_with(
                 let server = &servers[(i + round) % servers.len()];
                 let start = Instant::now();
                 let before = server.cpu_ns()?;
-                let wrk = run_wrk(config, server.addr, config.duration, script_for(load), pin)?;
+                let wrk = run_wrk(
+                    config,
+                    server.addr,
+                    PATH,
+                    config.duration,
+                    script_for(load),
+                    pin,
+                )?;
                 thread::sleep(SETTLE);
                 let cpu_ns = server.cpu_ns()?.saturating_sub(before);
                 let sample = Sample {

@@ -15,6 +15,9 @@
 //!          with plain-TCP references (not in "all"): `tls [--rounds N (7)] [--bytes N (1G)]
 //!          [--clients N (10)] [--handshakes N (5000)] [--loads throughput,handshake]
 //!          [--servers torsion,tokio-rustls,torsion-tcp,tokio-tcp] [--external NAME=COMMAND]...`
+//!   static a 1 MiB and a 4 KiB file from torsion's StaticFiles against nginx (one worker,
+//!          sendfile on), under wrk (not in "all"): `static [--duration S (5)]
+//!          [--connections N (50)] [--threads N (1)] [--rounds N (5)]`
 //! options:
 //!   --rounds N        echo: rounds, each running every server under every load (7);
 //!                     timers: rounds, each running every implementation (5)
@@ -53,6 +56,7 @@ mod idle;
 mod load;
 mod mem;
 mod servers;
+mod static_files;
 mod stats;
 mod timers;
 mod tls;
@@ -85,6 +89,8 @@ enum Command {
     Http(http::HttpConfig),
     /// The TLS benchmark against tokio-rustls (`src/tls/`).
     Tls(tls::TlsConfig),
+    /// The static-files benchmark against nginx (`src/static_files.rs`).
+    Static(static_files::StaticConfig),
     /// Hidden: one idle measurement, in a process of its own.
     IdleServer {
         kind: ServerKind,
@@ -111,7 +117,8 @@ const USAGE: &str = "usage: torsion-bench [echo|idle|timers] [--rounds N] [--mes
                      [--processes hyper-flush,torsion|none] [--external NAME=COMMAND]...
        torsion-bench tls [--rounds N] [--bytes N] [--clients N] [--handshakes N] \
                      [--loads throughput,handshake] [--servers torsion,tokio-rustls,torsion-tcp,tokio-tcp|none] \
-                     [--external NAME=COMMAND]...";
+                     [--external NAME=COMMAND]...
+       torsion-bench static [--duration S] [--connections N] [--threads N] [--rounds N]";
 
 /// Parses a number argument, at least `min`.
 fn number<T: std::str::FromStr + PartialOrd>(
@@ -142,6 +149,9 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
             }
             _ => Err("serve-http: expected hyper|hyper-flush and a loopback address".into()),
         };
+    }
+    if args.first().map(String::as_str) == Some("static") {
+        return static_files::parse(args.into_iter().skip(1)).map(Command::Static);
     }
     if args.first().map(String::as_str) == Some("tls") {
         return tls::parse(args.into_iter().skip(1)).map(Command::Tls);
@@ -258,6 +268,7 @@ fn main() -> ExitCode {
         Command::Chat(config) => chat::run(&config),
         Command::Http(config) => http::run(&config),
         Command::Tls(config) => tls::run(&config),
+        Command::Static(config) => static_files::run(&config),
         Command::IdleServer { kind, connections } => idle::serve_and_measure(kind, connections),
         Command::Hold { addr, count } => idle::hold_connections(addr, count),
         Command::ServeHttp { kind, addr } => http::serve_process(kind, addr),

@@ -69,6 +69,13 @@ impl<'a> Context<'a> {
         self.reactor.write_bytes_to(self.id, data);
     }
 
+    /// Queues a range of a file for this connection, in order with the bytes around it: the
+    /// kernel sends it from the page cache (`sendfile(2)`) on plain TCP; other streams (TLS)
+    /// read and write it. See [`Reactor::write_file_to`] and [`FileSegment`](crate::FileSegment).
+    pub fn write_file(&mut self, segment: crate::FileSegment) {
+        self.reactor.write_file_to(self.id, segment);
+    }
+
     /// Queues a copy of `data` for another connection (a chat broadcast). Returns false, doing
     /// nothing, if that connection is gone.
     pub fn write_to(&mut self, id: ConnectionId, data: &[u8]) -> bool {

@@ -51,7 +51,7 @@
 //! | module | what it owns |
 //! |---|---|
 //! | `table` | generation-tagged tables (a slab and its generations) and the poll tokens that carry a table's kind, an index and a generation: the base of every part below |
-//! | `write_queue` | a connection's queued bytes, coalesced into pooled blocks and written with `writev` |
+//! | `file_segment`, `write_queue` | a range of a file to send (`sendfile`, or read and written), loaded into the page cache off the reactor thread; a connection's queued bytes and file segments, coalesced into pooled blocks and written with `writev` |
 //! | `stream/` | the byte-stream interface every connection reads and writes through: `Stream`, `AnyStream` (TCP inline, anything else boxed), the readiness bits, what a read brings; `tcp.rs` is plain TCP |
 //! | `tls/` | the TLS layer, a `Stream` over another stream: `stage.rs` (the only caller of rustls's connection API), `layer.rs` (the stage as a stream), its ciphertext buffers, configurations and errors |
 //! | `connections/` | the connection table: a connection's struct and its lifecycle states (`connection.rs`), the dirty and woken lists, the buffer pool, the shared read buffer, the operations by id |
@@ -70,6 +70,7 @@ mod connect;
 mod connections;
 mod context;
 mod error;
+mod file_segment;
 mod listeners;
 mod outgoing;
 mod protocol;
@@ -91,6 +92,7 @@ pub use connect::{ConnectOptions, Connector, Target, DEFAULT_CONNECT_TIMEOUT};
 pub use connections::ConnectionId;
 pub use context::{Context, WriteProgress};
 pub use error::{ConnectError, DisconnectReason};
+pub use file_segment::FileSegment;
 pub use listeners::ListeningPort;
 pub use protocol::{ClientFactory, Factory, Protocol};
 pub use reactor::Reactor;

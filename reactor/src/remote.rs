@@ -3,10 +3,10 @@
 
 use std::any::Any;
 use std::collections::HashSet;
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use log::{debug, error};
 use mio::{Token, Waker};
@@ -226,35 +226,82 @@ impl Threads {
 
 /// The pool's threads, started on first use. Dropping it closes the job queue: the threads
 /// finish the jobs already queued and exit (their results find the reactor gone).
+///
+/// A queue under a mutex with a condition variable, rather than a channel whose receiver the
+/// threads share behind a mutex: a job wakes exactly one idle thread, where the shared
+/// receiver woke two (the thread blocked in `recv`, then, as it let the mutex go, the next
+/// one waiting for the mutex): both showed, with the mutex's contention, in a profile of
+/// the HTTP server's static files, which hand the pool a job per request.
 #[derive(Default)]
 pub(crate) struct ThreadPool {
-    jobs: Option<mpsc::Sender<Job>>,
+    queue: Option<Arc<JobQueue>>,
 }
 
-impl ThreadPool {
-    pub(crate) fn submit(&mut self, job: Job) {
-        let sender = self.jobs.get_or_insert_with(start_threads);
-        if let Err(mpsc::SendError(job)) = sender.send(job) {
-            // Every worker died (impossible short of a panic in the pool itself): run a
-            // fresh pool rather than lose the job.
-            let sender = self.jobs.insert(start_threads());
-            let _ = sender.send(job);
+/// The jobs waiting for a thread, and what idle threads wait on.
+#[derive(Default)]
+struct JobQueue {
+    state: Mutex<QueueState>,
+    available: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    jobs: VecDeque<Job>,
+    /// The pool was dropped: threads exit once the queue is empty.
+    closed: bool,
+}
+
+impl JobQueue {
+    /// The state, even if a thread panicked holding the lock (a push or pop cannot leave the
+    /// queue half-changed; jobs run outside the lock).
+    fn state(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next job, waiting for one; `None` once the pool is closed and drained.
+    fn next(&self) -> Option<Job> {
+        let mut state = self.state();
+        loop {
+            if let Some(job) = state.jobs.pop_front() {
+                return Some(job);
+            }
+            if state.closed {
+                return None;
+            }
+            state = self
+                .available
+                .wait(state)
+                .unwrap_or_else(|p| p.into_inner());
         }
     }
 }
 
-fn start_threads() -> mpsc::Sender<Job> {
-    let (sender, receiver) = mpsc::channel::<Job>();
-    let receiver = Arc::new(Mutex::new(receiver));
+impl ThreadPool {
+    pub(crate) fn submit(&mut self, job: Job) {
+        let queue = self.queue.get_or_insert_with(start_threads);
+        queue.state().jobs.push_back(job);
+        queue.available.notify_one();
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        if let Some(queue) = &self.queue {
+            queue.state().closed = true;
+            queue.available.notify_all();
+        }
+    }
+}
+
+fn start_threads() -> Arc<JobQueue> {
+    let queue = Arc::new(JobQueue::default());
     for n in 0..THREAD_POOL_SIZE {
-        let receiver = receiver.clone();
+        let queue = queue.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("torsion-pool-{n}"))
-            .spawn(move || loop {
-                let job = receiver.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                match job {
-                    Ok(job) => job(),
-                    Err(mpsc::RecvError) => return,
+            .spawn(move || {
+                while let Some(job) = queue.next() {
+                    job();
                 }
             });
         if let Err(e) = spawned {
@@ -262,7 +309,7 @@ fn start_threads() -> mpsc::Sender<Job> {
         }
     }
     debug!("thread pool started with {THREAD_POOL_SIZE} threads");
-    sender
+    queue
 }
 
 /// A finished job's result, boxed to cross back to the reactor thread.

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use log::debug;
 use mio::Registry;
 
+use crate::file_segment::FileSegment;
 use crate::stream::{AnyStream, Bits, Fault, Stream};
 use crate::table::{Key, Kind, Table};
 use crate::write_queue::BufferPool;
@@ -228,6 +229,18 @@ impl Connections {
         };
         if !data.is_empty() {
             conn.queue.push_bytes(data, &mut self.pool);
+            mark(conn, key, &mut self.dirty);
+        }
+        true
+    }
+
+    /// Queues a file segment on connection `key`; as [`write`](Connections::write).
+    pub(crate) fn write_file(&mut self, key: Key, segment: FileSegment) -> bool {
+        let Some(conn) = writable(&mut self.table, key) else {
+            return false;
+        };
+        if !segment.is_empty() {
+            conn.queue.push_file(segment);
             mark(conn, key, &mut self.dirty);
         }
         true

@@ -35,6 +35,16 @@ impl Reactor {
         self.connections.write_bytes(id.0, data)
     }
 
+    /// Queues a range of a file for connection `id`, after what is queued before it: sent
+    /// with `sendfile(2)` on plain TCP, read and written (encrypted) on other streams. Load
+    /// its bytes into the page cache first if the disk may be slow
+    /// ([`FileSegment::load`](crate::FileSegment::load), in the thread pool): sending reads
+    /// it on the reactor thread. Returns false, doing nothing, as
+    /// [`write_to`](Reactor::write_to).
+    pub fn write_file_to(&mut self, id: ConnectionId, segment: crate::FileSegment) -> bool {
+        self.connections.write_file(id.0, segment)
+    }
+
     /// Closes connection `id` once its queue is flushed; a no-op if `id` is stale.
     pub fn lose_connection(&mut self, id: ConnectionId) {
         self.connections.request(id.0, |c| c.lose());

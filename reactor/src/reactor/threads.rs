@@ -40,6 +40,11 @@ impl Reactor {
         }));
     }
 
+    /// Jobs handed to the thread pool whose results have not come back yet.
+    pub(crate) fn work_in_threads(&self) -> usize {
+        self.threads.pending.len()
+    }
+
     fn finish_work(&mut self, job_id: usize, result: Finished) {
         if let Some(on_done) = self.threads.pending.try_remove(job_id) {
             on_done(self, result);

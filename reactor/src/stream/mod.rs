@@ -20,10 +20,11 @@ use mio::net::TcpStream;
 use mio::{Registry, Token};
 use socket2::SockRef;
 
+use crate::file_segment::FileSegment;
 use crate::testing::MemoryPeer;
 use crate::tls::stage::TlsStream;
 use crate::tls::TlsError;
-use crate::write_queue::{BufferPool, WriteQueue};
+use crate::write_queue::{BufferPool, Sink, WriteQueue};
 use crate::DisconnectReason;
 
 pub(crate) use tcp::read_socket;
@@ -153,6 +154,14 @@ pub(crate) trait Stream {
         self.write_vectored(&[IoSlice::new(buf)])
     }
 
+    /// Sends the next bytes of a queued file segment by itself, without copying them through
+    /// user space (TCP: `sendfile(2)`), consuming nothing; `None` if the stream cannot (the
+    /// default): the queue then reads the bytes and writes them.
+    fn send_file(&mut self, segment: &FileSegment) -> Option<io::Result<usize>> {
+        let _ = segment;
+        None
+    }
+
     /// Writes from `queue` until it is empty or the stream would block (then `WRITABLE` is
     /// cleared), with whatever the stream holds of its own first. Returns the bytes that left
     /// for the peer (a layer's records, for a layer).
@@ -258,6 +267,12 @@ impl<S: Stream + ?Sized> Write for Raw<'_, S> {
     }
 }
 
+impl<S: Stream + ?Sized> Sink for Raw<'_, S> {
+    fn send_file(&mut self, segment: &FileSegment) -> Option<io::Result<usize>> {
+        self.0.send_file(segment)
+    }
+}
+
 /// The stream a connection holds. Plain TCP sits inline: it is the hot path, and matching on
 /// this enum keeps its calls direct. Every other stream is boxed behind the trait, twice so
 /// that the pointer is thin: the enum stays the size of two words, as small as the socket's
@@ -326,6 +341,13 @@ impl Stream for AnyStream {
         match self {
             AnyStream::Tcp(socket) => io::Write::write(socket, buf),
             AnyStream::Boxed(stream) => Stream::write(&mut ***stream, buf),
+        }
+    }
+
+    fn send_file(&mut self, segment: &FileSegment) -> Option<io::Result<usize>> {
+        match self {
+            AnyStream::Tcp(socket) => socket.send_file(segment),
+            AnyStream::Boxed(stream) => stream.send_file(segment),
         }
     }
 

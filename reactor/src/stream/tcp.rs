@@ -8,6 +8,7 @@ use mio::{Interest, Registry, Token};
 use socket2::SockRef;
 
 use super::{Bits, Fault, Input, ReadState, Stream};
+use crate::file_segment::FileSegment;
 
 /// One read of a socket-like `source`, edge-triggered: only while `READABLE` is set, clearing
 /// it once the socket is drained (WouldBlock, or a short read: the next byte brings a new
@@ -62,6 +63,11 @@ impl Stream for TcpStream {
     #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         Write::write(self, buf)
+    }
+
+    /// `sendfile(2)` from the page cache to the socket.
+    fn send_file(&mut self, segment: &FileSegment) -> Option<io::Result<usize>> {
+        segment.send_to(&*self)
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {

@@ -52,6 +52,9 @@ mod memory;
 
 pub(crate) use memory::{MemoryPeer, MemoryStream};
 
+/// The longest [`TestReactor::run_pending`] waits for work in the thread pool to report back.
+pub const THREAD_WORK_WAIT: Duration = Duration::from_secs(10);
+
 /// One in-memory connection of a [`TestReactor`]: the test's end of it. Cheap to clone.
 #[derive(Clone)]
 pub struct TestConnection {
@@ -216,8 +219,24 @@ impl TestReactor {
     }
 
     /// Runs reactor turns until nothing is left to do now: reads the reactor could still do,
-    /// due timers, writes to flush (to peers with room), calls from other threads.
+    /// due timers, writes to flush (to peers with room), calls from other threads, and work
+    /// in the thread pool ([`Reactor::call_in_thread`]): its results are waited for (on the
+    /// real clock, at most [`THREAD_WORK_WAIT`] in all) and handled in turn, so a handler
+    /// that reads its files there answers within one `run_pending` as one that does not.
     pub fn run_pending(&mut self) {
+        let deadline = std::time::Instant::now() + THREAD_WORK_WAIT;
+        self.run_ready();
+        while self.reactor.work_in_threads() > 0 && std::time::Instant::now() < deadline {
+            if let Err(e) = self.reactor.iterate(Duration::from_millis(5)) {
+                panic!("reactor turn failed in a test: {e}");
+            }
+            self.run_ready();
+        }
+        self.collect_closed();
+    }
+
+    /// Runs turns until nothing is left to do without waiting.
+    fn run_ready(&mut self) {
         for connection in &self.connections {
             let connections = self.reactor.connections();
             if let Some(conn) = connections.get_mut(connection.id.0) {
@@ -236,7 +255,6 @@ impl TestReactor {
                 break;
             }
         }
-        self.collect_closed();
     }
 
     fn collect_closed(&mut self) {

@@ -59,14 +59,18 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! A file goes out with its `Content-Length`, read a chunk (64 KiB) at a time while the
-//! connection takes it: when [`BodyWriter::write`] says pause, the transfer waits in the
-//! writer's resume call, so a client that reads slowly holds about the high watermark plus
-//! one chunk of server memory, whatever the file's size. A read error in the middle of a
-//! file (it shrank, the disk failed) closes the connection after what was sent, since the
-//! length was promised. A 304 carries no `Content-Length` (RFC 9110 §8.6); a `HEAD` carries
-//! the length `GET` would send. Reads are blocking, on the reactor thread, as in Twisted's
-//! `static.File`: fine from a local disk's page cache, a stall on a slow network file system.
+//! Nothing of a static request that can wait for a disk runs on the reactor thread: the
+//! common case is answered there with calls that fail rather than wait, anything else in the
+//! reactor's thread pool, with the body's first window; a small file (up to
+//! 64 KiB) is read whole there and goes out with its head in one write, a larger one is loaded
+//! into the page cache a window (1 MiB) at a time and sent with `sendfile(2)` on plain TCP
+//! (read and encrypted on TLS), the next window loaded while one is sent and queued when the
+//! client has taken it, so a slow client holds no memory for the file ([`Responder::send_file`]
+//! sends any open file that way). A read error in the middle of a file (it shrank, the disk
+//! failed) closes the connection after what was sent, since the length was promised. A 304
+//! carries no `Content-Length` (RFC 9110 §8.6); a `HEAD` carries the length `GET` would send.
+//! Hidden paths (`/.git/config`) are 404 and listings can be turned off (see
+//! [`StaticFiles`](crate::http::static_files::StaticFiles)).
 //!
 //! # The connection
 //! - **Keep-alive** per RFC 9112 §9.3 (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with
@@ -98,6 +102,7 @@
 
 mod connection;
 mod date;
+mod file_body;
 mod handler;
 mod linger;
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 use log::debug;
-use torsion_reactor::{ConnectionId, Reactor, ReactorHandle};
+use torsion_reactor::{ConnectionId, FileSegment, Reactor, ReactorHandle};
 
 use super::date::DateCache;
 use crate::http::codec::HttpDate;
@@ -21,11 +21,17 @@ pub(super) type ResumeCall = Box<dyn FnOnce(&mut Reactor)>;
 /// The pipeline of one connection, shared by its protocol and its responders.
 pub(super) type SharedPipeline = Rc<RefCell<Pipeline>>;
 
+/// A piece of a response not yet handed to the connection.
+enum Piece {
+    Bytes(Bytes),
+    File(FileSegment),
+}
+
 /// One response being produced.
 #[derive(Default)]
 pub(super) struct Slot {
-    /// Bytes not yet handed to the connection, in order.
-    queue: Vec<Bytes>,
+    /// What is not yet handed to the connection, in order.
+    queue: Vec<Piece>,
     /// Small writes gathered before they join `queue`.
     staging: BytesMut,
     /// The response is complete.
@@ -40,7 +46,13 @@ impl Slot {
     /// Appends `data` without copying it.
     pub(super) fn put_bytes(&mut self, data: Bytes) {
         self.stage_out();
-        self.queue.push(data);
+        self.queue.push(Piece::Bytes(data));
+    }
+
+    /// Appends a range of a file (sent by the kernel, or read when it is sent).
+    pub(super) fn put_file(&mut self, segment: FileSegment) {
+        self.stage_out();
+        self.queue.push(Piece::File(segment));
     }
 
     /// The staging buffer, for the serializer to write into.
@@ -56,7 +68,7 @@ impl Slot {
 
     fn stage_out(&mut self) {
         if !self.staging.is_empty() {
-            self.queue.push(self.staging.split().freeze());
+            self.queue.push(Piece::Bytes(self.staging.split().freeze()));
         }
     }
 }
@@ -218,8 +230,11 @@ impl Pipeline {
             if self.gone || self.closing {
                 break;
             }
-            for bytes in front.queue.drain(..) {
-                reactor.write_bytes_to(self.id, bytes);
+            for piece in front.queue.drain(..) {
+                match piece {
+                    Piece::Bytes(bytes) => reactor.write_bytes_to(self.id, bytes),
+                    Piece::File(segment) => reactor.write_file_to(self.id, segment),
+                };
             }
             // Staged bytes (a head, a small body) follow the queued ones; copied into the
             // connection's queue, which the reactor would do for small `Bytes` anyway, so the

@@ -3,9 +3,9 @@
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Version};
-use torsion_reactor::{ConnectionId, Reactor};
+use torsion_reactor::{ConnectionId, FileSegment, Reactor};
 
-use super::pipeline::{pump, SharedPipeline};
+use super::pipeline::{pump, SharedPipeline, Slot};
 use crate::http::codec::{BodyEncoder, BodyKind, RequestHead, ResponseEncoder};
 
 /// What of the request decides how its response is framed.
@@ -256,13 +256,28 @@ impl BodyWriter {
     /// the connection is gone. The write itself always happens (if the connection is there).
     pub fn write(&mut self, reactor: &mut Reactor, data: impl Into<Bytes>) -> bool {
         let data = data.into();
+        self.put(reactor, data.len(), |slot| slot.put_bytes(data))
+    }
+
+    /// Writes the next piece of the body as a range of a file: the kernel sends it from the
+    /// page cache (`sendfile(2)`) on plain TCP, and it is read as it is sent on TLS. Its
+    /// bytes should already be in the page cache ([`FileSegment::load`], in the thread
+    /// pool), since sending reads them on the reactor thread; [`Responder::send_file`] does
+    /// all of that. Returns what [`write`](BodyWriter::write) returns.
+    pub fn write_file(&mut self, reactor: &mut Reactor, segment: FileSegment) -> bool {
+        let len = usize::try_from(segment.len()).unwrap_or(usize::MAX);
+        self.put(reactor, len, |slot| slot.put_file(segment))
+    }
+
+    /// Frames a piece of `len` bytes around what `put` adds to the slot, then pumps.
+    fn put(&mut self, reactor: &mut Reactor, len: usize, put: impl FnOnce(&mut Slot)) -> bool {
         if let Some(framing) = self.framing.as_mut() {
             let mut pipeline = self.pipeline.borrow_mut();
             let mut overrun = false;
             if let Some(slot) = pipeline.slot(self.seq) {
-                match framing.start_data(data.len(), slot.staging()) {
+                match framing.start_data(len, slot.staging()) {
                     Ok(true) => {
-                        slot.put_bytes(data);
+                        put(slot);
                         framing.end_data(slot.staging());
                     }
                     Ok(false) => {}

@@ -1,18 +1,28 @@
-//! [`StaticFiles`] as a [`Handler`]: the sans-I/O answer of
-//! [`StaticFiles::respond`](crate::http::static_files::StaticFiles::respond) put on the wire,
-//! a file pulled a chunk at a time while the connection has room.
+//! [`StaticFiles`] as a [`Handler`]: [`StaticFiles::respond_cached`] on the reactor thread,
+//! or [`StaticFiles::respond`] in the thread pool, then put on the wire, a file's body as
+//! [`file_body`](super::file_body) sends it.
 
 use http::{HeaderMap, StatusCode};
 use torsion_reactor::Reactor;
 
+use super::file_body::{send_body, Source, Window};
 use super::handler::{BodyMode, Handler, Request};
-use super::responder::{BodyWriter, Responder};
+use super::responder::Responder;
 use crate::http::codec::RequestHead;
-use crate::http::static_files::{Body, FileChunks, StaticFiles, StaticResponse};
+use crate::http::static_files::{io_status, plain, Body, StaticFiles, StaticResponse};
 
 /// Serves a directory: `GET` and `HEAD` (anything else: 405). Usually a [`Router`](super::Router)'s
 /// [`fallback`](super::Router::fallback), so that routes answer first and every other path
 /// is looked up under the root.
+///
+/// Nothing that can wait for a disk runs on the reactor thread. A plain path to a regular
+/// file is tried there with calls that fail rather than wait
+/// ([`StaticFiles::respond_cached`], then the body's first window read or probed in the page
+/// cache without waiting); anything else, and anything they refuse, is made in the reactor's
+/// thread pool ([`StaticFiles::respond`]: resolving the path, opening and checking the file,
+/// a listing), with the body's first window (a small file read whole; a large one loaded
+/// into the page cache, then sent with `sendfile(2)` on plain TCP); see
+/// [`Responder::send_file`] for how the rest follows.
 ///
 /// A request body is not read (the connection closes after the answer when one was
 /// announced with `Expect: 100-continue`).
@@ -22,36 +32,123 @@ impl Handler for StaticFiles {
     }
 
     fn handle(&self, request: Request, responder: Responder, reactor: &mut Reactor) {
-        let head = &request.head;
-        let response = self.respond(&head.method, &head.uri, &head.headers);
-        send(response, responder, reactor);
+        let head = request.head;
+        if let Some(response) = self.respond_cached(&head.method, &head.uri, &head.headers) {
+            return send_cached(response, responder, reactor);
+        }
+        let files = self.clone();
+        let answer = move || prepare(files.respond(&head.method, &head.uri, &head.headers));
+        reactor.call_in_thread(answer, move |reactor, prepared| match prepared {
+            Ok(prepared) => send(prepared, responder, reactor),
+            Err(panic) => {
+                log::warn!("static files: {panic}");
+                responder.respond_status(reactor, StatusCode::INTERNAL_SERVER_ERROR);
+            }
+        });
     }
 }
 
-/// Puts `response` on the wire through `responder`.
-pub(super) fn send(response: StaticResponse, responder: Responder, reactor: &mut Reactor) {
+/// A response with its file's first window fetched.
+struct Prepared {
+    response: StaticResponse,
+    file: Option<(Source, u64, Window)>,
+}
+
+impl Prepared {
+    /// A response with no file body.
+    fn without_file(response: StaticResponse) -> Prepared {
+        Prepared {
+            response,
+            file: None,
+        }
+    }
+
+    /// The first read of a file failed: answered as a failed open would have been.
+    fn read_failed(error: &std::io::Error) -> Prepared {
+        log::warn!("static file: the first read failed ({error})");
+        Prepared::without_file(plain(io_status(error)))
+    }
+}
+
+/// Takes `response`'s file body out, as the source of its windows and where it starts.
+fn take_file(response: &mut StaticResponse) -> Option<(Source, u64)> {
+    match std::mem::replace(&mut response.body, Body::Empty) {
+        Body::File(chunks) => {
+            let (file, start, len) = chunks.into_range();
+            // `StaticFiles` answers with a file body only for a regular file (checked on the
+            // open file).
+            Some((Source::of(file, true, start, len), start))
+        }
+        body => {
+            response.body = body;
+            None
+        }
+    }
+}
+
+/// Fetches the first window of `response`'s file, in the thread pool.
+fn prepare(mut response: StaticResponse) -> Prepared {
+    let Some((mut source, start)) = take_file(&mut response) else {
+        return Prepared::without_file(response);
+    };
+    match source.fetch() {
+        Ok(window) => Prepared {
+            response,
+            file: Some((source, start, window)),
+        },
+        Err(error) => Prepared::read_failed(&error),
+    }
+}
+
+/// Sends a response made without waiting for a disk; its body's first window is fetched at
+/// once if it is in the page cache, else in the thread pool.
+fn send_cached(mut response: StaticResponse, responder: Responder, reactor: &mut Reactor) {
+    let Some((mut source, start)) = take_file(&mut response) else {
+        return send(Prepared::without_file(response), responder, reactor);
+    };
+    if let Some(window) = source.fetch_now() {
+        let file = Some((source, start, window));
+        return send(Prepared { response, file }, responder, reactor);
+    }
+    let fetch = move || {
+        let window = source.fetch();
+        (source, window)
+    };
+    reactor.call_in_thread(fetch, move |reactor, fetched| {
+        let prepared = match fetched {
+            Ok((source, Ok(window))) => Prepared {
+                response,
+                file: Some((source, start, window)),
+            },
+            Ok((_, Err(error))) => Prepared::read_failed(&error),
+            Err(panic) => {
+                log::warn!("static files: {panic}");
+                Prepared::without_file(plain(StatusCode::INTERNAL_SERVER_ERROR))
+            }
+        };
+        send(prepared, responder, reactor);
+    });
+}
+
+/// Puts a prepared response on the wire through `responder`.
+fn send(prepared: Prepared, responder: Responder, reactor: &mut Reactor) {
     let StaticResponse {
         status,
         headers,
         content_length,
         body,
         ..
-    } = response;
+    } = prepared.response;
+    if let Some((source, start, window)) = prepared.file {
+        return send_body(responder, reactor, status, &headers, source, start, window);
+    }
     match (body, content_length) {
         (Body::Bytes(bytes), _) => responder.respond(reactor, status, &headers, bytes),
-        (Body::File(chunks), Some(length)) => {
-            let writer = responder.stream_with_length(reactor, status, &headers, length);
-            pull(writer, chunks, reactor);
-        }
-        (Body::File(chunks), None) => {
-            let writer = responder.stream(reactor, status, &headers);
-            pull(writer, chunks, reactor);
-        }
         // `HEAD`, 412, 416: the length announced (for `HEAD`, the length `GET` would send),
         // nothing sent.
-        (Body::Empty, Some(length)) => empty(responder, reactor, status, &headers, Some(length)),
+        (_, Some(length)) => empty(responder, reactor, status, &headers, Some(length)),
         // 304: no `Content-Length` at all (RFC 9110 §8.6).
-        (Body::Empty, None) => empty(responder, reactor, status, &headers, None),
+        (_, None) => empty(responder, reactor, status, &headers, None),
     }
 }
 
@@ -71,47 +168,4 @@ fn empty(
         None => responder.stream(reactor, status, headers),
     };
     writer.finish(reactor);
-}
-
-/// Writes the file's chunks while the connection takes them; when it is full, continues from
-/// the writer's resume call. A read error in the middle aborts the body: the length was
-/// promised, so the connection closes after what was sent.
-fn pull(mut writer: BodyWriter, mut chunks: FileChunks, reactor: &mut Reactor) {
-    loop {
-        match chunks.next_chunk() {
-            Ok(Some(chunk)) => {
-                if writer.write(reactor, chunk) {
-                    continue;
-                }
-                if !writer.is_connected() {
-                    return; // the client left: dropping the writer is all there is to do
-                }
-                resume_later(writer, chunks);
-                return;
-            }
-            Ok(None) => {
-                writer.finish(reactor);
-                return;
-            }
-            Err(error) => {
-                log::warn!("static file: read failed mid-body ({error}): closing");
-                writer.abort(reactor);
-                return;
-            }
-        }
-    }
-}
-
-/// Parks the transfer in the writer's resume call.
-fn resume_later(mut writer: BodyWriter, chunks: FileChunks) {
-    // The call owns the writer it is registered on: the pipeline holds it (and the file)
-    // until the connection may take more, and drops it if the connection closes first.
-    let parked = std::rc::Rc::new(std::cell::Cell::new(None));
-    let taken = parked.clone();
-    writer.on_resume(move |reactor| {
-        if let Some((writer, chunks)) = taken.take() {
-            pull(writer, chunks, reactor);
-        }
-    });
-    parked.set(Some((writer, chunks)));
 }

@@ -1,7 +1,8 @@
 //! Reading a file, or a range of it, in bounded chunks on demand.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
+use std::os::unix::fs::FileExt;
 
 use bytes::Bytes;
 
@@ -11,12 +12,14 @@ use bytes::Bytes;
 /// chunk at a time, however large the file, so the server can pull a chunk whenever the
 /// connection has room for more (backpressure) and stop when it has not.
 ///
-/// The reads are ordinary blocking file reads on the calling thread (as Twisted's
-/// `static.File` does): fast on a local disk's page cache, a stall on a slow network file
-/// system.
+/// The reads are ordinary blocking file reads on the calling thread: call it off a reactor's
+/// thread. (The HTTP server does not pull chunks: it takes the range whole with
+/// [`into_range`](FileChunks::into_range) and sends it with `sendfile`.) Each read names its
+/// offset, so the file's own position does not matter.
 #[derive(Debug)]
 pub struct FileChunks {
     file: File,
+    offset: u64,
     remaining: u64,
     chunk_size: usize,
 }
@@ -26,14 +29,19 @@ impl FileChunks {
     /// 64 KiB.
     pub const DEFAULT_CHUNK_SIZE: usize = 64 * 1024;
 
-    /// Reads `len` bytes of `file` from offset `start` (seeks there now).
-    pub fn new(mut file: File, start: u64, len: u64) -> io::Result<FileChunks> {
-        file.seek(SeekFrom::Start(start))?;
-        Ok(FileChunks {
+    /// Reads `len` bytes of `file` from offset `start`.
+    pub fn new(file: File, start: u64, len: u64) -> FileChunks {
+        FileChunks {
             file,
+            offset: start,
             remaining: len,
             chunk_size: Self::DEFAULT_CHUNK_SIZE,
-        })
+        }
+    }
+
+    /// The file, where the bytes not yet handed out start, and how many they are.
+    pub fn into_range(self) -> (File, u64, u64) {
+        (self.file, self.offset, self.remaining)
     }
 
     /// Sets the largest chunk (at least 1 byte).
@@ -61,7 +69,10 @@ impl FileChunks {
         let mut buf = vec![0; want];
         let mut filled = 0;
         while filled < want {
-            match self.file.read(&mut buf[filled..]) {
+            match self
+                .file
+                .read_at(&mut buf[filled..], self.offset + filled as u64)
+            {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -74,6 +85,7 @@ impl FileChunks {
             }
         }
         self.remaining -= want as u64;
+        self.offset += want as u64;
         Ok(Some(Bytes::from(buf)))
     }
 }

@@ -4,19 +4,25 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
+use super::Hidden;
+
 /// The HTML listing of directory `dir`, titled with `url_path` (decoded, slash-terminated).
 ///
 /// As Python's `http.server`: entries sorted case-insensitively, a directory's name followed
 /// by `/`, a symlink's by `@`; names HTML-escaped in the text and percent-encoded in the
 /// links. Entries whose names are not UTF-8 are left out (no URL could name them: such
-/// targets get 400). Hidden files are listed, as Python does.
-pub fn listing_html(dir: &Path, url_path: &str) -> io::Result<String> {
+/// targets get 400), and so are hidden ones (a name starting with `.`) unless `hidden` says
+/// [`Hidden::Serve`].
+pub fn listing_html(dir: &Path, url_path: &str, hidden: Hidden) -> io::Result<String> {
     let mut entries = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
+        if hidden.hides(&name) {
+            continue;
+        }
         let path = entry.path();
         let is_dir = fs::metadata(&path).is_ok_and(|meta| meta.is_dir());
         let is_link = fs::symlink_metadata(&path).is_ok_and(|meta| meta.file_type().is_symlink());

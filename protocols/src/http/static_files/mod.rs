@@ -26,8 +26,11 @@
 //! - A file: 200 with `Content-Type` (by extension, [`content_type`]), `ETag`,
 //!   `Last-Modified`, `Accept-Ranges: bytes`, the body as [`Body::File`].
 //! - A directory named with a trailing slash: its `index.html` if it has one (a regular file,
-//!   inside the root), else an HTML listing ([`listing_html`], as Python's `http.server`).
-//!   Without the trailing slash: 301 to the slash-terminated URL.
+//!   inside the root), else an HTML listing ([`listing_html`], as Python's `http.server`), or
+//!   403 when listings are off ([`StaticFiles::with_listing`]). Without the trailing slash:
+//!   301 to the slash-terminated URL.
+//! - A hidden path (a segment starting with `.`: `/.git/config`, `/.env`, `/a/.hidden/b`):
+//!   404, whether or not it exists, unless [`StaticFiles::with_dotfiles`] opts in.
 //! - Conditional requests ([`evaluate`]): 304 for a matching `If-None-Match`, or, when that
 //!   is absent, an `If-Modified-Since` not older than the file; 412 for a failing `If-Match`
 //!   or `If-Unmodified-Since`. The ETag is strong, `"<size hex>-<mtime ns hex>"`
@@ -56,21 +59,28 @@
 //! | not origin-form | `*`, `x/y` | the path must start with `/` | 400 |
 //! | double encoding | `/%252e%252e/x` | decoded once: a file named `%2e%2e` | 404 |
 //! | symlink leaving the root | `link -> /etc` | the canonical path is not under the root (compared by components, so `/srv/www2` is not under `/srv/www`) | 403 |
-//! | FIFO, socket, device | `mkfifo root/p` | only regular files and directories are served | 403 |
+//! | FIFO, socket, device | `mkfifo root/p` | only regular files and directories are served (opened without waiting, checked on the open file) | 403 |
+//! | hidden path | `/.git/config`, `/%2eenv`, `link -> .env` | a decoded segment, or a component of the canonical path under the root, starting with `.` (unless [`with_dotfiles`](StaticFiles::with_dotfiles)) | 404 |
 //!
 //! Symlinks **inside** the root are followed (a symlink to another file or directory of the
 //! root is served as its target), since sites are often assembled with them; the check is on
-//! where the link leads, never on its name. Hidden files are served and listed, as Python
-//! does.
+//! where the link leads, never on its name. Hidden files are neither served nor listed unless
+//! opted in: their 404 is decided from the request alone, before the file system is asked, so
+//! it tells nothing of what exists.
 //!
 //! One race remains: the check and the open are two system calls, so someone who can write
 //! inside the root could swap a checked directory for a symlink between them. Closing it
 //! needs `openat2(RESOLVE_BENEATH)` (Linux only); anyone with write access to the root can
 //! already publish what they like there.
 //!
-//! Everything here is blocking file-system I/O on the caller's thread, as in Twisted's
-//! `static.File`.
+//! [`StaticFiles::respond`] is blocking file-system I/O on the caller's thread: call it off a
+//! reactor's thread. [`StaticFiles::respond_cached`] answers the common case (a plain path
+//! to a regular file) only if it can without waiting for a disk, and is meant for the
+//! reactor's thread. The server's handler (`impl Handler for StaticFiles`) tries the second
+//! and falls back to the first in the reactor's thread pool; it sends a file's body a window
+//! at a time (see `Responder::send_file`).
 
+mod cached;
 mod chunks;
 mod conditional;
 mod content_type;
@@ -83,20 +93,37 @@ pub use conditional::{evaluate, if_range_holds, parse_http_date, Precondition, V
 pub use content_type::content_type;
 pub use listing::{html_escape, listing_html, percent_encode};
 pub use range::RangeRequest;
-pub use resolve::Resolved;
+pub use resolve::{Hidden, Resolved};
 
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Uri};
 
-/// A directory served over HTTP. Cheap to clone; holds only the canonical root.
+/// A directory served over HTTP. Cheap to clone (the settings are shared).
+///
+/// Safe by default: hidden files (any path segment starting with `.`, such as `/.git/config`
+/// or `/a/.env`) are answered 404 and left out of listings unless
+/// [`with_dotfiles`](StaticFiles::with_dotfiles) opts in; directory listings are on and
+/// [`with_listing`](StaticFiles::with_listing) turns them off.
 #[derive(Debug, Clone)]
 pub struct StaticFiles {
+    settings: Arc<Settings>,
+}
+
+/// What a [`StaticFiles`] serves: its root and its options.
+#[derive(Debug, Clone)]
+struct Settings {
     root: PathBuf,
+    /// The root opened as a directory, for lookups beneath it that must not wait
+    /// ([`StaticFiles::respond_cached`]).
+    root_fd: Option<Arc<std::os::fd::OwnedFd>>,
+    dotfiles: bool,
+    listing: bool,
 }
 
 /// What to send back: the server writes `status` and `headers`, frames the body with
@@ -138,18 +165,62 @@ impl StaticFiles {
                 "the root of static files is not a directory",
             ));
         }
-        Ok(StaticFiles { root })
+        let settings = Settings {
+            root_fd: cached::open_root(&root).map(Arc::new),
+            root,
+            dotfiles: false,
+            listing: true,
+        };
+        Ok(StaticFiles {
+            settings: Arc::new(settings),
+        })
+    }
+
+    /// Serves hidden files too (`true`): paths with a segment starting with `.` are then
+    /// served and listed like any other. Off by default, so that serving a checkout or a
+    /// home directory does not publish `.git/`, `.env` or `.ssh/`: such paths are answered
+    /// 404 (not 403, which would tell that they exist) and left out of listings.
+    pub fn with_dotfiles(mut self, serve: bool) -> StaticFiles {
+        Arc::make_mut(&mut self.settings).dotfiles = serve;
+        self
+    }
+
+    /// Lists directories that have no `index.html` (`true`, the default), or answers them
+    /// 403 Forbidden (`false`), as nginx does with `autoindex off`: the directory exists (its
+    /// 301 to the trailing slash already tells), its contents are not shown.
+    pub fn with_listing(mut self, list: bool) -> StaticFiles {
+        Arc::make_mut(&mut self.settings).listing = list;
+        self
+    }
+
+    /// Whether hidden files are served ([`with_dotfiles`](StaticFiles::with_dotfiles)).
+    pub fn serves_dotfiles(&self) -> bool {
+        self.settings.dotfiles
+    }
+
+    /// Whether directories are listed ([`with_listing`](StaticFiles::with_listing)).
+    pub fn lists_directories(&self) -> bool {
+        self.settings.listing
     }
 
     /// The canonical root.
     pub fn root(&self) -> &Path {
-        &self.root
+        &self.settings.root
     }
 
     /// Where `target` (origin-form, percent-encoded, perhaps with a query) leads under the
     /// root; see [path resolution](self#path-resolution).
     pub fn resolve(&self, target: &str) -> Resolved {
-        resolve::resolve(&self.root, target)
+        resolve::resolve(self.root(), target, self.hidden())
+    }
+
+    /// What becomes of hidden paths.
+    fn hidden(&self) -> Hidden {
+        if self.settings.dotfiles {
+            Hidden::Serve
+        } else {
+            Hidden::Refuse
+        }
     }
 
     /// The response to a request; see [what it answers](self#what-it-answers).
@@ -186,14 +257,18 @@ impl StaticFiles {
         method: &Method,
         headers: &HeaderMap,
     ) -> StaticResponse {
-        match resolve::inside(&self.root, &dir.join("index.html")) {
+        let index = dir.join("index.html");
+        match resolve::inside(self.root(), &index, self.hidden()) {
             Ok((index, metadata)) if metadata.is_file() => {
                 return serve_file(&index, method, headers)
             }
             Ok(_) | Err(resolve::Refusal::NotFound) => {}
             Err(_) => return plain(StatusCode::FORBIDDEN),
         }
-        match listing_html(dir, url_path) {
+        if !self.settings.listing {
+            return plain(StatusCode::FORBIDDEN);
+        }
+        match listing_html(dir, url_path, self.hidden()) {
             Ok(html) => bytes_response(StatusCode::OK, "text/html; charset=utf-8", html.into()),
             Err(error) => plain(io_status(&error)),
         }
@@ -202,14 +277,28 @@ impl StaticFiles {
 
 /// A file: validators, preconditions, then the whole file or one range.
 fn serve_file(path: &Path, method: &Method, request: &HeaderMap) -> StaticResponse {
-    // Validators and length come from the open file, so they describe the bytes sent.
-    let opened = File::open(path).and_then(|file| Ok((file.metadata()?, file)));
-    let (metadata, file) = match opened {
-        Ok((metadata, file)) if metadata.is_file() => (metadata, file),
-        Ok(_) => return plain(StatusCode::FORBIDDEN),
-        Err(error) => return plain(io_status(&error)),
-    };
-    let validators = Validators::of(&metadata);
+    // Validators and length come from the open file, so they describe the bytes sent; its
+    // type too, so a file swapped for a FIFO since it was resolved is refused, not read.
+    let opened = open_nonblocking(path).and_then(|file| Ok((file.metadata()?, file)));
+    match opened {
+        Ok((metadata, file)) if metadata.is_file() => {
+            serve_open_file(path, file, &metadata, method, request)
+        }
+        Ok(_) => plain(StatusCode::FORBIDDEN),
+        Err(error) => plain(io_status(&error)),
+    }
+}
+
+/// A regular file already open (`metadata` from the open file): validators, preconditions,
+/// then the whole file or one range. `path` gives only the content type.
+fn serve_open_file(
+    path: &Path,
+    file: File,
+    metadata: &std::fs::Metadata,
+    method: &Method,
+    request: &HeaderMap,
+) -> StaticResponse {
+    let validators = Validators::of(metadata);
     let mut headers = HeaderMap::new();
     validators.write(&mut headers);
     match evaluate(request, &validators) {
@@ -242,14 +331,11 @@ fn serve_file(path: &Path, method: &Method, request: &HeaderMap) -> StaticRespon
             return empty(StatusCode::RANGE_NOT_SATISFIABLE, headers, Some(0));
         }
     };
-    match FileChunks::new(file, start, len) {
-        Ok(chunks) => StaticResponse {
-            status,
-            headers,
-            content_length: Some(len),
-            body: Body::File(chunks),
-        },
-        Err(error) => plain(io_status(&error)),
+    StaticResponse {
+        status,
+        headers,
+        content_length: Some(len),
+        body: Body::File(FileChunks::new(file, start, len)),
     }
 }
 
@@ -284,7 +370,7 @@ fn redirect(location: &str) -> StaticResponse {
 }
 
 /// A short `text/plain` page: the status line's text.
-fn plain(status: StatusCode) -> StaticResponse {
+pub(crate) fn plain(status: StatusCode) -> StaticResponse {
     let text = format!(
         "{} {}\n",
         status.as_str(),
@@ -319,7 +405,22 @@ fn insert_str(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
     }
 }
 
-fn io_status(error: &io::Error) -> StatusCode {
+/// Opens `path` for reading without waiting: a FIFO opens at once (no writer needed) and is
+/// then refused for its type, where a plain open would wait for a writer. `O_NONBLOCK` means
+/// nothing to a regular file's reads.
+fn open_nonblocking(path: &Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    options.open(path)
+}
+
+/// The status for a failed file operation: 404, 403, or 500.
+pub(crate) fn io_status(error: &io::Error) -> StatusCode {
     match error.kind() {
         io::ErrorKind::NotFound => StatusCode::NOT_FOUND,
         io::ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,

@@ -43,9 +43,27 @@ pub enum Resolved {
     BadRequest,
 }
 
+/// What becomes of a hidden path: one with a segment (a file or directory name) starting
+/// with `.`, as `/.git/config`, `/.env` or `/a/.hidden/b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hidden {
+    /// Answered 404 and left out of listings (the default).
+    Refuse,
+    /// Served and listed like any other path.
+    Serve,
+}
+
+impl Hidden {
+    /// Whether `name` (one path segment) is left out.
+    pub fn hides(self, name: &str) -> bool {
+        self == Hidden::Refuse && name.starts_with('.')
+    }
+}
+
 /// Resolves `target` (origin-form: `/a%20b/c?query`) under `root`, which must already be
-/// canonical.
-pub(super) fn resolve(root: &Path, target: &str) -> Resolved {
+/// canonical. Hidden segments are refused before the file system is asked anything, so
+/// their answer cannot tell whether they exist.
+pub(super) fn resolve(root: &Path, target: &str, hidden: Hidden) -> Resolved {
     let (path, query) = match target.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (target, None),
@@ -54,9 +72,12 @@ pub(super) fn resolve(root: &Path, target: &str) -> Resolved {
         Ok(segments) => segments,
         Err(refusal) => return refusal.into(),
     };
+    if segments.iter().any(|segment| hidden.hides(segment)) {
+        return Resolved::NotFound;
+    }
     let mut candidate = root.to_path_buf();
     candidate.extend(&segments);
-    let (path_buf, metadata) = match inside(root, &candidate) {
+    let (path_buf, metadata) = match inside(root, &candidate, hidden) {
         Ok(found) => found,
         Err(refusal) => return refusal.into(),
     };
@@ -102,7 +123,7 @@ fn directory(path: PathBuf, segments: &[String], slash: bool, query: Option<&str
 }
 
 /// The decoded path segments, each one plain file name, or why the path is refused.
-fn segments(path: &str) -> Result<Vec<String>, Refusal> {
+pub(super) fn segments(path: &str) -> Result<Vec<String>, Refusal> {
     let Some(rest) = path.strip_prefix('/') else {
         // `*`, authority-form, or a relative path: nothing to serve.
         return Err(Refusal::BadRequest);
@@ -158,14 +179,64 @@ fn hex(digit: u8) -> Option<u8> {
 }
 
 /// Canonicalizes `candidate` (following every symlink) and checks that the result is still
-/// under `root`, component by component (`/srv/www2` is not under `/srv/www`).
-pub(super) fn inside(root: &Path, candidate: &Path) -> Result<(PathBuf, Metadata), Refusal> {
+/// under `root`, component by component (`/srv/www2` is not under `/srv/www`), and, unless
+/// hidden files are served, that no component under the root is hidden: a symlink with a
+/// plain name leading to `.git/config` is refused as that path would be (404).
+pub(super) fn inside(
+    root: &Path,
+    candidate: &Path,
+    hidden: Hidden,
+) -> Result<(PathBuf, Metadata), Refusal> {
+    if let Some(found) = plain_inside(root, candidate, hidden)? {
+        return Ok(found);
+    }
     let canonical = fs::canonicalize(candidate).map_err(refusal)?;
-    if !canonical.starts_with(root) {
+    let Ok(under_root) = canonical.strip_prefix(root) else {
         return Err(Refusal::Forbidden);
+    };
+    let hides = |component: Component<'_>| match component {
+        Component::Normal(name) => name.to_str().is_none_or(|name| hidden.hides(name)),
+        _ => false,
+    };
+    if hidden == Hidden::Refuse && under_root.components().any(hides) {
+        return Err(Refusal::NotFound);
     }
     let metadata = fs::metadata(&canonical).map_err(refusal)?;
     Ok((canonical, metadata))
+}
+
+/// The common case, cheaply: `candidate` is the canonical `root` and plain names, none of
+/// them a symlink (one `lstat` per name under the root, where `canonicalize` reads every
+/// component of the whole path as a link and `metadata` asks again). Then it is its own
+/// canonical path, under the root. `None` if a name is a symlink: the caller canonicalizes.
+fn plain_inside(
+    root: &Path,
+    candidate: &Path,
+    hidden: Hidden,
+) -> Result<Option<(PathBuf, Metadata)>, Refusal> {
+    let Ok(relative) = candidate.strip_prefix(root) else {
+        return Ok(None);
+    };
+    let mut path = root.to_path_buf();
+    let mut metadata = None;
+    for component in relative.components() {
+        let Component::Normal(name) = component else {
+            return Ok(None);
+        };
+        if name.to_str().is_none_or(|name| hidden.hides(name)) {
+            return Err(Refusal::NotFound);
+        }
+        path.push(name);
+        let found = fs::symlink_metadata(&path).map_err(refusal)?;
+        if found.file_type().is_symlink() {
+            return Ok(None);
+        }
+        metadata = Some(found);
+    }
+    match metadata {
+        Some(metadata) => Ok(Some((path, metadata))),
+        None => Ok(None), // the root itself: canonicalized as before
+    }
 }
 
 fn refusal(error: io::Error) -> Refusal {

@@ -8,7 +8,7 @@ use rustls::unbuffered::{ConnectionState, EncryptError, UnbufferedStatus, WriteT
 
 use super::{on_common, CloseNotify, Step, MAX_PLAINTEXT, RECORD_OVERHEAD};
 use crate::tls::buffers::CipherBuffer;
-use crate::write_queue::{BufferPool, WriteQueue};
+use crate::write_queue::{BufferPool, Sink, WriteQueue};
 
 /// What a flush hands the state rustls returns.
 pub(super) struct Writing<'a> {
@@ -106,6 +106,9 @@ impl<Data> EncryptSink<'_, '_, Data> {
         Ok(0)
     }
 }
+
+/// A file segment is read into a block and encrypted from there.
+impl<Data> Sink for EncryptSink<'_, '_, Data> {}
 
 impl<Data> Write for EncryptSink<'_, '_, Data> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

@@ -7,6 +7,8 @@ use http::{HeaderMap, HeaderValue, Method, Uri};
 
 use super::*;
 
+mod cached;
+mod hidden;
 mod paths;
 mod responses;
 

@@ -443,7 +443,7 @@ fn a_file_that_shrinks_is_an_error_not_a_short_body() {
     let path = tree.files.root().join("shrinks.txt");
     fs::write(&path, vec![b'x'; 100]).unwrap();
     let file = fs::File::open(&path).unwrap();
-    let mut chunks = FileChunks::new(file, 0, 200).unwrap();
+    let mut chunks = FileChunks::new(file, 0, 200);
     let error = chunks.next_chunk().unwrap_err();
     assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof);
 }
