@@ -409,8 +409,7 @@ impl Drop for PythonServer {
 
 #[test]
 fn python_http_server_is_a_real_peer() {
-    if Command::new("python3").arg("--version").output().is_err() {
-        println!("skipped: python3 is not installed");
+    if machine::require_tool("python3", "--version").is_none() {
         return;
     }
     let dir = std::env::temp_dir().join(format!("torsion-client-{}", std::process::id()));
