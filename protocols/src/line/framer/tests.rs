@@ -281,6 +281,72 @@ fn switching_to_raw_hands_out_a_buffered_partial_line_first() {
     assert!(!framer.is_raw_mode());
 }
 
+/// A protocol may switch back to lines outside any feed (from a timer, say): what follows the
+/// raw data already handed out, including bytes a dropped cursor left unread, is lines again.
+#[test]
+fn switching_back_to_lines_between_feeds_frames_what_follows() {
+    let mut framer = LineFramer::new();
+    framer.set_raw_mode();
+    let mut frames = framer.feed(b"raw\r\nbytes");
+    assert_eq!(frames.next(), Some(Ok(LineFrame::Raw(b"raw\r\nbytes"))));
+    drop(frames);
+    // Left unread by a cursor dropped at once (a paused protocol).
+    drop(framer.feed(b"one\r\ntw"));
+    framer.set_line_mode();
+    assert!(!framer.is_raw_mode());
+    let mut frames = framer.feed(b"o\r\nthree");
+    assert_eq!(frames.next(), Some(Ok(LineFrame::Line(b"one"))));
+    assert_eq!(frames.next(), Some(Ok(LineFrame::Line(b"two"))));
+    assert_eq!(frames.next(), None);
+    drop(frames);
+    assert_eq!(framer.buffered(), b"three");
+}
+
+/// `set_line_mode_with_extra` gives back at most the raw frame just handed out: bytes before
+/// it (here a line) are never framed twice, whether the frame was lent from the chunk or from
+/// the framer's own buffer.
+#[test]
+fn extra_past_the_raw_frame_gives_back_only_that_frame() {
+    // Lent from the chunk.
+    let mut framer = LineFramer::new();
+    let mut frames = framer.feed(b"x\r\nraw");
+    assert_eq!(frames.next(), Some(Ok(LineFrame::Line(b"x"))));
+    frames.set_raw_mode();
+    assert_eq!(frames.next(), Some(Ok(LineFrame::Raw(b"raw"))));
+    frames.set_line_mode_with_extra(100);
+    assert_eq!(frames.next(), None);
+    drop(frames);
+    assert_eq!(framer.buffered(), b"raw");
+    assert_eq!(
+        framer.feed(b"\r\n").next(),
+        Some(Ok(LineFrame::Line(b"raw")))
+    );
+
+    // From the framer's buffer: everything was left unread by a cursor dropped at once.
+    let mut framer = LineFramer::new();
+    drop(framer.feed(b"x\r\npar"));
+    let mut frames = framer.feed(b"tial\r\n");
+    assert_eq!(frames.next(), Some(Ok(LineFrame::Line(b"x"))));
+    frames.set_raw_mode();
+    assert_eq!(frames.next(), Some(Ok(LineFrame::Raw(b"par"))));
+    frames.set_line_mode_with_extra(100);
+    assert_eq!(frames.next(), Some(Ok(LineFrame::Line(b"partial"))));
+    assert_eq!(frames.next(), None);
+}
+
+/// Part of a raw frame given back from the framer's buffer is its tail, framed with what follows.
+#[test]
+fn extra_from_a_buffered_raw_frame_is_its_tail() {
+    let mut framer = LineFramer::new();
+    drop(framer.feed(b"par"));
+    framer.set_raw_mode();
+    let mut frames = framer.feed(b"tial\r\n");
+    assert_eq!(frames.next(), Some(Ok(LineFrame::Raw(b"par"))));
+    frames.set_line_mode_with_extra(2);
+    assert_eq!(frames.next(), Some(Ok(LineFrame::Line(b"artial"))));
+    assert_eq!(frames.next(), None);
+}
+
 #[test]
 fn lines_exactly_at_the_limit_pass_and_one_more_byte_fails() {
     let make = || LineFramer::new().with_max_line_length(8);
