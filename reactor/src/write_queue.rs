@@ -258,12 +258,13 @@ mod tests {
     use super::*;
 
     /// A sink taking at most `limit` bytes per call, then refusing with WouldBlock once
-    /// `capacity` is used up.
+    /// `capacity` is used up; it counts calls and the most slices one call was handed.
     struct Sink {
         out: Vec<u8>,
         limit: usize,
         capacity: usize,
         calls: usize,
+        most_slices: usize,
     }
 
     impl Write for Sink {
@@ -272,6 +273,7 @@ mod tests {
         }
         fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
             self.calls += 1;
+            self.most_slices = self.most_slices.max(bufs.len());
             let room = self.capacity - self.out.len();
             if room == 0 {
                 return Err(io::ErrorKind::WouldBlock.into());
@@ -297,6 +299,7 @@ mod tests {
             limit,
             capacity,
             calls: 0,
+            most_slices: 0,
         }
     }
 
@@ -336,6 +339,26 @@ mod tests {
         q.write_to(&mut s, &mut pool).unwrap();
         assert_eq!(s.out, expected);
         assert_eq!(q.len(), 0);
+    }
+
+    /// More chunks than one `writev` takes, then a tail: the first call carries the first
+    /// [`MAX_IOVECS`] chunks and not the tail (which must stay behind the chunks left out), the
+    /// second the rest; every byte arrives in order.
+    #[test]
+    fn a_queue_longer_than_one_writev_keeps_its_tail_behind_every_chunk() {
+        let (mut q, mut pool) = (WriteQueue::default(), BufferPool::default());
+        let mut expected = Vec::new();
+        for i in 0..MAX_IOVECS + 6 {
+            let data = vec![i as u8; COPY_THRESHOLD + 1];
+            expected.extend_from_slice(&data);
+            q.push_bytes(Bytes::from(data), &mut pool);
+        }
+        q.push_slice(b"tail", &mut pool);
+        expected.extend_from_slice(b"tail");
+        let mut s = sink(usize::MAX, usize::MAX);
+        assert_eq!(q.write_to(&mut s, &mut pool).unwrap(), expected.len());
+        assert_eq!(s.out, expected);
+        assert_eq!((s.calls, s.most_slices), (2, MAX_IOVECS));
     }
 
     #[test]
