@@ -1,4 +1,4 @@
-//! The TLS examples' command lines (issue 8, points 4 and 5): `tls_echo_server` with the
+//! The TLS examples' command lines: `tls_echo_server` with the
 //! self-signed certificate it makes and the path it prints, or a certificate of ours;
 //! `tls_echo_client` printing each echoed line, and failing with the TLS reason; mutual TLS
 //! with `--client-ca`; SIGTERM; bad arguments; and `http_server --tls-cert --tls-key` fetched

@@ -1,4 +1,4 @@
-//! The HTTP client (issue 7) over real loopback sockets, part one: every response framing,
+//! The HTTP client over real loopback sockets, part one: every response framing,
 //! the refusals of bad responses, each timeout and the other errors, against torsion's own
 //! `HttpServer`, a scripted raw-socket peer (tests/common/scripted.rs) and, when installed,
 //! Python's `http.server`. Pooling, redirects and streaming are in `http_client_pool.rs`.

@@ -1,4 +1,4 @@
-//! The HTTP server (issue 6, points 2 to 4) over real loopback sockets: an `HttpServer`
+//! The HTTP server over real loopback sockets: an `HttpServer`
 //! listens in-process with the example's routes (and, for static files, `StaticFiles` over a
 //! temporary directory as the fallback), blocking std clients (and `curl`)
 //! talk to it from threads, and the reactor turns on the test thread until they finish.
@@ -222,7 +222,7 @@ fn curl_gets_plaintext_and_echoes_a_chunked_upload() {
     });
 }
 
-// Static files (issue 6, point 3) ------------------------------------------------------------
+// Static files ------------------------------------------------------------------------------
 
 const HELLO: &[u8] = b"Hello, static world!\n";
 const SECRET: &[u8] = b"TOP-SECRET-b7e1c3-never-served";
