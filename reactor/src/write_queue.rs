@@ -258,11 +258,13 @@ mod tests {
     use super::*;
 
     /// A sink taking at most `limit` bytes per call, then refusing with WouldBlock once
-    /// `capacity` is used up; it counts calls and the most slices one call was handed.
+    /// `capacity` is used up; it fails its next calls with `faults` first, and counts calls
+    /// and the most slices one call was handed.
     struct Sink {
         out: Vec<u8>,
         limit: usize,
         capacity: usize,
+        faults: VecDeque<io::ErrorKind>,
         calls: usize,
         most_slices: usize,
     }
@@ -274,6 +276,9 @@ mod tests {
         fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
             self.calls += 1;
             self.most_slices = self.most_slices.max(bufs.len());
+            if let Some(fault) = self.faults.pop_front() {
+                return Err(fault.into());
+            }
             let room = self.capacity - self.out.len();
             if room == 0 {
                 return Err(io::ErrorKind::WouldBlock.into());
@@ -298,6 +303,7 @@ mod tests {
             out: Vec::new(),
             limit,
             capacity,
+            faults: VecDeque::new(),
             calls: 0,
             most_slices: 0,
         }
@@ -359,6 +365,23 @@ mod tests {
         assert_eq!(q.write_to(&mut s, &mut pool).unwrap(), expected.len());
         assert_eq!(s.out, expected);
         assert_eq!((s.calls, s.most_slices), (2, MAX_IOVECS));
+    }
+
+    /// `Interrupted` is retried at once; any other error but `WouldBlock` goes to the caller,
+    /// with nothing unwritten dropped.
+    #[test]
+    fn interrupted_is_retried_and_other_errors_are_returned() {
+        let (mut q, mut pool) = (WriteQueue::default(), BufferPool::default());
+        q.push_slice(b"hello", &mut pool);
+        let mut s = sink(usize::MAX, usize::MAX);
+        s.faults = [io::ErrorKind::Interrupted; 2].into();
+        assert_eq!(q.write_to(&mut s, &mut pool).unwrap(), 5);
+        assert_eq!((&s.out[..], s.calls), (&b"hello"[..], 3));
+        q.push_slice(b"kept", &mut pool);
+        s.faults = [io::ErrorKind::BrokenPipe].into();
+        let error = q.write_to(&mut s, &mut pool).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+        assert_eq!(q.len(), 4, "nothing unwritten is dropped");
     }
 
     #[test]
