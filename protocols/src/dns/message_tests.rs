@@ -144,6 +144,97 @@ fn a_query_encodes_as_the_rfc_says() {
     assert_eq!(wire, expected);
 }
 
+/// Each header field reads from its own bits (RFC 1035 §4.1.1) and from no other: one bit set
+/// at a time, every field but the one it belongs to stays clear.
+#[test]
+fn each_header_flag_decodes_from_its_own_bit_alone() {
+    let only = |bit: u16| {
+        Message::decode(&header(7, 1 << bit, [0; 4]))
+            .unwrap()
+            .header
+    };
+    let clear = Header {
+        id: 7,
+        ..Header::default()
+    };
+    assert_eq!(
+        Message::decode(&header(7, 0, [0; 4])).unwrap().header,
+        clear
+    );
+    let expected = [
+        (
+            15,
+            Header {
+                response: true,
+                ..clear
+            },
+        ),
+        (11, Header { opcode: 1, ..clear }),
+        (14, Header { opcode: 8, ..clear }),
+        (
+            10,
+            Header {
+                authoritative: true,
+                ..clear
+            },
+        ),
+        (
+            9,
+            Header {
+                truncated: true,
+                ..clear
+            },
+        ),
+        (
+            8,
+            Header {
+                recursion_desired: true,
+                ..clear
+            },
+        ),
+        (
+            7,
+            Header {
+                recursion_available: true,
+                ..clear
+            },
+        ),
+        (
+            0,
+            Header {
+                rcode: Rcode(1),
+                ..clear
+            },
+        ),
+        (
+            3,
+            Header {
+                rcode: Rcode(8),
+                ..clear
+            },
+        ),
+    ];
+    for (bit, header) in expected {
+        assert_eq!(only(bit), header, "bit {bit}");
+        assert_eq!(
+            Message::decode(
+                &Message {
+                    header,
+                    ..Message::default()
+                }
+                .encode()
+            )
+            .unwrap()
+            .header,
+            header
+        );
+    }
+    // Z, the three reserved bits between RA and RCODE, means nothing.
+    for bit in 4..7 {
+        assert_eq!(only(bit), clear, "bit {bit}");
+    }
+}
+
 #[test]
 fn every_decoded_message_encodes_back_to_the_same_message() {
     for wire in [
