@@ -227,6 +227,16 @@ fn custom_delimiters_with_self_overlap() {
     check_with(make(b"\0"), b"a\0\0b", &[line("a"), line("")], "b");
 }
 
+/// Strict in what it sends: `\r\n` for both built-in delimiters (a `Newline` framer accepts a
+/// bare `\n` but never sends one), a custom delimiter's own bytes.
+#[test]
+fn senders_end_lines_with_crlf_or_the_custom_delimiter() {
+    assert_eq!(Delimiter::CrLf.line_ending(), b"\r\n");
+    assert_eq!(Delimiter::Newline.line_ending(), b"\r\n");
+    let custom = Delimiter::Custom((*b"<END>").into());
+    assert_eq!(custom.line_ending(), b"<END>");
+}
+
 #[test]
 #[should_panic(expected = "cannot be empty")]
 fn an_empty_custom_delimiter_is_refused() {
