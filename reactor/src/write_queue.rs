@@ -456,6 +456,30 @@ mod tests {
         assert_eq!(pool.buffers.len(), 4, "every block went back to the pool");
     }
 
+    /// The coalescing buffer grows by doubling (so a run of small writes reallocates only a
+    /// few times) but never past a block, where doubling would take it: a larger buffer
+    /// would not go back to the pool.
+    #[test]
+    fn a_coalescing_buffer_doubles_up_to_a_block_and_no_further() {
+        let (mut q, mut pool) = (WriteQueue::default(), BufferPool::default());
+        q.push_slice(&[1; 100], &mut pool);
+        q.push_slice(&[2; 10], &mut pool);
+        assert_eq!(
+            q.tail.capacity(),
+            200,
+            "doubled, not grown by the 10 bytes asked"
+        );
+        // More than double: just what is needed, 5/8 of a block.
+        q.push_slice(&vec![3; BLOCK_CAPACITY * 5 / 8 - 110], &mut pool);
+        assert_eq!(q.tail.capacity(), BLOCK_CAPACITY * 5 / 8);
+        // Doubling would make 10/8 of a block; a block is enough for 7/8.
+        q.push_slice(&vec![4; BLOCK_CAPACITY / 4], &mut pool);
+        assert_eq!(q.tail.capacity(), BLOCK_CAPACITY);
+        q.write_to(&mut sink(usize::MAX, usize::MAX), &mut pool)
+            .unwrap();
+        assert_eq!(pool.buffers.len(), 1, "the block went back to the pool");
+    }
+
     #[test]
     fn a_bulk_stream_reuses_its_blocks_from_the_pool() {
         let (mut q, mut pool) = (WriteQueue::default(), BufferPool::default());
