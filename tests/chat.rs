@@ -1,4 +1,4 @@
-//! The chat server's line protocol (issue 4, point 4) over real loopback sockets: the
+//! The chat server's line protocol over real loopback sockets: the
 //! `ChatServer` factory listens in-process, blocking std clients talk to it from threads, and
 //! the reactor turns on the test thread until they finish.
 //!

@@ -1,8 +1,8 @@
-//! The TLS examples' command lines (issue 8, points 4 and 5): `tls_echo_server` with the
+//! The TLS examples' command lines: `tls_echo_server` with the
 //! self-signed certificate it makes and the path it prints, or a certificate of ours;
 //! `tls_echo_client` printing each echoed line, and failing with the TLS reason; mutual TLS
 //! with `--client-ca`; SIGTERM; bad arguments; and `http_server --tls-cert --tls-key` fetched
-//! over HTTPS by curl (when installed) and by torsion TLS clients (one closing with
+//! over HTTPS by curl and by torsion TLS clients (one closing with
 //! `Connection: close`, one half-closing with close_notify). Certificates are made by
 //! rcgen (`common/certs.rs`) and written to a directory of the test's own.
 
@@ -18,7 +18,7 @@ use std::thread;
 
 use common::certs::{Issued, TestCa};
 use common::examples::{example, run_to_end, Running};
-use common::{init_logging, run_until, shared, DEADLINE};
+use common::{init_logging, machine, run_until, shared, DEADLINE};
 use torsion::{ConnectOptions, Context, DisconnectReason, Protocol, Reactor};
 
 /// A directory of this test's own under the system's temporary directory, removed when
@@ -311,10 +311,11 @@ fn start_https_server(binary: &Path, dir: &TempDir, ca: &TestCa) -> Server {
 
 #[test]
 fn curl_fetches_plaintext_from_http_server_over_https() {
-    match Command::new("curl").arg("--version").output() {
-        Ok(out) if String::from_utf8_lossy(&out.stdout).contains("https") => {}
-        Ok(_) => return println!("skipped: this curl has no HTTPS"),
-        Err(_) => return println!("skipped: curl is not installed"),
+    let Some(curl) = machine::require_tool("curl", "--version") else {
+        return;
+    };
+    if !curl.contains("https") {
+        return machine::skip_or_fail("this curl has no HTTPS");
     }
     let Some(binary) = example("http_server") else {
         return;

@@ -1,4 +1,4 @@
-//! The HTTP client (issue 7) over real loopback sockets, part one: every response framing,
+//! The HTTP client over real loopback sockets, part one: every response framing,
 //! the refusals of bad responses, each timeout and the other errors, against torsion's own
 //! `HttpServer`, a scripted raw-socket peer (tests/common/scripted.rs) and, when installed,
 //! Python's `http.server`. Pooling, redirects and streaming are in `http_client_pool.rs`.
@@ -409,8 +409,7 @@ impl Drop for PythonServer {
 
 #[test]
 fn python_http_server_is_a_real_peer() {
-    if Command::new("python3").arg("--version").output().is_err() {
-        println!("skipped: python3 is not installed");
+    if machine::require_tool("python3", "--version").is_none() {
         return;
     }
     let dir = std::env::temp_dir().join(format!("torsion-client-{}", std::process::id()));

@@ -1,4 +1,4 @@
-//! The HTTP client (issue 7) over real loopback sockets, part two: the keep-alive pool (reuse,
+//! The HTTP client over real loopback sockets, part two: the keep-alive pool (reuse,
 //! the per-host limit, the idle timeout, a server that closes idle connections, the retry of
 //! a request that met such a close), redirects, streaming a body with backpressure, and
 //! cancelling.

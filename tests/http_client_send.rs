@@ -1,4 +1,4 @@
-//! The HTTP client (issue 7) over real loopback sockets, part four: sending the request. A
+//! The HTTP client over real loopback sockets, part four: sending the request. A
 //! server that stops reading fails it with the send timeout, one that reads steadily meets
 //! neither the send nor the head timeout however long the upload takes, and the head timeout
 //! runs from the request written.

@@ -1,4 +1,4 @@
-//! The HTTP client (issue 7) over real loopback sockets, part three: request bodies streamed
+//! The HTTP client over real loopback sockets, part three: request bodies streamed
 //! from a `BodySource` (chunked and with a length, a source that waits and wakes, a source
 //! that breaks its length), and what a streamed body means for redirects.
 

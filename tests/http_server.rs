@@ -1,6 +1,6 @@
-//! The HTTP server (issue 6, points 2 to 4) over real loopback sockets: an `HttpServer`
+//! The HTTP server over real loopback sockets: an `HttpServer`
 //! listens in-process with the example's routes (and, for static files, `StaticFiles` over a
-//! temporary directory as the fallback), blocking std clients (and `curl`, when installed)
+//! temporary directory as the fallback), blocking std clients (and `curl`)
 //! talk to it from threads, and the reactor turns on the test thread until they finish.
 
 mod common;
@@ -185,8 +185,7 @@ fn a_malformed_request_gets_400_and_the_connection_closes() {
 
 #[test]
 fn curl_gets_plaintext_and_echoes_a_chunked_upload() {
-    if Command::new("curl").arg("--version").output().is_err() {
-        println!("skipped: curl is not installed");
+    if machine::require_tool("curl", "--version").is_none() {
         return;
     }
     client(|addr| {
@@ -223,7 +222,7 @@ fn curl_gets_plaintext_and_echoes_a_chunked_upload() {
     });
 }
 
-// Static files (issue 6, point 3) ------------------------------------------------------------
+// Static files ------------------------------------------------------------------------------
 
 const HELLO: &[u8] = b"Hello, static world!\n";
 const SECRET: &[u8] = b"TOP-SECRET-b7e1c3-never-served";
@@ -560,8 +559,7 @@ fn a_large_file_to_a_slow_client_holds_bounded_server_memory() {
 
 #[test]
 fn curl_fetches_a_range_and_makes_a_conditional_get() {
-    if Command::new("curl").arg("--version").output().is_err() {
-        println!("skipped: curl is not installed");
+    if machine::require_tool("curl", "--version").is_none() {
         return;
     }
     let site = Site::new();

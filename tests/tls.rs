@@ -314,8 +314,7 @@ fn a_client_whose_server_never_answers_the_handshake_fails_with_a_timeout() {
 
 #[test]
 fn openssl_s_client_talks_to_a_tls_server() {
-    if Command::new("openssl").arg("version").output().is_err() {
-        eprintln!("skipped: openssl is not installed");
+    if machine::require_tool("openssl", "version").is_none() {
         return;
     }
     init_logging();

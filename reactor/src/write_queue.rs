@@ -345,12 +345,15 @@ mod tests {
     use super::*;
 
     /// A sink taking at most `limit` bytes per call, then refusing with WouldBlock once
-    /// `capacity` is used up.
+    /// `capacity` is used up; it fails its next calls with `faults` first, and counts calls
+    /// and the most slices one call was handed.
     struct Sink {
         out: Vec<u8>,
         limit: usize,
         capacity: usize,
+        faults: VecDeque<io::ErrorKind>,
         calls: usize,
+        most_slices: usize,
     }
 
     impl Write for Sink {
@@ -359,6 +362,10 @@ mod tests {
         }
         fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
             self.calls += 1;
+            self.most_slices = self.most_slices.max(bufs.len());
+            if let Some(fault) = self.faults.pop_front() {
+                return Err(fault.into());
+            }
             let room = self.capacity - self.out.len();
             if room == 0 {
                 return Err(io::ErrorKind::WouldBlock.into());
@@ -385,7 +392,9 @@ mod tests {
             out: Vec::new(),
             limit,
             capacity,
+            faults: VecDeque::new(),
             calls: 0,
+            most_slices: 0,
         }
     }
 
@@ -427,6 +436,43 @@ mod tests {
         assert_eq!(q.len(), 0);
     }
 
+    /// More chunks than one `writev` takes, then a tail: the first call carries the first
+    /// [`MAX_IOVECS`] chunks and not the tail (which must stay behind the chunks left out), the
+    /// second the rest; every byte arrives in order.
+    #[test]
+    fn a_queue_longer_than_one_writev_keeps_its_tail_behind_every_chunk() {
+        let (mut q, mut pool) = (WriteQueue::default(), BufferPool::default());
+        let mut expected = Vec::new();
+        for i in 0..MAX_IOVECS + 6 {
+            let data = vec![i as u8; COPY_THRESHOLD + 1];
+            expected.extend_from_slice(&data);
+            q.push_bytes(Bytes::from(data), &mut pool);
+        }
+        q.push_slice(b"tail", &mut pool);
+        expected.extend_from_slice(b"tail");
+        let mut s = sink(usize::MAX, usize::MAX);
+        assert_eq!(q.write_to(&mut s, &mut pool).unwrap(), expected.len());
+        assert_eq!(s.out, expected);
+        assert_eq!((s.calls, s.most_slices), (2, MAX_IOVECS));
+    }
+
+    /// `Interrupted` is retried at once; any other error but `WouldBlock` goes to the caller,
+    /// with nothing unwritten dropped.
+    #[test]
+    fn interrupted_is_retried_and_other_errors_are_returned() {
+        let (mut q, mut pool) = (WriteQueue::default(), BufferPool::default());
+        q.push_slice(b"hello", &mut pool);
+        let mut s = sink(usize::MAX, usize::MAX);
+        s.faults = [io::ErrorKind::Interrupted; 2].into();
+        assert_eq!(q.write_to(&mut s, &mut pool).unwrap(), 5);
+        assert_eq!((&s.out[..], s.calls), (&b"hello"[..], 3));
+        q.push_slice(b"kept", &mut pool);
+        s.faults = [io::ErrorKind::BrokenPipe].into();
+        let error = q.write_to(&mut s, &mut pool).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+        assert_eq!(q.len(), 4, "nothing unwritten is dropped");
+    }
+
     #[test]
     fn would_block_keeps_the_rest_queued() {
         let (mut q, mut pool) = (WriteQueue::default(), BufferPool::default());
@@ -459,6 +505,18 @@ mod tests {
         assert_eq!(pool.buffers.len(), 1, "and came back from it");
     }
 
+    /// A queue that never copied holds no buffer, and draining it gives the pool nothing: an
+    /// empty `Vec` there would take a slot and be handed out in place of a real block.
+    #[test]
+    fn a_queue_that_never_copied_gives_the_pool_nothing() {
+        let (mut q, mut pool) = (WriteQueue::default(), BufferPool::default());
+        q.push_bytes(Bytes::from(vec![5u8; COPY_THRESHOLD + 1]), &mut pool);
+        q.write_to(&mut sink(usize::MAX, usize::MAX), &mut pool)
+            .unwrap();
+        assert!(q.is_empty());
+        assert!(pool.buffers.is_empty());
+    }
+
     #[test]
     fn the_pool_is_bounded_in_count_and_size() {
         let mut pool = BufferPool::default();
@@ -485,6 +543,30 @@ mod tests {
         q.write_to(&mut s, &mut pool).unwrap();
         assert_eq!(s.out, data);
         assert_eq!(pool.buffers.len(), 4, "every block went back to the pool");
+    }
+
+    /// The coalescing buffer grows by doubling (so a run of small writes reallocates only a
+    /// few times) but never past a block, where doubling would take it: a larger buffer
+    /// would not go back to the pool.
+    #[test]
+    fn a_coalescing_buffer_doubles_up_to_a_block_and_no_further() {
+        let (mut q, mut pool) = (WriteQueue::default(), BufferPool::default());
+        q.push_slice(&[1; 100], &mut pool);
+        q.push_slice(&[2; 10], &mut pool);
+        assert_eq!(
+            q.tail.capacity(),
+            200,
+            "doubled, not grown by the 10 bytes asked"
+        );
+        // More than double: just what is needed, 5/8 of a block.
+        q.push_slice(&vec![3; BLOCK_CAPACITY * 5 / 8 - 110], &mut pool);
+        assert_eq!(q.tail.capacity(), BLOCK_CAPACITY * 5 / 8);
+        // Doubling would make 10/8 of a block; a block is enough for 7/8.
+        q.push_slice(&vec![4; BLOCK_CAPACITY / 4], &mut pool);
+        assert_eq!(q.tail.capacity(), BLOCK_CAPACITY);
+        q.write_to(&mut sink(usize::MAX, usize::MAX), &mut pool)
+            .unwrap();
+        assert_eq!(pool.buffers.len(), 1, "the block went back to the pool");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! `cargo test` builds the examples into `target/<profile>/examples/` next to the test
 //! binaries; a test whose example binary is missing (e.g. under `cargo test --test examples`
 //! alone, which does not build examples) or older than its sources is skipped with a printed
-//! reason, except under CI, where it fails.
+//! reason, except under CI (`CI=true`), where it fails.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -12,42 +12,40 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::machine::skip_or_fail;
 use super::DEADLINE;
 
 /// The built example `name`, or `None` (with the reason printed) if it is not there. Under
-/// CI (`CI` set, as `.ci/run` runs: plain `cargo test`, which builds every example first) a
+/// CI (`CI=true`; CI runs `.ci/run`, whose plain `cargo test` builds every example first) a
 /// missing or stale binary fails the test instead: there it can only mean a broken build.
 pub fn example(name: &str) -> Option<PathBuf> {
-    let found = find_example(name);
-    if found.is_none() && std::env::var_os("CI").is_some() {
-        panic!("example {name} is missing or stale under CI");
-    }
-    found
+    find_example(name).map_err(skip_or_fail).ok()
 }
 
-fn find_example(name: &str) -> Option<PathBuf> {
+fn find_example(name: &str) -> Result<PathBuf, String> {
     // The test binary is target/<profile>/deps/examples-<hash>.
     let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe.parent().and_then(|deps| deps.parent())?;
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .ok_or_else(|| format!("no profile directory above {}", exe.display()))?;
     let path = profile_dir
         .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     let Ok(built) = path.metadata().and_then(|m| m.modified()) else {
-        eprintln!(
-            "skipped: {} is not built (plain `cargo test` or `cargo build --examples` builds it)",
+        return Err(format!(
+            "{} is not built (plain `cargo test` or `cargo build --examples` builds it)",
             path.display()
-        );
-        return None;
+        ));
     };
     if let Some(source) = newer_source(name, built) {
-        eprintln!(
-            "skipped: {} is older than {} (`cargo test --tests` does not rebuild examples)",
+        return Err(format!(
+            "{} is older than {} (`cargo test --tests` does not rebuild examples)",
             path.display(),
             source.display()
-        );
-        return None;
+        ));
     }
-    Some(path)
+    Ok(path)
 }
 
 /// A source of example `name` (its file, or any file of the two library crates) changed after

@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests: driving a reactor until a condition holds (with a
 //! deadline that fails the test instead of hanging it), blocking std clients with timeouts, an
 //! echo protocol with flow control, a checkable byte pattern, and a comparable summary of
-//! `DisconnectReason`.
+//! `DisconnectReason`; `machine` says what a test does when a peer program or a loopback
+//! capability is missing (skip, or fail under `CI=true`).
 //!
 //! The reactor is not `Send`, so every test runs it on the test's own thread and puts its
 //! blocking std clients on spawned threads; state a protocol shares with the test lives in an
@@ -23,6 +24,7 @@ use socket2::{Domain, Socket, Type};
 
 pub mod certs;
 pub mod examples;
+pub mod machine;
 pub mod tls;
 use torsion::{DisconnectReason, Reactor};
 

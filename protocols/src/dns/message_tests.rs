@@ -144,6 +144,97 @@ fn a_query_encodes_as_the_rfc_says() {
     assert_eq!(wire, expected);
 }
 
+/// Each header field reads from its own bits (RFC 1035 §4.1.1) and from no other: one bit set
+/// at a time, every field but the one it belongs to stays clear.
+#[test]
+fn each_header_flag_decodes_from_its_own_bit_alone() {
+    let only = |bit: u16| {
+        Message::decode(&header(7, 1 << bit, [0; 4]))
+            .unwrap()
+            .header
+    };
+    let clear = Header {
+        id: 7,
+        ..Header::default()
+    };
+    assert_eq!(
+        Message::decode(&header(7, 0, [0; 4])).unwrap().header,
+        clear
+    );
+    let expected = [
+        (
+            15,
+            Header {
+                response: true,
+                ..clear
+            },
+        ),
+        (11, Header { opcode: 1, ..clear }),
+        (14, Header { opcode: 8, ..clear }),
+        (
+            10,
+            Header {
+                authoritative: true,
+                ..clear
+            },
+        ),
+        (
+            9,
+            Header {
+                truncated: true,
+                ..clear
+            },
+        ),
+        (
+            8,
+            Header {
+                recursion_desired: true,
+                ..clear
+            },
+        ),
+        (
+            7,
+            Header {
+                recursion_available: true,
+                ..clear
+            },
+        ),
+        (
+            0,
+            Header {
+                rcode: Rcode(1),
+                ..clear
+            },
+        ),
+        (
+            3,
+            Header {
+                rcode: Rcode(8),
+                ..clear
+            },
+        ),
+    ];
+    for (bit, header) in expected {
+        assert_eq!(only(bit), header, "bit {bit}");
+        assert_eq!(
+            Message::decode(
+                &Message {
+                    header,
+                    ..Message::default()
+                }
+                .encode()
+            )
+            .unwrap()
+            .header,
+            header
+        );
+    }
+    // Z, the three reserved bits between RA and RCODE, means nothing.
+    for bit in 4..7 {
+        assert_eq!(only(bit), clear, "bit {bit}");
+    }
+}
+
 #[test]
 fn every_decoded_message_encodes_back_to_the_same_message() {
     for wire in [
@@ -266,6 +357,16 @@ fn reserved_label_types_are_rejected() {
 }
 
 #[test]
+fn a_pointer_cut_after_its_first_byte_is_truncation() {
+    let mut wire = header(1, 0x8180, [1, 0, 0, 0]);
+    wire.push(0xC0);
+    assert_eq!(
+        Message::decode(&wire),
+        Err(MessageError::Truncated { at: wire.len() })
+    );
+}
+
+#[test]
 fn a_label_running_past_the_end_is_truncation() {
     let wire = header(1, 0x8180, [1, 0, 0, 0]);
     let mut wire = wire;
@@ -310,6 +411,16 @@ fn names_over_255_bytes_are_rejected_in_place_and_through_pointers() {
     wire.extend_from_slice(b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x00\x00\x04\x01\x02\x03\x04");
     let message = Message::decode(&wire).unwrap();
     assert_eq!(message.answers[0].name.as_wire().len(), 255);
+    // And one byte more, a label of 62: 63 + 193 = 256.
+    let mut wire = with_question_name(&three, [1, 1, 0, 0]);
+    let owner_at = wire.len();
+    wire.push(62);
+    wire.extend_from_slice(&[b'x'; 62]);
+    wire.extend_from_slice(b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x00\x00\x04\x01\x02\x03\x04");
+    assert_eq!(
+        Message::decode(&wire),
+        Err(MessageError::NameTooLong { at: owner_at })
+    );
 }
 
 #[test]
@@ -331,9 +442,10 @@ fn a_long_chain_of_pointers_is_cut_off() {
         wire.extend_from_slice(b"\x00\x01\x00\x01\x00\x00\x00\x00\x00\x04\x01\x02\x03\x04");
         wire
     };
-    assert!(Message::decode(&chain(100)).is_ok());
+    // The owner's pointer and the chain's: 127 pointers are followed, the 128th is refused.
+    assert!(Message::decode(&chain(126)).is_ok());
     assert!(matches!(
-        Message::decode(&chain(200)),
+        Message::decode(&chain(127)),
         Err(MessageError::TooManyPointers { .. })
     ));
 }

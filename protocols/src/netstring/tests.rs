@@ -97,6 +97,8 @@ fn a_missing_comma_is_an_error_and_nothing_after_it_is_read() {
 #[test]
 fn a_length_over_the_maximum_is_refused_before_buffering() {
     let make = || NetstringFramer::new().with_max_length(10);
+    assert_eq!(make().max_length(), 10);
+    assert_eq!(NetstringFramer::new().max_length(), DEFAULT_MAX_LENGTH);
     check_with(make, b"10:0123456789,", &["0123456789"], None);
     check_with(
         make,

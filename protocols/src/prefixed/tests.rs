@@ -78,6 +78,12 @@ fn frames_inside_one_read_are_lent_from_it() {
 #[test]
 fn a_frame_at_the_maximum_passes_and_one_over_is_refused_before_its_body() {
     let make = || PrefixedFramer::new(Prefix::U16).with_max_frame_length(4);
+    assert_eq!(
+        (make().prefix(), make().max_frame_length()),
+        (Prefix::U16, 4)
+    );
+    let default = PrefixedFramer::new(Prefix::U8).max_frame_length();
+    assert_eq!(default, DEFAULT_MAX_FRAME_LENGTH);
     check(make, &wire(Prefix::U16, &[b"1234"]), &[b"1234"], None);
     check(
         make,
@@ -98,6 +104,7 @@ fn a_frame_at_the_maximum_passes_and_one_over_is_refused_before_its_body() {
     assert_eq!(frames.next(), None);
     drop(frames);
     assert!(framer.has_failed());
+    assert_eq!(framer.backlog.raw(), b"", "a failed framer keeps nothing");
     assert_eq!(framer.feed(b"\0\0\0\0").next(), None);
 }
 
