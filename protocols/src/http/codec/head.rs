@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Uri, Version};
 
+use super::scan::SectionScan;
 use super::{HttpError, Limits};
 
 /// Up to this many header slots live on the stack while parsing; a larger
@@ -65,6 +66,7 @@ pub(super) fn parse(
         heap.resize_with(limits.max_headers, MaybeUninit::uninit);
         &mut heap[..]
     };
+    check_request_line(buf, limits)?;
     let mut request = httparse::Request::new(&mut []);
     // The default configuration is httparse's strict one: no leniency is enabled.
     let parsed = httparse::ParserConfig::default().parse_request_with_uninit_headers(
@@ -389,17 +391,8 @@ pub(super) fn check_partial(
     first_line_done: bool,
     limits: &Limits,
 ) -> Result<(), HttpError> {
-    // Room for a method, two spaces and `HTTP/1.1\r\n` around a target of the maximum length.
-    const LINE_SLACK: usize = 64;
-    if !first_line_done && pending.len() > limits.max_target_len.saturating_add(LINE_SLACK) {
-        let line = pending.trim_ascii_start();
-        let target = line.split(|&b| b == b' ').nth(1).unwrap_or(&[]);
-        if target.len() > limits.max_target_len {
-            return Err(HttpError::TargetTooLong {
-                max: limits.max_target_len,
-            });
-        }
-        return Err(HttpError::MalformedHead("request line too long"));
+    if !first_line_done && pending.len() > max_request_line(limits) {
+        return Err(request_line_too_long(pending, limits));
     }
     if pending.len() > limits.max_head_len {
         return Err(HttpError::HeadTooLarge {
@@ -407,4 +400,42 @@ pub(super) fn check_partial(
         });
     }
     Ok(())
+}
+
+/// The bytes within which the request line must end (leading empty lines included): room for
+/// a method, two spaces and `HTTP/1.1\r\n` around a target of the maximum length.
+fn max_request_line(limits: &Limits) -> usize {
+    const LINE_SLACK: usize = 64;
+    limits.max_target_len.saturating_add(LINE_SLACK)
+}
+
+/// Refuses a head whose request line does not end within [`max_request_line`] bytes, as
+/// [`check_partial`] does for one still arriving, so a request line is refused the same
+/// whether it came in pieces or whole.
+fn check_request_line(buf: &[u8], limits: &Limits) -> Result<(), HttpError> {
+    let max = max_request_line(limits);
+    let window = &buf[..buf.len().min(max.saturating_add(1))];
+    if buf.len() <= max || SectionScan::default().scan(window, false).is_some() {
+        return Ok(());
+    }
+    Err(request_line_too_long(buf, limits))
+}
+
+/// 414 or 400 for a request line not ended within [`max_request_line`] bytes, judged on those
+/// bytes and the next only (however many more have arrived).
+fn request_line_too_long(pending: &[u8], limits: &Limits) -> HttpError {
+    let window = &pending[..pending
+        .len()
+        .min(max_request_line(limits).saturating_add(1))];
+    let target = window
+        .trim_ascii_start()
+        .split(|&b| b == b' ')
+        .nth(1)
+        .unwrap_or(&[]);
+    if target.len() > limits.max_target_len {
+        return HttpError::TargetTooLong {
+            max: limits.max_target_len,
+        };
+    }
+    HttpError::MalformedHead("request line too long")
 }
