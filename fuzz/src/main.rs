@@ -31,13 +31,17 @@ usage: bash fuzz/run COMMAND   (builds with coverage, then runs torsion-fuzz COM
   replay TARGET FILE... [--events]
         run TARGET on each FILE once (panics as the fuzzer saw); --events prints the
         events of the input decoded whole
-  list  the targets";
+  list  the targets
+  afl TARGET
+        run TARGET once on standard input, aborting on a failure: the program AFL++ runs
+        (see docs/fuzzing.md)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("run") => run(&args[1..]),
         Some("replay") => replay(&args[1..]),
+        Some("afl") => afl(&args[1..]),
         Some("list") => {
             for target in TARGETS {
                 println!("{:<14} {}", target.name, target.about);
@@ -139,6 +143,19 @@ fn replay(args: &[String]) -> Result<bool, String> {
         }
         driver::replay(target, path).map_err(|e| format!("{file}: {e}"))?;
         println!("{file}: ok");
+    }
+    Ok(true)
+}
+
+/// One input from standard input, as AFL++ hands it: a failure must be a crash (a signal),
+/// so a panic aborts.
+fn afl(args: &[String]) -> Result<bool, String> {
+    let name = args.first().ok_or("afl needs a target")?;
+    let target = targets::find(name).ok_or(format!("no target {name:?} (see list)"))?;
+    let mut input = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut input).map_err(|e| e.to_string())?;
+    if std::panic::catch_unwind(|| (target.run)(&input)).is_err() {
+        std::process::abort();
     }
     Ok(true)
 }
