@@ -33,7 +33,7 @@ use std::time::Duration;
 use torsion::protocols::http::client::{
     ClientConfig, ClientError, HttpClient, Request, ResponseFlow, ResponseHandler,
 };
-use torsion::protocols::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusHead};
+use torsion::protocols::http::{HeaderMap, HeaderName, HeaderValue, Method, ResponseHead};
 use torsion::{tls, Reactor};
 
 const USAGE: &str =
@@ -169,7 +169,7 @@ impl Printer {
 }
 
 impl ResponseHandler for Printer {
-    fn head(&mut self, _: &mut Reactor, head: StatusHead, _: &mut ResponseFlow<'_>) {
+    fn head(&mut self, _: &mut Reactor, head: ResponseHead, _: &mut ResponseFlow<'_>) {
         if self.verbose {
             let reason = head.status.canonical_reason().unwrap_or("");
             eprintln!("{:?} {} {reason}", head.version, head.status.as_str());

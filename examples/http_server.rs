@@ -162,17 +162,23 @@ fn serve(addr: SocketAddr, files: StaticFiles, tls: Option<ServerConfig>) -> std
 
 /// The fixed routes; everything else goes to the fallback.
 fn router() -> Router {
+    // A response borrows its headers: the fixed ones are built once, not per request.
+    let plaintext = typed("text/plain");
+    let json = typed("application/json");
     Router::new()
         .get(
             "/plaintext",
-            |_: Request, res: Responder, r: &mut Reactor| {
-                res.respond(r, StatusCode::OK, &typed("text/plain"), "Hello, World!")
+            move |_: Request, res: Responder, r: &mut Reactor| {
+                res.respond(r, StatusCode::OK, &plaintext, "Hello, World!")
             },
         )
-        .get("/json", |_: Request, res: Responder, r: &mut Reactor| {
-            let body = r#"{"message":"Hello, World!"}"#;
-            res.respond(r, StatusCode::OK, &typed("application/json"), body)
-        })
+        .get(
+            "/json",
+            move |_: Request, res: Responder, r: &mut Reactor| {
+                let body = r#"{"message":"Hello, World!"}"#;
+                res.respond(r, StatusCode::OK, &json, body)
+            },
+        )
         .post("/echo", |req: Request, res: Responder, r: &mut Reactor| {
             let kind = req
                 .head

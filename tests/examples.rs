@@ -294,7 +294,7 @@ fn http_client_sends_method_data_and_headers() {
         "{request}"
     );
     assert!(request.contains("\r\nx-name: value one\r\n"), "{request}");
-    assert!(request.contains("\r\nContent-Length: 5\r\n"), "{request}");
+    assert!(request.contains("\r\ncontent-length: 5\r\n"), "{request}");
     assert!(request.ends_with("\r\n\r\nhello"), "{request}");
 }
 

@@ -19,7 +19,7 @@ use torsion::protocols::http::client::{
 use torsion::protocols::http::server::{
     HttpConnection, HttpServer, Request as ServerRequest, Responder, Router,
 };
-use torsion::protocols::http::{header, HeaderMap, HeaderValue, Method, StatusCode, StatusHead};
+use torsion::protocols::http::{header, HeaderMap, HeaderValue, Method, ResponseHead, StatusCode};
 use torsion::{Factory, Reactor};
 
 type Answer = Rc<RefCell<Option<Result<Response, ClientError>>>>;
@@ -319,7 +319,7 @@ struct Paced {
 }
 
 impl ResponseHandler for Paced {
-    fn head(&mut self, _: &mut Reactor, head: StatusHead, _: &mut ResponseFlow<'_>) {
+    fn head(&mut self, _: &mut Reactor, head: ResponseHead, _: &mut ResponseFlow<'_>) {
         assert_eq!(head.status, StatusCode::OK);
     }
 

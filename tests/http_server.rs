@@ -504,7 +504,7 @@ fn a_large_file_to_a_slow_client_holds_bounded_server_memory() {
             head.push_str(&line);
         }
         assert!(
-            head.contains(&format!("Content-Length: {SIZE}\r\n")),
+            head.contains(&format!("content-length: {SIZE}\r\n")),
             "{head}"
         );
         let mut body = Vec::with_capacity(SIZE);

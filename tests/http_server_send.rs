@@ -240,7 +240,7 @@ fn a_client_reading_slowly_but_steadily_gets_the_whole_body() {
             .unwrap();
         let head = read_head(&mut r);
         assert!(
-            head.contains(&format!("Content-Length: {SIZE}\r\n")),
+            head.contains(&format!("content-length: {SIZE}\r\n")),
             "{head}"
         );
         // 512 KiB every 20 ms: progress ten times within each send timeout, for 32 steps

@@ -78,6 +78,9 @@ pub struct HttpConfig {
     /// was written on, pinning cut every server's throughput and raised its CPU per request
     /// (cross-CPU wake-ups on every loopback round trip).
     pub pin: bool,
+    /// Whether the shipped `http_server` example is among the servers, so that it must be
+    /// built (by the cargo that built this bench, with the same profile) before the run.
+    pub build_example: bool,
 }
 
 impl Default for HttpConfig {
@@ -92,7 +95,108 @@ impl Default for HttpConfig {
             plain: true,
             pipelined: true,
             pin: false,
+            build_example: false,
         }
+    }
+}
+
+/// The servers measured as processes of their own by default (`--processes`): hyper with
+/// `pipeline_flush(true)` (this bench's hidden `serve-http` command) and the shipped
+/// `http_server` example, each started as a user starts it. hyper's comes first so that the
+/// table's ratio reads torsion-process/hyper-flush-process.
+const DEFAULT_PROCESSES: &str = "hyper-flush,torsion";
+
+/// The [`ExternalSpec`] of a server run as a process: `hyper`, `hyper-flush` or `torsion`.
+fn process_spec(name: &str) -> Result<ExternalSpec, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("--processes: {e}"))?;
+    let exe_str = |path: &Path| {
+        path.to_str()
+            .map(str::to_string)
+            .ok_or(format!("--processes: {} is not UTF-8", path.display()))
+    };
+    let argv = match name {
+        "hyper" | "hyper-flush" => vec![
+            exe_str(&exe)?,
+            "serve-http".to_string(),
+            name.to_string(),
+            "{addr}".to_string(),
+        ],
+        "torsion" => vec![
+            exe_str(&example_path(&exe))?,
+            "{addr}".to_string(),
+            "{dir}".to_string(),
+        ],
+        other => return Err(format!("--processes: unknown server {other:?}")),
+    };
+    Ok(ExternalSpec {
+        name: format!("{name}-process"),
+        argv,
+    })
+}
+
+/// Where cargo puts the `http_server` example built with this bench's profile: beside this
+/// binary (`target/PROFILE/torsion-bench` → `target/PROFILE/examples/http_server`).
+fn example_path(exe: &Path) -> PathBuf {
+    exe.with_file_name("examples").join("http_server")
+}
+
+/// Builds the `http_server` example with the cargo, profile and target directory that built
+/// this bench, so that both sides of the comparison are built alike (`cargo run --release`,
+/// `--profile release-lto`, or `CARGO_PROFILE_*` variables, which the child cargo inherits).
+/// Without `CARGO` in the environment (the bench run directly) an existing build is used.
+fn build_example() -> io::Result<()> {
+    let exe = std::env::current_exe()?;
+    let example = example_path(&exe);
+    let Some(cargo) = std::env::var_os("CARGO") else {
+        return if example.exists() {
+            eprintln!(
+                "  not run by cargo: using {} as it is (build it with the same profile)",
+                example.display()
+            );
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "{} is not built: `cargo build --release --example http_server`, \
+                 or run the bench with `cargo run`",
+                example.display()
+            )))
+        };
+    };
+    let profile_dir = exe
+        .parent()
+        .ok_or_else(|| io::Error::other("no target dir"))?;
+    let target_dir = profile_dir
+        .parent()
+        .ok_or_else(|| io::Error::other("no target dir"))?;
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(name) => name,
+        None => return Err(io::Error::other("no profile directory")),
+    };
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    eprintln!("  building the http_server example (profile {profile})");
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "torsion",
+            "--example",
+            "http_server",
+        ])
+        .arg("--profile")
+        .arg(profile)
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "building the http_server example failed: {status}"
+        )))
     }
 }
 
@@ -101,6 +205,7 @@ pub fn parse(mut args: impl Iterator<Item = String>) -> Result<HttpConfig, Strin
     let mut config = HttpConfig::default();
     let mut builtins = HttpKind::ALL.to_vec();
     let mut externals = Vec::new();
+    let mut processes = DEFAULT_PROCESSES.to_string();
     while let Some(arg) = args.next() {
         if arg == "--pin" {
             config.pin = true;
@@ -119,6 +224,7 @@ pub fn parse(mut args: impl Iterator<Item = String>) -> Result<HttpConfig, Strin
             "--rounds" => config.rounds = number(1)?,
             "--servers" => builtins = external::parse_builtins(&value, HttpKind::from_name)?,
             "--external" => externals.push(ExternalSpec::parse(&value)?),
+            "--processes" => processes = value,
             "--loads" => {
                 config.plain = false;
                 config.pipelined = false;
@@ -131,6 +237,12 @@ pub fn parse(mut args: impl Iterator<Item = String>) -> Result<HttpConfig, Strin
                 }
             }
             other => return Err(format!("http: unknown argument {other:?}")),
+        }
+    }
+    if processes != "none" {
+        for name in processes.split(',') {
+            config.build_example |= name == "torsion";
+            externals.push(process_spec(name)?);
         }
     }
     config.servers = external::targets(&builtins, &externals)?;
@@ -332,9 +444,10 @@ fn loopback() -> SocketAddr {
 /// torsion: the `/plaintext` route of `examples/http_server.rs`.
 fn serve_torsion(tx: mpsc::Sender<Started>) -> io::Result<()> {
     let mut reactor = Reactor::new()?;
-    let router = Router::new().get(PATH, |_: Request, res: Responder, r: &mut Reactor| {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    // As the example does: the fixed headers built once, borrowed by every response.
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    let router = Router::new().get(PATH, move |_: Request, res: Responder, r: &mut Reactor| {
         res.respond(r, StatusCode::OK, &headers, BODY)
     });
     let port = reactor.listen_tcp(loopback(), HttpServer::new(router))?;
@@ -345,15 +458,64 @@ fn serve_torsion(tx: mpsc::Sender<Started>) -> io::Result<()> {
 
 /// hyper: a current-thread runtime, a task per connection serving `http1` with `service_fn`.
 fn serve_hyper(tx: mpsc::Sender<Started>, pipeline_flush: bool) -> io::Result<()> {
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let stop = Arc::clone(&notify);
+    run_hyper(
+        loopback(),
+        pipeline_flush,
+        move |addr| {
+            let _ = tx.send((addr, own_tid()?, Stopper::Notify(notify)));
+            Ok(())
+        },
+        async move { stop.notified().await },
+    )
+}
+
+/// The hidden `serve-http hyper|hyper-flush ADDR` command: hyper as a process of its own, as
+/// its users run it, until SIGTERM (then exits 0, as the examples do). torsion's counterpart
+/// is the shipped `http_server` example itself.
+pub fn serve_process(kind: HttpKind, addr: SocketAddr) -> io::Result<()> {
+    let pipeline_flush = match kind {
+        HttpKind::Hyper => false,
+        HttpKind::HyperFlush => true,
+        HttpKind::Torsion => {
+            return Err(io::Error::other(
+                "serve-http: torsion's server process is the http_server example",
+            ))
+        }
+    };
+    run_hyper(
+        addr,
+        pipeline_flush,
+        |addr| {
+            println!("hyper listening on {addr}");
+            Ok(())
+        },
+        async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut term) => {
+                    term.recv().await;
+                }
+                Err(e) => eprintln!("serve-http: no SIGTERM handler ({e}): runs until killed"),
+            }
+        },
+    )
+}
+
+/// Runs hyper on `addr` until `stop` completes; `listening` hears the bound address first.
+fn run_hyper(
+    addr: SocketAddr,
+    pipeline_flush: bool,
+    listening: impl FnOnce(SocketAddr) -> io::Result<()>,
+    stop: impl std::future::Future<Output = ()>,
+) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(loopback()).await?;
-        let notify = Arc::new(tokio::sync::Notify::new());
-        let stopper = Stopper::Notify(Arc::clone(&notify));
-        let _ = tx.send((listener.local_addr()?, own_tid()?, stopper));
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        listening(listener.local_addr()?)?;
         let acceptor = tokio::spawn(async move {
             loop {
                 let stream = match listener.accept().await {
@@ -374,7 +536,7 @@ fn serve_hyper(tx: mpsc::Sender<Started>, pipeline_flush: bool) -> io::Result<()
                 });
             }
         });
-        notify.notified().await;
+        stop.await;
         acceptor.abort();
         Ok(())
     })
@@ -606,6 +768,9 @@ pub fn run(config: &HttpConfig) -> io::Result<()> {
     // What an external `http_server` serves besides its routes: nothing (an empty directory).
     let dir = std::env::temp_dir().join(format!("torsion-bench-http-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
+    if config.build_example {
+        build_example()?;
+    }
     let result = start_and_measure(config, &dir);
     let _ = std::fs::remove_dir(&dir);
     result

@@ -10,7 +10,7 @@
 //!   http   GET /plaintext, torsion's HttpServer against hyper, under wrk (not in "all"):
 //!          `http [--duration S (5)] [--connections N (50)] [--threads N (1)] [--depth N (16)]
 //!          [--rounds N (5)] [--servers torsion,hyper,hyper-flush] [--loads plain,pipelined]
-//!          [--pin] [--external NAME=COMMAND]...`
+//!          [--pin] [--processes hyper-flush,torsion|none] [--external NAME=COMMAND]...`
 //!   tls    TLS echo throughput and handshake rate, torsion's TLS stage against tokio-rustls,
 //!          with plain-TCP references (not in "all"): `tls [--rounds N (7)] [--bytes N (1G)]
 //!          [--clients N (10)] [--handshakes N (5000)] [--loads throughput,handshake]
@@ -92,6 +92,11 @@ enum Command {
     },
     /// Hidden: hold connections open for an idle measurement.
     Hold { addr: SocketAddr, count: usize },
+    /// Hidden: hyper's HTTP server as a process of its own, until SIGTERM.
+    ServeHttp {
+        kind: http::HttpKind,
+        addr: SocketAddr,
+    },
 }
 
 const USAGE: &str = "usage: torsion-bench [echo|idle|timers] [--rounds N] [--messages N] \
@@ -103,7 +108,7 @@ const USAGE: &str = "usage: torsion-bench [echo|idle|timers] [--rounds N] [--mes
        torsion-bench chat [--users N] [--messages N]
        torsion-bench http [--duration S] [--connections N] [--threads N] [--depth N] \
                      [--rounds N] [--servers torsion,hyper,hyper-flush|none] [--loads plain,pipelined] [--pin] \
-                     [--external NAME=COMMAND]...
+                     [--processes hyper-flush,torsion|none] [--external NAME=COMMAND]...
        torsion-bench tls [--rounds N] [--bytes N] [--clients N] [--handshakes N] \
                      [--loads throughput,handshake] [--servers torsion,tokio-rustls,torsion-tcp,tokio-tcp|none] \
                      [--external NAME=COMMAND]...";
@@ -127,6 +132,16 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
     }
     if args.first().map(String::as_str) == Some("http") {
         return http::parse(args.into_iter().skip(1)).map(Command::Http);
+    }
+    if args.first().map(String::as_str) == Some("serve-http") {
+        let kind = args.get(1).and_then(|k| http::HttpKind::from_name(k));
+        let addr = args.get(2).and_then(|a| a.parse::<SocketAddr>().ok());
+        return match (kind, addr) {
+            (Some(kind), Some(addr)) if addr.ip().is_loopback() => {
+                Ok(Command::ServeHttp { kind, addr })
+            }
+            _ => Err("serve-http: expected hyper|hyper-flush and a loopback address".into()),
+        };
     }
     if args.first().map(String::as_str) == Some("tls") {
         return tls::parse(args.into_iter().skip(1)).map(Command::Tls);
@@ -245,6 +260,7 @@ fn main() -> ExitCode {
         Command::Tls(config) => tls::run(&config),
         Command::IdleServer { kind, connections } => idle::serve_and_measure(kind, connections),
         Command::Hold { addr, count } => idle::hold_connections(addr, count),
+        Command::ServeHttp { kind, addr } => http::serve_process(kind, addr),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

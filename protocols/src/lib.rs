@@ -43,7 +43,7 @@
 //!
 //! [`http`](mod@http) is HTTP/1.1, server and client: a sans-I/O codec ([`http::codec`]:
 //! strict request and response decoders (`httparse`, the `http` crate's types, RFC 9112
-//! framing, documented limits) and serializers that write into the caller's buffer), the logic
+//! framing, documented limits) and encoders that write into the caller's buffer), the logic
 //! of serving a directory ([`http::static_files`]: traversal-proof paths, listings,
 //! validators, ranges), and, with the `reactor` feature, a server with handlers, routing,
 //! keep-alive and pipelining (`http::server`) and a client with a keep-alive pool, timeouts,

@@ -1,12 +1,11 @@
 //! The HTTP/1.1 codec: the request decoder (server side), the response decoder (client side),
-//! and chunked bodies through both. Round trips go through the codec's own serializers.
+//! and chunked bodies through both. Round trips go through the codec's own encoders.
 
 use ::http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use ::http::{HeaderMap, Method, Version};
 use torsion_protocols::http::codec::{
-    write_chunk_start, write_request_head, BodyKind, HttpError, Limits, RequestDecoder,
-    RequestEvent, RequestHead, ResponseDecoder, ResponseEvent, ResponseFraming, ResponseHead,
-    StatusHead, CHUNK_END, LAST_CHUNK,
+    BodyKind, HttpError, Limits, RequestDecoder, RequestEncoder, RequestEvent, RequestHead,
+    ResponseDecoder, ResponseEncoder, ResponseEvent, ResponseFraming, ResponseHead,
 };
 
 use super::{check_stream, events_whole, pieces, Target};
@@ -99,11 +98,13 @@ fn limits() -> Limits {
 
 /// The most heap a decoding may hold at once, from the limits: the buffer of a head (or
 /// trailer section) gathered in pieces, with the rest of a read a consumer stopped early in
-/// (four times that, as for the framers: consumed bytes kept, a vector's doubling); the copy
-/// a parsed head keeps (at most the head limit); the head's tables (a `HeaderMap` of at most
-/// `max_headers` lines, custom names, the trailer slots), allowed a fixed 4 KiB.
+/// (four times that, as for the framers: consumed bytes kept, a vector's doubling); the block
+/// parsed heads are copied into (the request decoder's arena: 4 KiB, or the head if larger);
+/// the head's tables (a `HeaderMap` of at most `max_headers` lines, custom names, the trailer
+/// slots), allowed a fixed 4 KiB.
 fn bound(limits: &Limits, piece: usize) -> usize {
-    4 * (limits.max_head_len + piece) + limits.max_head_len + 4096
+    const ARENA_BLOCK: usize = 4096;
+    4 * (limits.max_head_len + piece) + limits.max_head_len.max(ARENA_BLOCK) + 4096
 }
 
 fn run_request(input: &[u8]) {
@@ -198,9 +199,8 @@ fn requests(input: &[u8], limits: Limits) -> (Vec<Request>, Option<HttpError>) {
     (done, None)
 }
 
-/// Every complete request, written by `write_request_head` and the chunked framing, decodes to
-/// itself. The serializer writes HTTP/1.1 only (and no request trailers), so HTTP/1.0
-/// requests are skipped and trailers are not carried.
+/// Every complete request, written by `RequestEncoder` and its `BodyEncoder`, decodes to
+/// itself. The encoder writes HTTP/1.1 only, so HTTP/1.0 requests are skipped.
 fn round_trip_requests(input: &[u8]) {
     for request in requests(input, limits()).0 {
         let head = &request.head;
@@ -219,7 +219,7 @@ fn round_trip_requests(input: &[u8]) {
             continue;
         }
         let wire = encode_request(&request);
-        // The default limits: the serializer's own framing header can take a head that was
+        // The default limits: the encoder's own framing header can take a head that was
         // just within the small ones past them.
         let (again, error) = requests(&wire, Limits::default());
         let context = || format!("re-encoded as \"{}\"", wire.escape_ascii());
@@ -244,7 +244,7 @@ fn round_trip_requests(input: &[u8]) {
             context()
         );
         assert_eq!(again.body, request.body, "{}", context());
-        assert!(again.trailers.is_empty(), "{}", context());
+        assert_eq!(again.trailers, request.trailers, "{}", context());
     }
 }
 
@@ -252,18 +252,13 @@ fn encode_request(request: &Request) -> Vec<u8> {
     let head = &request.head;
     let mut wire = Vec::new();
     let target = head.uri.to_string();
-    write_request_head(&head.method, &target, &head.headers, head.body, &mut wire);
-    match head.body {
-        BodyKind::Length(_) => wire.extend_from_slice(&request.body),
-        BodyKind::Chunked => {
-            for piece in pieces(&request.body) {
-                write_chunk_start(piece.len(), &mut wire);
-                wire.extend_from_slice(piece);
-                wire.extend_from_slice(CHUNK_END);
-            }
-            wire.extend_from_slice(LAST_CHUNK);
-        }
+    let mut body =
+        RequestEncoder::new(&head.method, &target, head.body).write(&head.headers, &mut wire);
+    for piece in pieces(&request.body) {
+        body.data(piece, &mut wire).expect("the body's own length");
     }
+    body.finish_with_trailers(&request.trailers, &mut wire)
+        .expect("the body's own length");
     wire
 }
 
@@ -357,7 +352,7 @@ fn record_response(event: Result<ResponseEvent<'_>, HttpError>, trace: &mut Trac
 
 /// A response decoded whole.
 struct Response {
-    head: StatusHead,
+    head: ResponseHead,
     body: Vec<u8>,
     trailers: HeaderMap,
 }
@@ -395,9 +390,9 @@ fn response(method: &Method, input: &[u8], limits: Limits) -> Result<Option<Resp
     Ok(done)
 }
 
-/// A complete response, written by `ResponseHead` and `ResponseBody`, decodes to itself. The
-/// serializer writes HTTP/1.1, its own framing and `Connection` headers, and frames a body
-/// that ended with the connection as chunked; those are compared for what they mean.
+/// A complete response, written by `ResponseEncoder` and its `BodyEncoder`, decodes to
+/// itself. The encoder writes HTTP/1.1, its own framing and `Connection` headers, and frames
+/// a body that ended with the connection as chunked; those are compared for what they mean.
 fn round_trip_response(method: &Method, input: &[u8]) {
     let Ok(Some(original)) = response(method, input, limits()) else {
         return;
@@ -450,7 +445,7 @@ fn encode_response(response: &Response) -> Vec<u8> {
         &[CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION],
     );
     let mut wire = Vec::new();
-    let mut framing = ResponseHead::new(head.status, body)
+    let mut framing = ResponseEncoder::new(head.status, body)
         .close(!head.keep_alive)
         .write(&headers, &mut wire);
     for piece in pieces(&response.body) {

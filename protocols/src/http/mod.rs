@@ -1,5 +1,5 @@
 //! HTTP/1.1, server and client. [`codec`] is the sans-I/O core: request and response decoders
-//! and serializers over the [`http`] crate's types, so handlers interoperate with the
+//! and encoders over the [`http`] crate's types, so handlers interoperate with the
 //! ecosystem. [`static_files`] serves a directory; `server` (feature `reactor`) runs handlers
 //! on connections, and `client` sends requests over a keep-alive pool.
 
@@ -7,10 +7,12 @@ pub mod codec;
 // Serving a directory: safe path resolution, listings, validators, ranges, chunked reads.
 pub mod static_files;
 
+#[allow(deprecated, reason = "the former name stays re-exported for a while")]
+pub use codec::StatusHead;
 pub use codec::{
-    write_continue, BodyKind, HttpDate, HttpError, Limits, RequestDecoder, RequestEvent,
-    RequestEvents, RequestHead, ResponseBody, ResponseDecoder, ResponseEvent, ResponseEvents,
-    ResponseFraming, ResponseHead, StatusHead,
+    write_continue, BodyEncoder, BodyKind, HttpDate, HttpError, Limits, RequestDecoder,
+    RequestEncoder, RequestEvent, RequestEvents, RequestHead, ResponseDecoder, ResponseEncoder,
+    ResponseEvent, ResponseEvents, ResponseFraming, ResponseHead,
 };
 
 #[cfg(feature = "reactor")]

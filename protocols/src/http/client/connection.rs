@@ -19,7 +19,7 @@ use super::response::ResponseFlow;
 use super::target::HostKey;
 use super::upload::{Sending, Sent};
 use super::{redirect, ClientError, HttpClient, TimeoutKind};
-use crate::http::codec::{HttpError, ResponseDecoder, ResponseEvent, StatusHead};
+use crate::http::codec::{HttpError, ResponseDecoder, ResponseEvent, ResponseHead};
 
 /// The request a connection is running.
 struct Running {
@@ -36,6 +36,9 @@ struct Running {
     /// The request, until the kernel has taken all of it.
     sending: Option<Sending>,
     head_arrived: bool,
+    /// The request lets the connection persist (RFC 9112 §9.6: after a request that said
+    /// `close`, the connection carries no other, whatever the response says).
+    request_keeps_alive: bool,
 }
 
 /// What one pass over the decoder's events ended with.
@@ -65,6 +68,9 @@ pub struct ClientConnection {
     reused: bool,
     /// The server's EOF arrived while the body was paused.
     eof_pending: bool,
+    /// The server's EOF arrived: the connection carries no new request (the server will read
+    /// none), even if it is still open for the rest of a response.
+    at_eof: bool,
 }
 
 impl ClientConnection {
@@ -76,15 +82,26 @@ impl ClientConnection {
             running: None,
             reused: false,
             eof_pending: false,
+            at_eof: false,
         }
     }
 
-    /// Takes the request the pool handed this idle connection.
+    /// Takes the request the pool handed this idle connection, unless the connection turned
+    /// out to be closing (the server's EOF came meanwhile): then the request, not sent, goes
+    /// to another connection.
     pub(super) fn take_handoff(&mut self, cx: &mut Context<'_>) {
         self.reused = true;
-        if let Some(exchange) = self.client.take_handoff(cx.id()) {
-            self.start(cx, exchange);
+        let Some(exchange) = self.client.take_handoff(cx.id()) else {
+            return;
+        };
+        if self.at_eof || cx.is_closing() {
+            debug!(
+                "connection {}: closing, its request goes elsewhere",
+                cx.id()
+            );
+            return self.client.dispatch(cx.reactor(), exchange);
         }
+        self.start(cx, exchange);
     }
 
     /// Writes `exchange`'s request and waits for its response.
@@ -112,6 +129,7 @@ impl ClientConnection {
             exchange.target.url()
         );
         self.running = Some(Running {
+            request_keeps_alive: sending.keep_alive,
             decoder: ResponseDecoder::with_limits(&exchange.method, limits),
             url: exchange.target.url(),
             exchange,
@@ -245,7 +263,7 @@ impl ClientConnection {
         let reusable = running.keep_alive
             && written
             && running.decoder.buffered_len() == 0
-            && !self.eof_pending
+            && !self.at_eof
             && !cx.is_closing();
         if reusable {
             let id = cx.id();
@@ -261,17 +279,20 @@ impl ClientConnection {
         }
     }
 
-    /// The connection closed with the request unanswered: retried once when that may be the
-    /// server's idle close racing it (a reused connection, not one byte of response, an
-    /// idempotent method), else failed.
+    /// The connection closed with the request unanswered: retried once, on another
+    /// connection, when that may be the server's idle close racing it (a reused connection,
+    /// not one byte of response) and sending it again is safe: its method is idempotent, or
+    /// not one byte of it left (its body must be bytes, which can be sent again). Else failed.
     fn unanswered(&mut self, cx: &mut Context<'_>, running: Running, reason: &DisconnectReason) {
+        let unsent = running.sending.as_ref().is_some_and(|s| !s.sent_any());
         let mut exchange = running.exchange;
         if exchange.slot.is_finished() {
             return;
         }
         exchange.slot.conn.set(None);
         let fresh = running.decoder.is_fresh();
-        if fresh && self.reused && exchange.may_retry() && !exchange.retried {
+        let safe = exchange.may_retry() || (unsent && exchange.body.is_replayable());
+        if fresh && self.reused && safe && !exchange.retried {
             debug!("connection {}: closed unanswered, retrying once", cx.id());
             exchange.retried = true;
             return self.client.dispatch(cx.reactor(), exchange);
@@ -315,9 +336,7 @@ impl Running {
                     if let Some(timer) = self.head_timer.take() {
                         timer.cancel(cx.reactor());
                     }
-                    // RFC 9112 §9.6: after a request that said `close`, the connection
-                    // carries no other, whatever the response says.
-                    self.keep_alive = head.keep_alive && !asks_to_close(&self.exchange.headers);
+                    self.keep_alive = head.keep_alive && self.request_keeps_alive;
                     self.head_arrived = true;
                     match follow(client, &self.exchange, &head) {
                         Ok(Some(next)) => {
@@ -376,7 +395,7 @@ fn deliver(
 fn follow(
     client: &HttpClient,
     exchange: &Exchange,
-    head: &StatusHead,
+    head: &ResponseHead,
 ) -> Result<Option<Exchange>, ClientError> {
     let config = &client.inner.config;
     let location = head.headers.get(header::LOCATION);
@@ -392,16 +411,6 @@ fn follow(
         });
     }
     redirect::follow(exchange, head.status, location).map(Some)
-}
-
-/// Whether request `headers` carry the `close` connection option (RFC 9110 §7.6.1: a
-/// comma-separated list of case-insensitive tokens, possibly over several lines).
-fn asks_to_close(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
-        .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
 }
 
 /// Starts the head timeout, if there is one.
@@ -459,6 +468,13 @@ impl Protocol for ClientConnection {
     }
 
     fn eof_received(&mut self, cx: &mut Context<'_>) {
+        self.at_eof = true;
+        if self.running.is_none() {
+            // Idle, or just handed a request it has not taken yet: out of the pool now, so no
+            // request is written to a connection the server has closed.
+            let id = cx.id();
+            self.client.closing(cx.reactor(), &self.key, id);
+        }
         match &self.running {
             Some(running) if running.paused => {
                 // Delivered after the buffered body, on resume.

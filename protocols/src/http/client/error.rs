@@ -75,8 +75,8 @@ pub enum ClientError {
         max: usize,
     },
     /// The server closed the connection before any byte of the response (after the one
-    /// retry an idempotent request on a reused connection gets); the cause when it was not
-    /// a clean close.
+    /// retry a request on a reused connection gets when its method is idempotent or none of
+    /// it had left); the cause when it was not a clean close.
     ConnectionClosed(Option<io::Error>),
     /// A streamed request body ([`BodySource`](super::BodySource)) produced another length
     /// than the one it announced.

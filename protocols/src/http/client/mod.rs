@@ -89,7 +89,8 @@ pub struct ClientConfig {
     pub follow_redirects: bool,
     /// The most redirects one request follows; one more fails it. Default 10.
     pub max_redirects: usize,
-    /// The response decoder's limits on heads and trailers (the body's is
+    /// The response decoder's limits on heads, interim (1xx) responses in all, and trailers
+    /// (the body's is
     /// [`max_body_len`](ClientConfig::max_body_len) or the streaming handler's).
     pub limits: Limits,
     /// The TLS configuration of `https` connections. `None` (the default): the system's

@@ -189,17 +189,35 @@ impl HttpClient {
         reactor.lose_connection(id);
     }
 
+    /// Connection `id` is closing (the server's EOF came while it had no request): it leaves
+    /// the idle list, and a request handed to it and not yet taken goes elsewhere. It still
+    /// counts as open until [`connection_lost`](Self::connection_lost).
+    pub(super) fn closing(&self, reactor: &mut Reactor, key: &HostKey, id: ConnectionId) {
+        let (timer, handed) = self.forget(key, id);
+        if let Some(timer) = timer {
+            timer.cancel(reactor);
+        }
+        if let Some(exchange) = handed {
+            debug!("connection {id}: closed by the server, its request goes elsewhere");
+            self.dispatch(reactor, exchange);
+        }
+    }
+
+    /// Takes connection `id` out of the idle list (its idle timer, if it was there) and takes
+    /// back a request handed to it.
+    fn forget(&self, key: &HostKey, id: ConnectionId) -> (Option<DelayedCall>, Option<Exchange>) {
+        let mut pool = self.inner.pool.borrow_mut();
+        let timer = pool.hosts.get_mut(key).and_then(|host| {
+            let at = host.idle.iter().position(|(idle, _)| *idle == id)?;
+            Some(host.idle.remove(at).1)
+        });
+        (timer, pool.handoff.remove(&id))
+    }
+
     /// Connection `id` is gone: it leaves the pool; a request handed to it and not yet
     /// taken goes elsewhere; a queued request may now connect.
     pub(super) fn connection_lost(&self, reactor: &mut Reactor, key: &HostKey, id: ConnectionId) {
-        let (timer, handed) = {
-            let mut pool = self.inner.pool.borrow_mut();
-            let timer = pool.hosts.get_mut(key).and_then(|host| {
-                let at = host.idle.iter().position(|(idle, _)| *idle == id)?;
-                Some(host.idle.remove(at).1)
-            });
-            (timer, pool.handoff.remove(&id))
-        };
+        let (timer, handed) = self.forget(key, id);
         self.closed(key);
         if let Some(timer) = timer {
             timer.cancel(reactor);

@@ -9,7 +9,7 @@ use torsion_reactor::{ConnectionId, Reactor};
 
 use super::connection::ClientConnection;
 use super::ClientError;
-use crate::http::codec::StatusHead;
+use crate::http::codec::ResponseHead;
 
 /// A complete response, its body read whole.
 #[derive(Debug, Clone)]
@@ -46,7 +46,7 @@ pub trait ResponseHandler: 'static {
 
     /// The final response's status and headers (interim 1xx responses and redirects that
     /// are followed never reach the handler).
-    fn head(&mut self, reactor: &mut Reactor, head: StatusHead, flow: &mut ResponseFlow<'_>);
+    fn head(&mut self, reactor: &mut Reactor, head: ResponseHead, flow: &mut ResponseFlow<'_>);
 
     /// The next piece of the body (never empty). Call [`ResponseFlow::pause`] to stop the
     /// delivery until you resume it: reading from the server stops too, so memory stays
@@ -119,7 +119,7 @@ impl Resumer {
 pub(super) struct Collect<F> {
     callback: Option<F>,
     max: u64,
-    head: Option<(StatusHead, String)>,
+    head: Option<(ResponseHead, String)>,
     body: BytesMut,
 }
 
@@ -151,7 +151,7 @@ where
         self.max
     }
 
-    fn head(&mut self, _: &mut Reactor, head: StatusHead, flow: &mut ResponseFlow<'_>) {
+    fn head(&mut self, _: &mut Reactor, head: ResponseHead, flow: &mut ResponseFlow<'_>) {
         self.head = Some((head, flow.url().to_string()));
     }
 

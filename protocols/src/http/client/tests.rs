@@ -15,7 +15,7 @@ use super::exchange::{Exchange, Slot};
 use super::response::Collect;
 use super::target::Target;
 use super::*;
-use crate::http::codec::StatusHead;
+use crate::http::codec::ResponseHead;
 
 type Answer = Rc<RefCell<Option<Result<Response, ClientError>>>>;
 
@@ -108,7 +108,7 @@ fn the_request_carries_host_and_its_length() {
     let (conn, _) = open(&mut test, &client, request);
     assert_eq!(
         conn.take_text(),
-        "POST /a?b=c HTTP/1.1\r\nhost: example.org:8080\r\naccept: */*\r\nContent-Length: 4\r\n\r\nbody"
+        "POST /a?b=c HTTP/1.1\r\nhost: example.org:8080\r\naccept: */*\r\ncontent-length: 4\r\n\r\nbody"
     );
 }
 
@@ -190,7 +190,7 @@ struct Pausing {
 }
 
 impl ResponseHandler for Pausing {
-    fn head(&mut self, _: &mut Reactor, _: StatusHead, _: &mut ResponseFlow<'_>) {}
+    fn head(&mut self, _: &mut Reactor, _: ResponseHead, _: &mut ResponseFlow<'_>) {}
 
     fn data(&mut self, _: &mut Reactor, data: &[u8], flow: &mut ResponseFlow<'_>) {
         self.pieces.borrow_mut().push(data.to_vec());
@@ -435,4 +435,70 @@ fn the_head_timeout_starts_when_the_request_is_written() {
     );
     test.advance(Duration::from_millis(1));
     assert_timeout(&answer, TimeoutKind::Head, head);
+}
+
+/// A loopback URL where nothing listens (a port bound, then released).
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}/")
+}
+
+/// A connection left idle in `client`'s pool after one answered GET to `url`, and the
+/// answer cell of a `POST` then sent on it.
+fn post_on_a_reused_connection(
+    test: &mut TestReactor,
+    client: &HttpClient,
+    url: &str,
+) -> (TestConnection, Answer) {
+    let (conn, answer) = open(test, client, Request::get(url));
+    test.feed(&conn, b"HTTP/1.1 204 No Content\r\n\r\n");
+    assert!(taken(&answer).unwrap().is_ok());
+    assert_eq!(client.idle_connections(), 1);
+    let answer: Answer = Rc::default();
+    let slot = answer.clone();
+    client.send(test.reactor(), Request::post(url, "once"), move |r, _| {
+        *slot.borrow_mut() = Some(r)
+    });
+    (conn, answer)
+}
+
+#[test]
+fn a_post_not_sent_at_all_before_the_connection_broke_is_retried_once() {
+    let mut test = TestReactor::new();
+    let client = HttpClient::new();
+    let url = closed_port_url();
+    let (conn, answer) = post_on_a_reused_connection(&mut test, &client, &url);
+    conn.set_write_room(Some(0)); // the POST is queued, not one byte of it leaves
+    test.run_pending();
+    assert_eq!(client.idle_connections(), 0, "the POST took the connection");
+    test.reset(&conn);
+    assert!(conn.is_closed());
+    // The server cannot have seen it: it goes again, on a new connection, which (nothing
+    // listening there) is refused: a connect error, not the reset.
+    for _ in 0..100 {
+        if answer.borrow().is_some() {
+            break;
+        }
+        test.reactor().iterate(Duration::from_millis(100)).unwrap();
+    }
+    match taken(&answer) {
+        Some(Err(ClientError::Connect(_))) => {}
+        other => panic!("expected the retry's connect to be refused, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_post_sent_before_the_connection_broke_is_not_retried() {
+    let mut test = TestReactor::new();
+    let client = HttpClient::new();
+    let (conn, answer) = post_on_a_reused_connection(&mut test, &client, &closed_port_url());
+    test.run_pending();
+    assert!(conn.take_text().ends_with("\r\n\r\nonce"), "the POST left");
+    test.reset(&conn);
+    match taken(&answer) {
+        Some(Err(ClientError::ConnectionClosed(Some(_)))) => {}
+        other => panic!("expected the POST to fail unanswered, got {other:?}"),
+    }
 }

@@ -11,9 +11,7 @@ use torsion_reactor::{ConnectionId, Context, DelayedCall, Reactor, WriteProgress
 
 use super::connection::ClientConnection;
 use super::exchange::Exchange;
-use crate::http::codec::{
-    write_chunk_start, write_request_head, BodyKind, HttpError, CHUNK_END, LAST_CHUNK,
-};
+use crate::http::codec::{BodyEncoder, BodyKind, HttpError, RequestEncoder};
 
 /// Above this many queued bytes the connection stops pulling from a [`BodySource`], until
 /// the queue drains to [`LOW_WATER`].
@@ -93,7 +91,10 @@ impl RequestBody {
 /// A streamed body being sent.
 struct Upload {
     source: Box<dyn BodySource>,
-    framing: BodyKind,
+    body: BodyEncoder,
+    /// Where chunk framing is written before it is queued (one allocation reused).
+    framing: BytesMut,
+    /// Body bytes the source gave so far.
     sent: u64,
     /// The source answered `Wait` and has not woken the connection since.
     waiting: bool,
@@ -103,17 +104,18 @@ struct Upload {
 enum Pumped {
     /// The queue is full or the source waits: more later.
     Later,
-    /// The whole body is queued.
-    Done,
+    /// The source says the body is complete.
+    End,
     /// The source broke its promised length.
     Failed(HttpError),
 }
 
 impl Upload {
-    fn new(source: Box<dyn BodySource>, framing: BodyKind) -> Self {
+    fn new(source: Box<dyn BodySource>, body: BodyEncoder) -> Self {
         Upload {
             source,
-            framing,
+            body,
+            framing: BytesMut::new(),
             sent: 0,
             waiting: false,
         }
@@ -132,52 +134,48 @@ impl Upload {
                     }
                 }
                 Pull::Wait => self.waiting = true,
-                Pull::End => return self.end(cx),
+                Pull::End => return Pumped::End,
             }
         }
         Pumped::Later
     }
 
+    /// Queues `data` as the next piece, framed (a chunk of its own when chunked); fails,
+    /// queueing nothing, if it would go past the length announced.
     fn send(&mut self, cx: &mut Context<'_>, data: Bytes) -> Result<(), HttpError> {
         self.sent += data.len() as u64;
-        match self.framing {
-            BodyKind::Length(declared) if self.sent > declared => {
-                Err(HttpError::BodyLengthMismatch {
-                    declared,
-                    written: self.sent,
-                })
-            }
-            BodyKind::Length(_) => {
-                cx.write_bytes(data);
-                Ok(())
-            }
-            BodyKind::Chunked => {
-                let mut start = BytesMut::with_capacity(18);
-                write_chunk_start(data.len(), &mut start);
-                cx.write_bytes(start.freeze());
-                cx.write_bytes(data);
-                cx.write(CHUNK_END);
-                Ok(())
-            }
+        self.framing.reserve(CHUNK_FRAMING);
+        if self.body.start_data(data.len(), &mut self.framing)? {
+            self.queue_framing(cx);
+            cx.write_bytes(data);
+            self.body.end_data(&mut self.framing);
+            self.queue_framing(cx);
         }
+        Ok(())
     }
 
-    fn end(&mut self, cx: &mut Context<'_>) -> Pumped {
-        match self.framing {
-            BodyKind::Length(declared) if self.sent != declared => {
-                Pumped::Failed(HttpError::BodyLengthMismatch {
-                    declared,
-                    written: self.sent,
-                })
-            }
-            BodyKind::Length(_) => Pumped::Done,
-            BodyKind::Chunked => {
-                cx.write(LAST_CHUNK);
-                Pumped::Done
-            }
+    /// Ends the body (the last chunk when chunked); fails if it is short of the length
+    /// announced.
+    fn end(self, cx: &mut Context<'_>) -> Result<(), HttpError> {
+        let Upload {
+            body, mut framing, ..
+        } = self;
+        body.finish(&mut framing)?;
+        if !framing.is_empty() {
+            cx.write_bytes(framing.freeze());
+        }
+        Ok(())
+    }
+
+    fn queue_framing(&mut self, cx: &mut Context<'_>) {
+        if !self.framing.is_empty() {
+            cx.write_bytes(self.framing.split().freeze());
         }
     }
 }
+
+/// Room for a chunk's framing: up to 16 hex digits and two CRLFs.
+const CHUNK_FRAMING: usize = 20;
 
 /// A request being written, from its first byte queued until the transport has taken its
 /// last (for TLS: until its last record has left).
@@ -198,6 +196,10 @@ pub(super) struct Sending {
     guard: Option<DelayedCall>,
     /// The queue passed [`HIGH_WATER`]: no pulling until it drains to [`LOW_WATER`].
     full: bool,
+    /// The request lets the connection persist (it did not ask `Connection: close`).
+    pub(super) keep_alive: bool,
+    /// The transport took some of the request (after which it cannot be taken back).
+    sent_any: bool,
 }
 
 /// Where a request being sent stands after a look.
@@ -219,7 +221,7 @@ impl Sending {
         exchange: &mut Exchange,
         guard: Option<Duration>,
     ) -> Self {
-        let upload = send_request(cx, exchange);
+        let (upload, keep_alive) = send_request(cx, exchange);
         cx.watch_writes(true);
         Sending {
             upload,
@@ -227,6 +229,8 @@ impl Sending {
             last_progress: cx.reactor().now(),
             guard: guard.and_then(|after| arm_guard(cx, after)),
             full: false,
+            keep_alive,
+            sent_any: false,
         }
     }
 
@@ -234,6 +238,7 @@ impl Sending {
     pub(super) fn progressed(&mut self, cx: &mut Context<'_>, progress: WriteProgress) {
         self.last_progress = cx.reactor().now();
         self.drained = progress.drained;
+        self.sent_any |= progress.sent > 0;
     }
 
     /// Looks at the request after the reactor reported progress (or the request was queued,
@@ -270,7 +275,11 @@ impl Sending {
         }
         match pumped {
             Pumped::Later => self.full = cx.queued_bytes() > HIGH_WATER,
-            Pumped::Done => self.upload = None,
+            Pumped::End => {
+                if let Some(upload) = self.upload.take() {
+                    upload.end(cx)?;
+                }
+            }
             Pumped::Failed(error) => return Err(error),
         }
         Ok(())
@@ -294,6 +303,12 @@ impl Sending {
         false
     }
 
+    /// Whether the transport took any of the request: if not, and the connection closes, the
+    /// server cannot have seen it.
+    pub(super) fn sent_any(&self) -> bool {
+        self.sent_any
+    }
+
     /// Cancels the send guard: the request was written, or ended.
     pub(super) fn finish(self, reactor: &mut Reactor) {
         if let Some(guard) = self.guard {
@@ -315,25 +330,29 @@ fn arm_guard(cx: &mut Context<'_>, after: Duration) -> Option<DelayedCall> {
 }
 
 /// Writes the request head (with `Host` from the URL unless given) and a bytes body; a
-/// streamed body is taken out of the exchange and returned, to be pumped.
-fn send_request(cx: &mut Context<'_>, exchange: &mut Exchange) -> Option<Upload> {
+/// streamed body is taken out of the exchange and returned, to be pumped. Also says whether
+/// the request lets the connection persist (false if it asked `Connection: close`).
+fn send_request(cx: &mut Context<'_>, exchange: &mut Exchange) -> (Option<Upload>, bool) {
     let mut out = BytesMut::with_capacity(256);
-    let framing = exchange.body.kind();
     let (method, target) = (&exchange.method, &exchange.target);
-    if exchange.headers.contains_key(header::HOST) {
-        write_request_head(method, &target.path, &exchange.headers, framing, &mut out);
+    let encoder = RequestEncoder::new(method, &target.path, exchange.body.kind());
+    let body = if exchange.headers.contains_key(header::HOST) {
+        encoder.write(&exchange.headers, &mut out)
     } else {
         let host = HeaderValue::from_str(&target.authority)
             .unwrap_or_else(|_| HeaderValue::from_static(""));
         let headers = std::iter::once((&header::HOST, &host)).chain(exchange.headers.iter());
-        write_request_head(method, &target.path, headers, framing, &mut out);
-    }
+        encoder.write(headers, &mut out)
+    };
+    let keep_alive = body.keep_alive();
     cx.write_bytes(out.freeze());
-    match &mut exchange.body {
+    let upload = match &mut exchange.body {
         RequestBody::Bytes(bytes) => {
+            // Its length was announced from the bytes themselves: nothing can mismatch.
             cx.write_bytes(bytes.clone());
             None
         }
-        RequestBody::Stream(source) => source.take().map(|s| Upload::new(s, framing)),
-    }
+        RequestBody::Stream(source) => source.take().map(|s| Upload::new(s, body)),
+    };
+    (upload, keep_alive)
 }

@@ -7,15 +7,16 @@ use http::StatusCode;
 
 /// What the codec refuses. The request decoder and the response decoder share it: for a
 /// response, [`status`](HttpError::status) means nothing (a client answers no status) and
-/// [`reason`](HttpError::reason) says what the server got wrong. A peer's fault ([`is_peer_fault`](HttpError::is_peer_fault)) comes
-/// from the request decoder: answer [`status`](HttpError::status) (if no response has started)
-/// and close the connection, since the decoder reads nothing more after it. A local fault comes
-/// from the response serializer misused by the server: nothing wrong was written, and the
-/// response cannot be finished as asked.
+/// [`reason`](HttpError::reason) says what the server got wrong. A peer's fault
+/// ([`is_peer_fault`](HttpError::is_peer_fault)) from the request decoder is answered with
+/// [`status`](HttpError::status) (if no response has started) and the connection closed,
+/// since the decoder reads nothing more after it. A local fault comes from a
+/// [`BodyEncoder`](super::BodyEncoder) misused by its caller: nothing wrong was written, and
+/// the message cannot be finished as asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HttpError {
-    /// The request line or a header line is malformed (httparse's verdict: a bad token,
+    /// The request line, status line or a header line is malformed (httparse's verdict: a bad token,
     /// whitespace before a colon, obs-fold, a bare CR, NUL or another control byte...). 400.
     MalformedHead(&'static str),
     /// Not HTTP/1.0 or HTTP/1.1 (HTTP/0.9, HTTP/1.2, HTTP/2.0...). 505.
@@ -25,7 +26,10 @@ pub enum HttpError {
         /// The limit.
         max: usize,
     },
-    /// The request target is not a valid URI. 400.
+    /// The request target is not a valid URI, or not in a form its method allows (RFC 9112
+    /// §3.2): origin-form (`/path?query`), absolute-form with `http` or `https` and a host,
+    /// authority-form (`host:port`) for `CONNECT` only, which takes no other, `*` for
+    /// `OPTIONS` only. 400.
     InvalidTarget,
     /// The request line and headers are longer than
     /// [`Limits::max_head_len`](super::Limits). 431.
@@ -49,8 +53,11 @@ pub enum HttpError {
     ContentLengthWithTransferEncoding,
     /// A `Content-Length` that is not digits, overflows, or disagrees with another one. 400.
     InvalidContentLength,
-    /// `Transfer-Encoding` in an HTTP/1.0 request (RFC 9112 §6.1: the framing is faulty). 400.
-    TransferEncodingInHttp10,
+    /// `Transfer-Encoding` in an HTTP/1.0 message (RFC 9112 §6.1: the framing is faulty). 400.
+    TransferEncodingInHttp10 {
+        /// Which message carried it: `"request"` or `"response"`.
+        what: &'static str,
+    },
     /// `Transfer-Encoding` whose last coding is not `chunked`, or `chunked` twice, or an empty
     /// or malformed list (RFC 9112 §6.3: the body length cannot be determined). 400.
     ChunkedNotLast,
@@ -86,6 +93,13 @@ pub enum HttpError {
         /// What was late.
         what: &'static str,
     },
+    /// Interim (1xx) responses before the final one longer than
+    /// [`Limits::max_head_len`](super::Limits) in all: a server that sends them without end
+    /// would keep the client waiting for ever.
+    InterimResponsesTooLarge {
+        /// The limit.
+        max: usize,
+    },
     /// A response with `101 Switching Protocols` to a request that asked for no upgrade
     /// (RFC 9110 §15.2.2): what follows is not HTTP, so the client stops there.
     UnexpectedSwitchingProtocols,
@@ -95,7 +109,7 @@ pub enum HttpError {
         /// What was cut short.
         what: &'static str,
     },
-    /// Local: body bytes past the `Content-Length` the response announced, or fewer than it
+    /// Local: body bytes past the `Content-Length` the message announced, or fewer than it
     /// when finishing.
     BodyLengthMismatch {
         /// The length announced.
@@ -150,7 +164,9 @@ impl HttpError {
                 f.write_str("both Content-Length and Transfer-Encoding")
             }
             InvalidContentLength => f.write_str("invalid or conflicting Content-Length"),
-            TransferEncodingInHttp10 => f.write_str("Transfer-Encoding in an HTTP/1.0 request"),
+            TransferEncodingInHttp10 { what } => {
+                write!(f, "Transfer-Encoding in an HTTP/1.0 {what}")
+            }
             ChunkedNotLast => f.write_str("Transfer-Encoding does not end with one chunked"),
             UnsupportedTransferCoding => f.write_str("unsupported transfer coding"),
             InvalidChunkSize => f.write_str("invalid chunk size line"),
@@ -161,12 +177,15 @@ impl HttpError {
             MalformedTrailers(what) => write!(f, "malformed trailers: {what}"),
             TrailersTooLarge => f.write_str("trailer section too large"),
             BodyTooLarge { max } => write!(f, "body longer than {max} bytes"),
+            InterimResponsesTooLarge { max } => {
+                write!(f, "interim (1xx) responses longer than {max} bytes in all")
+            }
             UnexpectedSwitchingProtocols => f.write_str("unexpected 101 Switching Protocols"),
             Incomplete { what } => write!(f, "connection closed before the end of the {what}"),
             Timeout { what } => write!(f, "{what} not received in time"),
             BodyLengthMismatch { declared, written } => write!(
                 f,
-                "response body of {written} bytes does not match its Content-Length {declared}"
+                "body of {written} bytes does not match its Content-Length {declared}"
             ),
         }
     }

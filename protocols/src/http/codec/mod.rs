@@ -1,12 +1,24 @@
-//! The sans-I/O HTTP/1.1 server codec: [`RequestDecoder`] turns the bytes a connection
-//! receives into request events, [`ResponseHead`] and [`ResponseBody`] write responses into a
-//! buffer the caller owns. No sockets, no clocks (the `Date` is passed in), nothing from the
-//! reactor. The request line and headers are parsed by `httparse` in its strict default
-//! configuration (no leniency enabled); methods, URIs, versions, headers and statuses are the
-//! [`http`] crate's types.
+//! The sans-I/O HTTP/1.1 codec, both directions: each message, request and response, has a
+//! decoder (bytes in, events out) and an encoder (a head and its body's framing written into
+//! a buffer the caller owns). The server decodes requests and encodes responses; the client
+//! encodes requests and decodes responses. No sockets, no clocks (the `Date` is passed in),
+//! nothing from the reactor. Request and status lines and headers are parsed by `httparse` in
+//! its strict default configuration (no leniency enabled); methods, URIs, versions, headers
+//! and statuses are the [`http`] crate's types.
+//!
+//! | | decode | parsed head | encode |
+//! |---|---|---|---|
+//! | request | [`RequestDecoder`] → [`RequestEvent`] | [`RequestHead`] | [`RequestEncoder`] → [`BodyEncoder`] |
+//! | response | [`ResponseDecoder`] → [`ResponseEvent`] | [`ResponseHead`] | [`ResponseEncoder`] → [`BodyEncoder`] |
+//!
+//! The files follow the table: `request/` and `response/`, each with `head.rs` (the parsed
+//! head and its parsing), `decode.rs` and `encode.rs`; what both directions share sits beside
+//! them: `headers.rs` (the one header reader, holding the framing rules, and the header
+//! writer), `body.rs` (a body's framing on the way out), `read.rs`, `scan.rs` and
+//! `chunked.rs` (gathering heads and reading bodies on the way in).
 //!
 //! ```
-//! use torsion_protocols::http::codec::{BodyKind, RequestDecoder, RequestEvent, ResponseHead};
+//! use torsion_protocols::http::codec::{BodyKind, RequestDecoder, RequestEvent, ResponseEncoder};
 //! use http::{HeaderMap, StatusCode};
 //!
 //! let mut decoder = RequestDecoder::new();
@@ -20,7 +32,7 @@
 //!         RequestEvent::Head(head) => println!("{} {}", head.method, head.uri),
 //!         RequestEvent::Data(data) => body.extend_from_slice(data),
 //!         RequestEvent::End { .. } => {
-//!             let response = ResponseHead::new(StatusCode::OK, BodyKind::Length(body.len() as u64));
+//!             let response = ResponseEncoder::new(StatusCode::OK, BodyKind::Length(body.len() as u64));
 //!             let mut framing = response.write(&HeaderMap::new(), &mut out);
 //!             framing.data(&body, &mut out).unwrap();
 //!             framing.finish(&mut out).unwrap();
@@ -28,11 +40,11 @@
 //!         }
 //!     }
 //! }
-//! assert!(out.starts_with(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"));
-//! assert!(out.ends_with(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+//! assert!(out.starts_with(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"));
+//! assert!(out.ends_with(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"));
 //! ```
 //!
-//! # The decoder
+//! # The request decoder
 //! Fed bytes, [`RequestDecoder::feed`] returns a cursor whose `next()` hands out events, one
 //! at a time, as the other framers of this crate do: for each request one
 //! [`Head`](RequestEvent::Head), its body as [`Data`](RequestEvent::Data) slices (lent from
@@ -42,7 +54,7 @@
 //! kept for the next `feed`. Pipelined requests in the same bytes come out one after the other.
 //!
 //! ## The state machine
-//! Named after RFC 9112's message parts; every transition is in `parse.rs`'s `next`:
+//! Named after RFC 9112's message parts; every transition is in `request/decode.rs`'s `next`:
 //!
 //! | State | On | Next |
 //! |---|---|---|
@@ -62,7 +74,7 @@
 //! ## Keep-alive (RFC 9112 §9.3)
 //! HTTP/1.1 persists unless `Connection: close`; HTTP/1.0 persists only with
 //! `Connection: keep-alive` (and no `close`). [`RequestHead::keep_alive`] says which, and the
-//! response serializer honours it.
+//! response encoder honours it.
 //!
 //! ## What is refused, and with which status
 //! Each refusal is an [`HttpError`] whose [`status`](HttpError::status) is the answer; then
@@ -74,8 +86,11 @@
 //!   `Transfer-Encoding` in an HTTP/1.0 request; a `Transfer-Encoding` whose last coding is not
 //!   `chunked`, or with `chunked` twice or with parameters, or a malformed coding; obs-fold,
 //!   whitespace before a colon, a bare CR, NUL or other control byte in a header (httparse);
-//!   a malformed request line or target; a missing `Host` in HTTP/1.1, more than one `Host`, an
-//!   invalid `Host`; a chunk size that is not hex, has more than 16 digits or overflows; a chunk
+//!   a malformed request line or target; a target in a form its method does not allow
+//!   (RFC 9112 §3.2: origin-form and absolute-form with `http` or `https` for any method but
+//!   `CONNECT`, authority-form for `CONNECT` only, `*` for `OPTIONS` only: `GET index.txt`,
+//!   `GET evil.com:80`, `GET http:` are refused); a missing `Host` in HTTP/1.1, more than one
+//!   `Host`, an invalid `Host`; a chunk size that is not hex, has more than 16 digits or overflows; a chunk
 //!   line or chunk data not ended by CRLF (the chunked framing accepts no bare LF); chunk
 //!   extensions over their limit; malformed trailers.
 //! - 501: a transfer coding other than `chunked` before a final `chunked`
@@ -85,7 +100,8 @@
 //! - 505: a version other than HTTP/1.0 and HTTP/1.1 (`HTTP/1.2`, `HTTP/2.0`, or none:
 //!   HTTP/0.9).
 //! - 414: a target over [`Limits::max_target_len`].
-//! - 431: a head over [`Limits::max_head_len`] or with more than [`Limits::max_headers`]
+//! - 431: a head over [`Limits::max_head_len`] (counting the empty lines before the request
+//!   line, which RFC 9112 §2.2 lets a server skip) or with more than [`Limits::max_headers`]
 //!   lines; the same for trailers.
 //! - 413: a body over [`Limits::max_body_len`]: at the head for `Content-Length`, at the chunk
 //!   size that passes it for chunked bodies.
@@ -107,22 +123,35 @@
 //! | chunk extensions, whole body | 16 KiB (400) | not applicable (nginx has no limit; lines must fit its buffer) | 16 KiB |
 //! | trailers | as the head | as the head | 16 KiB |
 //!
-//! # The serializer
-//! [`ResponseHead`] writes the status line and headers, choosing `Content-Length` or
+//! # The encoders
+//! [`ResponseEncoder`] writes the status line and headers, choosing `Content-Length` or
 //! `Transfer-Encoding: chunked` from the [`BodyKind`], writing `Date` if given, no body for
-//! `HEAD`, 1xx, 204 and 304, and `Connection: close` when the connection will not persist. It
-//! returns a [`ResponseBody`] that frames the body's pieces (chunks when chunked) and ends it
-//! (the last chunk). [`write_continue`] writes the interim `100 Continue`.
+//! `HEAD`, 1xx, 204 and 304, and `Connection: close` when the connection will not persist.
+//! [`RequestEncoder`] writes the request line and headers with the framing header its body
+//! needs. Both return a [`BodyEncoder`] that frames the body's pieces (chunks when chunked),
+//! refuses to go past a `Content-Length` announced, and ends the body (the last chunk).
+//! [`write_continue`] writes the interim `100 Continue`. The framing headers are the
+//! encoders' own: a `Content-Length` or `Transfer-Encoding` among the caller's headers is
+//! dropped (and a response's `Connection`, and its `Date` when one is given).
+//!
+//! Every header name goes on the wire lower-case: the caller's are the `http` crate's
+//! `HeaderName`s, which are lower-case, and the encoders write their own (`content-length`,
+//! `transfer-encoding`, `connection`, `date`) the same way, so no message mixes cases. Names
+//! are case-insensitive (RFC 9110 §5.1); HTTP/2 and HTTP/3 require lower case, and hyper
+//! writes it.
 //!
 //! # The response decoder
 //! The client side: [`ResponseDecoder`] reads the response to one request (told its method:
 //! a response to `HEAD` has no body), with the same cursor and events (`Head`, `Data`, `End`).
-//! Interim 1xx responses are read and dropped; a `101 Switching Protocols` nobody asked for is
-//! refused ([`HttpError::UnexpectedSwitchingProtocols`]). The body is framed by RFC 9112
+//! Interim 1xx responses are read and dropped, together at most [`Limits::max_head_len`]
+//! bytes of them ([`HttpError::InterimResponsesTooLarge`]: each is small, and a server could
+//! send them without end); a `101 Switching Protocols` nobody asked for is refused
+//! ([`HttpError::UnexpectedSwitchingProtocols`]). The body is framed by RFC 9112
 //! §6.3 ([`ResponseFraming`]): none for `HEAD`, 1xx, 204 and 304 whatever the headers say,
 //! chunked, `Content-Length`, or else until the server closes:
 //! [`eof`](ResponseDecoder::eof) says so, and its cursor ends such a body or reports
-//! [`HttpError::Incomplete`] for a response cut short. The request side's refusals apply:
+//! [`HttpError::Incomplete`] for a response cut short. The request side's refusals apply
+//! (the same header reader, `headers.rs`, enforces them):
 //! `Content-Length` with `Transfer-Encoding`, a `Content-Length` that is negative, not digits
 //! or conflicting, a transfer coding other than a final `chunked`, `Transfer-Encoding` in
 //! HTTP/1.0, obs-fold and bad bytes in headers, chunk lines without CRLF, heads and trailers
@@ -130,11 +159,8 @@
 //! A malformed status line is [`HttpError::MalformedHead`]; another HTTP version
 //! [`HttpError::UnsupportedVersion`].
 //!
-//! [`write_request_head`] writes a request's head with its framing header, and
-//! [`write_chunk_start`], [`CHUNK_END`] and [`LAST_CHUNK`] frame a body streamed chunked.
-//!
 //! # Costs
-//! Serializing writes only into the caller's buffer: given a `HeaderMap` it reuses, a small
+//! Encoding writes only into the caller's buffer: given a `HeaderMap` it reuses, a small
 //! fixed response allocates nothing but the buffer's growth. Parsing a head allocates:
 //! - one copy of the head's bytes, into one shared buffer the URI and every header value are
 //!   slices of (so values are not copied one by one; `http`'s types need owned bytes);
@@ -147,32 +173,37 @@
 //!
 //! Trailers allocate their slots (`max_headers` of them) when a body has any.
 
+mod body;
 mod chunked;
+mod date;
 mod error;
-mod head;
-mod parse;
+mod headers;
 mod read;
 mod request;
 mod response;
 mod scan;
-mod serialize;
-mod status;
 
+pub use body::{BodyEncoder, BodyKind};
+pub use date::HttpDate;
 pub use error::HttpError;
-pub use head::{BodyKind, RequestHead};
-pub use parse::{RequestDecoder, RequestEvent, RequestEvents};
-pub use request::{write_chunk_start, write_request_head, CHUNK_END, LAST_CHUNK};
-pub use response::{ResponseDecoder, ResponseEvent, ResponseEvents};
-pub use serialize::{write_continue, HttpDate, ResponseBody, ResponseHead};
-pub use status::{ResponseFraming, StatusHead};
+pub use request::{RequestDecoder, RequestEncoder, RequestEvent, RequestEvents, RequestHead};
+pub use response::{
+    write_continue, ResponseDecoder, ResponseEncoder, ResponseEvent, ResponseEvents,
+    ResponseFraming, ResponseHead,
+};
+
+/// The parsed response head's former name.
+#[deprecated(note = "renamed `ResponseHead` (the parsed head); the writer is `ResponseEncoder`")]
+pub type StatusHead = ResponseHead;
 
 /// Bounds on what a peer can make the decoder hold or read; see the
 /// [table of defaults](self#limits).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
-    /// The request line and header section together, in bytes (also the trailer section's
-    /// bound). Over it: 431 ([`HttpError::HeadTooLarge`]).
+    /// The request (or status) line and header section together, in bytes, with any empty
+    /// lines before the request line; also the trailer section's bound. Over it: 431
+    /// ([`HttpError::HeadTooLarge`]).
     pub max_head_len: usize,
     /// The request target, in bytes (at most 65,534, the `http` crate's limit). Over it: 414
     /// ([`HttpError::TargetTooLong`]).

@@ -2,10 +2,10 @@
 //! arrives in pieces (each byte scanned once), lending body bytes, and reading a chunked body.
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 
 use super::chunked::{Chunk, ChunkedBody};
+use super::headers::read_trailer_fields;
 use super::scan::SectionScan;
 use super::{HttpError, Limits};
 use crate::input::Input;
@@ -16,77 +16,70 @@ pub(super) trait HeadParser {
     type Head;
 
     /// Parses a complete head at the start of `buf`, or says more bytes are needed.
-    fn parse(&self, buf: &[u8], limits: &Limits) -> Result<Option<(Self::Head, usize)>, HttpError>;
+    fn parse(
+        &mut self,
+        buf: &[u8],
+        limits: &Limits,
+    ) -> Result<Option<(Self::Head, usize)>, HttpError>;
 
-    /// The verdict on a partial head: `Ok` while within the limits.
+    /// The verdict on a partial head, `scan` having looked at it: `Ok` while within the
+    /// limits.
     fn check_partial(
         &self,
         pending: &[u8],
-        first_line_done: bool,
+        scan: &SectionScan,
         limits: &Limits,
     ) -> Result<(), HttpError>;
 }
 
-/// The head, once whole. A head wholly inside the chunk is parsed there (one pass); otherwise
-/// it is gathered in the backlog and parsed when it may be complete.
-///
-/// The verdict must not depend on how reads split the bytes, and gathering is what a head in
-/// pieces gets: httparse judges the bytes up to the end of the first line, then up to the empty
-/// line, and the limits judge what is pending in between. So the one-pass parse decides only
-/// a head it accepts; a refusal there (which httparse may reach on bytes gathering would not
-/// parse yet, or reach by another limit first) is judged again by gathering.
+/// The head, once whole, and its length on the wire. A head wholly inside the chunk is parsed
+/// there (one pass); otherwise it is gathered in the backlog and parsed when it may be
+/// complete.
 pub(super) fn read_head<P: HeadParser>(
-    parser: &P,
+    parser: &mut P,
     scan: &mut SectionScan,
     input: &mut Input<'_, '_>,
     limits: &Limits,
-) -> Option<Result<P::Head, HttpError>> {
+) -> Option<Result<(P::Head, usize), HttpError>> {
     if input.backlog.is_empty() && scan.scanned == 0 {
         let rest = input.rest();
         if rest.is_empty() {
             return None;
         }
-        if let Ok(Some((head, len))) = parser.parse(rest, limits) {
-            input.pos += len;
-            return Some(Ok(head));
+        match parser.parse(rest, limits) {
+            Ok(Some((head, len))) => {
+                input.pos += len;
+                return Some(Ok((head, len)));
+            }
+            Ok(None) => {}
+            Err(error) => return Some(Err(error)),
         }
     }
     loop {
         match gather(input, scan, false, limits.max_head_len) {
-            Gathered::Ready => match parser.parse(scanned(input, scan), limits) {
+            Gathered::Ready => match parser.parse(input.backlog.pending(), limits) {
                 Ok(Some((head, len))) => {
                     input.backlog.consume(len);
-                    return Some(Ok(head));
+                    return Some(Ok((head, len)));
                 }
                 Ok(None) => {}
                 Err(error) => return Some(Err(error)),
             },
             Gathered::NeedMore => {
                 let pending = input.backlog.pending();
-                return parser
-                    .check_partial(pending, scan.first_line_done(), limits)
-                    .err()
-                    .map(Err);
+                return parser.check_partial(pending, scan, limits).err().map(Err);
             }
             Gathered::TooLong => {
                 let max = limits.max_head_len;
                 let pending = input.backlog.pending();
                 let error = parser
-                    .check_partial(pending, scan.first_line_done(), limits)
+                    .check_partial(pending, scan, limits)
                     .err()
                     .unwrap_or(HttpError::HeadTooLarge { max });
                 return Some(Err(error));
             }
         }
     }
-}
-
-/// The pending bytes of the section that the scan has reached. A consumer that stopped early
-/// may have left more, which httparse must not judge before the scan gets there: a head read
-/// whole is judged on the same bytes.
-fn scanned<'i>(input: &'i Input<'_, '_>, scan: &SectionScan) -> &'i [u8] {
-    let pending = input.backlog.pending();
-    &pending[..scan.scanned.min(pending.len())]
 }
 
 /// What [`gather`] found.
@@ -225,18 +218,6 @@ fn parse_trailers(buf: &[u8], limits: &Limits) -> Result<Option<(HeaderMap, usiz
         Err(_) => return Err(HttpError::MalformedTrailers("invalid trailer field")),
     };
     let shared = Bytes::copy_from_slice(&buf[..len]);
-    let mut trailers = HeaderMap::with_capacity(lines.len());
-    for line in lines {
-        let name = HeaderName::from_bytes(line.name.as_bytes())
-            .map_err(|_| HttpError::MalformedTrailers("invalid trailer name"))?;
-        let at = (line.value.as_ptr() as usize).saturating_sub(buf.as_ptr() as usize);
-        let value = if line.value.is_empty() {
-            HeaderValue::from_static("")
-        } else {
-            HeaderValue::from_maybe_shared(shared.slice(at..at + line.value.len()))
-                .map_err(|_| HttpError::MalformedTrailers("invalid trailer value"))?
-        };
-        trailers.append(name, value);
-    }
+    let trailers = read_trailer_fields(lines, buf, &shared)?;
     Ok(Some((trailers, len)))
 }

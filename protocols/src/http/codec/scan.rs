@@ -26,12 +26,20 @@ pub(super) struct SectionScan {
     at: At,
     /// Non-empty lines ended so far.
     lines: u32,
+    /// Bytes of the empty lines before the first line (RFC 9112 §2.2 lets a server skip
+    /// them): part of the section, counted against its limit, but not of the request line.
+    leading: usize,
 }
 
 impl SectionScan {
     /// Whether a non-empty line (the request line, for a head) has ended.
     pub(super) fn first_line_done(&self) -> bool {
         self.lines > 0
+    }
+
+    /// How many of the section's first bytes are empty lines before its first line.
+    pub(super) fn leading_empty_lines(&self) -> usize {
+        self.leading
     }
 
     /// Scans `bytes` (the next bytes of the section) and returns how many of them lead up to and
@@ -44,6 +52,9 @@ impl SectionScan {
             let interesting = match (self.at, byte) {
                 (At::Start | At::StartCr, b'\n') => {
                     self.at = At::Start;
+                    if self.lines == 0 {
+                        self.leading = self.scanned + i + 1;
+                    }
                     trailers || self.lines > 0
                 }
                 (At::Start, b'\r') => {
@@ -81,6 +92,22 @@ mod tests {
         assert_eq!(scan.scan(head, false), Some(18));
         assert_eq!(scan.scan(&head[18..], false), Some(11));
         assert_eq!(scan.scanned, 29);
+    }
+
+    #[test]
+    fn empty_lines_before_the_first_line_are_counted_apart() {
+        let mut scan = SectionScan::default();
+        assert_eq!(scan.scan(b"\r\n\n\r", false), None);
+        assert_eq!(scan.leading_empty_lines(), 3);
+        assert_eq!(scan.scan(b"\nGET / HTTP/1.1\r\n\r\n", false), Some(17));
+        assert_eq!(scan.leading_empty_lines(), 5);
+        assert!(scan.first_line_done());
+        assert_eq!(scan.scan(b"\r\n", false), Some(2));
+        assert_eq!(
+            scan.leading_empty_lines(),
+            5,
+            "an empty line after the first one"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! [`HttpConnection`]: the protocol of one HTTP connection, a thin shell over the codec's
 //! [`RequestDecoder`] and the connection's response [`Pipeline`].
 
+mod closing;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -11,6 +13,7 @@ use torsion_reactor::{Context, DelayedCall, DisconnectReason, Protocol, WritePro
 
 use super::date::DateCache;
 use super::handler::{BodyMode, BodySink, Handler, Request};
+use super::linger::Closing;
 use super::pipeline::{pump, Pipeline, SharedPipeline};
 use super::responder::{Answering, Responder};
 use super::send_guard::SendGuard;
@@ -62,6 +65,10 @@ pub struct HttpConnection<H: Handler> {
     /// Reading is paused because the pipeline is full: it resumes when the pipeline wakes
     /// the connection (a response completed).
     stalled: bool,
+    /// Whether the connection is on its way out, and how (see [`Closing`]).
+    closing: Closing,
+    /// The client's EOF arrived: nothing more can be unread.
+    read_ended: bool,
 }
 
 /// Which read timeout applies.
@@ -94,6 +101,8 @@ impl<H: Handler> HttpConnection<H> {
             send: None,
             backed_up: false,
             stalled: false,
+            closing: Closing::No,
+            read_ended: false,
         }
     }
 
@@ -108,12 +117,35 @@ impl<H: Handler> HttpConnection<H> {
         self.send.as_ref().is_some_and(SendGuard::is_following)
     }
 
+    /// Input kept by the connection: bytes the decoder holds, and a request body being
+    /// gathered.
+    #[cfg(test)]
+    pub(super) fn held_input(&self) -> usize {
+        let body = match &self.current {
+            Current::Whole(whole) => whole.body.len(),
+            _ => 0,
+        };
+        self.decoder.buffered_len() + body
+    }
+
+    /// While lingering, the bytes read and thrown away so far.
+    #[cfg(test)]
+    pub(super) fn lingering_discarded(&self) -> Option<u64> {
+        match &self.closing {
+            Closing::Lingering(linger) => Some(linger.discarded()),
+            _ => None,
+        }
+    }
+
     /// Decodes `data` (after what is buffered) and dispatches the events, until the input
     /// runs dry, the pipeline is full, or the connection is closing.
     fn process(&mut self, cx: &mut Context<'_>, data: &[u8]) {
         let Some(pipeline) = self.pipeline.clone() else {
             return;
         };
+        if self.closing.has_begun() {
+            return;
+        }
         let mut dispatch = Dispatch {
             handler: &*self.handler,
             pipeline: &pipeline,
@@ -125,8 +157,9 @@ impl<H: Handler> HttpConnection<H> {
         let mut events = self.decoder.feed(data);
         loop {
             let between = matches!(dispatch.current, Current::Idle);
-            if between && (cx.is_closing() || pipeline.borrow().len() >= max) {
-                stalled = !cx.is_closing();
+            let closing = cx.is_closing() || pipeline.borrow().is_closing();
+            if between && (closing || pipeline.borrow().len() >= max) {
+                stalled = !closing;
                 break;
             }
             if between && cx.queued_bytes() > high_water {
@@ -145,6 +178,9 @@ impl<H: Handler> HttpConnection<H> {
         drop(events);
         if pipeline.borrow().needs_pump {
             pump(&pipeline, cx.reactor());
+        }
+        if pipeline.borrow().is_closing() {
+            return self.begin_close(cx);
         }
         if stalled {
             self.stall(cx, &pipeline);
@@ -220,6 +256,7 @@ impl<H: Handler> HttpConnection<H> {
                 // The 408 must leave too: a client that does not take it is the send
                 // timeout's (no other timer runs now).
                 self.watch_send(cx);
+                self.close_if_done(cx);
             }
             Deadline::None => {}
         }
@@ -264,7 +301,8 @@ impl<H: Handler> HttpConnection<H> {
         if let Some(guard) = self.send.as_mut() {
             guard.stop(cx.reactor());
         }
-        cx.watch_writes(false);
+        // A close that lingers once the responses are out waits for the same report.
+        cx.watch_writes(matches!(self.closing, Closing::Sending));
         if self.deadline.0 == Deadline::Idle {
             self.arm_deadline(cx, true);
         }
@@ -384,6 +422,12 @@ impl<H: Handler> Dispatch<'_, H> {
             trailers: HeaderMap::new(),
         };
         match mode {
+            // No body to gather (most requests): the handler runs now, with no box for the
+            // head to wait in; the request's `End`, which follows at once, finds `Ignore`.
+            BodyMode::Whole if !has_body => {
+                *self.current = Current::Ignore;
+                self.handler.handle(request(head), responder, cx.reactor());
+            }
             BodyMode::Whole => {
                 *self.current = Current::Whole(Box::new(WholeBody {
                     head,
@@ -438,6 +482,13 @@ impl<H: Handler> Protocol for HttpConnection<H> {
     }
 
     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        if self.closing.has_begun() {
+            // Closing: nothing more is read as requests, and nothing is kept.
+            if let Closing::Lingering(linger) = &mut self.closing {
+                linger.input(cx.reactor().now(), data.len());
+            }
+            return;
+        }
         // Bytes still queued when a request arrives: a flush left them (or this turn's
         // callbacks wrote them): follow them, unless already.
         if !self.send.as_ref().is_some_and(SendGuard::is_following) {
@@ -447,6 +498,19 @@ impl<H: Handler> Protocol for HttpConnection<H> {
     }
 
     fn eof_received(&mut self, cx: &mut Context<'_>) {
+        self.read_ended = true;
+        if self.closing.has_begun() {
+            if let Closing::Lingering(linger) = &self.closing {
+                let lasted = linger.lasted(cx.reactor().now());
+                debug!(
+                    "connection {}: lingering close ends at the client's EOF after {lasted:?}",
+                    cx.id()
+                );
+            }
+            self.closing = Closing::Closed;
+            cx.lose_connection();
+            return;
+        }
         let Some(pipeline) = self.pipeline.clone() else {
             cx.lose_connection();
             return;
@@ -455,6 +519,7 @@ impl<H: Handler> Protocol for HttpConnection<H> {
             // Answer what was asked, then close (the client may half-close after its last
             // request).
             pipeline.borrow_mut().close_when_done(cx.reactor());
+            self.close_if_done(cx);
         } else {
             debug!("connection {}: EOF in the middle of a request", cx.id());
             cx.lose_connection();
@@ -464,15 +529,30 @@ impl<H: Handler> Protocol for HttpConnection<H> {
     /// A graceful shutdown: no new requests; the ones already received are answered, then
     /// the connection closes (the reactor's shutdown timeout aborts what takes too long).
     fn shutdown_requested(&mut self, cx: &mut Context<'_>) {
+        if self.closing.has_begun() {
+            // Already closing; a lingering close is bounded by its own limits and by the
+            // shutdown's deadline.
+            return;
+        }
+        let Some(pipeline) = self.pipeline.clone() else {
+            cx.lose_connection();
+            return;
+        };
+        if self.pending_responses() == 0 && !self.may_have_unread_input(cx) {
+            // Idle between requests, nothing unread: close at once (as a keep-alive timeout).
+            self.closing = Closing::Closed;
+            cx.lose_connection();
+            return;
+        }
         cx.pause_reading();
         self.backed_up = false; // no new requests: reading stops for good
         self.stalled = false;
-        match self.pipeline.clone() {
-            Some(pipeline) if matches!(self.current, Current::Idle) => {
-                pipeline.borrow_mut().close_when_done(cx.reactor());
-            }
-            // No pipeline yet, or a request still arriving: it will not be answered.
-            _ => cx.lose_connection(),
+        if matches!(self.current, Current::Idle) {
+            pipeline.borrow_mut().close_when_done(cx.reactor());
+            self.close_if_done(cx);
+        } else {
+            // A request still arriving: it will not be answered.
+            self.begin_close(cx);
         }
     }
 
@@ -510,12 +590,18 @@ impl<H: Handler> Protocol for HttpConnection<H> {
         }
         if progress.drained {
             self.stop_following(cx);
+            if matches!(self.closing, Closing::Sending) {
+                self.start_lingering(cx);
+            }
         }
     }
 
     /// Woken: a response completed while reading was stopped for a full pipeline (read the
     /// requests waiting), or a responder went away without a reactor (send what it left).
     fn woken(&mut self, cx: &mut Context<'_>) {
+        if self.closing.has_begun() {
+            return;
+        }
         let still_full = self.pipeline.as_ref().is_some_and(|p| p.borrow().stalled);
         if self.stalled && !still_full {
             self.stalled = false;

@@ -1,8 +1,6 @@
 //! What applications write: a [`Handler`] per route, the [`Request`] it gets, and the
 //! [`Router`] that picks a handler by method and path.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use torsion_reactor::Reactor;
@@ -108,14 +106,29 @@ where
 /// ```
 #[derive(Default)]
 pub struct Router {
-    // A B-tree, not a hash map: a lookup is a couple of string comparisons for the few routes
-    // a server has, with no hashing of the path on every request.
-    routes: BTreeMap<String, Vec<Route>>,
+    // Sorted by (length, bytes) and binary-searched: a lookup compares lengths (integers)
+    // and compares bytes only with paths as long as the one requested, with no hashing of
+    // the path on every request. The search runs once per request on the hot path.
+    routes: Vec<PathRoutes>,
     fallback: Option<Box<dyn Handler>>,
 }
 
 /// One method's handler on a path.
 type Route = (Method, Box<dyn Handler>);
+
+/// The routes of one path.
+struct PathRoutes {
+    path: Box<str>,
+    methods: Vec<Route>,
+}
+
+/// Up to this many paths, a lookup scans them instead of searching.
+const LINEAR_ROUTES: usize = 8;
+
+/// The order `Router::routes` is sorted in: by length, then by bytes.
+fn route_order(path: &str) -> (usize, &[u8]) {
+    (path.len(), path.as_bytes())
+}
 
 impl Router {
     /// A router with no routes (everything is 404).
@@ -125,7 +138,21 @@ impl Router {
 
     /// Routes `method` on `path` to `handler` (a later route for the same pair wins).
     pub fn route(mut self, method: Method, path: &str, handler: impl Handler) -> Self {
-        let routes = self.routes.entry(path.to_string()).or_default();
+        let at = match self
+            .routes
+            .binary_search_by(|r| route_order(&r.path).cmp(&route_order(path)))
+        {
+            Ok(at) => at,
+            Err(at) => {
+                let path = PathRoutes {
+                    path: path.into(),
+                    methods: Vec::new(),
+                };
+                self.routes.insert(at, path);
+                at
+            }
+        };
+        let routes = &mut self.routes[at].methods;
         routes.retain(|(m, _)| *m != method);
         routes.push((method, Box::new(handler)));
         self
@@ -149,7 +176,7 @@ impl Router {
 
     /// The handler for `head`, or the status to refuse it with.
     fn find(&self, head: &RequestHead) -> Result<&dyn Handler, StatusCode> {
-        let Some(routes) = self.routes.get(head.uri.path()) else {
+        let Some(routes) = self.methods(head.uri.path()) else {
             return self.fallback.as_deref().ok_or(StatusCode::NOT_FOUND);
         };
         let wanted =
@@ -163,9 +190,26 @@ impl Router {
         }
     }
 
+    /// The routes of `path`, if it has any.
+    fn methods(&self, path: &str) -> Option<&[Route]> {
+        // A few routes: a scan comparing lengths is cheaper than the search's branches.
+        if self.routes.len() <= LINEAR_ROUTES {
+            let routes = self.routes.iter();
+            let mut same_length = routes.filter(|r| r.path.len() == path.len());
+            return same_length
+                .find(|r| *r.path == *path)
+                .map(|r| &r.methods[..]);
+        }
+        let at = self
+            .routes
+            .binary_search_by(|r| route_order(&r.path).cmp(&route_order(path)))
+            .ok()?;
+        Some(&self.routes[at].methods)
+    }
+
     /// The `Allow` header for `path`.
     fn allow(&self, path: &str) -> Option<HeaderValue> {
-        let routes = self.routes.get(path)?;
+        let routes = self.methods(path)?;
         let mut methods: Vec<&str> = routes.iter().map(|(m, _)| m.as_str()).collect();
         if methods.contains(&"GET") {
             methods.push("HEAD");
@@ -198,5 +242,64 @@ impl Handler for Router {
                 responder.respond(reactor, status, &headers, format!("{reason}\n"));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noop(_: Request, _: Responder, _: &mut Reactor) {}
+
+    #[test]
+    fn every_path_is_found_among_paths_of_equal_and_other_lengths() {
+        let few = [
+            "/b",
+            "/a",
+            "/json",
+            "/echo",
+            "/",
+            "/plaintext",
+            "/c",
+            "/echo/x",
+        ];
+        let extra: Vec<String> = (0..40).map(|i| format!("/r{}", i * 7)).collect();
+        let many: Vec<&str> = few
+            .iter()
+            .copied()
+            .chain(extra.iter().map(String::as_str))
+            .collect();
+        // A scan for the few, a search for the many.
+        for paths in [&few[..], &many[..]] {
+            let router = paths.iter().fold(Router::new(), |r, p| r.get(p, noop));
+            for path in paths {
+                let routes = router.methods(path).expect(path);
+                assert_eq!(routes.len(), 1, "{path}");
+                assert_eq!(routes[0].0, Method::GET);
+            }
+            for missing in [
+                "",
+                "/d",
+                "/jsoN",
+                "/plaintex",
+                "/plaintext/",
+                "/echo/y",
+                "/r1",
+            ] {
+                assert!(router.methods(missing).is_none(), "{missing:?}");
+            }
+            assert_eq!(router.routes.len(), paths.len());
+        }
+    }
+
+    #[test]
+    fn a_later_route_for_the_same_method_and_path_replaces_the_earlier() {
+        let router = Router::new()
+            .get("/a", noop)
+            .post("/a", noop)
+            .get("/a", noop);
+        let methods: Vec<&Method> = router.methods("/a").unwrap().iter().map(|r| &r.0).collect();
+        assert_eq!(methods, [&Method::POST, &Method::GET]);
+        assert_eq!(router.allow("/a").unwrap(), "POST, GET, HEAD");
     }
 }

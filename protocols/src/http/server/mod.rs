@@ -79,7 +79,7 @@
 //!   when the handler wants the body; a handler that ignores it answers without the 100 and the
 //!   connection closes after.
 //! - **`HEAD`**: the head of the `GET` response without its body (a `GET` route answers it);
-//!   204 and 304 carry no body either (the codec's serializer).
+//!   204 and 304 carry no body either (the codec's response encoder).
 //! - **`Date`** on every response, formatted at most once a second and shared by the server.
 //! - **Refused requests** (an [`HttpError`](crate::http::HttpError) from the decoder) are
 //!   answered with the error's status and a short body, and the connection closes after it.
@@ -89,10 +89,19 @@
 //!   408 too; a client that takes none of the bytes waiting for it for the send timeout
 //!   (it stopped reading) is aborted.
 //! - A half-close from the client: pending responses are sent, then the connection closes.
+//! - **Lingering close** ([`ServerConfig::lingering_close`]): a connection that closes while
+//!   the client may still be sending (an error response, a body not read, requests after
+//!   `Connection: close`, a graceful shutdown with input waiting) half-closes once its last
+//!   response is out, then reads and discards input until the client's EOF, 5 s without
+//!   input, or 30 s in all, so that closing never resets the connection under responses the
+//!   client has not read yet.
 
 mod connection;
 mod date;
 mod handler;
+mod linger;
+#[cfg(test)]
+mod linger_tests;
 mod pipeline;
 mod responder;
 mod send_guard;
@@ -150,6 +159,22 @@ pub struct ServerConfig {
     /// connection). `None`: no limit (a client that stops reading holds its connection).
     /// Default 60 s.
     pub send_timeout: Option<Duration>,
+    /// Whether a connection that closes while the client may still be sending (after an
+    /// error response, a body it did not read, pipelined requests after `Connection: close`,
+    /// a graceful shutdown) closes lingering: once its last response is out it half-closes,
+    /// then reads and discards what the client sends until the client's EOF, or
+    /// [`lingering_timeout`](ServerConfig::lingering_timeout) with nothing arriving, or
+    /// [`lingering_time`](ServerConfig::lingering_time) in all (nginx's `lingering_close`).
+    /// Without it, such a close can reset the connection and the client loses the responses
+    /// it had not read yet. A connection closing after the client's EOF, or idle with nothing
+    /// in progress, closes at once either way. Default `true`.
+    pub lingering_close: bool,
+    /// The longest a lingering close lasts, however much the client still sends (nginx's
+    /// `lingering_time`). Default 30 s.
+    pub lingering_time: Duration,
+    /// How long a lingering close waits for more input before closing (nginx's
+    /// `lingering_timeout`). Default 5 s.
+    pub lingering_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -162,6 +187,9 @@ impl Default for ServerConfig {
             body_timeout: Some(Duration::from_secs(30)),
             idle_timeout: Some(Duration::from_secs(60)),
             send_timeout: Some(Duration::from_secs(60)),
+            lingering_close: true,
+            lingering_time: Duration::from_secs(30),
+            lingering_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -213,6 +241,27 @@ impl<H: Handler> HttpServer<H> {
     pub fn with_send_timeout(self, timeout: Option<Duration>) -> Self {
         let config = ServerConfig {
             send_timeout: timeout,
+            ..(*self.config).clone()
+        };
+        self.with_config(config)
+    }
+
+    /// Turns [`ServerConfig::lingering_close`] on or off for connections built from now on.
+    pub fn with_lingering_close(self, on: bool) -> Self {
+        let config = ServerConfig {
+            lingering_close: on,
+            ..(*self.config).clone()
+        };
+        self.with_config(config)
+    }
+
+    /// Sets [`ServerConfig::lingering_time`] (the whole lingering close at most) and
+    /// [`ServerConfig::lingering_timeout`] (at most this long without input) for connections
+    /// built from now on.
+    pub fn with_lingering_times(self, time: Duration, timeout: Duration) -> Self {
+        let config = ServerConfig {
+            lingering_time: time,
+            lingering_timeout: timeout,
             ..(*self.config).clone()
         };
         self.with_config(config)

@@ -252,11 +252,26 @@ impl Pipeline {
         None
     }
 
+    /// The last response is handed over: nothing more is written, and the connection is
+    /// woken to close (it decides how: at once, or lingering; it may be the one pumping, and
+    /// then closes before the wake comes).
     fn close(&mut self, reactor: &mut Reactor) {
         debug!("connection {}: closing after its last response", self.id);
+        self.abandon();
+        reactor.wake(self.id);
+    }
+
+    /// Whether the connection is to close: nothing more is written.
+    pub(super) fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    /// The connection closes now, whatever is pending: every response not yet handed over
+    /// is dropped (their responders find no slot and answer nothing).
+    pub(super) fn abandon(&mut self) {
         self.closing = true;
         self.slots.clear();
-        reactor.lose_connection(self.id);
+        self.stalled = false;
     }
 }
 

@@ -2,11 +2,11 @@
 //! unknown length, streamed with backpressure.
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use http::{HeaderMap, Method, StatusCode, Version};
 use torsion_reactor::{ConnectionId, Reactor};
 
 use super::pipeline::{pump, SharedPipeline};
-use crate::http::codec::{BodyKind, RequestHead, ResponseBody, ResponseHead};
+use crate::http::codec::{BodyEncoder, BodyKind, RequestHead, ResponseEncoder};
 
 /// What of the request decides how its response is framed.
 #[derive(Debug, Clone, Copy)]
@@ -38,16 +38,12 @@ impl Answering {
         }
     }
 
-    /// The request the serializer answers: only method, version and keep-alive matter to it.
-    fn stub(&self) -> RequestHead {
-        RequestHead {
-            method: if self.head { Method::HEAD } else { Method::GET },
-            uri: Uri::default(),
-            version: self.version,
-            headers: HeaderMap::new(),
-            body: BodyKind::Length(0),
-            keep_alive: self.keep_alive,
-            expect_continue: false,
+    /// The method answered, as far as the encoder cares: `HEAD` or not.
+    fn method(&self) -> &'static Method {
+        if self.head {
+            &Method::HEAD
+        } else {
+            &Method::GET
         }
     }
 }
@@ -111,8 +107,12 @@ impl Responder {
             let Some(slot) = pipeline.slot(self.seq) else {
                 return;
             };
-            let head = ResponseHead::new(status, BodyKind::Length(body.len() as u64))
-                .answering(&self.answering.stub())
+            let head = ResponseEncoder::new(status, BodyKind::Length(body.len() as u64))
+                .answering_parts(
+                    self.answering.method(),
+                    self.answering.version,
+                    self.answering.keep_alive,
+                )
                 .date(&date)
                 .close(self.answering.close);
             let mut framing = head.write(headers, slot.staging());
@@ -173,8 +173,12 @@ impl Responder {
         let framing = {
             let mut pipeline = self.pipeline.borrow_mut();
             pipeline.slot(self.seq).map(|slot| {
-                ResponseHead::new(status, body)
-                    .answering(&self.answering.stub())
+                ResponseEncoder::new(status, body)
+                    .answering_parts(
+                        self.answering.method(),
+                        self.answering.version,
+                        self.answering.keep_alive,
+                    )
                     .date(&date)
                     .close(self.answering.close)
                     .write(headers, slot.staging())
@@ -216,8 +220,12 @@ impl Drop for Responder {
         };
         if let Some(slot) = pipeline.slot(self.seq) {
             log::warn!("a request was dropped unanswered: 500 and close");
-            let head = ResponseHead::new(StatusCode::INTERNAL_SERVER_ERROR, BodyKind::Length(0))
-                .answering(&self.answering.stub())
+            let head = ResponseEncoder::new(StatusCode::INTERNAL_SERVER_ERROR, BodyKind::Length(0))
+                .answering_parts(
+                    self.answering.method(),
+                    self.answering.version,
+                    self.answering.keep_alive,
+                )
                 .close(true);
             let _ = head.write(&HeaderMap::new(), slot.staging());
             slot.finish(true);
@@ -238,7 +246,7 @@ pub struct BodyWriter {
     pipeline: SharedPipeline,
     seq: u64,
     /// `None` once finished, or if the connection was gone at the start.
-    framing: Option<ResponseBody>,
+    framing: Option<BodyEncoder>,
 }
 
 impl BodyWriter {

@@ -1,4 +1,4 @@
-//! The serializer's exact output, and a chunked body it writes read back by the decoder.
+//! The response encoder's exact output, and a chunked body it writes read back by the decoder.
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Version};
@@ -30,20 +30,20 @@ const DATE: u64 = 784_111_777;
 fn a_small_fixed_response() {
     let date = HttpDate::from_unix_secs(DATE);
     let mut headers = plain();
-    // Framing headers from the caller are replaced by the serializer's own.
+    // Framing headers from the caller are replaced by the encoder's own.
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("999"));
     headers.insert(header::DATE, HeaderValue::from_static("yesterday"));
     let mut out = Vec::with_capacity(256);
     let capacity = out.capacity();
-    let mut body = ResponseHead::new(StatusCode::OK, BodyKind::Length(13))
+    let mut body = ResponseEncoder::new(StatusCode::OK, BodyKind::Length(13))
         .date(&date)
         .write(&headers, &mut out);
     body.data(b"Hello, World!", &mut out).unwrap();
     body.finish(&mut out).unwrap();
     assert_eq!(
         text(&out),
-        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
-         Content-Length: 13\r\n\r\nHello, World!"
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+         content-length: 13\r\n\r\nHello, World!"
     );
     assert_eq!(
         out.capacity(),
@@ -55,7 +55,8 @@ fn a_small_fixed_response() {
 #[test]
 fn a_chunked_body_with_its_last_chunk_and_trailers() {
     let mut out = Vec::new();
-    let mut body = ResponseHead::new(StatusCode::OK, BodyKind::Chunked).write(&plain(), &mut out);
+    let mut body =
+        ResponseEncoder::new(StatusCode::OK, BodyKind::Chunked).write(&plain(), &mut out);
     body.data(b"hello", &mut out).unwrap();
     body.data(b"", &mut out).unwrap();
     body.data(&[b'x'; 26], &mut out).unwrap();
@@ -63,7 +64,7 @@ fn a_chunked_body_with_its_last_chunk_and_trailers() {
     trailers.insert("x-sum", HeaderValue::from_static("1"));
     body.finish_with_trailers(&trailers, &mut out).unwrap();
     let expected = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n\
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n\
          5\r\nhello\r\n1a\r\n{}\r\n0\r\nx-sum: 1\r\n\r\n",
         "x".repeat(26)
     );
@@ -75,7 +76,7 @@ fn the_chunk_encoder_and_decoder_agree() {
     let mut wire = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     let mut head = Vec::new();
     let mut body =
-        ResponseHead::new(StatusCode::OK, BodyKind::Chunked).write(&HeaderMap::new(), &mut head);
+        ResponseEncoder::new(StatusCode::OK, BodyKind::Chunked).write(&HeaderMap::new(), &mut head);
     let pieces: Vec<Vec<u8>> = (0..40)
         .map(|n| vec![b'a' + (n % 26) as u8; n * 7])
         .collect();
@@ -100,7 +101,7 @@ fn the_chunk_encoder_and_decoder_agree() {
 fn start_data_frames_bytes_the_caller_sends_itself() {
     let mut out = Vec::new();
     let mut body =
-        ResponseHead::new(StatusCode::OK, BodyKind::Chunked).write(&HeaderMap::new(), &mut out);
+        ResponseEncoder::new(StatusCode::OK, BodyKind::Chunked).write(&HeaderMap::new(), &mut out);
     out.clear();
     assert!(body.start_data(300, &mut out).unwrap());
     body.end_data(&mut out);
@@ -114,7 +115,7 @@ fn head_keeps_the_headers_of_get_without_the_body() {
     let mut answers = Vec::new();
     for req in [&get, &head] {
         let mut out = Vec::new();
-        let mut body = ResponseHead::new(StatusCode::OK, BodyKind::Length(5))
+        let mut body = ResponseEncoder::new(StatusCode::OK, BodyKind::Length(5))
             .answering(req)
             .write(&plain(), &mut out);
         assert_eq!(body.sends_body(), req.method == Method::GET);
@@ -123,7 +124,7 @@ fn head_keeps_the_headers_of_get_without_the_body() {
         answers.push(out);
     }
     assert_eq!(answers[0], [&answers[1][..], b"hello"].concat());
-    assert!(text(&answers[1]).contains("Content-Length: 5\r\n"));
+    assert!(text(&answers[1]).contains("content-length: 5\r\n"));
 }
 
 #[test]
@@ -131,7 +132,7 @@ fn no_content_has_no_framing_headers_and_no_body() {
     for kind in [BodyKind::Length(5), BodyKind::Chunked] {
         let mut out = Vec::new();
         let mut body =
-            ResponseHead::new(StatusCode::NO_CONTENT, kind).write(&HeaderMap::new(), &mut out);
+            ResponseEncoder::new(StatusCode::NO_CONTENT, kind).write(&HeaderMap::new(), &mut out);
         body.data(b"hello", &mut out).unwrap();
         body.finish(&mut out).unwrap();
         assert_eq!(text(&out), "HTTP/1.1 204 No Content\r\n\r\n");
@@ -141,16 +142,16 @@ fn no_content_has_no_framing_headers_and_no_body() {
 #[test]
 fn not_modified_keeps_the_length_but_sends_no_body() {
     let mut out = Vec::new();
-    let mut body = ResponseHead::new(StatusCode::NOT_MODIFIED, BodyKind::Length(5))
+    let mut body = ResponseEncoder::new(StatusCode::NOT_MODIFIED, BodyKind::Length(5))
         .write(&HeaderMap::new(), &mut out);
     body.data(b"hello", &mut out).unwrap();
     body.finish(&mut out).unwrap();
     assert_eq!(
         text(&out),
-        "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"
+        "HTTP/1.1 304 Not Modified\r\ncontent-length: 5\r\n\r\n"
     );
     let mut out = Vec::new();
-    let body = ResponseHead::new(StatusCode::NOT_MODIFIED, BodyKind::Chunked)
+    let body = ResponseEncoder::new(StatusCode::NOT_MODIFIED, BodyKind::Chunked)
         .write(&HeaderMap::new(), &mut out);
     body.finish(&mut out).unwrap();
     assert_eq!(text(&out), "HTTP/1.1 304 Not Modified\r\n\r\n");
@@ -160,23 +161,23 @@ fn not_modified_keeps_the_length_but_sends_no_body() {
 fn connection_close_when_the_request_or_the_server_says_so() {
     let closing = request(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
     let mut out = Vec::new();
-    let body = ResponseHead::new(StatusCode::OK, BodyKind::Length(0))
+    let body = ResponseEncoder::new(StatusCode::OK, BodyKind::Length(0))
         .answering(&closing)
         .write(&HeaderMap::new(), &mut out);
     assert!(!body.keep_alive());
     assert_eq!(
         text(&out),
-        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
     );
 
     let mut out = Vec::new();
-    let body = ResponseHead::new(StatusCode::BAD_REQUEST, BodyKind::Length(0))
+    let body = ResponseEncoder::new(StatusCode::BAD_REQUEST, BodyKind::Length(0))
         .close(true)
         .write(&HeaderMap::new(), &mut out);
     assert!(!body.keep_alive());
-    assert!(text(&out).ends_with("Connection: close\r\n\r\n"));
+    assert!(text(&out).ends_with("connection: close\r\n\r\n"));
     // A request that closes is never reopened by the server.
-    let body = ResponseHead::new(StatusCode::OK, BodyKind::Length(0))
+    let body = ResponseEncoder::new(StatusCode::OK, BodyKind::Length(0))
         .answering(&closing)
         .close(false)
         .write(&HeaderMap::new(), &mut Vec::new());
@@ -188,17 +189,17 @@ fn http10_keep_alive_is_echoed_and_a_stream_ends_with_the_connection() {
     let kept = request(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     assert_eq!(kept.version, Version::HTTP_10);
     let mut out = Vec::new();
-    let body = ResponseHead::new(StatusCode::OK, BodyKind::Length(0))
+    let body = ResponseEncoder::new(StatusCode::OK, BodyKind::Length(0))
         .answering(&kept)
         .write(&HeaderMap::new(), &mut out);
     assert!(body.keep_alive());
     assert_eq!(
         text(&out),
-        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n"
+        "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n"
     );
 
     let mut out = Vec::new();
-    let mut body = ResponseHead::new(StatusCode::OK, BodyKind::Chunked)
+    let mut body = ResponseEncoder::new(StatusCode::OK, BodyKind::Chunked)
         .answering(&kept)
         .write(&HeaderMap::new(), &mut out);
     assert!(
@@ -209,15 +210,15 @@ fn http10_keep_alive_is_echoed_and_a_stream_ends_with_the_connection() {
     body.finish(&mut out).unwrap();
     assert_eq!(
         text(&out),
-        "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nraw"
+        "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nraw"
     );
 }
 
 #[test]
 fn a_body_must_match_its_content_length() {
     let mut out = Vec::new();
-    let mut body =
-        ResponseHead::new(StatusCode::OK, BodyKind::Length(3)).write(&HeaderMap::new(), &mut out);
+    let mut body = ResponseEncoder::new(StatusCode::OK, BodyKind::Length(3))
+        .write(&HeaderMap::new(), &mut out);
     let before = out.len();
     let error = body.data(b"four", &mut out).unwrap_err();
     assert_eq!(
@@ -249,9 +250,9 @@ fn continue_and_unknown_reasons() {
     assert_eq!(out, b"HTTP/1.1 100 Continue\r\n\r\n");
     let mut out = Vec::new();
     let status = StatusCode::from_u16(599).unwrap();
-    let body = ResponseHead::new(status, BodyKind::Length(0)).write(&HeaderMap::new(), &mut out);
+    let body = ResponseEncoder::new(status, BodyKind::Length(0)).write(&HeaderMap::new(), &mut out);
     body.finish(&mut out).unwrap();
-    assert_eq!(text(&out), "HTTP/1.1 599 \r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(text(&out), "HTTP/1.1 599 \r\ncontent-length: 0\r\n\r\n");
 }
 
 #[test]

@@ -1,14 +1,14 @@
-//! The response head: httparse reads the status line and header lines (strict: no obs-fold,
-//! no leniency), then the framing headers decide where the body ends (RFC 9112 §6.3) with the
-//! request side's rules.
+//! [`ResponseHead`], and how one is parsed: httparse reads the status line and header lines
+//! (strict: no obs-fold, no leniency), then the shared header reader's framing rules, the
+//! request side's, decide where the body ends (RFC 9112 §6.3).
 
 use bytes::Bytes;
-use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode, Version};
 
-use super::head::Framing;
-use super::read::HeadParser;
-use super::{HttpError, Limits};
+use super::super::headers::{read_fields, Delimited, Message};
+use super::super::read::HeadParser;
+use super::super::scan::SectionScan;
+use super::super::{HttpError, Limits};
 
 /// Up to this many header slots live on the stack while parsing.
 const STACK_HEADERS: usize = 100;
@@ -29,7 +29,7 @@ pub enum ResponseFraming {
 /// A response's status line and headers, with what the framing headers mean.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct StatusHead {
+pub struct ResponseHead {
     /// The status code.
     pub status: StatusCode,
     /// `HTTP_10` or `HTTP_11`.
@@ -46,14 +46,18 @@ pub struct StatusHead {
 
 /// Parses response heads; `head_request` says the request was `HEAD` (no body follows).
 #[derive(Debug, Clone, Copy)]
-pub(super) struct StatusParser {
+pub(super) struct ResponseParser {
     pub(super) head_request: bool,
 }
 
-impl HeadParser for StatusParser {
-    type Head = StatusHead;
+impl HeadParser for ResponseParser {
+    type Head = ResponseHead;
 
-    fn parse(&self, buf: &[u8], limits: &Limits) -> Result<Option<(StatusHead, usize)>, HttpError> {
+    fn parse(
+        &mut self,
+        buf: &[u8],
+        limits: &Limits,
+    ) -> Result<Option<(ResponseHead, usize)>, HttpError> {
         let mut slots = [httparse::EMPTY_HEADER; STACK_HEADERS];
         let mut heap = Vec::new();
         let slots = if limits.max_headers <= STACK_HEADERS {
@@ -84,12 +88,36 @@ impl HeadParser for StatusParser {
             Version::HTTP_11
         };
         let shared = Bytes::copy_from_slice(&buf[..len]);
-        let (headers, framing) = build_headers(response.headers, buf, &shared)?;
-        let head = self.head(status, version, headers, &framing, limits)?;
+        let (headers, framing) = read_fields(response.headers, buf, &shared, Message::Response)?;
+        // A response to HEAD, and 1xx, 204 and 304 responses, have no body whatever their
+        // headers say; the codings are then not judged (a HEAD response may name the
+        // `gzip, chunked` its GET would use, RFC 9112 §6.1).
+        let bodiless = self.head_request
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        let framing_kind = match framing.body(version, bodiless, limits.max_body_len)? {
+            Delimited::Length(length) => ResponseFraming::Length(length),
+            Delimited::Chunked => ResponseFraming::Chunked,
+            // RFC 9112 §6.3 item 8.
+            Delimited::Unframed => ResponseFraming::UntilClose,
+        };
+        let head = ResponseHead {
+            status,
+            version,
+            headers,
+            framing: framing_kind,
+            keep_alive: framing.persistent(version) && framing_kind != ResponseFraming::UntilClose,
+        };
         Ok(Some((head, len)))
     }
 
-    fn check_partial(&self, pending: &[u8], _: bool, limits: &Limits) -> Result<(), HttpError> {
+    fn check_partial(
+        &self,
+        pending: &[u8],
+        _: &SectionScan,
+        limits: &Limits,
+    ) -> Result<(), HttpError> {
         if pending.len() > limits.max_head_len {
             return Err(HttpError::HeadTooLarge {
                 max: limits.max_head_len,
@@ -97,82 +125,6 @@ impl HeadParser for StatusParser {
         }
         Ok(())
     }
-}
-
-impl StatusParser {
-    /// RFC 9112 §6.3, strictest first: `Content-Length` with `Transfer-Encoding` is refused
-    /// even where no body follows, since two parsers could disagree on where it ends. The
-    /// codings themselves are not judged where no body follows (a `HEAD` response may name
-    /// the `gzip, chunked` its `GET` would use, §6.1).
-    fn head(
-        &self,
-        status: StatusCode,
-        version: Version,
-        headers: HeaderMap,
-        framing: &Framing,
-        limits: &Limits,
-    ) -> Result<StatusHead, HttpError> {
-        if framing.transfer_encoding && framing.content_length.is_some() {
-            return Err(HttpError::ContentLengthWithTransferEncoding);
-        }
-        if framing.transfer_encoding && version == Version::HTTP_10 {
-            return Err(HttpError::TransferEncodingInHttp10);
-        }
-        let bodiless = self.head_request
-            || status.is_informational()
-            || status == StatusCode::NO_CONTENT
-            || status == StatusCode::NOT_MODIFIED;
-        let chunked = !bodiless && framing.chunked()?;
-        let framing_kind = match framing.content_length {
-            _ if bodiless => ResponseFraming::Length(0),
-            _ if chunked => ResponseFraming::Chunked,
-            Some(length) if length > limits.max_body_len => {
-                return Err(HttpError::BodyTooLarge {
-                    max: limits.max_body_len,
-                })
-            }
-            Some(length) => ResponseFraming::Length(length),
-            None => ResponseFraming::UntilClose,
-        };
-        let persistent = version == Version::HTTP_11 || framing.keep_alive;
-        Ok(StatusHead {
-            status,
-            version,
-            headers,
-            framing: framing_kind,
-            keep_alive: !framing.close && persistent && framing_kind != ResponseFraming::UntilClose,
-        })
-    }
-}
-
-/// The header map (values sliced from one shared copy of the head) and the framing headers.
-fn build_headers(
-    lines: &[httparse::Header<'_>],
-    buf: &[u8],
-    shared: &Bytes,
-) -> Result<(HeaderMap, Framing), HttpError> {
-    let mut headers = HeaderMap::with_capacity(lines.len());
-    let mut framing = Framing::default();
-    for line in lines {
-        let name = HeaderName::from_bytes(line.name.as_bytes())
-            .map_err(|_| HttpError::MalformedHead("invalid header name"))?;
-        let value = if line.value.is_empty() {
-            HeaderValue::from_static("")
-        } else {
-            let at = (line.value.as_ptr() as usize).saturating_sub(buf.as_ptr() as usize);
-            HeaderValue::from_maybe_shared(shared.slice(at..at + line.value.len()))
-                .map_err(|_| HttpError::MalformedHead("invalid header value"))?
-        };
-        if name == header::CONTENT_LENGTH {
-            framing.content_length(value.as_bytes())?;
-        } else if name == header::TRANSFER_ENCODING {
-            framing.transfer_encoding(value.as_bytes())?;
-        } else if name == header::CONNECTION {
-            framing.connection(value.as_bytes());
-        }
-        headers.append(name, value);
-    }
-    Ok((headers, framing))
 }
 
 /// 505-like for another HTTP version (`HTTP/2 200`), a malformed head for the rest.

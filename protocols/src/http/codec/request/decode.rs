@@ -1,13 +1,14 @@
-//! [`RequestDecoder`]: the request side's state machine. Its states and transitions are
-//! described in the [codec docs](super#the-state-machine).
+//! [`RequestDecoder`]: the server side's state machine, reading the requests of one
+//! connection. Its states and transitions are described in the
+//! [codec docs](super::super#the-request-decoder).
 
 use http::HeaderMap;
 
-use super::chunked::ChunkedBody;
-use super::head::{self, BodyKind, RequestHead};
-use super::read::{read_chunked, read_head, take_some, Chunked, HeadParser};
-use super::scan::SectionScan;
-use super::{HttpError, Limits};
+use super::super::chunked::ChunkedBody;
+use super::super::read::{read_chunked, read_head, take_some, Chunked};
+use super::super::scan::SectionScan;
+use super::super::{BodyKind, HttpError, Limits};
+use super::head::{RequestHead, RequestParser};
 use crate::input::{Backlog, Input};
 
 /// One event out of a [`RequestEvents`] cursor. For each request: one `Head`, any number of
@@ -48,7 +49,7 @@ enum State {
     Failed,
 }
 
-/// Decodes the requests arriving on one connection; see the [codec docs](super).
+/// Decodes the requests arriving on one connection; see the [codec docs](super::super).
 #[derive(Debug)]
 pub struct RequestDecoder {
     limits: Limits,
@@ -56,6 +57,7 @@ pub struct RequestDecoder {
     /// Whether the request being read keeps the connection alive.
     keep_alive: bool,
     backlog: Backlog,
+    parser: RequestParser,
 }
 
 impl Default for RequestDecoder {
@@ -77,6 +79,7 @@ impl RequestDecoder {
             state: State::ReadingHead(SectionScan::default()),
             keep_alive: true,
             backlog: Backlog::default(),
+            parser: RequestParser::default(),
         }
     }
 
@@ -102,6 +105,12 @@ impl RequestDecoder {
         self.state == State::Closed
     }
 
+    /// The spare room of the arena heads are copied into (for tests: none while idle).
+    #[cfg(test)]
+    pub(crate) fn parser_room(&self) -> usize {
+        self.parser.room()
+    }
+
     /// Bytes received and not decoded yet (a partial head, or input the consumer stopped
     /// before).
     pub fn buffered_len(&self) -> usize {
@@ -120,6 +129,7 @@ impl RequestDecoder {
             limits: &self.limits,
             state: &mut self.state,
             keep_alive: &mut self.keep_alive,
+            parser: &mut self.parser,
             input,
         }
     }
@@ -132,6 +142,7 @@ pub struct RequestEvents<'f, 'd> {
     limits: &'f Limits,
     state: &'f mut State,
     keep_alive: &'f mut bool,
+    parser: &'f mut RequestParser,
     input: Input<'f, 'd>,
 }
 
@@ -147,8 +158,8 @@ impl RequestEvents<'_, '_> {
         match state {
             State::Closed | State::Failed => None,
             State::ReadingHead(scan) => {
-                match read_head(&RequestParser, scan, &mut self.input, self.limits)? {
-                    Ok(head) => {
+                match read_head(self.parser, scan, &mut self.input, self.limits)? {
+                    Ok((head, _)) => {
                         *self.keep_alive = head.keep_alive;
                         *state = match head.body {
                             BodyKind::Length(remaining) => State::ReadingLength { remaining },
@@ -201,29 +212,13 @@ impl Drop for RequestEvents<'_, '_> {
         if matches!(self.state, State::Closed | State::Failed) {
             self.input.discard();
         }
-    }
-}
-
-/// The request line and headers.
-struct RequestParser;
-
-impl HeadParser for RequestParser {
-    type Head = RequestHead;
-
-    fn parse(
-        &self,
-        buf: &[u8],
-        limits: &Limits,
-    ) -> Result<Option<(RequestHead, usize)>, HttpError> {
-        head::parse(buf, limits)
-    }
-
-    fn check_partial(
-        &self,
-        pending: &[u8],
-        first_line_done: bool,
-        limits: &Limits,
-    ) -> Result<(), HttpError> {
-        head::check_partial(pending, first_line_done, limits)
+        // Between requests: the arena's room is not kept across reads (an idle connection
+        // holds none).
+        if matches!(
+            self.state,
+            State::ReadingHead(_) | State::Closed | State::Failed
+        ) {
+            self.parser.release();
+        }
     }
 }

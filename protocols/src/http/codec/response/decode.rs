@@ -3,11 +3,11 @@
 
 use http::{HeaderMap, Method, StatusCode};
 
-use super::chunked::ChunkedBody;
-use super::read::{read_chunked, read_head, take_some, Chunked};
-use super::scan::SectionScan;
-use super::status::{ResponseFraming, StatusHead, StatusParser};
-use super::{HttpError, Limits};
+use super::super::chunked::ChunkedBody;
+use super::super::read::{read_chunked, read_head, take_some, Chunked};
+use super::super::scan::SectionScan;
+use super::super::{HttpError, Limits};
+use super::head::{ResponseFraming, ResponseHead, ResponseParser};
 use crate::input::{Backlog, Input};
 
 /// One event out of a [`ResponseEvents`] cursor: one `Head`, any number of `Data`, one `End`.
@@ -15,7 +15,7 @@ use crate::input::{Backlog, Input};
 #[derive(Debug)]
 pub enum ResponseEvent<'a> {
     /// The final response's status line and headers; its body (if any) follows.
-    Head(StatusHead),
+    Head(ResponseHead),
     /// Body bytes, decoded (chunk framing removed), never empty.
     Data(&'a [u8]),
     /// The response is complete; `trailers` holds a chunked body's trailer fields.
@@ -48,7 +48,7 @@ enum State {
     Failed,
 }
 
-/// Decodes the response to one request; see the [codec docs](super#the-response-decoder).
+/// Decodes the response to one request; see the [codec docs](super::super#the-response-decoder).
 ///
 /// ```
 /// use torsion_protocols::http::codec::{ResponseDecoder, ResponseEvent};
@@ -76,11 +76,13 @@ enum State {
 pub struct ResponseDecoder {
     limits: Limits,
     state: State,
-    parser: StatusParser,
+    parser: ResponseParser,
     /// The connection closed: what is buffered is all there is.
     eof: bool,
     /// Some byte of the response arrived.
     started: bool,
+    /// Bytes of the interim (1xx) heads read so far, against [`Limits::max_head_len`].
+    interim_len: usize,
     backlog: Backlog,
 }
 
@@ -97,11 +99,12 @@ impl ResponseDecoder {
         ResponseDecoder {
             limits,
             state: State::ReadingHead(SectionScan::default()),
-            parser: StatusParser {
+            parser: ResponseParser {
                 head_request: method == Method::HEAD,
             },
             eof: false,
             started: false,
+            interim_len: 0,
             backlog: Backlog::default(),
         }
     }
@@ -142,6 +145,7 @@ impl ResponseDecoder {
             state: &mut self.state,
             parser: self.parser,
             eof: self.eof,
+            interim_len: &mut self.interim_len,
             input,
         }
     }
@@ -161,8 +165,9 @@ impl ResponseDecoder {
 pub struct ResponseEvents<'f, 'd> {
     limits: &'f Limits,
     state: &'f mut State,
-    parser: StatusParser,
+    parser: ResponseParser,
     eof: bool,
+    interim_len: &'f mut usize,
     input: Input<'f, 'd>,
 }
 
@@ -228,22 +233,30 @@ impl ResponseEvents<'_, '_> {
     }
 
     /// The final response's head: interim 1xx heads are dropped (RFC 9110 §15.2), an
-    /// unasked-for 101 is refused.
-    fn head(&mut self) -> Option<Result<StatusHead, HttpError>> {
+    /// unasked-for 101 is refused. The interim heads together may be as long as one head
+    /// ([`Limits::max_head_len`]): a server sending them without end (each one small) would
+    /// otherwise keep the client reading for ever.
+    fn head(&mut self) -> Option<Result<ResponseHead, HttpError>> {
         loop {
             let State::ReadingHead(scan) = self.state else {
                 return None;
             };
-            match read_head(&self.parser, scan, &mut self.input, self.limits) {
+            match read_head(&mut self.parser, scan, &mut self.input, self.limits) {
                 None if self.eof => return Some(Err(cut_short("response head"))),
                 None => return None,
-                Some(Ok(head)) if head.status == StatusCode::SWITCHING_PROTOCOLS => {
+                Some(Ok((head, _))) if head.status == StatusCode::SWITCHING_PROTOCOLS => {
                     return Some(Err(HttpError::UnexpectedSwitchingProtocols))
                 }
-                Some(Ok(head)) if head.status.is_informational() => {
+                Some(Ok((head, len))) if head.status.is_informational() => {
+                    *self.interim_len = self.interim_len.saturating_add(len);
+                    let max = self.limits.max_head_len;
+                    if *self.interim_len > max {
+                        return Some(Err(HttpError::InterimResponsesTooLarge { max }));
+                    }
                     *self.state = State::ReadingHead(SectionScan::default());
                 }
-                other => return other,
+                Some(Ok((head, _))) => return Some(Ok(head)),
+                Some(Err(error)) => return Some(Err(error)),
             }
         }
     }
