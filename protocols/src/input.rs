@@ -171,9 +171,12 @@ impl<'b, 'd> Input<'b, 'd> {
     }
 
     /// Drops everything not read yet: after a fatal framing error nothing more is wanted.
-    pub(crate) fn discard(&mut self) {
+    /// Returns whether there was anything to drop.
+    pub(crate) fn discard(&mut self) -> bool {
+        let any = !self.backlog.is_empty() || self.pos < self.chunk.len();
         self.backlog.clear();
         self.pos = self.chunk.len();
+        any
     }
 }
 

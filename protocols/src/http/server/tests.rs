@@ -269,6 +269,20 @@ fn http10_without_keep_alive_closes_after_the_response() {
     let (mut test, client) = connect(&mut server);
     test.feed(&client, b"GET /plaintext HTTP/1.0\r\n\r\n");
     assert!(client.take_text().ends_with("Hello, World!"));
+    // Nothing followed the request that ends the connection: nothing to linger for.
+    assert!(client.is_closed());
+    assert!(client.close_reason().unwrap().is_clean());
+}
+
+#[test]
+fn bytes_after_a_request_that_ends_the_connection_make_the_close_linger() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    test.feed(
+        &client,
+        b"GET /plaintext HTTP/1.0\r\n\r\nGET /plaintext HTTP/1.0\r\n\r\n",
+    );
+    assert_eq!(bodies(&client.take_text()), ["Hello, World!"]);
     assert_closes(&mut test, &client);
 }
 

@@ -58,6 +58,8 @@ pub struct RequestDecoder {
     keep_alive: bool,
     backlog: Backlog,
     parser: RequestParser,
+    /// Whether bytes after the last request were dropped unread.
+    dropped_input: bool,
 }
 
 impl Default for RequestDecoder {
@@ -80,6 +82,7 @@ impl RequestDecoder {
             keep_alive: true,
             backlog: Backlog::default(),
             parser: RequestParser::default(),
+            dropped_input: false,
         }
     }
 
@@ -92,6 +95,14 @@ impl RequestDecoder {
     /// connection is idle (the server's keep-alive timeout applies, not the header timeout).
     pub fn is_idle(&self) -> bool {
         self.state == State::ReadingHead(SectionScan::default()) && self.backlog.is_empty()
+    }
+
+    /// Whether bytes that came after the last request (one that closes the connection, or a
+    /// refused one) were dropped unread: the client sent more than the server will answer, so
+    /// closing at once could make the kernel reset the connection under responses the client
+    /// has not read yet.
+    pub fn has_dropped_input(&self) -> bool {
+        self.dropped_input
     }
 
     /// Whether a request was refused (after which nothing more is decoded).
@@ -123,13 +134,14 @@ impl RequestDecoder {
     pub fn feed<'f, 'd>(&'f mut self, data: &'d [u8]) -> RequestEvents<'f, 'd> {
         let mut input = Input::new(&mut self.backlog, data);
         if matches!(self.state, State::Closed | State::Failed) {
-            input.discard();
+            self.dropped_input |= input.discard();
         }
         RequestEvents {
             limits: &self.limits,
             state: &mut self.state,
             keep_alive: &mut self.keep_alive,
             parser: &mut self.parser,
+            dropped_input: &mut self.dropped_input,
             input,
         }
     }
@@ -143,6 +155,7 @@ pub struct RequestEvents<'f, 'd> {
     state: &'f mut State,
     keep_alive: &'f mut bool,
     parser: &'f mut RequestParser,
+    dropped_input: &'f mut bool,
     input: Input<'f, 'd>,
 }
 
@@ -210,7 +223,7 @@ impl Drop for RequestEvents<'_, '_> {
     fn drop(&mut self) {
         // Nothing is read after the end: keep none of it.
         if matches!(self.state, State::Closed | State::Failed) {
-            self.input.discard();
+            *self.dropped_input |= self.input.discard();
         }
         // Between requests: the arena's room is not kept across reads (an idle connection
         // holds none).

@@ -416,3 +416,24 @@ fn the_heads_of_one_read_share_one_block_that_outlives_the_next_reads() {
     assert!(decoder.is_idle());
     assert_eq!(decoder.parser_room(), 0, "an idle decoder keeps no arena");
 }
+
+/// Bytes after a request that ends the connection are dropped, and the decoder says so.
+#[test]
+fn bytes_after_the_last_request_are_dropped_and_reported() {
+    let last = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    let mut decoder = RequestDecoder::new();
+    let mut events = decoder.feed(last);
+    while events.next().is_some() {}
+    drop(events);
+    assert!(decoder.is_closed() && !decoder.has_dropped_input());
+    // Whatever comes later, in another read or the same one, is dropped and reported.
+    decoder.feed(b"GET / HTTP/1.1\r\n");
+    assert!(decoder.has_dropped_input() && decoder.buffered_len() == 0);
+    let mut decoder = RequestDecoder::new();
+    let mut wire = last.to_vec();
+    wire.extend_from_slice(b"GET /next HTTP/1.1\r\n\r\n");
+    let mut events = decoder.feed(&wire);
+    while events.next().is_some() {}
+    drop(events);
+    assert!(decoder.is_closed() && decoder.has_dropped_input());
+}

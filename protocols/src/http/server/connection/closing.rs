@@ -66,12 +66,13 @@ impl<H: Handler> HttpConnection<H> {
     /// Whether bytes the server has not read may be on their way or waiting: a request
     /// refused or half read, bytes after the last request (the decoder holds some, or it
     /// stopped at a `Connection: close` and dropped what followed), or reading paused (the
-    /// kernel may hold more). Nothing can be after the client's EOF.
+    /// kernel may hold more). Nothing can be after the client's EOF, nor after a
+    /// `Connection: close` request that nothing followed (the client said it sends no more).
     pub(super) fn may_have_unread_input(&self, cx: &Context<'_>) -> bool {
+        let decoder_done = self.decoder.is_idle()
+            || (self.decoder.is_closed() && !self.decoder.has_dropped_input());
         !self.read_ended
-            && (!self.decoder.is_idle()
-                || !matches!(self.current, Current::Idle)
-                || cx.is_reading_paused())
+            && (!decoder_done || !matches!(self.current, Current::Idle) || cx.is_reading_paused())
     }
 
     /// The responses are out and the write side is shutting: lingering begins.
