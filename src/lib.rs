@@ -57,6 +57,9 @@ pub mod guide {
     #[doc = include_str!("../docs/testing.md")]
     pub mod testing {}
 
+    #[doc = include_str!("../docs/fuzzing.md")]
+    pub mod fuzzing {}
+
     #[doc = include_str!("../docs/udp.md")]
     pub mod udp {}
 

@@ -35,6 +35,12 @@ pub(super) trait HeadParser {
 /// The head, once whole, and its length on the wire. A head wholly inside the chunk is parsed
 /// there (one pass); otherwise it is gathered in the backlog and parsed when it may be
 /// complete.
+///
+/// The verdict must not depend on how reads split the bytes, and gathering is what a head in
+/// pieces gets: httparse judges the bytes up to the end of the first line, then up to the empty
+/// line, and the limits judge what is pending in between. So the one-pass parse decides only
+/// a head it accepts; a refusal there (which httparse may reach on bytes gathering would not
+/// parse yet, or reach by another limit first) is judged again by gathering.
 pub(super) fn read_head<P: HeadParser>(
     parser: &mut P,
     scan: &mut SectionScan,
@@ -46,18 +52,14 @@ pub(super) fn read_head<P: HeadParser>(
         if rest.is_empty() {
             return None;
         }
-        match parser.parse(rest, limits) {
-            Ok(Some((head, len))) => {
-                input.pos += len;
-                return Some(Ok((head, len)));
-            }
-            Ok(None) => {}
-            Err(error) => return Some(Err(error)),
+        if let Ok(Some((head, len))) = parser.parse(rest, limits) {
+            input.pos += len;
+            return Some(Ok((head, len)));
         }
     }
     loop {
         match gather(input, scan, false, limits.max_head_len) {
-            Gathered::Ready => match parser.parse(input.backlog.pending(), limits) {
+            Gathered::Ready => match parser.parse(scanned(input, scan), limits) {
                 Ok(Some((head, len))) => {
                     input.backlog.consume(len);
                     return Some(Ok((head, len)));
@@ -80,6 +82,14 @@ pub(super) fn read_head<P: HeadParser>(
             }
         }
     }
+}
+
+/// The pending bytes of the section that the scan has reached. A consumer that stopped early
+/// may have left more, which httparse must not judge before the scan gets there: a head read
+/// whole is judged on the same bytes.
+fn scanned<'i>(input: &'i Input<'_, '_>, scan: &SectionScan) -> &'i [u8] {
+    let pending = input.backlog.pending();
+    &pending[..scan.scanned.min(pending.len())]
 }
 
 /// What [`gather`] found.

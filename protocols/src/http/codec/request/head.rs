@@ -118,6 +118,7 @@ fn parse(
         heap.resize_with(limits.max_headers, MaybeUninit::uninit);
         &mut heap[..]
     };
+    check_request_line(buf, limits)?;
     let mut request = httparse::Request::new(&mut []);
     // The default configuration is httparse's strict one: no leniency is enabled.
     let parsed = httparse::ParserConfig::default().parse_request_with_uninit_headers(
@@ -283,18 +284,9 @@ fn other_version(error: httparse::Error, buf: &[u8]) -> bool {
 /// included (RFC 9112 §2.2 lets them be skipped, not sent without end). `Ok` while within
 /// them.
 fn check_partial(pending: &[u8], scan: &SectionScan, limits: &Limits) -> Result<(), HttpError> {
-    // Room for a method, two spaces and `HTTP/1.1\r\n` around a target of the maximum length.
-    const LINE_SLACK: usize = 64;
     let line = &pending[scan.leading_empty_lines().min(pending.len())..];
-    if !scan.first_line_done() && line.len() > limits.max_target_len.saturating_add(LINE_SLACK) {
-        let line = line.trim_ascii_start();
-        let target = line.split(|&b| b == b' ').nth(1).unwrap_or(&[]);
-        if target.len() > limits.max_target_len {
-            return Err(HttpError::TargetTooLong {
-                max: limits.max_target_len,
-            });
-        }
-        return Err(HttpError::MalformedHead("request line too long"));
+    if !scan.first_line_done() && line.len() > max_request_line(limits) {
+        return Err(request_line_too_long(line, limits));
     }
     if pending.len() > limits.max_head_len {
         return Err(HttpError::HeadTooLarge {
@@ -302,4 +294,46 @@ fn check_partial(pending: &[u8], scan: &SectionScan, limits: &Limits) -> Result<
         });
     }
     Ok(())
+}
+
+/// The bytes within which the request line must end, the empty lines before it aside: room
+/// for a method, two spaces and `HTTP/1.1\r\n` around a target of the maximum length.
+fn max_request_line(limits: &Limits) -> usize {
+    const LINE_SLACK: usize = 64;
+    limits.max_target_len.saturating_add(LINE_SLACK)
+}
+
+/// Holds a head read whole to the bound [`check_partial`] holds one arriving in pieces to, so
+/// a request line is refused the same however it was read.
+fn check_request_line(buf: &[u8], limits: &Limits) -> Result<(), HttpError> {
+    let max = max_request_line(limits);
+    if buf.len() <= max {
+        return Ok(());
+    }
+    let window = &buf[..buf.len().min(limits.max_head_len.saturating_add(1))];
+    let mut scan = SectionScan::default();
+    let scanned = scan.scan(window, false).map_or(window.len(), |n| n - 1);
+    let leading = scan.leading_empty_lines().min(scanned);
+    if scanned - leading > max {
+        return Err(request_line_too_long(&buf[leading..], limits));
+    }
+    Ok(())
+}
+
+/// 414 or 400 for a request line (`line`, from its first byte) not ended within
+/// [`max_request_line`] bytes, judged on those bytes and the next only, however many more have
+/// arrived.
+fn request_line_too_long(line: &[u8], limits: &Limits) -> HttpError {
+    let window = &line[..line.len().min(max_request_line(limits).saturating_add(1))];
+    let target = window
+        .trim_ascii_start()
+        .split(|&b| b == b' ')
+        .nth(1)
+        .unwrap_or(&[]);
+    if target.len() > limits.max_target_len {
+        return HttpError::TargetTooLong {
+            max: limits.max_target_len,
+        };
+    }
+    HttpError::MalformedHead("request line too long")
 }

@@ -1,6 +1,7 @@
 //! The request decoder's limits: each at its edge (exactly at it passes, one more is
-//! refused) and past it, the empty lines before a request counted against the head's, and a
-//! slow peer's head parsed in linear time. Each input fed in every chunk size (the harness of
+//! refused) and past it, the empty lines before a request counted against the head's, a head
+//! judged the same whether read whole or in pieces, and a slow peer's head parsed in linear
+//! time. Each input fed in every chunk size (the harness of
 //! `request_decode.rs`).
 
 use http::StatusCode;
@@ -178,4 +179,38 @@ fn trailers_are_bounded_like_the_head() {
     let error = refused_with(&small(), &large);
     assert_eq!(error, HttpError::TrailersTooLarge);
     assert_eq!(error.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+}
+
+#[test]
+fn a_head_is_judged_the_same_whether_it_came_whole_or_in_pieces() {
+    // Over both the header count and the head length: the length is judged first, since a
+    // head arriving in pieces is refused once it passes the limit, before its end is seen.
+    let many = format!("GET / HTTP/1.1\r\n{}\r\n", "Host: a\r\n".repeat(30));
+    assert_eq!(
+        refused_with(&small(), many.as_bytes()),
+        HttpError::HeadTooLarge { max: 200 }
+    );
+    // A bad byte in a head whose end has not come, and bytes after a request that do not end
+    // a line yet: nothing is judged before a line's end, however the bytes were read.
+    assert_eq!(decode(b"GET / HTTP/1.1\r\nHo\x01st: a\r\n"), []);
+    let mut after = post("Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    after.extend_from_slice(b"rh\xa7\x91");
+    assert_eq!(decode(&after).len(), 2);
+    // A consumer that stops after each event leaves the next head's bytes buffered: they are
+    // judged as far as the scan has reached, as a head arriving whole is (here the bad value
+    // is never parsed, since the head passes the limit before its end).
+    let mut pipelined =
+        b"GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nX: a\rb\r\n".to_vec();
+    pipelined.extend_from_slice(format!("Y: {}\r\n\r\n", "v".repeat(200)).as_bytes());
+    assert_eq!(
+        refused_with(&small(), &pipelined),
+        HttpError::HeadTooLarge { max: 200 }
+    );
+    // A request line must end within the target limit and 64 bytes, even when it arrives
+    // whole (here a long method with a short target; `small` allows 40 + 64).
+    let long_method = format!("{} / HTTP/1.1\r\nHost: a\r\n\r\n", "M".repeat(110));
+    assert_eq!(
+        refused_with(&small(), long_method.as_bytes()),
+        HttpError::MalformedHead("request line too long")
+    );
 }

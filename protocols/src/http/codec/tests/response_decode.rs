@@ -272,6 +272,25 @@ fn malformed_heads_are_refused() {
 }
 
 #[test]
+fn a_head_is_judged_the_same_whether_it_came_whole_or_in_pieces() {
+    // A bad byte in a head the server never finished: the head is cut short, however it was
+    // read (read whole, httparse would see the bad byte before its end).
+    assert_eq!(
+        decode(b"HTTP/1.1 200 OK\r\nA\x01: b\r\n"),
+        [Ev::Error(HttpError::Incomplete {
+            what: "response head"
+        })]
+    );
+    // A status line with a bare CR, ending past the head limit: over the limit.
+    let limits = Limits::default().with_max_head_len(100);
+    let wire = format!("HTTP/1.1 200 {}\rX\r\n\r\n", "Ok".repeat(60));
+    assert_eq!(
+        decode_with(&Method::GET, &limits, wire.as_bytes()),
+        [Ev::Error(HttpError::HeadTooLarge { max: 100 })]
+    );
+}
+
+#[test]
 fn bare_lf_in_chunk_lines_is_refused() {
     let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n";
     assert_eq!(refused(wire), HttpError::InvalidChunkSize);
