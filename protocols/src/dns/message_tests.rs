@@ -236,6 +236,26 @@ fn each_header_flag_decodes_from_its_own_bit_alone() {
 }
 
 #[test]
+fn a_response_header_keeps_the_query_s_id_opcode_and_rd_and_carries_the_outcome() {
+    let query = Header {
+        id: 9,
+        opcode: 2,
+        recursion_desired: true,
+        ..Header::default()
+    };
+    let expected = Header {
+        id: 9,
+        response: true,
+        opcode: 2,
+        recursion_desired: true,
+        recursion_available: true,
+        rcode: Rcode(3),
+        ..Header::default()
+    };
+    assert_eq!(Header::response_to(&query, Rcode(3)), expected);
+}
+
+#[test]
 fn every_decoded_message_encodes_back_to_the_same_message() {
     for wire in [
         www_example_com_a(),
