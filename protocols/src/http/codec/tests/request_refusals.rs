@@ -243,6 +243,9 @@ fn bad_chunk_terminators_are_400() {
         "5\r\nhelloX\r\n0\r\n\r\n",
         "5\r\nhello\n0\r\n\r\n",
         "5\r\nhello\rX0\r\n\r\n",
+        // A chunk-size line's CR not followed by LF, after the size and after an extension.
+        "5\rXhello\r\n0\r\n\r\n",
+        "5;ext\r5hello\r\n0\r\n\r\n",
     ] {
         let input = post(&format!("Transfer-Encoding: chunked\r\n\r\n{chunks}"));
         assert_eq!(refused(&input), HttpError::BadChunkTerminator, "{chunks:?}");
