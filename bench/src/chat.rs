@@ -1,4 +1,4 @@
-//! The chat fan-out benchmark (issue 4: "the chat server holds 1,000 connected users with a
+//! The chat fan-out benchmark (the target: "the chat server holds 1,000 connected users with a
 //! message fanned out to all of them in well under a second").
 //!
 //! The real `ChatServer` runs in a torsion reactor on a thread of its own. This thread is the

@@ -25,7 +25,7 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest a server may take to notice it should start measuring.
 const MEASURE_START_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The target from DESIGN.md: torsion's CPU per message at most this many times mio's.
+/// The target: torsion's CPU per message at most this many times mio's.
 const TARGET_VS_MIO: f64 = 1.03;
 
 /// How many times more messages a pipelined run sends than a ping-pong run.

@@ -1,4 +1,4 @@
-//! The HTTP benchmark (issue 6, point 5): `GET /plaintext` (`Hello, World!`, `text/plain`)
+//! The HTTP benchmark: `GET /plaintext` (`Hello, World!`, `text/plain`)
 //! served by torsion's `HttpServer` and by hyper 1.x on a current-thread tokio runtime, side
 //! by side in one run under the same load from `wrk`.
 //!

@@ -26,7 +26,7 @@ use crate::external::{self, ExternalServer, ExternalSpec, Target, Vars};
 use crate::mem::rss_bytes;
 use crate::servers::{self, Control, ServerKind};
 
-/// The target from DESIGN.md for torsion.
+/// torsion's target: at most this many bytes per idle connection.
 const TARGET_BYTES_PER_CONNECTION: f64 = 256.0;
 
 /// Longest the holder waits for one connect.

@@ -1,4 +1,4 @@
-//! The TLS benchmark (issue 8): TLS echo throughput, and the rate of full handshakes, of
+//! The TLS benchmark: TLS echo throughput, and the rate of full handshakes, of
 //! torsion's TLS stage next to a tokio-rustls echo server, side by side in one run, with
 //! plain-TCP echo servers as references for what TLS costs.
 //!
