@@ -7,6 +7,7 @@ use http::{HeaderMap, StatusCode};
 use torsion_reactor::testing::{TestConnection, TestReactor};
 use torsion_reactor::{DisconnectReason, Reactor};
 
+use super::tests::connect;
 use super::*;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -33,12 +34,6 @@ fn router() -> Router {
         .post("/echo", |req: Request, res: Responder, r: &mut Reactor| {
             res.respond(r, StatusCode::OK, &HeaderMap::new(), req.body)
         })
-}
-
-fn connect(server: &mut HttpServer<Router>) -> (TestReactor, TestConnection) {
-    let mut test = TestReactor::new();
-    let client = test.connect_from(server).unwrap();
-    (test, client)
 }
 
 fn connection<'t>(test: &'t TestReactor, client: &TestConnection) -> &'t HttpConnection<Router> {

@@ -29,7 +29,8 @@ fn router() -> Router {
         })
 }
 
-fn connect(server: &mut HttpServer<Router>) -> (TestReactor, TestConnection) {
+/// A test reactor with one client connected to `server`.
+pub(super) fn connect(server: &mut HttpServer<Router>) -> (TestReactor, TestConnection) {
     let mut test = TestReactor::new();
     let client = test.connect_from(server).unwrap();
     (test, client)
