@@ -296,15 +296,9 @@ fn run_response(input: &[u8]) {
 
 fn decode_response(method: &Method, input: &[u8], plan: Plan, trace: &mut Trace) {
     let mut decoder = ResponseDecoder::with_limits(method, limits());
-    let mut trailing = false;
     feed_all(input, plan, |bytes, stop| {
-        // The decoder reads one response and keeps whatever follows it, unbounded, for
-        // `buffered_len` to show: a caller stops feeding once it is complete, as the client
-        // does (it drops the decoder).
-        if decoder.is_complete() {
-            trailing |= !bytes.is_empty();
-            return false;
-        }
+        // Bytes after a complete response are fed too: the decoder counts them without
+        // keeping them, so the heap bound holds however much follows.
         let mut events = decoder.feed(bytes);
         while let Some(event) = events.next() {
             record_response(event, trace);
@@ -323,7 +317,7 @@ fn decode_response(method: &Method, input: &[u8], plan: Plan, trace: &mut Trace)
     // How much followed a complete response depends on where the feeding stopped; that some
     // did does not.
     let buffered = if decoder.is_complete() {
-        usize::from(trailing || decoder.buffered_len() > 0)
+        usize::from(decoder.buffered_len() > 0)
     } else {
         decoder.buffered_len()
     };

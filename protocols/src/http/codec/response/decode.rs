@@ -42,7 +42,8 @@ enum State {
         /// Body bytes so far, against [`Limits::max_body_len`].
         received: u64,
     },
-    /// The response ended. Bytes after it are kept, unread ([`ResponseDecoder::buffered_len`]).
+    /// The response ended. Bytes that came with its last part are kept unread; later ones are
+    /// only counted ([`ResponseDecoder::buffered_len`]).
     Complete,
     /// The response was refused: nothing more is read.
     Failed,
@@ -83,6 +84,9 @@ pub struct ResponseDecoder {
     started: bool,
     /// Bytes of the interim (1xx) heads read so far, against [`Limits::max_head_len`].
     interim_len: usize,
+    /// Bytes fed after the response was complete and dropped unread: they are only counted
+    /// (a server may send without end), so the decoder's memory stays bounded.
+    dropped_after_end: usize,
     backlog: Backlog,
 }
 
@@ -105,6 +109,7 @@ impl ResponseDecoder {
             eof: false,
             started: false,
             interim_len: 0,
+            dropped_after_end: 0,
             backlog: Backlog::default(),
         }
     }
@@ -127,15 +132,22 @@ impl ResponseDecoder {
 
     /// Bytes received and not decoded: a partial head, input the consumer stopped before, or
     /// (once complete) bytes the server sent after the response, which make the connection
-    /// unfit for another request.
+    /// unfit for another request. Bytes fed after the response ended are counted here but not
+    /// kept: only those of the feed that completed it stay buffered.
     pub fn buffered_len(&self) -> usize {
-        self.backlog.len()
+        self.backlog.len().saturating_add(self.dropped_after_end)
     }
 
     /// Feeds `data`, which follows the bytes fed before, and returns the cursor over the events
     /// now complete. Bytes the cursor does not reach are kept for the next `feed`.
     pub fn feed<'f, 'd>(&'f mut self, data: &'d [u8]) -> ResponseEvents<'f, 'd> {
         self.started |= !data.is_empty();
+        let data = if self.state == State::Complete {
+            self.dropped_after_end = self.dropped_after_end.saturating_add(data.len());
+            &[]
+        } else {
+            data
+        };
         let mut input = Input::new(&mut self.backlog, data);
         if self.state == State::Failed {
             input.discard();

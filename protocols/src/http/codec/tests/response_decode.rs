@@ -387,4 +387,11 @@ fn freshness_and_bytes_after_the_response() {
     );
     assert!(!decoder.is_fresh() && decoder.is_complete());
     assert_eq!(decoder.buffered_len(), 5);
+    // A server that goes on sending after the response: counted, yielding no event.
+    for _ in 0..1000 {
+        take(&mut events, decoder.feed(&[b'x'; 1024]), usize::MAX);
+    }
+    assert_eq!(decoder.buffered_len(), 5 + 1000 * 1024);
+    assert!(decoder.is_complete());
+    assert_eq!(events.len(), 2, "only the head and the end: {events:?}");
 }
