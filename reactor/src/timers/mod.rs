@@ -57,9 +57,10 @@ pub(crate) enum TimerAction {
 /// Every pending timer, and whose.
 pub(crate) struct Timers {
     queue: TimerQueue<TimerAction>,
-    /// The pending timers of each source that has any (by its poll token: connections and
-    /// UDP sockets), cancelled when it closes.
-    owned: HashMap<Token, Vec<TimerKey>>,
+    /// The pending timers of each source that has had any (by its poll token: connections
+    /// and UDP sockets), cancelled when it closes. A source's list stays, empty, until it
+    /// closes: a connection that re-arms one timer per request costs no allocation.
+    owned: HashMap<Token, Vec<TimerKey>, BuildTokenHasher>,
     clock: Clock,
     pub(crate) loops: Loops,
 }
@@ -68,7 +69,7 @@ impl Timers {
     pub(crate) fn new(clock: Clock) -> Timers {
         Timers {
             queue: TimerQueue::default(),
-            owned: HashMap::new(),
+            owned: HashMap::default(),
             clock,
             loops: Loops::default(),
         }
@@ -119,9 +120,6 @@ impl Timers {
     pub(crate) fn forget(&mut self, owner: Token, timer: TimerKey) {
         if let Some(timers) = self.owned.get_mut(&owner) {
             timers.retain(|t| *t != timer);
-            if timers.is_empty() {
-                self.owned.remove(&owner);
-            }
         }
     }
 
@@ -163,6 +161,43 @@ impl Timers {
     /// The next timer due in the pass `due` began.
     pub(crate) fn pop_due(&mut self, due: &Due) -> Option<(TimerKey, TimerAction)> {
         self.queue.pop_due(due.now, due.mark)
+    }
+}
+
+/// Hashes the poll tokens that key [`Timers::owned`]: the reactor makes them (no peer
+/// chooses one), so a multiply-and-fold does, where SipHash's resistance to chosen keys
+/// would cost more than the rest of re-arming a timer.
+#[derive(Default, Clone, Copy)]
+struct BuildTokenHasher;
+
+impl std::hash::BuildHasher for BuildTokenHasher {
+    type Hasher = TokenHasher;
+
+    fn build_hasher(&self) -> TokenHasher {
+        TokenHasher(0)
+    }
+}
+
+/// See [`BuildTokenHasher`].
+#[derive(Default)]
+struct TokenHasher(u64);
+
+impl std::hash::Hasher for TokenHasher {
+    fn finish(&self) -> u64 {
+        // Fibonacci hashing, folded so that both the low bits (the bucket) and the top
+        // seven (hashbrown's tag) depend on every bit of the token.
+        let h = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h ^ (h >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 ^= n as u64;
     }
 }
 

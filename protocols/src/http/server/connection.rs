@@ -5,6 +5,7 @@ mod closing;
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
@@ -54,8 +55,8 @@ pub struct HttpConnection<H: Handler> {
     /// Set in `connection_made` (it needs the connection's id).
     pipeline: Option<SharedPipeline>,
     current: Current,
-    /// The read timeout running, and its call.
-    deadline: (Deadline, Option<DelayedCall>),
+    /// The read timeout running.
+    deadline: ReadTimer,
     /// The send timeout: follows bytes waiting in the queue.
     send: Option<SendGuard>,
     /// Reading is paused because the write queue passed its high watermark: a client that
@@ -69,6 +70,32 @@ pub struct HttpConnection<H: Handler> {
     closing: Closing,
     /// The client's EOF arrived: nothing more can be unread.
     read_ended: bool,
+}
+
+/// The read timeout running: which one, its call, and the later instant bytes have moved it
+/// to since it was armed. A read that restarts the timeout only moves `until`; the call, when
+/// it fires, arms itself again for the rest. So a request costs no timer cancelled and
+/// scheduled, only a look at the clock.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ReadTimer {
+    which: Deadline,
+    call: Option<DelayedCall>,
+    until: Option<Instant>,
+}
+
+impl ReadTimer {
+    const NONE: ReadTimer = ReadTimer {
+        which: Deadline::None,
+        call: None,
+        until: None,
+    };
+
+    /// Cancels the call, if one runs; the timer is then `NONE`.
+    pub(super) fn cancel(&mut self, cx: &mut Context<'_>) {
+        if let Some(call) = std::mem::replace(self, ReadTimer::NONE).call {
+            call.cancel(cx.reactor());
+        }
+    }
 }
 
 /// Which read timeout applies.
@@ -97,7 +124,7 @@ impl<H: Handler> HttpConnection<H> {
             date,
             pipeline: None,
             current: Current::Idle,
-            deadline: (Deadline::None, None),
+            deadline: ReadTimer::NONE,
             send: None,
             backed_up: false,
             stalled: false,
@@ -203,29 +230,48 @@ impl<H: Handler> HttpConnection<H> {
         } else {
             Deadline::Header
         };
-        let (running, call) = self.deadline;
-        let restarts_on_activity = matches!(want, Deadline::Idle | Deadline::Body);
-        if want == running && call.is_some() && !(activity && restarts_on_activity) {
-            return;
-        }
-        if let Some(call) = call {
-            call.cancel(cx.reactor());
-        }
         let delay = match want {
             Deadline::None => None,
             Deadline::Idle => self.config.idle_timeout,
             Deadline::Header => self.config.header_timeout,
             Deadline::Body => self.config.body_timeout,
         };
-        let call = delay.and_then(|delay| {
-            cx.call_later(delay, move |this: &mut Self, cx| this.timed_out(want, cx))
-        });
-        self.deadline = (want, call);
+        if want == self.deadline.which && self.deadline.call.is_some() {
+            let restarts = activity && matches!(want, Deadline::Idle | Deadline::Body);
+            if let (true, Some(delay)) = (restarts, delay) {
+                self.deadline.until = Some(cx.reactor().now() + delay);
+            }
+            return;
+        }
+        self.deadline.cancel(cx);
+        self.deadline = ReadTimer {
+            which: want,
+            call: delay.and_then(|delay| self.call_timed_out(cx, want, delay)),
+            until: None,
+        };
+    }
+
+    /// Schedules the `which` timeout's end `delay` from now.
+    fn call_timed_out(
+        &mut self,
+        cx: &mut Context<'_>,
+        which: Deadline,
+        delay: Duration,
+    ) -> Option<DelayedCall> {
+        cx.call_later(delay, move |this: &mut Self, cx| this.timed_out(which, cx))
     }
 
     /// The read timeout `which` ran out.
     fn timed_out(&mut self, which: Deadline, cx: &mut Context<'_>) {
-        self.deadline = (Deadline::None, None);
+        if let Some(until) = self.deadline.until.take() {
+            // Bytes came since the timer was armed: it runs on to the instant they set.
+            let now = cx.reactor().now();
+            if until > now {
+                self.deadline.call = self.call_timed_out(cx, which, until - now);
+                return;
+            }
+        }
+        self.deadline = ReadTimer::NONE;
         match which {
             Deadline::Idle if self.pending_responses() > 0 || self.is_sending(cx) => {
                 // Waiting for the application (a long poll), or for the client to take a
@@ -303,7 +349,7 @@ impl<H: Handler> HttpConnection<H> {
         }
         // A close that lingers once the responses are out waits for the same report.
         cx.watch_writes(matches!(self.closing, Closing::Sending));
-        if self.deadline.0 == Deadline::Idle {
+        if self.deadline.which == Deadline::Idle {
             self.arm_deadline(cx, true);
         }
     }

@@ -468,6 +468,24 @@ fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
 }
 
 #[test]
+fn each_request_restarts_the_idle_timeout_from_its_own_arrival() {
+    // Requests 50 s apart: each lands before the timeout armed by the one before ends, and
+    // long after the first timer was due; the close comes 60 s after the last, to the second.
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    for _ in 0..4 {
+        test.advance(Duration::from_secs(50));
+        test.feed(&client, b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(client.take_text().ends_with("Hello, World!"));
+        assert!(!client.is_closed());
+    }
+    test.advance(Duration::from_secs(59));
+    assert!(!client.is_closed(), "59 s after the last request");
+    test.advance(Duration::from_secs(1));
+    assert!(client.is_closed(), "60 s after the last request");
+}
+
+#[test]
 fn a_connection_waiting_for_its_answer_is_not_idle() {
     let router = router().get("/poll", |_: Request, res: Responder, r: &mut Reactor| {
         r.call_later(Duration::from_secs(90), move |r| ok(res, r, "news"));

@@ -6,7 +6,7 @@ use std::time::Duration;
 use log::{debug, warn};
 use torsion_reactor::Context;
 
-use super::{Current, Deadline, HttpConnection, SendGuard};
+use super::{Current, HttpConnection, SendGuard};
 use crate::http::codec::RequestDecoder;
 use crate::http::server::handler::Handler;
 use crate::http::server::linger::{Closing, Expired, Linger};
@@ -35,9 +35,7 @@ impl<H: Handler> HttpConnection<H> {
         if let Some(pipeline) = &self.pipeline {
             pipeline.borrow_mut().abandon();
         }
-        if let (_, Some(call)) = std::mem::replace(&mut self.deadline, (Deadline::None, None)) {
-            call.cancel(cx.reactor());
-        }
+        self.deadline.cancel(cx);
         // Nothing more is read: the request state goes (a body gathered so far, bytes the
         // decoder holds), so a closing connection holds no more than an idle one.
         self.current = Current::Idle;
