@@ -1,6 +1,7 @@
 //! [`RequestHead`], and how one is parsed: httparse reads the request line and header lines,
 //! the shared header reader notes the framing headers, and the `http` types are built.
 
+use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
@@ -50,20 +51,45 @@ pub struct RequestHead {
 #[derive(Debug, Default)]
 pub(super) struct RequestParser {
     /// Where heads are copied: one allocation for every head of a pipelined read instead of
-    /// one each (and one more for the count their slices share). Emptied by
-    /// [`release`](Self::release) once the decoder is between requests with nothing buffered,
-    /// so an idle connection holds none of it; a head handed out keeps alive only the block it
-    /// lies in.
+    /// one each (and one more for the count their slices share). Handed to the thread's
+    /// spare blocks by [`release`](Self::release) once the decoder is between requests with
+    /// nothing buffered, so an idle connection holds none of it; a head handed out keeps
+    /// alive only the block it lies in.
     arena: BytesMut,
+    /// `arena` is a block (not the empty `BytesMut::new()`).
+    holds_block: bool,
 }
 
 /// The smallest block the arena allocates: room for several typical heads.
 const ARENA_BLOCK: usize = 4096;
 
+/// How many released arena blocks a thread keeps for the next heads it parses.
+const SPARE_BLOCKS: usize = 32;
+
+thread_local! {
+    /// Arena blocks that decoders between requests let go of: the next head parsed on this
+    /// thread, on any connection, takes one instead of allocating. A block is reused in place
+    /// once every head cut from it has been dropped (else `reserve` allocates a fresh one), so
+    /// a keep-alive request costs no allocation for its head, and an idle connection still
+    /// holds none. At most [`SPARE_BLOCKS`] blocks per thread.
+    static SPARE_ARENAS: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+}
+
 impl RequestParser {
-    /// Lets go of the arena's spare room (the heads handed out keep their block).
+    /// Lets go of the arena (the heads handed out keep their block alive), for the thread's
+    /// next head to take.
     pub(super) fn release(&mut self) {
-        self.arena = BytesMut::new();
+        if !std::mem::take(&mut self.holds_block) {
+            return;
+        }
+        let block = std::mem::take(&mut self.arena);
+        // A thread being torn down has no spares to keep: the block is just dropped.
+        let _ = SPARE_ARENAS.try_with(|spares| {
+            let mut spares = spares.borrow_mut();
+            if spares.len() < SPARE_BLOCKS {
+                spares.push(block);
+            }
+        });
     }
 
     /// The arena's spare room.
@@ -75,6 +101,16 @@ impl RequestParser {
     /// `head`, copied into the arena.
     fn copy(&mut self, head: &[u8]) -> Bytes {
         if self.arena.capacity() < head.len() {
+            if !self.holds_block {
+                if let Some(spare) = SPARE_ARENAS
+                    .try_with(|spares| spares.borrow_mut().pop())
+                    .ok()
+                    .flatten()
+                {
+                    self.arena = spare;
+                }
+                self.holds_block = true;
+            }
             // Reclaims the block in place when every head cut from it has been dropped.
             self.arena.reserve(head.len().max(ARENA_BLOCK));
         }

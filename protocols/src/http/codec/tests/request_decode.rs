@@ -417,6 +417,51 @@ fn the_heads_of_one_read_share_one_block_that_outlives_the_next_reads() {
     assert_eq!(decoder.parser_room(), 0, "an idle decoder keeps no arena");
 }
 
+/// A keep-alive request's head goes into the block the previous head used, once that head
+/// was dropped: the decoders of a thread share their released blocks, so neither a request
+/// nor an idle connection costs an allocation for its head.
+#[test]
+fn released_arena_blocks_are_reused_by_the_next_head() {
+    fn host_of_next_head(decoder: &mut RequestDecoder, name: &str) -> usize {
+        let request = format!("GET /{name} HTTP/1.1\r\nHost: h\r\n\r\n");
+        let mut events = decoder.feed(request.as_bytes());
+        let Some(Ok(RequestEvent::Head(head))) = events.next() else {
+            panic!("a head");
+        };
+        assert!(matches!(events.next(), Some(Ok(RequestEvent::End { .. }))));
+        assert_eq!(head.uri.path(), format!("/{name}"));
+        head.headers[http::header::HOST].as_bytes().as_ptr() as usize
+    }
+    let mut decoder = RequestDecoder::new();
+    let mut other = RequestDecoder::new();
+    let first = host_of_next_head(&mut decoder, "a");
+    assert_eq!(decoder.parser_room(), 0, "released between requests");
+    assert_eq!(
+        host_of_next_head(&mut decoder, "b"),
+        first,
+        "the same block"
+    );
+    assert_eq!(
+        host_of_next_head(&mut other, "c"),
+        first,
+        "another connection's"
+    );
+    // A head still held keeps its block: the next head goes elsewhere.
+    let mut events = decoder.feed(b"GET /d HTTP/1.1\r\nHost: h\r\n\r\n");
+    let Some(Ok(RequestEvent::Head(held))) = events.next() else {
+        panic!("a head");
+    };
+    drop(events);
+    let held_host = held.headers[http::header::HOST].as_bytes().as_ptr() as usize;
+    assert_eq!(held_host, first);
+    assert_ne!(
+        host_of_next_head(&mut other, "e"),
+        first,
+        "the block is in use"
+    );
+    drop(held);
+}
+
 /// Bytes after a request that ends the connection are dropped, and the decoder says so.
 #[test]
 fn bytes_after_the_last_request_are_dropped_and_reported() {
