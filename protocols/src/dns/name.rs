@@ -286,6 +286,38 @@ mod tests {
     }
 
     #[test]
+    fn name_errors_say_what_is_wrong() {
+        let long_label = "a".repeat(64);
+        let long_name = vec!["a".repeat(63); 5].join(".");
+        for (text, message) in [
+            ("", "empty domain name"),
+            ("a..b", "domain name has an empty label"),
+            (
+                long_label.as_str(),
+                "domain name label of 64 bytes, over the maximum 63",
+            ),
+            (
+                long_name.as_str(),
+                "domain name of 321 bytes on the wire, over the maximum 255",
+            ),
+        ] {
+            let error = Name::from_ascii(text).unwrap_err();
+            assert_eq!(error.to_string(), message, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn names_hash_alike_when_equal_ignoring_case_and_apart_otherwise() {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let hash = |text: &str| {
+            BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+                .hash_one(Name::from_ascii(text).unwrap())
+        };
+        assert_eq!(hash("WWW.Example.COM"), hash("www.example.com"));
+        assert_ne!(hash("a.example.com"), hash("b.example.com"));
+    }
+
+    #[test]
     fn bad_text_names_are_refused() {
         assert_eq!(Name::from_ascii(""), Err(NameError::Empty));
         assert_eq!(Name::from_ascii("a..b"), Err(NameError::EmptyLabel));
