@@ -90,7 +90,9 @@ mod udp;
 mod write_queue;
 
 pub use bytes::Bytes;
-pub use connect::{ConnectOptions, Connector, Target, DEFAULT_CONNECT_TIMEOUT};
+pub use connect::{
+    ConnectOptions, Connector, Target, DEFAULT_ATTEMPT_DELAY, DEFAULT_CONNECT_TIMEOUT,
+};
 pub use connections::ConnectionId;
 pub use context::{Context, WriteProgress};
 pub use endpoint::{ClientEndpoint, EndpointError, ParseEndpointError, ServerEndpoint, UnixName};
