@@ -3,7 +3,10 @@
 //! an endpoint names (TLS certificates, keys, trusted roots) loaded here.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
+
+use rustls::ServerConfig;
 
 use crate::endpoint::{ClientEndpoint, EndpointError, ServerEndpoint, UnixName};
 use crate::tls::{self, ClientAuth, Identity, ServerTls, TlsOptions};
@@ -60,14 +63,66 @@ impl Reactor {
                         endpoint: described.clone(),
                         error,
                     })?;
-                let tls = ServerTls::new(Arc::new(config), TlsOptions::default());
-                self.listen_boxed(addr, backlog, Box::new(factory), Some(Box::new(tls)))
+                let options = TlsOptions::default();
+                self.listen_tls_backlog(addr, backlog, config.into(), factory, options)
                     .map_err(io_error)
             }
             ServerEndpoint::Unix { name, mode } => self
                 .listen_unix_endpoint(name, mode, factory)
                 .map_err(io_error),
         }
+    }
+
+    /// Listens for TLS connections on `endpoint`'s address with `config` (and `options`, as
+    /// [`listen_tls_with`](Reactor::listen_tls_with)): for a server that builds its own
+    /// configuration (ALPN, client certificates, a certificate made at start-up) yet takes
+    /// its address as an endpoint string. A `tcp:` endpoint's interface and backlog apply;
+    /// a `tls:` endpoint's too, but its certificate files are not read (`config` is used:
+    /// read them from [`ServerEndpoint::Tls`] to build it). A UNIX endpoint fails with
+    /// `ErrorKind::Unsupported`.
+    pub fn listen_tls_endpoint<F, E>(
+        &mut self,
+        endpoint: E,
+        config: impl Into<Arc<ServerConfig>>,
+        factory: F,
+        options: TlsOptions,
+    ) -> Result<ListeningPort, EndpointError>
+    where
+        F: Factory,
+        E: TryInto<ServerEndpoint>,
+        EndpointError: From<E::Error>,
+    {
+        let endpoint = endpoint.try_into()?;
+        let described = endpoint.to_string();
+        let (addr, backlog) = match endpoint {
+            ServerEndpoint::Tcp { addr, backlog } | ServerEndpoint::Tls { addr, backlog, .. } => {
+                (addr, backlog)
+            }
+            ServerEndpoint::Unix { .. } => {
+                let why = "TLS over a UNIX socket is not supported";
+                return Err(EndpointError::Io {
+                    endpoint: described,
+                    error: io::Error::new(io::ErrorKind::Unsupported, why),
+                });
+            }
+        };
+        self.listen_tls_backlog(addr, backlog, config.into(), factory, options)
+            .map_err(|error| EndpointError::Io {
+                endpoint: described,
+                error,
+            })
+    }
+
+    fn listen_tls_backlog<F: Factory>(
+        &mut self,
+        addr: SocketAddr,
+        backlog: Option<u32>,
+        config: Arc<ServerConfig>,
+        factory: F,
+        options: TlsOptions,
+    ) -> io::Result<ListeningPort> {
+        let tls = ServerTls::new(config, options);
+        self.listen_boxed(addr, backlog, Box::new(factory), Some(Box::new(tls)))
     }
 
     /// Listens on a UNIX socket endpoint. UNIX sockets are not supported by this build yet:
