@@ -26,9 +26,13 @@ impl Reactor {
     /// ([`EndpointError::Tls`]), or a socket that cannot listen ([`EndpointError::Io`]).
     ///
     /// ```
-    /// # use torsion_reactor::{Protocol, Reactor};
+    /// # use torsion_reactor::{Context, Protocol, Reactor};
     /// # struct Echo;
-    /// # impl Protocol for Echo {}
+    /// # impl Protocol for Echo {
+    /// #     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+    /// #         cx.write(data);
+    /// #     }
+    /// # }
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let mut reactor = Reactor::new()?;
     /// let port = reactor.listen("tcp:0:interface=127.0.0.1", || Echo)?;
