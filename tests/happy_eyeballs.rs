@@ -259,3 +259,31 @@ fn a_refusal_while_another_races_starts_the_next_at_once() {
     });
     assert_eq!(heard.borrow().made, Some((id, v6.local_addr().unwrap())));
 }
+
+#[test]
+fn a_failure_of_the_first_connect_while_another_races_starts_the_next_at_once() {
+    if !require_ipv6_loopback() {
+        return;
+    }
+    let (mut reactor, clock) = manual_reactor();
+    // IPv6 black hole (the connection's own socket), IPv4 black hole (racing after the
+    // delay), then IPv6 listening.
+    let first = SilentListener::on(V6);
+    let second = SilentListener::on(V4);
+    let v6 = listener(V6);
+    let addrs = vec![first.addr(), second.addr(), v6.local_addr().unwrap()];
+    let (heard, id) = connect(&mut reactor, addrs, ConnectOptions::new());
+    turn_a_few_times(&mut reactor);
+    clock.advance(DELAY);
+    turn_a_few_times(&mut reactor);
+    assert!(!reached(&v6), "the third address started before its turn");
+
+    // The first listener goes: the kernel answers the first connect's next SYN retransmit
+    // with a reset, so it fails (about a second later), and the third address starts at
+    // once. The clock stays put: no delay passes meanwhile.
+    drop(first);
+    run_until(&mut reactor, "the connection", || {
+        heard.borrow().made.is_some()
+    });
+    assert_eq!(heard.borrow().made, Some((id, v6.local_addr().unwrap())));
+}

@@ -235,3 +235,40 @@ fn unix_unsupported(name: &UnixName) -> io::Error {
     let why = format!("UNIX socket {name}: UNIX sockets are not supported by this build");
     io::Error::new(io::ErrorKind::Unsupported, why)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use crate::{ClientEndpoint, EndpointError, Protocol, Reactor};
+
+    struct Idle;
+
+    impl Protocol for Idle {
+        fn data_received(&mut self, _cx: &mut crate::Context<'_>, _data: &[u8]) {}
+    }
+
+    fn assert_unsupported(result: Result<impl std::fmt::Debug, EndpointError>, name: &str) {
+        match result {
+            Err(EndpointError::Io { endpoint, error }) => {
+                assert_eq!(error.kind(), io::ErrorKind::Unsupported);
+                assert_eq!(endpoint, format!("unix {name}"));
+            }
+            other => panic!("expected Unsupported, got {other:?}"),
+        }
+    }
+
+    /// Until UNIX sockets exist, `listen_unix_endpoint` and `connect_unix_endpoint` refuse
+    /// clearly; wiring them to UNIX sockets replaces this test.
+    #[test]
+    fn unix_endpoints_reach_the_unix_functions_and_are_refused_as_unsupported() {
+        let mut reactor = Reactor::new().unwrap();
+        assert_unsupported(
+            reactor.listen("unix:/tmp/s.sock:mode=0600", || Idle),
+            "/tmp/s.sock",
+        );
+        assert_unsupported(reactor.listen("unix:@name", || Idle), "@name");
+        let endpoint: ClientEndpoint = "unix:path=/tmp/s.sock".parse().unwrap();
+        assert_unsupported(reactor.connect_endpoint(endpoint, || Idle), "/tmp/s.sock");
+    }
+}
