@@ -590,3 +590,47 @@ fn endpoints_display_what_they_are() {
     assert_eq!(client("tls:h:1").to_string(), "tls h:1");
     assert_eq!(client("unix:/s").to_string(), "unix /s");
 }
+
+/// Every string of up to three characters from the grammar's alphabet, after every kind's
+/// prefix: each parses or is refused with a message, and never panics.
+#[test]
+fn every_short_string_parses_or_is_refused_with_a_message() {
+    const ALPHABET: &[char] = &[':', '=', '\\', '[', ']', '@', '0', '8', 'x', '.', '-', ' '];
+    const PREFIXES: &[&str] = &[
+        "",
+        "tcp:",
+        "tcp6:",
+        "tls:",
+        "ssl:",
+        "unix:",
+        "tcp:80:interface=",
+        "tcp:host=",
+        "tcp:host=a:port=",
+        "tls:0:privateKey=k:",
+        "unix:@",
+        "a:",
+    ];
+    let mut suffixes = vec![String::new()];
+    for _ in 0..3 {
+        let longer: Vec<String> = suffixes
+            .iter()
+            .filter(|s| s.chars().count() == suffixes.last().unwrap().chars().count())
+            .flat_map(|s| ALPHABET.iter().map(move |c| format!("{s}{c}")))
+            .collect();
+        suffixes.extend(longer);
+    }
+    for prefix in PREFIXES {
+        for suffix in &suffixes {
+            let text = format!("{prefix}{suffix}");
+            match text.parse::<ServerEndpoint>() {
+                Ok(endpoint) => assert!(!endpoint.to_string().is_empty()),
+                Err(e) => assert!(!e.to_string().is_empty(), "{text:?}"),
+            }
+            match text.parse::<ClientEndpoint>() {
+                Ok(endpoint) => assert!(!endpoint.to_string().is_empty()),
+                Err(e) => assert!(!e.to_string().is_empty(), "{text:?}"),
+            }
+            let _ = text.parse::<Target>();
+        }
+    }
+}
