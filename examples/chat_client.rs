@@ -3,21 +3,21 @@
 //! end of input sends `/quit`.
 //!
 //! Run:   cargo run --example chat_client ADDR          (e.g. 127.0.0.1:8000)
+//!        ADDR: HOST:PORT, or a client endpoint string (`tcp:host=HOST:port=PORT`,
+//!        `tls:host=HOST:port=PORT`; see `docs/endpoints.md`)
 //!
 //! Exits 0 when the server closes the connection cleanly (after `/quit`, say); 1 with a
 //! one-line error on stderr if it cannot connect or the connection breaks; 2 on bad arguments.
 
 use std::cell::RefCell;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::process::ExitCode;
 use std::rc::Rc;
 
 use torsion::protocols::line::{Delimiter, LineContext, LineProtocol, LineReceiver};
-use torsion::{
-    ClientFactory, ConnectError, ConnectOptions, ConnectionId, DisconnectReason, Reactor,
-};
+use torsion::{ClientFactory, ConnectError, ConnectionId, DisconnectReason, Reactor};
 
 /// What the client shares between the connection and stdin.
 #[derive(Default)]
@@ -103,24 +103,26 @@ fn main() -> ExitCode {
         eprintln!("usage: chat_client ADDR");
         return ExitCode::from(2);
     };
-    let addr = match target.to_socket_addrs().map(|mut addrs| addrs.next()) {
-        Ok(Some(addr)) => addr,
-        Ok(None) => return fail(&format!("{target}: no address found")),
+    let endpoint: torsion::ClientEndpoint = match target.parse() {
+        Ok(endpoint) => endpoint,
         Err(e) => {
             eprintln!("chat_client: bad address {target:?}: {e} (usage: chat_client ADDR)");
             return ExitCode::from(2);
         }
     };
-    match run(addr) {
+    match run(endpoint) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => fail(&format!("{addr}: {message}")),
+        Err(message) => fail(&format!("{target}: {message}")),
     }
 }
 
-fn run(addr: SocketAddr) -> Result<(), String> {
+fn run(endpoint: torsion::ClientEndpoint) -> Result<(), String> {
     let mut reactor = Reactor::new().map_err(|e| e.to_string())?;
     let session = Shared::default();
-    reactor.connect(addr, Client(session.clone()), ConnectOptions::new());
+    let client = Client(session.clone());
+    reactor
+        .connect_endpoint(endpoint, client)
+        .map_err(|e| e.to_string())?;
     watch_stdin(&mut reactor, &session).map_err(|e| format!("stdin: {e}"))?;
     reactor.run().map_err(|e| e.to_string())?;
     let outcome = session.borrow_mut().outcome.take();

@@ -1,6 +1,8 @@
 //! A multi-user chat server whose line protocol is exact, so any client can script it.
 //!
-//! Run:   cargo run --release --example chat_server [ADDR]     (default 127.0.0.1:8000)
+//! Run:   cargo run --release --example chat_server [ENDPOINT]     (default 127.0.0.1:8000)
+//!        ENDPOINT: an IP:PORT, or an endpoint string such as `tcp:8000:interface=127.0.0.1`
+//!        or `tls:8443:privateKey=key.pem:certKey=cert.pem` (see `docs/endpoints.md`)
 //! Talk:  nc -C 127.0.0.1 8000      or      cargo run --example chat_client 127.0.0.1:8000
 //! Stop:  Ctrl-C or SIGTERM (a graceful shutdown; exits 0).
 //!
@@ -17,37 +19,40 @@
 //! The rules live in `torsion::protocols::chat` (sans-I/O, unit-tested); this file only
 //! serves them.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use torsion::protocols::chat::ChatServer;
-use torsion::Reactor;
+use torsion::{EndpointError, Reactor, ServerEndpoint};
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let arg = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8000".to_string());
-    let addr: SocketAddr = match arg.parse() {
-        Ok(addr) => addr,
+    let endpoint: ServerEndpoint = match arg.parse() {
+        Ok(endpoint) => endpoint,
         Err(e) => {
-            eprintln!("chat_server: bad address {arg:?}: {e} (usage: chat_server [ADDR])");
+            eprintln!("chat_server: bad address {arg:?}: {e} (usage: chat_server [ENDPOINT])");
             return ExitCode::from(2);
         }
     };
-    match serve(addr) {
+    match serve(endpoint) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("chat_server: {addr}: {e}");
+            eprintln!("chat_server: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn serve(addr: SocketAddr) -> std::io::Result<()> {
-    let mut reactor = Reactor::new()?;
-    reactor.handle_signals()?;
-    let port = reactor.listen_tcp(addr, ChatServer::new())?;
+fn serve(endpoint: ServerEndpoint) -> Result<(), EndpointError> {
+    let io = |error| EndpointError::Io {
+        endpoint: endpoint.to_string(),
+        error,
+    };
+    let mut reactor = Reactor::new().map_err(io)?;
+    reactor.handle_signals().map_err(io)?;
+    let port = reactor.listen(endpoint.clone(), ChatServer::new())?;
     println!("chat server listening on {}", port.local_addr());
-    reactor.run()
+    reactor.run().map_err(io)
 }

@@ -2,6 +2,10 @@
 //!
 //! Run:   cargo run --example echo_client ADDR [MESSAGE...]
 //!        cargo run --example echo_client 127.0.0.1:8000 hello world
+//!        ADDR: HOST:PORT (`127.0.0.1:8000`, `[::1]:8000`, `localhost:8000`: a host with IPv6
+//!        and IPv4 addresses is connected to with Happy Eyeballs), or a client endpoint string:
+//!        `tcp:host=HOST:port=PORT[:timeout=SECONDS]`, `tls:host=HOST:port=PORT` (see
+//!        `docs/endpoints.md`)
 //!
 //! With no MESSAGE it sends `hello, world` (as Twisted's echo client does). Exits 0 once
 //! every echo came back; exits 1 with a one-line error on stderr if it cannot connect or the
@@ -10,12 +14,12 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::Write;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::rc::Rc;
 
 use torsion::{
-    ClientFactory, ConnectError, ConnectOptions, Context, DisconnectReason, Protocol, Reactor,
+    ClientEndpoint, ClientFactory, ConnectError, Context, DisconnectReason, Protocol, Reactor,
 };
 
 /// How the run ended, filled in by the protocol or the factory.
@@ -112,25 +116,31 @@ fn main() -> ExitCode {
     if messages.is_empty() {
         messages.push_back(b"hello, world".to_vec());
     }
-    let addr = match target.to_socket_addrs().map(|mut addrs| addrs.next()) {
-        Ok(Some(addr)) => addr,
-        Ok(None) => return fail(&format!("{target}: no address found")),
-        Err(e) => return fail(&format!("bad address {target:?}: {e}")),
+    let endpoint: ClientEndpoint = match target.parse() {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            eprintln!(
+                "echo_client: bad address {target:?}: {e} (usage: echo_client ADDR [MESSAGE...])"
+            );
+            return ExitCode::from(2);
+        }
     };
-    match run(addr, messages) {
+    match run(endpoint, messages) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => fail(&format!("{addr}: {message}")),
+        Err(message) => fail(&format!("{target}: {message}")),
     }
 }
 
-fn run(addr: SocketAddr, messages: VecDeque<Vec<u8>>) -> Result<(), String> {
+fn run(endpoint: ClientEndpoint, messages: VecDeque<Vec<u8>>) -> Result<(), String> {
     let mut reactor = Reactor::new().map_err(|e| e.to_string())?;
     let outcome = Outcome::default();
     let client = Client {
         messages: Some(messages),
         outcome: outcome.clone(),
     };
-    reactor.connect(addr, client, ConnectOptions::new());
+    reactor
+        .connect_endpoint(endpoint, client)
+        .map_err(|e| e.to_string())?;
     reactor.run().map_err(|e| e.to_string())?;
     let result = outcome.borrow_mut().take();
     result.unwrap_or_else(|| Err("the reactor stopped unexpectedly".to_string()))

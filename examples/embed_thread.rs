@@ -3,19 +3,19 @@
 //! bytes have been echoed: that count lives on the reactor thread, and the main thread learns
 //! it by sending a call there with `call_from_thread`.
 //!
-//! Run:  cargo run --example embed_thread [ADDR]      (default 127.0.0.1:8000)
+//! Run:  cargo run --example embed_thread [ENDPOINT]      (default 127.0.0.1:8000)
+//!       ENDPOINT: an IP:PORT or an endpoint string (`tcp:8000:interface=127.0.0.1`...)
 //! Talk: nc 127.0.0.1 8000
 //! Stop: Ctrl-C or SIGTERM (a graceful shutdown of the reactor thread; exits 0).
 
 use std::cell::Cell;
 use std::io;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use torsion::{Context, Protocol, Reactor, ReactorHandle};
+use torsion::{Context, Protocol, Reactor, ReactorHandle, ServerEndpoint};
 
 thread_local! {
     /// Bytes echoed so far. Only the reactor thread touches it: the protocols count into it,
@@ -43,8 +43,8 @@ fn main() -> ExitCode {
     let arg = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8000".to_string());
-    let Ok(addr) = arg.parse::<SocketAddr>() else {
-        eprintln!("embed_thread: bad address {arg:?} (usage: embed_thread [ADDR])");
+    let Ok(addr) = arg.parse::<ServerEndpoint>() else {
+        eprintln!("embed_thread: bad address {arg:?} (usage: embed_thread [ENDPOINT])");
         return ExitCode::from(2);
     };
     let (ready, started) = mpsc::channel::<Result<ReactorHandle, String>>();
@@ -52,7 +52,7 @@ fn main() -> ExitCode {
     let handle = match started.recv() {
         Ok(Ok(handle)) => handle,
         Ok(Err(e)) => {
-            eprintln!("embed_thread: {addr}: {e}");
+            eprintln!("embed_thread: {e}");
             return ExitCode::FAILURE;
         }
         Err(_) => return ExitCode::FAILURE,
@@ -81,7 +81,10 @@ fn main() -> ExitCode {
 }
 
 /// The reactor thread: set up, hand the main thread a handle, run until a signal.
-fn serve(addr: SocketAddr, ready: mpsc::Sender<Result<ReactorHandle, String>>) -> io::Result<()> {
+fn serve(
+    addr: ServerEndpoint,
+    ready: mpsc::Sender<Result<ReactorHandle, String>>,
+) -> io::Result<()> {
     let mut reactor = match start(addr) {
         Ok(reactor) => reactor,
         Err(e) => {
@@ -93,10 +96,10 @@ fn serve(addr: SocketAddr, ready: mpsc::Sender<Result<ReactorHandle, String>>) -
     reactor.run()
 }
 
-fn start(addr: SocketAddr) -> io::Result<Reactor> {
+fn start(addr: ServerEndpoint) -> io::Result<Reactor> {
     let mut reactor = Reactor::new()?;
     reactor.handle_signals()?;
-    let port = reactor.listen_tcp(addr, || Echo)?;
+    let port = reactor.listen(addr, || Echo).map_err(io::Error::other)?;
     println!("reactor thread serving echo on {}", port.local_addr());
     Ok(reactor)
 }

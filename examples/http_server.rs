@@ -4,6 +4,9 @@
 //! Run:   cargo run --release --example http_server [ADDR] [DIR] [--tls-cert PEM --tls-key PEM]
 //!            [--no-listing] [--dotfiles]
 //!        (defaults 127.0.0.1:8080 and the current directory; options anywhere)
+//!        ADDR: an IP:PORT, or a server endpoint string: `tcp:8080:interface=127.0.0.1`,
+//!        `tcp6:8080`, `tcp:8080:backlog=4096`, or `tls:8443:privateKey=key.pem:certKey=cert.pem`
+//!        (HTTPS, the same as `--tls-cert cert.pem --tls-key key.pem`); see `docs/endpoints.md`
 //!        --no-listing: a directory without index.html is 403 instead of listed;
 //!        --dotfiles: serve and list hidden files (`.git/`, `.env`...), 404 by default.
 //! Try:   curl -i http://127.0.0.1:8080/plaintext
@@ -37,7 +40,6 @@
 //!   encoded dots and slashes, backslashes, absolute paths, symlinks leading out:
 //!   403/404/400), nor hidden paths (`/.git/config`, `/.env`: 404) without `--dotfiles`.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -46,14 +48,14 @@ use torsion::protocols::http::static_files::StaticFiles;
 use torsion::protocols::http::{header, HeaderMap, HeaderValue, StatusCode};
 use torsion::rustls::ServerConfig;
 use torsion::tls::{self, ClientAuth, Identity};
-use torsion::Reactor;
+use torsion::{EndpointError, Reactor, ServerEndpoint, TlsOptions};
 
 const USAGE: &str =
     "usage: http_server [ADDR] [DIR] [--tls-cert PEM --tls-key PEM] [--no-listing] [--dotfiles]";
 
 /// The command line.
 struct Options {
-    addr: SocketAddr,
+    endpoint: ServerEndpoint,
     dir: PathBuf,
     /// `--tls-cert` and `--tls-key`: serve HTTPS.
     tls: Option<(PathBuf, PathBuf)>,
@@ -83,10 +85,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match serve(options.addr, files, tls) {
+    match serve(options.endpoint, files, tls) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("http_server: {}: {e}", options.addr);
+            eprintln!("http_server: {e}");
             ExitCode::FAILURE
         }
     }
@@ -129,17 +131,29 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
     let addr = positional
         .next()
         .unwrap_or_else(|| "127.0.0.1:8080".to_string());
-    let addr = addr
+    let endpoint: ServerEndpoint = addr
         .parse()
         .map_err(|e| format!("bad address {addr:?}: {e}"))?;
     let dir = PathBuf::from(positional.next().unwrap_or_else(|| ".".to_string()));
-    let tls = match (cert, key) {
-        (Some(cert), Some(key)) => Some((cert, key)),
-        (None, None) => None,
+    let tls = match (cert, key, &endpoint) {
+        (Some(_), _, ServerEndpoint::Tls { .. }) | (_, Some(_), ServerEndpoint::Tls { .. }) => {
+            return Err("a tls: ADDR names its certificate: no --tls-cert or --tls-key".into());
+        }
+        (
+            None,
+            None,
+            ServerEndpoint::Tls {
+                cert_chain,
+                private_key,
+                ..
+            },
+        ) => Some((cert_chain.clone(), private_key.clone())),
+        (Some(cert), Some(key), _) => Some((cert, key)),
+        (None, None, _) => None,
         _ => return Err("--tls-cert and --tls-key go together".to_string()),
     };
     Ok(Some(Options {
-        addr,
+        endpoint,
         dir,
         tls,
         listing,
@@ -169,21 +183,34 @@ fn tls_config(cert: &Path, key: &Path) -> Result<ServerConfig, String> {
     Ok(config)
 }
 
-fn serve(addr: SocketAddr, files: StaticFiles, tls: Option<ServerConfig>) -> std::io::Result<()> {
-    let mut reactor = Reactor::new()?;
-    reactor.handle_signals()?;
+fn serve(
+    endpoint: ServerEndpoint,
+    files: StaticFiles,
+    tls: Option<ServerConfig>,
+) -> Result<(), EndpointError> {
+    let io = |error| EndpointError::Io {
+        endpoint: endpoint.to_string(),
+        error,
+    };
+    let mut reactor = Reactor::new().map_err(io)?;
+    reactor.handle_signals().map_err(io)?;
     let root = files.root().display().to_string();
     let server = HttpServer::new(router().fallback(files));
-    // The same server either way: TLS is a stage under the HTTP protocol.
+    // The same server either way: TLS is a stage under the HTTP protocol. The certificate
+    // was loaded already (with ALPN), so a `tls:` endpoint only gives its address here.
     let (port, scheme) = match tls {
-        Some(config) => (reactor.listen_tls(addr, config, server)?, "https"),
-        None => (reactor.listen_tcp(addr, server)?, "http"),
+        Some(config) => {
+            let options = TlsOptions::default();
+            let port = reactor.listen_tls_endpoint(endpoint.clone(), config, server, options)?;
+            (port, "https")
+        }
+        None => (reactor.listen(endpoint.clone(), server)?, "http"),
     };
     println!(
         "{scheme} server listening on {}, serving {root}",
         port.local_addr()
     );
-    reactor.run()
+    reactor.run().map_err(io)
 }
 
 /// The fixed routes; everything else goes to the fallback.

@@ -3,6 +3,9 @@
 //!
 //! Run:   cargo run --example tls_echo_client ADDR --cafile PEM [--name NAME]
 //!            [--cert PEM --key PEM] MESSAGE...
+//!        ADDR: HOST:PORT, or a client endpoint string: `tls:host=HOST:port=PORT`, with
+//!        `:timeout=SECONDS` and `:trustRoots=PEM` (instead of `--cafile`) if wanted (see
+//!        `docs/endpoints.md`); the connection is TLS either way
 //! Try:   cargo run --example tls_echo_server       (prints `certificate: PATH`)
 //!        cargo run --example tls_echo_client 127.0.0.1:8443 \
 //!            --cafile /tmp/torsion-tls-echo-8443.pem hello world
@@ -14,7 +17,7 @@
 //! It verifies the server's certificate against the CA certificates in `--cafile` (with the
 //! self-signed certificate `tls_echo_server` makes, that file itself) and for the name
 //! `--name`, by default the host part of ADDR (a DNS name or an IP address: both can be
-//! certified). `--cert PEM --key PEM` (both or neither) present a client certificate to a
+//! certified). A host with IPv6 and IPv4 addresses is connected to with Happy Eyeballs. `--cert PEM --key PEM` (both or neither) present a client certificate to a
 //! server that asks for one (`tls_echo_server --client-ca`). Options go before or after ADDR;
 //! `--` ends them, for a MESSAGE that starts with `-`.
 //!
@@ -33,7 +36,8 @@ use std::rc::Rc;
 use torsion::rustls::ClientConfig;
 use torsion::tls::{self, Identity};
 use torsion::{
-    ClientFactory, ConnectError, ConnectOptions, Context, DisconnectReason, Protocol, Reactor,
+    ClientEndpoint, ClientFactory, ConnectError, ConnectOptions, Context, DisconnectReason,
+    Protocol, Reactor,
 };
 
 const USAGE: &str =
@@ -136,12 +140,14 @@ impl ClientFactory for Client {
 
 /// The command line.
 struct Options {
-    host: String,
-    port: u16,
+    /// ADDR: a `tcp:` or `tls:` endpoint (TLS either way), or a plain HOST:PORT.
+    endpoint: ClientEndpoint,
     cafile: PathBuf,
     name: Option<String>,
     identity: Option<(PathBuf, PathBuf)>,
     messages: Vec<String>,
+    /// ADDR as given, for messages.
+    target: String,
 }
 
 fn main() -> ExitCode {
@@ -166,7 +172,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let target = format!("{}:{}", options.host, options.port);
+    let target = options.target.clone();
     match run(options, config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -203,7 +209,32 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
     }
     let mut positional = positional.into_iter();
     let target = positional.next().ok_or("ADDR is missing")?;
-    let (host, port) = split_host_port(&target)?;
+    let endpoint: ClientEndpoint = target
+        .parse()
+        .map_err(|e| format!("bad address {target:?}: {e}"))?;
+    let cafile = match (cafile, &endpoint) {
+        (
+            Some(_),
+            ClientEndpoint::Tls {
+                trust_roots: Some(_),
+                ..
+            },
+        ) => {
+            return Err("--cafile and trustRoots= say the same: give one".into());
+        }
+        (Some(cafile), _) => PathBuf::from(cafile),
+        (
+            None,
+            ClientEndpoint::Tls {
+                trust_roots: Some(roots),
+                ..
+            },
+        ) => roots.clone(),
+        (None, _) => return Err("--cafile PEM is required".into()),
+    };
+    if let ClientEndpoint::Unix { .. } = endpoint {
+        return Err(format!("bad address {target:?}: TLS goes over TCP here"));
+    }
     let messages: Vec<String> = positional.collect();
     if messages.is_empty() {
         return Err("no MESSAGE to send".into());
@@ -217,28 +248,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
         _ => return Err("--cert and --key go together".into()),
     };
     Ok(Some(Options {
-        host,
-        port,
-        cafile: cafile.ok_or("--cafile PEM is required")?.into(),
+        endpoint,
+        target,
+        cafile,
         name,
         identity,
         messages,
     }))
-}
-
-/// `host:port` or `[v6]:port` split in two (the brackets dropped).
-fn split_host_port(target: &str) -> Result<(String, u16), String> {
-    let bad = || format!("bad address {target:?}: expected HOST:PORT");
-    let (host, port) = target.rsplit_once(':').ok_or_else(bad)?;
-    let host = match host.strip_prefix('[') {
-        Some(v6) => v6.strip_suffix(']').ok_or_else(bad)?,
-        None => host,
-    };
-    let port = port.parse().map_err(|_| bad())?;
-    if host.is_empty() {
-        return Err(bad());
-    }
-    Ok((host.to_string(), port))
 }
 
 /// Trusts the CAs in `--cafile`; presents `--cert` if given.
@@ -265,13 +281,15 @@ fn run(options: Options, config: ClientConfig) -> Result<(), String> {
         protocol: Some(protocol(&options.messages, &outcome)),
         outcome: outcome.clone(),
     };
-    // ADDR's host is resolved and each of its addresses tried in turn; the certificate must
-    // be valid for that host, unless `--name` says which name instead.
+    // ADDR's host is resolved and its addresses tried (raced if of both families); the
+    // certificate must be valid for that host, unless `--name` says which name instead.
     let mut connect = ConnectOptions::new().tls(config);
     if let Some(name) = options.name {
         connect = connect.server_name(name);
     }
-    reactor.connect((options.host.as_str(), options.port), factory, connect);
+    reactor
+        .connect_endpoint_with(options.endpoint, factory, connect)
+        .map_err(|e| e.to_string())?;
     reactor.run().map_err(|e| e.to_string())?;
     let result = outcome.borrow_mut().take();
     result.unwrap_or_else(|| Err("the reactor stopped unexpectedly".to_string()))

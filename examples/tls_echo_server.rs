@@ -2,6 +2,9 @@
 //!
 //! Run:   cargo run --example tls_echo_server [ADDR] [--cert PEM --key PEM] [--client-ca PEM]
 //!        (default ADDR 127.0.0.1:8443)
+//!        ADDR: an IP:PORT, or a server endpoint string: `tcp:8443:interface=127.0.0.1`
+//!        (TLS over it), or `tls:8443:privateKey=key.pem:certKey=cert.pem` (the same as
+//!        `--cert cert.pem --key key.pem`); see `docs/endpoints.md`
 //! Try:   cargo run --example tls_echo_client 127.0.0.1:8443 \
 //!            --cafile /tmp/torsion-tls-echo-8443.pem hello world
 //!        openssl s_client -connect 127.0.0.1:8443 -servername localhost \
@@ -34,13 +37,12 @@
 
 use std::fs;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use torsion::rustls::ServerConfig;
 use torsion::tls::{self, ClientAuth, Identity};
-use torsion::{Context, Protocol, Reactor};
+use torsion::{Context, EndpointError, Protocol, Reactor, ServerEndpoint, TlsOptions};
 
 const USAGE: &str =
     "usage: tls_echo_server [ADDR] [--cert PEM --key PEM] [--client-ca PEM]  (default ADDR 127.0.0.1:8443)";
@@ -78,7 +80,7 @@ impl Protocol for Echo {
 
 /// The command line.
 struct Options {
-    addr: SocketAddr,
+    endpoint: ServerEndpoint,
     identity: Option<(PathBuf, PathBuf)>,
     client_ca: Option<PathBuf>,
 }
@@ -103,10 +105,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match serve(options.addr, config, self_signed) {
+    match serve(options.endpoint, config, self_signed) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tls_echo_server: {}: {e}", options.addr);
+            eprintln!("tls_echo_server: {e}");
             ExitCode::FAILURE
         }
     }
@@ -132,16 +134,28 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
         *slot = Some(PathBuf::from(value));
     }
     let addr = addr.unwrap_or_else(|| "127.0.0.1:8443".to_string());
-    let addr = addr
+    let endpoint: ServerEndpoint = addr
         .parse()
         .map_err(|e| format!("bad address {addr:?}: {e}"))?;
-    let identity = match (cert, key) {
-        (Some(cert), Some(key)) => Some((cert, key)),
-        (None, None) => None,
+    let identity = match (cert, key, &endpoint) {
+        (Some(_), _, ServerEndpoint::Tls { .. }) | (_, Some(_), ServerEndpoint::Tls { .. }) => {
+            return Err("a tls: ADDR names its certificate: no --cert or --key".to_string());
+        }
+        (
+            None,
+            None,
+            ServerEndpoint::Tls {
+                cert_chain,
+                private_key,
+                ..
+            },
+        ) => Some((cert_chain.clone(), private_key.clone())),
+        (Some(cert), Some(key), _) => Some((cert, key)),
+        (None, None, _) => None,
         _ => return Err("--cert and --key go together".to_string()),
     };
     Ok(Some(Options {
-        addr,
+        endpoint,
         identity,
         client_ca,
     }))
@@ -186,17 +200,22 @@ fn self_signed_identity() -> Result<(Identity, String), String> {
 }
 
 fn serve(
-    addr: SocketAddr,
+    endpoint: ServerEndpoint,
     config: ServerConfig,
     self_signed: Option<String>,
-) -> std::io::Result<()> {
-    let mut reactor = Reactor::new()?;
-    reactor.handle_signals()?;
-    let port = reactor.listen_tls(addr, config, || Echo)?;
+) -> Result<(), EndpointError> {
+    let io = |error| EndpointError::Io {
+        endpoint: endpoint.to_string(),
+        error,
+    };
+    let mut reactor = Reactor::new().map_err(io)?;
+    reactor.handle_signals().map_err(io)?;
+    let options = TlsOptions::default();
+    let port = reactor.listen_tls_endpoint(endpoint.clone(), config, || Echo, options)?;
     let local = port.local_addr();
     // Written once the port is ours, so a file never names a port another server holds.
     let cert_file = match self_signed {
-        Some(pem) => Some(write_certificate(&pem, local.port())?),
+        Some(pem) => Some(write_certificate(&pem, local.port()).map_err(io)?),
         None => None,
     };
     if let Some(path) = &cert_file {
@@ -207,7 +226,7 @@ fn serve(
     if let Some(path) = cert_file {
         let _ = fs::remove_file(path);
     }
-    result
+    result.map_err(io)
 }
 
 /// Writes `pem` to `$TMPDIR/torsion-tls-echo-PORT.pem` and returns the path.

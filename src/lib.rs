@@ -36,6 +36,9 @@ pub mod guide {
     #[doc = include_str!("../docs/tcp.md")]
     pub mod tcp {}
 
+    #[doc = include_str!("../docs/endpoints.md")]
+    pub mod endpoints {}
+
     #[doc = include_str!("../docs/reconnect.md")]
     pub mod reconnect {}
 

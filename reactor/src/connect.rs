@@ -15,6 +15,11 @@ use crate::Reactor;
 /// The default connect timeout, as Twisted's `connectTCP`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The default "connection attempt delay" of Happy Eyeballs: how long a connect to one
+/// address may go unanswered before the next address is tried alongside it (RFC 8305 §5
+/// recommends 250 ms).
+pub const DEFAULT_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
 /// What [`Reactor::connect`](crate::Reactor::connect) connects to.
 ///
 /// Most callers never name it: `connect` takes anything that converts into it, such as a
@@ -25,8 +30,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum Target {
     /// One address.
     Address(SocketAddr),
-    /// Addresses tried in turn until one answers (e.g. from a resolver of your own). An
-    /// empty list fails the attempt.
+    /// Addresses tried in turn until one answers (e.g. from a resolver of your own); raced
+    /// with Happy Eyeballs when they are of both families. An empty list fails the attempt.
     Addresses(Vec<SocketAddr>),
     /// A host name or address literal, resolved on the reactor's thread pool (getaddrinfo
     /// blocks, so never on the reactor thread), and a port.
@@ -116,6 +121,10 @@ pub struct ConnectOptions {
     /// The local address to bind to before connecting (port 0: any port). Default: the
     /// system's choice.
     pub local_addr: Option<SocketAddr>,
+    /// Happy Eyeballs (RFC 8305), when the addresses to try are of both families: how long
+    /// a connect may go unanswered before the next address is tried alongside it. Default:
+    /// [`DEFAULT_ATTEMPT_DELAY`].
+    pub attempt_delay: Duration,
 }
 
 impl Default for ConnectOptions {
@@ -126,6 +135,7 @@ impl Default for ConnectOptions {
             tls: None,
             server_name: None,
             local_addr: None,
+            attempt_delay: DEFAULT_ATTEMPT_DELAY,
         }
     }
 }
@@ -168,6 +178,15 @@ impl ConnectOptions {
     pub fn server_name(self, name: impl Into<String>) -> Self {
         ConnectOptions {
             server_name: Some(name.into()),
+            ..self
+        }
+    }
+
+    /// These options with the given Happy Eyeballs connection attempt delay (see
+    /// [`attempt_delay`](Self::attempt_delay)).
+    pub fn attempt_delay(self, attempt_delay: Duration) -> Self {
+        ConnectOptions {
+            attempt_delay,
             ..self
         }
     }

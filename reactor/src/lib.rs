@@ -56,6 +56,7 @@
 //! | `tls/` | the TLS layer, a `Stream` over another stream: `stage.rs` (the only caller of rustls's connection API), `layer.rs` (the stage as a stream), its ciphertext buffers, configurations and errors |
 //! | `connections/` | the connection table: a connection's struct and its lifecycle states (`connection.rs`), the dirty and woken lists, the buffer pool, the shared read buffer, the operations by id |
 //! | `listeners`, `outgoing`, `connect` | listening ports and their accept state; connect attempts in progress; what `connect` takes |
+//! | `endpoint/` | endpoint strings (`tcp:8000`, `tls:host=H:port=P`...) parsed, without I/O, into `ServerEndpoint` and `ClientEndpoint` |
 //! | `timers/` | the timer queue (a hierarchical timing wheel) and the clocks; the timers part (whose timers a closing connection takes with it); the handles user code holds |
 //! | `udp`, `reader` | datagram sockets; descriptors watched for reading |
 //! | `remote`, `shutdown` | what other threads reach the reactor through, the thread pool; graceful shutdown and signals |
@@ -69,6 +70,7 @@
 mod connect;
 mod connections;
 mod context;
+mod endpoint;
 mod error;
 mod file_segment;
 mod listeners;
@@ -88,9 +90,12 @@ mod udp;
 mod write_queue;
 
 pub use bytes::Bytes;
-pub use connect::{ConnectOptions, Connector, Target, DEFAULT_CONNECT_TIMEOUT};
+pub use connect::{
+    ConnectOptions, Connector, Target, DEFAULT_ATTEMPT_DELAY, DEFAULT_CONNECT_TIMEOUT,
+};
 pub use connections::ConnectionId;
 pub use context::{Context, WriteProgress};
+pub use endpoint::{ClientEndpoint, EndpointError, ParseEndpointError, ServerEndpoint, UnixName};
 pub use error::{ConnectError, DisconnectReason};
 pub use file_segment::FileSegment;
 pub use listeners::ListeningPort;

@@ -157,12 +157,14 @@ impl Listeners {
 }
 
 /// A non-blocking listening socket with `SO_REUSEADDR` (a restarted server can bind again
-/// while old connections linger in TIME_WAIT) and a deep backlog.
-pub(crate) fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+/// while old connections linger in TIME_WAIT) and a deep backlog unless `backlog` says
+/// otherwise.
+pub(crate) fn bind_listener(addr: SocketAddr, backlog: Option<u32>) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
+    let backlog = backlog.map_or(LISTEN_BACKLOG, |n| i32::try_from(n).unwrap_or(i32::MAX));
+    socket.listen(backlog)?;
     socket.set_nonblocking(true)?;
     Ok(TcpListener::from_std(socket.into()))
 }

@@ -1,8 +1,9 @@
 //! The outgoing part: connection attempts in progress and what each keeps beside its
 //! connection's entry (so that accepted connections do not pay for it): the client factory
 //! (kept for the connection's whole life, to hear how it ends), the addresses still to try,
-//! the options, the pending connect timeout. Also the failures found inside
-//! [`Reactor::connect`](crate::Reactor::connect), reported on the next turn.
+//! the options, the pending connect timeout, and for Happy Eyeballs (RFC 8305) the other
+//! sockets racing to connect and the timer that starts the next. Also the failures found
+//! inside [`Reactor::connect`](crate::Reactor::connect), reported on the next turn.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -26,8 +27,103 @@ pub(crate) struct Attempt {
     pub(crate) options: ConnectOptions,
     /// The target's host name, if it had one (the default TLS server name).
     pub(crate) host: Option<String>,
-    /// The pending connect timeout of the address being tried.
+    /// The pending connect timeout of the address tried last.
     pub(crate) timeout: Option<TimerKey>,
+    /// Whether the connection's own stream is a socket connecting (false: detached, or a
+    /// socket that failed).
+    pub(crate) stream_connecting: bool,
+    /// Happy Eyeballs: whether the addresses are raced (they are of both families).
+    pub(crate) racing: bool,
+    /// Happy Eyeballs: sockets connecting besides the connection's own stream, registered
+    /// under the connection's token. The first to connect becomes the connection's stream.
+    pub(crate) racers: Vec<Racer>,
+    /// Happy Eyeballs: the pending timer that starts the next address.
+    pub(crate) next_attempt: Option<TimerKey>,
+}
+
+impl Attempt {
+    /// A new attempt for `addrs` (more may come from resolving a host).
+    pub(crate) fn new(
+        factory: Box<dyn AnyClientFactory>,
+        addrs: Vec<SocketAddr>,
+        options: ConnectOptions,
+        host: Option<String>,
+    ) -> Attempt {
+        let mut attempt = Attempt {
+            factory,
+            addrs: VecDeque::new(),
+            options,
+            host,
+            timeout: None,
+            stream_connecting: false,
+            racing: false,
+            racers: Vec::new(),
+            next_attempt: None,
+        };
+        attempt.set_addresses(addrs);
+        attempt
+    }
+
+    /// The addresses to try: raced, IPv6 first, families alternating, if both are there.
+    pub(crate) fn set_addresses(&mut self, addrs: Vec<SocketAddr>) {
+        let (addrs, mixed) = interleave(addrs);
+        self.addrs = addrs;
+        self.racing = mixed;
+    }
+
+    /// Whether some socket is still connecting.
+    pub(crate) fn in_flight(&self) -> bool {
+        self.stream_connecting || !self.racers.is_empty()
+    }
+}
+
+/// A socket racing to connect (Happy Eyeballs), and where to.
+pub(crate) struct Racer {
+    pub(crate) addr: SocketAddr,
+    pub(crate) socket: TcpStream,
+}
+
+/// RFC 8305 §4: the addresses with the families alternating, IPv6 first, each family in
+/// the order given (the resolver's preference); and whether both families are there.
+pub(crate) fn interleave(addrs: Vec<SocketAddr>) -> (VecDeque<SocketAddr>, bool) {
+    let (mut v6, mut v4): (VecDeque<_>, VecDeque<_>) =
+        addrs.into_iter().partition(SocketAddr::is_ipv6);
+    if v6.is_empty() || v4.is_empty() {
+        v6.append(&mut v4);
+        return (v6, false);
+    }
+    let mut interleaved = VecDeque::with_capacity(v6.len() + v4.len());
+    while !v6.is_empty() || !v4.is_empty() {
+        interleaved.extend(v6.pop_front());
+        interleaved.extend(v4.pop_front());
+    }
+    (interleaved, true)
+}
+
+/// How a non-blocking connect stands, from its socket's pending error and peer.
+pub(crate) enum Progress {
+    /// Not connected yet (a spurious wake-up, or another socket's event).
+    Pending,
+    /// Connected to this peer.
+    Connected(SocketAddr),
+    /// Failed.
+    Failed(io::Error),
+}
+
+impl Progress {
+    pub(crate) fn of(
+        error: io::Result<Option<io::Error>>,
+        peer: impl FnOnce() -> io::Result<SocketAddr>,
+    ) -> Progress {
+        match error {
+            Ok(Some(e)) | Err(e) => Progress::Failed(e),
+            Ok(None) => match peer() {
+                Ok(peer) => Progress::Connected(peer),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => Progress::Pending,
+                Err(e) => Progress::Failed(e),
+            },
+        }
+    }
 }
 
 /// Every outgoing connection's attempt, by its connection's key.
@@ -91,3 +187,31 @@ pub(crate) fn start_connect(addr: SocketAddr, local: Option<SocketAddr>) -> io::
 
 /// Linux's errno for a non-blocking connect under way.
 const EINPROGRESS: i32 = 115;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn mixed_families_alternate_starting_with_ipv6() {
+        let given = addrs(&["1.1.1.1:1", "2.2.2.2:1", "[::1]:1", "3.3.3.3:1", "[::2]:1"]);
+        let (order, mixed) = interleave(given);
+        let expected = addrs(&["[::1]:1", "1.1.1.1:1", "[::2]:1", "2.2.2.2:1", "3.3.3.3:1"]);
+        assert_eq!(Vec::from(order), expected);
+        assert!(mixed);
+    }
+
+    #[test]
+    fn one_family_keeps_its_order_and_is_not_raced() {
+        let given = addrs(&["2.2.2.2:1", "1.1.1.1:1"]);
+        let (order, mixed) = interleave(given.clone());
+        assert_eq!(Vec::from(order), given);
+        assert!(!mixed);
+        let (order, mixed) = interleave(Vec::new());
+        assert!(order.is_empty() && !mixed);
+    }
+}

@@ -1,5 +1,5 @@
-//! What a test needs from the machine beyond loopback TCP: external programs to talk to
-//! (curl, openssl, python3) and loopback broadcast and multicast. When something is missing a
+//! What a test needs from the machine beyond IPv4 loopback TCP: external programs to talk to
+//! (curl, openssl, python3), IPv6 loopback, and loopback broadcast and multicast. When something is missing a
 //! test skips, saying why, except under CI (`CI=true`), where it fails: a CI run that skipped
 //! a test has not proved what that test claims.
 //!
@@ -7,7 +7,7 @@
 //! they can exchange a datagram the machine carries it, and torsion failing to is a bug.
 
 use std::fmt::Display;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::Command;
 use std::time::Duration;
 
@@ -42,6 +42,28 @@ pub fn require_tool(program: &str, version_arg: &str) -> Option<String> {
         Err(e) => {
             skip_or_fail(format!("{program} is not installed ({e})"));
             None
+        }
+    }
+}
+
+/// Whether plain sockets connect over IPv6 loopback (`::1`): a listener bound there accepts
+/// a connect. `Err` says what failed (IPv6 disabled, no `::1` on lo, typically).
+pub fn probe_ipv6_loopback() -> Result<(), String> {
+    let listener = TcpListener::bind((Ipv6Addr::LOCALHOST, 0))
+        .map_err(|e| format!("cannot bind [::1]: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    TcpStream::connect_timeout(&addr, PROBE_WAIT)
+        .map(drop)
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))
+}
+
+/// True if IPv6 loopback works; otherwise [`skip_or_fail`] and false (the test returns).
+pub fn require_ipv6_loopback() -> bool {
+    match probe_ipv6_loopback() {
+        Ok(()) => true,
+        Err(why) => {
+            skip_or_fail(format!("no IPv6 loopback: {why}"));
+            false
         }
     }
 }

@@ -249,10 +249,16 @@ pub struct SilentListener {
 }
 
 impl SilentListener {
-    /// Makes the listener and fills its accept queue.
+    /// Makes the listener on 127.0.0.1 and fills its accept queue.
     pub fn new() -> SilentListener {
-        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        socket.bind(&any_loopback_port().into()).unwrap();
+        SilentListener::on(std::net::Ipv4Addr::LOCALHOST.into())
+    }
+
+    /// Makes the listener on `ip` (a loopback address) and fills its accept queue.
+    pub fn on(ip: std::net::IpAddr) -> SilentListener {
+        let addr = SocketAddr::new(ip, 0);
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
+        socket.bind(&addr.into()).unwrap();
         socket.listen(0).unwrap();
         let addr = socket.local_addr().unwrap().as_socket().unwrap();
         // Connects until one goes unanswered. The connects that succeed sit in the accept

@@ -1,19 +1,20 @@
 //! Outgoing connections on the reactor: the one `connect`, resolving a host on the thread
-//! pool, trying its addresses in turn, the non-blocking connect's completion, timeouts and
-//! failures, and the client factory hearing how it all ends.
+//! pool, trying its addresses in turn (raced with Happy Eyeballs when they are of both
+//! families), the non-blocking connect's completion, timeouts and failures, and the client
+//! factory hearing how it all ends.
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use log::debug;
+use mio::Interest;
 
 use crate::connect::{ConnectOptions, Connector, Target};
 use crate::connections::{Connection, ConnectionId, Phase};
-use crate::outgoing::{start_connect, Attempt};
+use crate::outgoing::{start_connect, Attempt, Progress, Racer};
 use crate::protocol::AnyClientFactory;
 use crate::stream::{AnyStream, Bits, Stream};
-use crate::table::Key;
+use crate::table::{Key, Kind};
 use crate::timers::TimerAction;
 use crate::tls::stage::server_name;
 use crate::{ClientFactory, ConnectError, DisconnectReason, Reactor};
@@ -25,7 +26,14 @@ impl Reactor {
     ///   turn until one answers. `Target::Host`: the name is resolved on the thread pool
     ///   (getaddrinfo blocks, so never on the reactor thread), then its addresses are tried
     ///   in turn.
-    /// - Each address gets [`ConnectOptions::timeout`] to answer.
+    /// - Happy Eyeballs (RFC 8305): when the addresses are of both families (a host with
+    ///   IPv6 and IPv4 addresses, or such a list), they are tried IPv6 first, the families
+    ///   alternating; each next address is tried alongside those still connecting once
+    ///   [`ConnectOptions::attempt_delay`] (250 ms) passes without an answer, or at once when
+    ///   a connect fails. The first to connect wins and the others are closed. Addresses of
+    ///   one family are tried one after the other.
+    /// - The address tried last gets [`ConnectOptions::timeout`] to answer (those started
+    ///   before it, racing, get as long).
     /// - With [`ConnectOptions::tls`], a TLS handshake follows the TCP connect, verifying the
     ///   server's certificate for [`ConnectOptions::server_name`], else the host name, else
     ///   the IP address connected to (also sent as SNI), within
@@ -58,9 +66,9 @@ impl Reactor {
         options: ConnectOptions,
     ) -> Connector {
         let (addrs, host) = match target {
-            Target::Address(addr) => (VecDeque::from([addr]), None),
-            Target::Addresses(addrs) => (VecDeque::from(addrs), None),
-            Target::Host(host, port) => (VecDeque::new(), Some((host, port))),
+            Target::Address(addr) => (vec![addr], None),
+            Target::Addresses(addrs) => (addrs, None),
+            Target::Host(host, port) => (Vec::new(), Some((host, port))),
         };
         if options.tls.is_some() {
             let name = options.server_name.as_deref();
@@ -79,13 +87,8 @@ impl Reactor {
                 return Connector::failed();
             }
         };
-        let attempt = Attempt {
-            factory,
-            addrs,
-            options,
-            host: host.as_ref().map(|(host, _)| host.clone()),
-            timeout: None,
-        };
+        let name = host.as_ref().map(|(host, _)| host.clone());
+        let attempt = Attempt::new(factory, addrs, options, name);
         self.outgoing.insert(key, attempt);
         match host {
             Some((host, port)) => self.resolve(key, host, port),
@@ -100,7 +103,7 @@ impl Reactor {
     /// abandoned meanwhile).
     fn resolve(&mut self, key: Key, host: String, port: u16) {
         debug!("connection {}: resolving {host}", ConnectionId(key));
-        let resolve = move || -> io::Result<VecDeque<SocketAddr>> {
+        let resolve = move || -> io::Result<Vec<SocketAddr>> {
             Ok((host.as_str(), port).to_socket_addrs()?.collect())
         };
         self.call_in_thread(resolve, move |reactor, resolved| {
@@ -112,7 +115,7 @@ impl Reactor {
             };
             let error = match resolved {
                 Ok(Ok(addrs)) if !addrs.is_empty() => {
-                    attempt.addrs = addrs;
+                    attempt.set_addresses(addrs);
                     return reactor.try_next_address(key, false);
                 }
                 Ok(Ok(_)) => io::Error::new(io::ErrorKind::NotFound, "no address for host"),
@@ -123,35 +126,34 @@ impl Reactor {
         });
     }
 
-    /// Starts connecting to the next address that a socket can be made for. When none is
-    /// left the attempt fails: on the next turn if `inside_connect` (the factory never
-    /// hears it from inside `connect`), at once otherwise.
+    /// Starts connecting to the next address that a socket can be made for: as the
+    /// connection's stream, or racing beside it if that is still connecting. When none is
+    /// left and nothing is connecting any more, the attempt fails: on the next turn if
+    /// `inside_connect` (the factory never hears it from inside `connect`), at once
+    /// otherwise.
     fn try_next_address(&mut self, key: Key, inside_connect: bool) {
         let mut error = None;
         while let Some(attempt) = self.outgoing.get_mut(key) {
             let Some(addr) = attempt.addrs.pop_front() else {
                 break;
             };
-            let local = attempt.options.local_addr;
-            // The last address's socket goes first: it may hold the local address to bind.
-            let registry = self.poll.registry();
-            let detached = self
-                .connections
-                .replace_stream(registry, key, AnyStream::detached());
-            let started = detached
-                .and_then(|()| start_connect(addr, local))
-                .and_then(|socket| {
-                    let stream = AnyStream::Tcp(socket);
-                    self.connections
-                        .replace_stream(self.poll.registry(), key, stream)
-                });
+            let started = match attempt.stream_connecting {
+                true => self.start_racer(key, addr),
+                false => self.start_on_stream(key, addr),
+            };
             match started {
-                Ok(()) => return self.arm_connect_timeout(key, addr),
+                Ok(()) => {
+                    self.arm_connect_timeout(key, addr);
+                    return self.arm_attempt_delay(key);
+                }
                 Err(e) => {
                     debug!("connect to {addr}: {e}");
                     error = Some(e);
                 }
             }
+        }
+        if self.outgoing.get_mut(key).is_some_and(|a| a.in_flight()) {
+            return; // those racing may still connect
         }
         let error = error
             .unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address to connect to"));
@@ -166,17 +168,94 @@ impl Reactor {
         }
     }
 
-    /// The connect timeout of the address just tried.
+    /// Connects to `addr` on the connection's own stream.
+    fn start_on_stream(&mut self, key: Key, addr: SocketAddr) -> io::Result<()> {
+        let local = self
+            .outgoing
+            .get_mut(key)
+            .and_then(|a| a.options.local_addr);
+        // The last address's socket goes first: it may hold the local address to bind.
+        let registry = self.poll.registry();
+        self.connections
+            .replace_stream(registry, key, AnyStream::detached())?;
+        let socket = start_connect(addr, local)?;
+        let registry = self.poll.registry();
+        self.connections
+            .replace_stream(registry, key, AnyStream::Tcp(socket))?;
+        if let Some(attempt) = self.outgoing.get_mut(key) {
+            attempt.stream_connecting = true;
+        }
+        Ok(())
+    }
+
+    /// Happy Eyeballs: connects to `addr` beside the connection's stream, which is still
+    /// connecting, on a socket registered under the connection's token.
+    fn start_racer(&mut self, key: Key, addr: SocketAddr) -> io::Result<()> {
+        let Some(attempt) = self.outgoing.get_mut(key) else {
+            return Ok(());
+        };
+        let mut socket = start_connect(addr, attempt.options.local_addr)?;
+        let token = key.token(Kind::Connection);
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        self.poll
+            .registry()
+            .register(&mut socket, token, interest)?;
+        attempt.racers.push(Racer { addr, socket });
+        Ok(())
+    }
+
+    /// The connect timeout of the address just tried (replacing the previous one's: those
+    /// still racing get as long).
     fn arm_connect_timeout(&mut self, key: Key, addr: SocketAddr) {
         debug!("connecting to {addr} as {}", ConnectionId(key));
         let Some(attempt) = self.outgoing.get_mut(key) else {
             return;
         };
+        if let Some(timeout) = attempt.timeout.take() {
+            self.timers.cancel(timeout);
+        }
         let deadline = self.timers.now() + attempt.options.timeout;
         attempt.timeout = Some(
             self.timers
                 .schedule(deadline, TimerAction::ConnectTimeout(key)),
         );
+    }
+
+    /// Happy Eyeballs: the timer that starts the next address if no connect answers within
+    /// the connection attempt delay (replacing the previous one's).
+    fn arm_attempt_delay(&mut self, key: Key) {
+        let Some(attempt) = self.outgoing.get_mut(key) else {
+            return;
+        };
+        if let Some(timer) = attempt.next_attempt.take() {
+            self.timers.cancel(timer);
+        }
+        if !attempt.racing || attempt.addrs.is_empty() {
+            return;
+        }
+        let deadline = self.timers.now() + attempt.options.attempt_delay;
+        let action = TimerAction::NextConnectAttempt(key);
+        attempt.next_attempt = Some(self.timers.schedule(deadline, action));
+    }
+
+    /// Happy Eyeballs: the connection attempt delay passed with no answer: the next
+    /// address starts alongside.
+    pub(crate) fn attempt_delay_passed(&mut self, key: Key) {
+        let Some(attempt) = self.outgoing.get_mut(key) else {
+            return;
+        };
+        attempt.next_attempt = None;
+        let connecting = self
+            .connections
+            .get(key)
+            .is_some_and(|c| c.phase == Phase::Connecting);
+        if connecting {
+            debug!(
+                "connection {}: no answer yet, racing the next address",
+                ConnectionId(key)
+            );
+            self.try_next_address(key, false);
+        }
     }
 
     /// Reports the failures queued by `connect` before this call.
@@ -189,28 +268,124 @@ impl Reactor {
         }
     }
 
-    /// A readiness event on a connecting socket: connected, failed, or not yet.
+    /// A readiness event on a connecting connection: its stream, or one of the sockets
+    /// racing beside it (they share its token), connected, failed, or not yet (a spurious
+    /// wake-up, or another socket's event; the real edge is still to come).
     pub(crate) fn connect_ready(&mut self, key: Key) {
+        let stream_connecting = self
+            .outgoing
+            .get_mut(key)
+            .is_some_and(|a| a.stream_connecting);
         let Some(conn) = self.connections.get_mut(key) else {
             return;
         };
-        let outcome = match conn.stream.take_error() {
-            Ok(Some(e)) | Err(e) => Err(e),
-            Ok(None) => match conn.stream.peer_addr() {
-                Ok(peer) => Ok(peer),
-                // Not connected yet: a spurious wake-up; the real edge is still to come.
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-                Err(e) => Err(e),
-            },
+        if stream_connecting {
+            let stream = &mut conn.stream;
+            match Progress::of(stream.take_error(), || stream.peer_addr()) {
+                Progress::Connected(peer) => return self.connection_established(key, peer),
+                Progress::Failed(e) => self.stream_connect_failed(key, e),
+                Progress::Pending => {}
+            }
+        }
+        self.racers_ready(key);
+    }
+
+    /// The connection's own stream failed to connect.
+    fn stream_connect_failed(&mut self, key: Key, error: io::Error) {
+        if let Some(attempt) = self.outgoing.get_mut(key) {
+            attempt.stream_connecting = false;
+            if attempt.racers.is_empty() {
+                // Nothing else connecting: on to the next address, or fail.
+                return self.fail_connect(key, ConnectError::from_io(error));
+            }
+        }
+        let registry = self.poll.registry();
+        if let Err(e) = self
+            .connections
+            .replace_stream(registry, key, AnyStream::detached())
+        {
+            debug!("connection {}: detaching: {e}", ConnectionId(key));
+        }
+        self.racing_connect_failed(key, error);
+    }
+
+    /// Happy Eyeballs: checks every socket racing beside the connection's stream.
+    fn racers_ready(&mut self, key: Key) {
+        let mut next = 0;
+        loop {
+            let Some(attempt) = self.outgoing.get_mut(key) else {
+                return;
+            };
+            let Some(racer) = attempt.racers.get(next) else {
+                return;
+            };
+            let socket = &racer.socket;
+            match Progress::of(socket.take_error(), || socket.peer_addr()) {
+                Progress::Pending => next += 1,
+                Progress::Connected(peer) => {
+                    let racer = attempt.racers.swap_remove(next);
+                    return self.racer_won(key, racer, peer);
+                }
+                Progress::Failed(e) => {
+                    let mut racer = attempt.racers.swap_remove(next);
+                    let _ = self.poll.registry().deregister(&mut racer.socket);
+                    debug!("connect to {}: {e}", racer.addr);
+                    self.racing_connect_failed(key, e);
+                }
+            }
+        }
+    }
+
+    /// Happy Eyeballs: one of the racing connects failed (and is gone). RFC 8305 §5: the
+    /// next address starts at once; when none is left and nothing races any more, the
+    /// attempt fails with this error.
+    fn racing_connect_failed(&mut self, key: Key, error: io::Error) {
+        if !self.outgoing.get_mut(key).is_some_and(|a| a.in_flight()) {
+            return self.fail_connect(key, ConnectError::from_io(error));
+        }
+        debug!(
+            "connection {}: a racing connect failed: {error}",
+            ConnectionId(key)
+        );
+        self.try_next_address(key, false);
+    }
+
+    /// Happy Eyeballs: a racing socket connected first: it becomes the connection's stream.
+    fn racer_won(&mut self, key: Key, mut racer: Racer, peer: SocketAddr) {
+        let registry = self.poll.registry();
+        if let Err(e) = registry.deregister(&mut racer.socket) {
+            debug!("connection {}: deregistering: {e}", ConnectionId(key));
+        }
+        let stream = AnyStream::Tcp(racer.socket);
+        if let Err(e) = self.connections.replace_stream(registry, key, stream) {
+            return self.racing_connect_failed(key, e);
+        }
+        self.connection_established(key, peer);
+    }
+
+    /// Happy Eyeballs: the race is over (won, timed out or abandoned): the other sockets
+    /// close and no next address starts.
+    fn end_race(&mut self, key: Key) {
+        let Some(attempt) = self.outgoing.get_mut(key) else {
+            return;
         };
-        match outcome {
-            Ok(peer) => self.connection_established(key, peer),
-            Err(e) => self.fail_connect(key, ConnectError::from_io(e)),
+        attempt.stream_connecting = false;
+        if let Some(timer) = attempt.next_attempt.take() {
+            self.timers.cancel(timer);
+        }
+        for mut racer in attempt.racers.drain(..) {
+            debug!(
+                "connection {}: closing the connect to {}",
+                ConnectionId(key),
+                racer.addr
+            );
+            let _ = self.poll.registry().deregister(&mut racer.socket);
         }
     }
 
     /// TCP is connected: the TLS handshake starts, or the connection is made.
     fn connection_established(&mut self, key: Key, peer: SocketAddr) {
+        self.end_race(key);
         let Some(attempt) = self.outgoing.get_mut(key) else {
             return;
         };
@@ -249,6 +424,8 @@ impl Reactor {
         };
         attempt.timeout = None;
         let after = format!("no answer within {:?}", attempt.options.timeout);
+        // Those still racing had as long: they go too.
+        self.end_race(key);
         let error = io::Error::new(io::ErrorKind::TimedOut, after);
         self.fail_connect(key, ConnectError::TimedOut(error));
     }
@@ -282,6 +459,7 @@ impl Reactor {
 
     /// Ends an attempt for good: its connection goes, its factory hears `error`.
     fn abandon_attempt(&mut self, key: Key, error: ConnectError) {
+        self.end_race(key);
         self.remove_connection(key);
         if let Some(mut attempt) = self.outgoing.remove(key) {
             if let Some(timeout) = attempt.timeout.take() {

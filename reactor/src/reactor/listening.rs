@@ -30,17 +30,19 @@ impl Reactor {
         addr: SocketAddr,
         factory: F,
     ) -> io::Result<ListeningPort> {
-        self.listen_boxed(addr, Box::new(factory), None)
+        self.listen_boxed(addr, None, Box::new(factory), None)
     }
 
-    /// Listens on `addr`, with a TLS layer on every connection if `tls` is given.
+    /// Listens on `addr` with an accept queue of `backlog` (the default if `None`), with a
+    /// TLS layer on every connection if `tls` is given.
     pub(crate) fn listen_boxed(
         &mut self,
         addr: SocketAddr,
+        backlog: Option<u32>,
         factory: Box<dyn AnyFactory>,
         tls: Option<Box<ServerTls>>,
     ) -> io::Result<ListeningPort> {
-        let socket = bind_listener(addr)?;
+        let socket = bind_listener(addr, backlog)?;
         let addr = socket.local_addr()?;
         let listener = Listener {
             socket,

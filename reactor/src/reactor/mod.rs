@@ -17,6 +17,7 @@
 mod connecting;
 mod connections;
 mod datagrams;
+mod endpoints;
 mod listening;
 mod readers;
 #[cfg(test)]

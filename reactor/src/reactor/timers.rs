@@ -129,6 +129,7 @@ impl Reactor {
             }
             TimerAction::Loop(key) => self.run_loop(key),
             TimerAction::ConnectTimeout(key) => self.connect_timed_out(key),
+            TimerAction::NextConnectAttempt(key) => self.attempt_delay_passed(key),
             TimerAction::AcceptRetry(key) => self.retry_accept(key),
             TimerAction::ShutdownDeadline => self.shutdown_deadline_passed(),
             TimerAction::TlsHandshakeTimeout(key, timeout) => {

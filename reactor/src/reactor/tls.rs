@@ -47,7 +47,7 @@ impl Reactor {
         options: TlsOptions,
     ) -> io::Result<ListeningPort> {
         let tls = ServerTls::new(config.into(), options);
-        self.listen_boxed(addr, Box::new(factory), Some(Box::new(tls)))
+        self.listen_boxed(addr, None, Box::new(factory), Some(Box::new(tls)))
     }
 
     /// Switches connection `key` to TLS with `session` (STARTTLS): what the protocol queued

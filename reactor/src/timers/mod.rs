@@ -45,6 +45,9 @@ pub(crate) enum TimerAction {
     Loop(LoopKey),
     /// Fail the connection attempt at `Key` if it is still connecting.
     ConnectTimeout(Key),
+    /// Happy Eyeballs: start connecting to the next address of the attempt at `Key`
+    /// alongside those still connecting.
+    NextConnectAttempt(Key),
     /// Try accepting again on the listener at `Key` after a resource error.
     AcceptRetry(Key),
     /// A graceful shutdown ran out of time: abort what is left.

@@ -1,0 +1,229 @@
+//! The example programs started with endpoint strings: the servers listen on `tcp:` and
+//! `tls:` strings (and a bad string exits 2 naming the bad part), the clients connect to
+//! `tcp:`, `tls:` and host-name strings. (Plain `HOST:PORT` arguments are exercised by
+//! `examples.rs` and `examples_tls.rs`, unchanged.) Binaries are found, or the test skipped
+//! outside CI, as in `common/examples.rs`.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+
+use common::certs::TestCa;
+use common::examples::{example, run_to_end, run_with_input, Running};
+use common::{CLIENT_TIMEOUT, DEADLINE};
+
+/// Starts server example `name` with `args` and waits for its `... listening on ADDR` line;
+/// returns it running and the address it printed.
+fn start_server(name: &str, args: &[&str]) -> Option<(Running, SocketAddr)> {
+    let binary = example(name)?;
+    let mut child = Command::new(binary)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the server example");
+    let stdout = child.stdout.take().unwrap();
+    let running = Running(child);
+    let (send, lines) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    loop {
+        let line = lines
+            .recv_timeout(DEADLINE)
+            .unwrap_or_else(|e| panic!("{name} {args:?} never said it listens: {e}"));
+        if let Some((_, rest)) = line.split_once(" listening on ") {
+            let addr = rest.split(',').next().unwrap().parse().expect("an address");
+            return Some((running, addr));
+        }
+    }
+}
+
+/// PEM files in a directory removed when dropped: a CA (`ca.pem`), and a server certificate
+/// for localhost and 127.0.0.1 it issued (`cert.pem`, `key.pem`).
+struct Pems(PathBuf);
+
+impl Pems {
+    fn new(name: &str) -> Pems {
+        let dir = std::env::temp_dir().join(format!(
+            "torsion-examples-endpoints-{}-{name}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = TestCa::new("examples endpoints CA");
+        let issued = ca.issue(&["localhost", "127.0.0.1"]);
+        std::fs::write(dir.join("ca.pem"), &ca.pem).unwrap();
+        std::fs::write(dir.join("cert.pem"), &issued.cert_pem).unwrap();
+        std::fs::write(dir.join("key.pem"), &issued.key_pem).unwrap();
+        Pems(dir)
+    }
+
+    /// The file `name` here, as endpoint-string text (colons escaped).
+    fn file(&self, name: &str) -> String {
+        self.0.join(name).display().to_string().replace(':', r"\:")
+    }
+}
+
+impl Drop for Pems {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn echo_server_listens_on_a_tcp_string_and_echo_client_connects_with_one() {
+    let Some((mut server, addr)) =
+        start_server("echo_server", &["tcp:0:interface=127.0.0.1:backlog=16"])
+    else {
+        return;
+    };
+    assert!(addr.ip().is_loopback());
+    let Some(client) = example("echo_client") else {
+        return;
+    };
+    for target in [
+        format!("tcp:host=127.0.0.1:port={}:timeout=5", addr.port()),
+        format!("localhost:{}", addr.port()),
+        addr.to_string(),
+    ] {
+        let (status, stdout, stderr) =
+            run_to_end(Command::new(&client).args([target.as_str(), "hello", "world"]));
+        assert!(status.success(), "{target}: {status}; stderr: {stderr}");
+        assert_eq!(stdout, "hello\nworld\n", "{target}");
+    }
+    assert!(server.terminate("echo_server").success());
+}
+
+#[test]
+fn chat_server_and_chat_client_take_endpoint_strings() {
+    let Some((mut server, addr)) = start_server("chat_server", &["tcp:0:interface=127.0.0.1"])
+    else {
+        return;
+    };
+    let Some(client) = example("chat_client") else {
+        return;
+    };
+    let target = format!("tcp:host=127.0.0.1:port={}", addr.port());
+    let (status, stdout, stderr) =
+        run_with_input(Command::new(client).arg(&target), b"bob\n/who\n");
+    assert!(status.success(), "{status}; stderr: {stderr}");
+    assert!(stdout.contains("Welcome, bob!\nUsers: bob\n"), "{stdout}");
+    assert!(server.terminate("chat_server").success());
+}
+
+#[test]
+fn tls_echo_server_listens_on_a_tls_string_and_tls_echo_client_trusts_its_roots_from_one() {
+    let pems = Pems::new("tls-echo");
+    let endpoint = format!(
+        "tls:0:interface=127.0.0.1:certKey={}:privateKey={}",
+        pems.file("cert.pem"),
+        pems.file("key.pem")
+    );
+    let Some((mut server, addr)) = start_server("tls_echo_server", &[&endpoint]) else {
+        return;
+    };
+    let Some(client) = example("tls_echo_client") else {
+        return;
+    };
+    let target = format!(
+        "tls:host=localhost:port={}:trustRoots={}",
+        addr.port(),
+        pems.file("ca.pem")
+    );
+    let (status, stdout, stderr) = run_to_end(Command::new(client).args([&target, "hi", "there"]));
+    assert!(status.success(), "{status}; stderr: {stderr}");
+    assert_eq!(stdout, "hi\nthere\n");
+    assert!(server.terminate("tls_echo_server").success());
+}
+
+#[test]
+fn http_server_listens_on_a_tcp_string() {
+    let dir = std::env::temp_dir().display().to_string();
+    let Some((mut server, addr)) =
+        start_server("http_server", &["tcp:0:interface=127.0.0.1", &dir])
+    else {
+        return;
+    };
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+    let request = b"GET /plaintext HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    stream.write_all(request).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.ends_with("Hello, World!"), "{response}");
+    assert!(server.terminate("http_server").success());
+}
+
+#[test]
+fn http_server_serves_https_on_a_tls_string() {
+    let pems = Pems::new("https");
+    let endpoint = format!(
+        "tls:0:interface=127.0.0.1:certKey={}:privateKey={}",
+        pems.file("cert.pem"),
+        pems.file("key.pem")
+    );
+    let dir = std::env::temp_dir().display().to_string();
+    let Some((mut server, addr)) = start_server("http_server", &[&endpoint, &dir]) else {
+        return;
+    };
+    let Some(client) = example("http_client") else {
+        return;
+    };
+    let url = format!("https://localhost:{}/plaintext", addr.port());
+    let ca = pems.0.join("ca.pem").display().to_string();
+    let (status, stdout, stderr) = run_to_end(Command::new(client).args([&url, "--cacert", &ca]));
+    assert!(status.success(), "{status}; stderr: {stderr}");
+    assert_eq!(stdout, "Hello, World!");
+    assert!(server.terminate("http_server").success());
+}
+
+#[test]
+fn bad_endpoint_strings_exit_2_naming_the_bad_part() {
+    let cases: [(&str, &[&str], &str); 6] = [
+        (
+            "echo_server",
+            &["tcp:80:bakclog=5"],
+            r#"unknown option "bakclog""#,
+        ),
+        ("chat_server", &["tcp6:x"], r#"tcp6: bad port "x""#),
+        ("http_server", &["tls:0"], "tls: missing the private key"),
+        (
+            "tls_echo_server",
+            &[
+                "tls:0:privateKey=k.pem",
+                "--cert",
+                "c.pem",
+                "--key",
+                "k.pem",
+            ],
+            "no --cert or --key",
+        ),
+        (
+            "echo_client",
+            &["tcp:host=localhost"],
+            "tcp: missing the port",
+        ),
+        ("chat_client", &["tcp:host=a:port=0"], r#"bad port "0""#),
+    ];
+    for (name, args, names) in cases {
+        let Some(binary) = example(name) else {
+            continue;
+        };
+        let (status, stdout, stderr) = run_to_end(Command::new(binary).args(args));
+        assert_eq!(status.code(), Some(2), "{name} {args:?}: {stderr}");
+        assert_eq!(stdout, "", "{name} {args:?}");
+        assert!(stderr.contains(names), "{name} {args:?}: {stderr:?}");
+    }
+}
