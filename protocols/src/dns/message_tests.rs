@@ -285,6 +285,10 @@ fn a_ttl_with_the_top_bit_set_reads_as_zero() {
     wire[53..57].copy_from_slice(&0x8000_0001u32.to_be_bytes());
     let message = Message::decode(&wire).unwrap();
     assert_eq!(message.answers[1].ttl, 0);
+    // The largest TTL without it stays.
+    wire[53..57].copy_from_slice(&0x7FFF_FFFFu32.to_be_bytes());
+    let message = Message::decode(&wire).unwrap();
+    assert_eq!(message.answers[1].ttl, 0x7FFF_FFFF);
 }
 
 #[test]
