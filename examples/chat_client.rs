@@ -73,7 +73,7 @@ struct Client(Shared);
 impl ClientFactory for Client {
     type Protocol = LineProtocol<Printer>;
 
-    fn build_protocol(&mut self, _peer: SocketAddr) -> Self::Protocol {
+    fn build_protocol(&mut self, _peer: torsion::Address) -> Self::Protocol {
         LineProtocol::new(Printer(self.0.clone())).with_delimiter(Delimiter::Newline)
     }
 

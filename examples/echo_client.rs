@@ -87,7 +87,7 @@ struct Client {
 impl ClientFactory for Client {
     type Protocol = EchoClient;
 
-    fn build_protocol(&mut self, _peer: SocketAddr) -> EchoClient {
+    fn build_protocol(&mut self, _peer: torsion::Address) -> EchoClient {
         EchoClient {
             pending: self.messages.take().unwrap_or_default(),
             echoed: Vec::new(),

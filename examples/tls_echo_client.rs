@@ -25,7 +25,6 @@
 
 use std::cell::RefCell;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -122,7 +121,7 @@ struct Client {
 impl ClientFactory for Client {
     type Protocol = LineEcho;
 
-    fn build_protocol(&mut self, _peer: SocketAddr) -> LineEcho {
+    fn build_protocol(&mut self, _peer: torsion::Address) -> LineEcho {
         self.protocol.take().expect("one connection")
     }
 

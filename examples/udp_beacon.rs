@@ -78,7 +78,12 @@ impl DatagramProtocol for Beacon {
         self.announce(cx);
     }
 
-    fn datagram_received(&mut self, _cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+    fn datagram_received(
+        &mut self,
+        _cx: &mut DatagramContext<'_>,
+        data: &[u8],
+        from: torsion::Address,
+    ) {
         let text = String::from_utf8_lossy(data);
         match text.strip_prefix(BEACON_PREFIX) {
             Some(name) if name != self.options.name => println!("beacon from {name} at {from}"),

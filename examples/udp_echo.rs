@@ -13,8 +13,13 @@ use torsion::{DatagramContext, DatagramProtocol, Reactor};
 struct UdpEcho;
 
 impl DatagramProtocol for UdpEcho {
-    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
-        if let Err(e) = cx.send_to(data, from) {
+    fn datagram_received(
+        &mut self,
+        cx: &mut DatagramContext<'_>,
+        data: &[u8],
+        from: torsion::Address,
+    ) {
+        if let Err(e) = cx.send_to(data, &from) {
             warn!("echo to {from}: {e}");
         }
     }

@@ -51,7 +51,7 @@ struct RefuseFirst {
 impl Factory for RefuseFirst {
     type Protocol = Echo;
 
-    fn build_protocol(&mut self, _peer: SocketAddr) -> Option<Echo> {
+    fn build_protocol(&mut self, _peer: torsion::Address) -> Option<Echo> {
         self.builds.set(self.builds.get() + 1);
         (self.builds.get() > 1).then_some(Echo)
     }
@@ -93,7 +93,7 @@ struct Hooked {
 impl Factory for Hooked {
     type Protocol = Echo;
 
-    fn build_protocol(&mut self, _peer: SocketAddr) -> Option<Echo> {
+    fn build_protocol(&mut self, _peer: torsion::Address) -> Option<Echo> {
         self.builds.set(self.builds.get() + 1);
         Some(Echo)
     }

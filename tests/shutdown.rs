@@ -163,7 +163,7 @@ impl Protocol for Attempt {
 
 impl ClientFactory for Attempt {
     type Protocol = Attempt;
-    fn build_protocol(&mut self, _peer: SocketAddr) -> Attempt {
+    fn build_protocol(&mut self, _peer: torsion::Address) -> Attempt {
         Attempt(self.0.clone())
     }
     fn client_connection_failed(&mut self, _reactor: &mut Reactor, error: ConnectError) {

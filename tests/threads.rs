@@ -158,7 +158,7 @@ impl Protocol for Probe {
 
 impl ClientFactory for Probe {
     type Protocol = Probe;
-    fn build_protocol(&mut self, _peer: SocketAddr) -> Probe {
+    fn build_protocol(&mut self, _peer: torsion::Address) -> Probe {
         Probe(self.0.clone())
     }
     fn client_connection_failed(&mut self, _reactor: &mut Reactor, error: ConnectError) {

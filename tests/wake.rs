@@ -112,7 +112,7 @@ struct BulkFactory(Shared<Vec<WriteProgress>>);
 impl Factory for BulkFactory {
     type Protocol = Bulk;
 
-    fn build_protocol(&mut self, _peer: std::net::SocketAddr) -> Option<Bulk> {
+    fn build_protocol(&mut self, _peer: torsion::Address) -> Option<Bulk> {
         Some(Bulk(self.0.clone()))
     }
 }

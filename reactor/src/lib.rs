@@ -66,6 +66,7 @@
 //! `CONTRIBUTING.md` at the repository's root states each part's invariants and how a new
 //! kind of stream is added.
 
+mod address;
 mod connect;
 mod connections;
 mod context;
@@ -85,8 +86,10 @@ pub mod testing;
 mod timers;
 pub mod tls;
 mod udp;
+mod unix;
 mod write_queue;
 
+pub use address::{Address, ParseUnixAddressError, UnixAddress};
 pub use bytes::Bytes;
 pub use connect::{ConnectOptions, Connector, Target, DEFAULT_CONNECT_TIMEOUT};
 pub use connections::ConnectionId;
@@ -105,6 +108,8 @@ pub use remote::{ReactorGone, ReactorHandle, WorkPanicked};
 /// rustls, re-exported so configurations can be built with the very version torsion uses.
 pub use rustls;
 pub use shutdown::{Phase, DEFAULT_SHUTDOWN_TIMEOUT};
+pub use stream::{MAX_FDS_PER_MESSAGE, MAX_HELD_FDS};
 pub use timers::{DelayedCall, LoopingCall, ManualClock};
 pub use tls::{TlsError, TlsOptions};
 pub use udp::{DatagramContext, DatagramPort, DatagramProtocol, DEFAULT_MAX_DATAGRAM_SIZE};
+pub use unix::{Credentials, UnixListenOptions};

@@ -16,7 +16,7 @@ use crate::stream::{AnyStream, Bits, Stream};
 use crate::table::Key;
 use crate::timers::TimerAction;
 use crate::tls::stage::server_name;
-use crate::{ClientFactory, ConnectError, DisconnectReason, Reactor};
+use crate::{Address, ClientFactory, ConnectError, DisconnectReason, Reactor};
 
 impl Reactor {
     /// Connects `factory` to `target` (Twisted's `connectTCP` and `connectSSL` in one).
@@ -61,6 +61,7 @@ impl Reactor {
             Target::Address(addr) => (VecDeque::from([addr]), None),
             Target::Addresses(addrs) => (VecDeque::from(addrs), None),
             Target::Host(host, port) => (VecDeque::new(), Some((host, port))),
+            Target::Unix(address) => return self.connect_unix(address, factory, options),
         };
         if options.tls.is_some() {
             let name = options.server_name.as_deref();
@@ -210,7 +211,7 @@ impl Reactor {
     }
 
     /// TCP is connected: the TLS handshake starts, or the connection is made.
-    fn connection_established(&mut self, key: Key, peer: SocketAddr) {
+    fn connection_established(&mut self, key: Key, peer: Address) {
         let Some(attempt) = self.outgoing.get_mut(key) else {
             return;
         };
@@ -222,14 +223,14 @@ impl Reactor {
                 .server_name
                 .clone()
                 .or_else(|| attempt.host.clone())
-                .unwrap_or_else(|| peer.ip().to_string());
+                .unwrap_or_else(|| server_name_of(&peer));
             let handshake_timeout = attempt.options.handshake_timeout;
             if let Some(timeout) = timeout {
                 self.timers.cancel(timeout);
             }
             return self.start_client_handshake(key, config, &name, handshake_timeout);
         }
-        let protocol = attempt.factory.build(peer);
+        let protocol = attempt.factory.build(peer.clone());
         if let Some(timeout) = timeout {
             self.timers.cancel(timeout);
         }
@@ -308,5 +309,14 @@ impl Reactor {
         if let Some(mut attempt) = self.outgoing.remove(key) {
             attempt.factory.lost(self, reason);
         }
+    }
+}
+
+/// The name a TLS client verifies when none was given: the IP address connected to, or, for
+/// a UNIX socket, its address as text (which no certificate names: give a server name).
+fn server_name_of(peer: &Address) -> String {
+    match peer.as_tcp() {
+        Some(addr) => addr.ip().to_string(),
+        None => peer.to_string(),
     }
 }
