@@ -698,3 +698,63 @@ fn an_unnamed_sender_is_heard_but_cannot_be_answered() {
     let answer = sender.send_to(&mut reactor, b"x", from);
     assert_eq!(answer.unwrap_err().kind(), ErrorKind::InvalidInput);
 }
+
+/// Sends two descriptors, each with its own byte: two messages, back to back.
+struct TwoBatches;
+
+impl Protocol for TwoBatches {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        cx.write_with_fds(b"b", vec![pipe_holding("first")])
+            .unwrap();
+        cx.write_with_fds(b"c", vec![pipe_holding("second")])
+            .unwrap();
+    }
+
+    fn data_received(&mut self, _cx: &mut Context<'_>, _data: &[u8]) {}
+}
+
+/// Receives bytes and descriptors, sending nothing.
+struct Collector(Shared<ClientLog>);
+
+impl Protocol for Collector {
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        let mut log = self.0.borrow_mut();
+        log.received.extend_from_slice(data);
+        for fd in cx.take_received_fds() {
+            log.fds_text.push(read_all(fd));
+        }
+    }
+}
+
+impl ClientFactory for Collector {
+    type Protocol = Collector;
+
+    fn build_protocol(&mut self, _peer: Address) -> Collector {
+        Collector(self.0.clone())
+    }
+}
+
+#[test]
+fn a_read_cut_short_by_descriptors_goes_on_to_the_bytes_behind_them() {
+    init_logging();
+    let dir = TempDir::new("fd-batches");
+    let path = dir.path("batches.sock");
+    let mut reactor = Reactor::new().unwrap();
+    reactor
+        .listen_unix(UnixAddress::path(&path), UnixListenOptions::new(), || {
+            TwoBatches
+        })
+        .unwrap();
+    let log = shared(ClientLog::default());
+    reactor.connect(
+        UnixAddress::path(&path),
+        Collector(log.clone()),
+        ConnectOptions::new(),
+    );
+    // The kernel ends a read after the first message's byte; the second waits behind it
+    // with no new readiness edge to announce it.
+    run_until(&mut reactor, "both messages", || {
+        log.borrow().received == b"bc"
+    });
+    assert_eq!(log.borrow().fds_text, ["first", "second"]);
+}

@@ -27,7 +27,7 @@ use rustix::net::{
     SendAncillaryBuffer, SendAncillaryMessage, SendFlags,
 };
 
-use super::{read_socket, Fault, Input, ReadState, Stream};
+use super::{read_socket, Bits, Fault, Input, ReadState, Stream};
 use crate::{Address, UnixAddress};
 
 /// Most descriptors one message may carry, sent or received (a batch of more is refused
@@ -162,7 +162,16 @@ impl Stream for UnixSocketStream {
             socket: &self.socket,
             received: &mut self.received,
         };
-        read_socket(&mut receiving, buf, state)
+        let readable = state.bits.has(Bits::READABLE);
+        let input = read_socket(&mut receiving, buf, state)?;
+        // A short read does not mean the socket is drained here: the kernel ends a read after
+        // bytes that carried descriptors, and before bytes from another writer (a forked
+        // peer), with more queued behind them and no new edge to come. Read on until
+        // WouldBlock says it is drained.
+        if readable && matches!(input, Input::Data(_)) {
+            state.bits.set(Bits::READABLE);
+        }
+        Ok(input)
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
@@ -218,5 +227,50 @@ impl Stream for UnixSocketStream {
 
     fn unix_mut(&mut self) -> Option<&mut UnixSocketStream> {
         Some(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream_with_batches(at: &[u64]) -> UnixSocketStream {
+        let (socket, _peer) = UnixStream::pair().unwrap();
+        let mut stream = UnixSocketStream::new(socket);
+        for &at in at {
+            stream.outgoing.push_back((at, Vec::new()));
+        }
+        stream
+    }
+
+    #[test]
+    fn writes_stop_short_of_a_batch_and_a_batch_goes_with_the_bytes_up_to_the_next() {
+        assert_eq!(stream_with_batches(&[]).next_write(), (None, false));
+        assert_eq!(stream_with_batches(&[10]).next_write(), (Some(10), false));
+        assert_eq!(stream_with_batches(&[0]).next_write(), (None, true));
+        assert_eq!(stream_with_batches(&[0, 5]).next_write(), (Some(5), true));
+        let mut later = stream_with_batches(&[7, 9]);
+        later.written = 7;
+        assert_eq!(later.next_write(), (Some(2), true));
+    }
+
+    #[test]
+    fn truncation_keeps_the_first_bytes_across_slices() {
+        let (a, b) = (b"abc".as_slice(), b"defg".as_slice());
+        let bufs = [IoSlice::new(a), IoSlice::new(b)];
+        let cut = truncated(&bufs, 5);
+        let lens: Vec<usize> = cut.iter().map(|s| s.len()).collect();
+        assert_eq!(lens, [3, 2]);
+        assert_eq!(&*cut[1], b"de");
+        assert!(truncated(&bufs, 0).is_empty());
+        assert_eq!(truncated(&bufs, 100).len(), 2);
+    }
+
+    #[test]
+    fn descriptors_queued_with_bytes_are_placed_after_what_was_written() {
+        let mut stream = stream_with_batches(&[]);
+        stream.written = 100;
+        stream.send_fds_at(20, Vec::new());
+        assert_eq!(stream.outgoing.front().map(|(at, _)| *at), Some(120));
     }
 }
