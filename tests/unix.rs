@@ -758,3 +758,43 @@ fn a_read_cut_short_by_descriptors_goes_on_to_the_bytes_behind_them() {
     });
     assert_eq!(log.borrow().fds_text, ["first", "second"]);
 }
+
+/// Upgrades each connection to TLS at once, then echoes the plaintext.
+struct TlsEcho(std::sync::Arc<torsion::rustls::ServerConfig>);
+
+impl Protocol for TlsEcho {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        cx.start_tls_server(self.0.clone(), &[]).expect("start TLS");
+    }
+
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        cx.write(data);
+    }
+}
+
+#[test]
+fn tls_runs_over_a_unix_socket_given_a_server_name() {
+    init_logging();
+    let dir = TempDir::new("tls");
+    let path = dir.path("tls.sock");
+    let ca = common::certs::TestCa::new("unix test CA");
+    let config = std::sync::Arc::new(common::tls::localhost_server(&ca));
+    let mut reactor = Reactor::new().unwrap();
+    reactor
+        .listen_unix(
+            UnixAddress::path(&path),
+            UnixListenOptions::new(),
+            move || TlsEcho(config.clone()),
+        )
+        .unwrap();
+    let seen = shared(common::tls::Seen::default());
+    let options = common::tls::tls_to("localhost", &ca);
+    let client = common::tls::client(&seen, b"over TLS over UNIX");
+    reactor.connect(UnixAddress::path(&path), client, options);
+    run_until(&mut reactor, "the encrypted echo", || {
+        let s = seen.borrow();
+        s.failed.is_some() || s.received.len() >= 18
+    });
+    assert!(seen.borrow().failed.is_none(), "{:?}", seen.borrow().failed);
+    assert_eq!(seen.borrow().received, b"over TLS over UNIX");
+}
