@@ -798,3 +798,92 @@ fn tls_runs_over_a_unix_socket_given_a_server_name() {
     assert!(seen.borrow().failed.is_none(), "{:?}", seen.borrow().failed);
     assert_eq!(seen.borrow().received, b"over TLS over UNIX");
 }
+
+/// Sends five messages of [`torsion::MAX_FDS_PER_MESSAGE`] descriptors each.
+struct Flood;
+
+impl Protocol for Flood {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        for _ in 0..5 {
+            let fds = (0..torsion::MAX_FDS_PER_MESSAGE)
+                .map(|_| pipe_holding(""))
+                .collect();
+            cx.write_with_fds(b"f", fds).unwrap();
+        }
+    }
+
+    fn data_received(&mut self, _cx: &mut Context<'_>, _data: &[u8]) {}
+}
+
+/// Takes no descriptor until all five bytes are in, then counts what is held.
+struct TakeLate(Shared<Option<usize>>, usize);
+
+impl Protocol for TakeLate {
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        self.1 += data.len();
+        if self.1 == 5 {
+            *self.0.borrow_mut() = Some(cx.take_received_fds().len());
+        }
+    }
+}
+
+impl ClientFactory for TakeLate {
+    type Protocol = TakeLate;
+
+    fn build_protocol(&mut self, _peer: Address) -> TakeLate {
+        TakeLate(self.0.clone(), 0)
+    }
+}
+
+#[test]
+fn descriptors_not_taken_are_held_up_to_a_bound_and_the_rest_closed() {
+    init_logging();
+    let dir = TempDir::new("fd-bound");
+    let path = dir.path("flood.sock");
+    let mut reactor = Reactor::new().unwrap();
+    reactor
+        .listen_unix(UnixAddress::path(&path), UnixListenOptions::new(), || Flood)
+        .unwrap();
+    let held = shared(None);
+    let client = TakeLate(held.clone(), 0);
+    reactor.connect(UnixAddress::path(&path), client, ConnectOptions::new());
+    run_until(&mut reactor, "all five messages", || {
+        held.borrow().is_some()
+    });
+    assert_eq!(*held.borrow(), Some(torsion::MAX_HELD_FDS));
+}
+
+/// Connects to `server` when it starts and sends it a datagram without naming it.
+struct ConnectedSender(UnixAddress);
+
+impl DatagramProtocol for ConnectedSender {
+    fn start_protocol(&mut self, cx: &mut DatagramContext<'_>) {
+        cx.connect(self.0.clone())
+            .expect("connect the datagram socket");
+        cx.send(b"connected").expect("send to the connected peer");
+    }
+
+    fn datagram_received(&mut self, _cx: &mut DatagramContext<'_>, _data: &[u8], _from: Address) {}
+}
+
+#[test]
+fn a_connected_unix_datagram_socket_sends_to_its_peer() {
+    init_logging();
+    let dir = TempDir::new("datagram-connected");
+    let server_address = UnixAddress::path(dir.path("server.sock"));
+    let mut reactor = Reactor::new().unwrap();
+    let (_server, at_server) = datagram_socket(&mut reactor, server_address.clone(), false);
+    let client_address = UnixAddress::path(dir.path("client.sock"));
+    reactor
+        .listen_unix_datagram(
+            client_address.clone(),
+            UnixListenOptions::new(),
+            ConnectedSender(server_address),
+        )
+        .unwrap();
+    run_until(&mut reactor, "the datagram", || {
+        at_server.borrow().len() == 1
+    });
+    let expected = (b"connected".to_vec(), Address::Unix(client_address));
+    assert_eq!(at_server.borrow()[0], expected);
+}
