@@ -133,6 +133,20 @@ fn a_live_server_is_not_replaced() {
 }
 
 #[test]
+fn a_live_socket_of_the_other_type_is_not_replaced() {
+    init_logging();
+    let dir = TempDir::new("live-datagram");
+    let path = dir.path("datagram.sock");
+    let _datagram = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    let mut reactor = Reactor::new().unwrap();
+    let result = reactor.listen_unix(UnixAddress::path(&path), UnixListenOptions::new(), || Echo);
+    let error = result.expect_err("a stream server over a live datagram socket");
+    assert_eq!(error.kind(), ErrorKind::AddrInUse);
+    assert!(error.to_string().contains("another type"), "{error}");
+    assert!(path.exists());
+}
+
+#[test]
 fn a_file_that_is_not_a_socket_is_never_removed() {
     init_logging();
     let dir = TempDir::new("not-a-socket");

@@ -224,6 +224,11 @@ fn clear_stale_socket(path: &Path, kind: Type) -> io::Result<()> {
             info!("removing stale socket file {}", path.display());
             fs::remove_file(path)
         }
+        // A socket of the other type (stream or datagram) is bound there: live too.
+        Err(e) if e.raw_os_error() == Some(EPROTOTYPE) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("a socket of another type is bound to {}", path.display()),
+        )),
         Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
         _ => Err(io::Error::new(
             io::ErrorKind::AddrInUse,
@@ -231,6 +236,9 @@ fn clear_stale_socket(path: &Path, kind: Type) -> io::Result<()> {
         )),
     }
 }
+
+/// Linux's errno for a connect to a socket of another type.
+const EPROTOTYPE: i32 = 91;
 
 #[cfg(test)]
 mod tests {
