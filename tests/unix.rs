@@ -434,4 +434,20 @@ fn tls_runs_over_a_unix_socket_given_a_server_name() {
     });
     assert!(seen.borrow().failed.is_none(), "{:?}", seen.borrow().failed);
     assert_eq!(seen.borrow().received, b"over TLS over UNIX");
+
+    // Without a server name there is nothing to verify the certificate for.
+    let unnamed = shared(ClientLog::default());
+    let options = ConnectOptions::new().tls(common::tls::trusting(&ca));
+    reactor.connect(UnixAddress::path(&path), Greeter(unnamed.clone()), options);
+    run_until(&mut reactor, "the refusal", || {
+        unnamed.borrow().failed.is_some()
+    });
+    let failed = unnamed.borrow_mut().failed.take();
+    assert!(
+        matches!(
+            failed,
+            Some(ConnectError::Tls(torsion::TlsError::InvalidServerName(_)))
+        ),
+        "{failed:?}"
+    );
 }

@@ -33,7 +33,8 @@ pub enum Target {
     Host(String, u16),
     /// A UNIX domain socket: a path or an abstract name. [`ConnectOptions::local_addr`]
     /// does not apply; with [`ConnectOptions::tls`], give a
-    /// [`server_name`](ConnectOptions::server_name).
+    /// [`server_name`](ConnectOptions::server_name) (without one the attempt fails with
+    /// [`TlsError::InvalidServerName`](crate::TlsError::InvalidServerName)).
     Unix(UnixAddress),
 }
 

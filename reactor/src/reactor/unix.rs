@@ -19,7 +19,9 @@ use crate::udp::DatagramSocket;
 use crate::unix::{
     bind_unix_datagram, bind_unix_listener, peer_credentials, Credentials, UnixListenOptions,
 };
-use crate::{ConnectError, DatagramPort, DatagramProtocol, Factory, Reactor, UnixAddress};
+use crate::{
+    ConnectError, DatagramPort, DatagramProtocol, Factory, Reactor, TlsError, UnixAddress,
+};
 
 impl Reactor {
     /// Listens on the UNIX socket `address` (a path, or a name in Linux's abstract
@@ -74,13 +76,21 @@ impl Reactor {
 
     /// `connect` to a UNIX socket: the socket connects at once or fails at once (refused, no
     /// such file, a full backlog), and the failure is reported on the next turn like any
-    /// other; a connected socket is made on its first writable event.
+    /// other; a connected socket is made on its first writable event. TLS needs a
+    /// `server_name` (there is no host name to verify), else it fails with
+    /// [`TlsError::InvalidServerName`].
     pub(crate) fn connect_unix(
         &mut self,
         address: UnixAddress,
         factory: Box<dyn AnyClientFactory>,
         options: ConnectOptions,
     ) -> Connector {
+        if options.tls.is_some() && options.server_name.is_none() {
+            // No host name to verify the server's certificate for: the caller must say.
+            let error = TlsError::InvalidServerName(address.to_string());
+            self.outgoing.fail_later(factory, ConnectError::Tls(error));
+            return Connector::failed();
+        }
         let socket = address.to_std().and_then(|a| UnixStream::connect_addr(&a));
         let stream = match socket {
             Ok(socket) => AnyStream::boxed(UnixSocketStream::new(socket)),
