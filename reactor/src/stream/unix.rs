@@ -79,12 +79,16 @@ impl UnixSocketStream {
     /// How many of the next bytes may go in one write, and the descriptors that go with
     /// them: up to the next batch's byte (none with them), or, from a batch's byte, up to the
     /// batch after it (with the batch).
+    ///
+    /// A batch's byte is never behind what was written (writes stop at it), so the limits
+    /// are at least one byte; they are kept so even if that broke, and every write moves on.
     fn next_write(&self) -> (Option<u64>, bool) {
         let mut batches = self.outgoing.iter().map(|(at, _)| *at);
+        let ahead = |at: u64| at.saturating_sub(self.written).max(1);
         match batches.next() {
             None => (None, false),
-            Some(at) if at > self.written => (Some(at - self.written), false),
-            Some(_) => (batches.next().map(|next| next - self.written), true),
+            Some(at) if at > self.written => (Some(ahead(at)), false),
+            Some(_) => (batches.next().map(ahead), true),
         }
     }
 
