@@ -396,8 +396,12 @@ fn a_peer_that_vanishes_closes_only_its_own_connection() {
     );
 }
 
-/// Upgrades each connection to TLS at once, then echoes the plaintext.
-struct TlsEcho(std::sync::Arc<torsion::rustls::ServerConfig>);
+/// Upgrades each connection to TLS at once, then echoes the plaintext; records the peer's
+/// credentials as seen under TLS.
+struct TlsEcho(
+    std::sync::Arc<torsion::rustls::ServerConfig>,
+    Shared<Option<Credentials>>,
+);
 
 impl Protocol for TlsEcho {
     fn connection_made(&mut self, cx: &mut Context<'_>) {
@@ -405,23 +409,26 @@ impl Protocol for TlsEcho {
     }
 
     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        *self.1.borrow_mut() = cx.peer_credentials().and_then(Result::ok);
         cx.write(data);
     }
 }
 
 #[test]
-fn tls_runs_over_a_unix_socket_given_a_server_name() {
+fn tls_runs_over_a_unix_socket_given_a_server_name_and_keeps_the_credentials() {
     init_logging();
     let dir = TempDir::new("tls");
     let path = dir.path("tls.sock");
     let ca = common::certs::TestCa::new("unix test CA");
     let config = std::sync::Arc::new(common::tls::localhost_server(&ca));
     let mut reactor = Reactor::new().unwrap();
+    let credentials = shared(None);
+    let c = credentials.clone();
     reactor
         .listen_unix(
             UnixAddress::path(&path),
             UnixListenOptions::new(),
-            move || TlsEcho(config.clone()),
+            move || TlsEcho(config.clone(), c.clone()),
         )
         .unwrap();
     let seen = shared(common::tls::Seen::default());
@@ -434,6 +441,12 @@ fn tls_runs_over_a_unix_socket_given_a_server_name() {
     });
     assert!(seen.borrow().failed.is_none(), "{:?}", seen.borrow().failed);
     assert_eq!(seen.borrow().received, b"over TLS over UNIX");
+    let pid = credentials.borrow().map(|c| c.pid);
+    assert_eq!(
+        pid,
+        Some(std::process::id() as i32),
+        "credentials under TLS"
+    );
 
     // Without a server name there is nothing to verify the certificate for.
     let unnamed = shared(ClientLog::default());

@@ -169,8 +169,8 @@ impl<'a> Context<'a> {
 
     /// The credentials (pid, uid, gid) of the process at the other end of a UNIX socket
     /// connection, as the kernel recorded them at connect time (`SO_PEERCRED`): a server can
-    /// authorise by user with them. `None` for a connection that is not a plain UNIX socket
-    /// (TCP, or TLS over a UNIX socket) or is gone; `Some(Err(_))` if the kernel refused.
+    /// authorise by user with them (over TLS on a UNIX socket too). `None` for a connection
+    /// that is not over a UNIX socket (TCP) or is gone; `Some(Err(_))` if the kernel refused.
     pub fn peer_credentials(&self) -> Option<io::Result<crate::Credentials>> {
         self.reactor.peer_credentials(self.id)
     }

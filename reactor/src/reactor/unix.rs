@@ -16,9 +16,7 @@ use crate::protocol::AnyClientFactory;
 use crate::stream::{AnyStream, Stream, UnixSocketStream, MAX_FDS_PER_MESSAGE};
 use crate::timers::TimerAction;
 use crate::udp::DatagramSocket;
-use crate::unix::{
-    bind_unix_datagram, bind_unix_listener, peer_credentials, Credentials, UnixListenOptions,
-};
+use crate::unix::{bind_unix_datagram, bind_unix_listener, Credentials, UnixListenOptions};
 use crate::{
     ConnectError, DatagramPort, DatagramProtocol, Factory, Reactor, TlsError, UnixAddress,
 };
@@ -177,9 +175,7 @@ impl Reactor {
 
     /// The credentials of connection `id`'s peer, if it is a UNIX socket connection.
     pub(crate) fn peer_credentials(&self, id: ConnectionId) -> Option<io::Result<Credentials>> {
-        let conn = self.connections.get(id.0)?;
-        let unix = conn.stream.unix()?;
-        Some(peer_credentials(unix.socket()))
+        self.connections.get(id.0)?.stream.peer_credentials()
     }
 }
 

@@ -25,7 +25,7 @@ use crate::testing::MemoryPeer;
 use crate::tls::stage::TlsStream;
 use crate::tls::TlsError;
 use crate::write_queue::{BufferPool, Sink, WriteQueue};
-use crate::{Address, DisconnectReason};
+use crate::{Address, Credentials, DisconnectReason};
 
 pub(crate) use tcp::read_socket;
 pub(crate) use unix::UnixSocketStream;
@@ -234,8 +234,15 @@ pub(crate) trait Stream {
         None
     }
 
-    /// The UNIX socket, if this stream is one (for its credentials and descriptors).
+    /// The UNIX socket, if this stream is one (for its descriptors: a layer does not pass
+    /// it on, since descriptors go with the bytes of the socket, not of the layer).
     fn unix(&self) -> Option<&UnixSocketStream> {
+        None
+    }
+
+    /// The credentials of the peer process (`SO_PEERCRED`), for a UNIX socket or a layer
+    /// over one; `None` for any other stream.
+    fn peer_credentials(&self) -> Option<io::Result<Credentials>> {
         None
     }
 
@@ -449,6 +456,10 @@ impl Stream for AnyStream {
 
     fn unix(&self) -> Option<&UnixSocketStream> {
         self.get().unix()
+    }
+
+    fn peer_credentials(&self) -> Option<io::Result<Credentials>> {
+        self.get().peer_credentials()
     }
 
     fn unix_mut(&mut self) -> Option<&mut UnixSocketStream> {

@@ -28,7 +28,7 @@ use rustix::net::{
 };
 
 use super::{read_socket, Bits, Fault, Input, ReadState, Stream};
-use crate::{Address, UnixAddress};
+use crate::{Address, Credentials, UnixAddress};
 
 /// Most descriptors one message may carry, sent or received (a batch of more is refused
 /// when queued; the kernel closes received ones past it and the read notes the truncation).
@@ -57,11 +57,6 @@ impl UnixSocketStream {
             outgoing: VecDeque::new(),
             received: Vec::new(),
         }
-    }
-
-    /// The socket, for its credentials.
-    pub(crate) fn socket(&self) -> &UnixStream {
-        &self.socket
     }
 
     /// Sends `fds` with the byte `queued` bytes past what has been written (the first byte
@@ -227,6 +222,10 @@ impl Stream for UnixSocketStream {
 
     fn unix(&self) -> Option<&UnixSocketStream> {
         Some(self)
+    }
+
+    fn peer_credentials(&self) -> Option<io::Result<Credentials>> {
+        Some(crate::unix::peer_credentials(&self.socket))
     }
 
     fn unix_mut(&mut self) -> Option<&mut UnixSocketStream> {

@@ -141,6 +141,10 @@ impl Stream for TlsStream {
         self.inner.local_addr()
     }
 
+    fn peer_credentials(&self) -> Option<io::Result<crate::Credentials>> {
+        self.inner.peer_credentials()
+    }
+
     fn socket(&self) -> Option<SockRef<'_>> {
         self.inner.socket()
     }
