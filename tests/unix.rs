@@ -1,7 +1,8 @@
 //! UNIX domain stream sockets over real sockets: echo by path and by abstract name, a stale
 //! socket file replaced and a live one not, the file's mode, the file removed when the port
 //! stops, connecting through `Reactor::connect`, peer credentials, a peer that vanishes closing
-//! only its connection, and TLS over a UNIX socket. Descriptor passing is in `unix_fds.rs`,
+//! only its connection, half-close, the watermarks under a slow reader, and TLS over a UNIX
+//! socket. Descriptor passing is in `unix_fds.rs`,
 //! datagrams in `unix_datagram.rs`.
 
 mod common;
@@ -462,5 +463,86 @@ fn tls_runs_over_a_unix_socket_given_a_server_name_and_keeps_the_credentials() {
             Some(ConnectError::Tls(torsion::TlsError::InvalidServerName(_)))
         ),
         "{failed:?}"
+    );
+}
+
+#[test]
+fn a_half_close_reaches_the_server_and_what_it_wrote_before_closing_arrives() {
+    init_logging();
+    let dir = TempDir::new("eof");
+    let path = dir.path("eof.sock");
+    let mut reactor = Reactor::new().unwrap();
+    echo_server(&mut reactor, UnixAddress::path(&path));
+    let mut client = unix_client(&path);
+    let reader = thread::spawn(move || {
+        client.write_all(b"bye").unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut client, &mut all).unwrap();
+        all
+    });
+    // The echo's default `eof_received` closes once what it queued is written.
+    assert_eq!(run_until_joined(&mut reactor, vec![reader])[0], b"bye");
+}
+
+/// Writes a reply far larger than the watermarks at once, and records `pause_writing` and
+/// `resume_writing` with the bytes queued at each.
+struct BigReply(Shared<Vec<(&'static str, usize)>>);
+
+const BIG_REPLY: usize = 4 << 20;
+
+impl Protocol for BigReply {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        cx.write_bytes(vec![b'r'; BIG_REPLY].into());
+    }
+
+    fn data_received(&mut self, _cx: &mut Context<'_>, _data: &[u8]) {}
+
+    fn pause_writing(&mut self, cx: &mut Context<'_>) {
+        self.0.borrow_mut().push(("pause", cx.queued_bytes()));
+    }
+
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        self.0.borrow_mut().push(("resume", cx.queued_bytes()));
+    }
+}
+
+#[test]
+fn a_peer_that_reads_slowly_pauses_and_resumes_the_writer() {
+    init_logging();
+    let dir = TempDir::new("watermarks");
+    let path = dir.path("slow.sock");
+    let mut reactor = Reactor::new().unwrap();
+    let events = shared(Vec::new());
+    let e = events.clone();
+    reactor
+        .listen_unix(
+            UnixAddress::path(&path),
+            UnixListenOptions::new(),
+            move || BigReply(e.clone()),
+        )
+        .unwrap();
+    // The client reads only once the server has paused.
+    let mut client = unix_client(&path);
+    run_until(&mut reactor, "pause_writing", || {
+        !events.borrow().is_empty()
+    });
+    let reader = thread::spawn(move || {
+        let mut reply = vec![0; BIG_REPLY];
+        std::io::Read::read_exact(&mut client, &mut reply).unwrap();
+        reply.len()
+    });
+    assert_eq!(run_until_joined(&mut reactor, vec![reader])[0], BIG_REPLY);
+    run_until(&mut reactor, "resume_writing", || {
+        events.borrow().len() == 2
+    });
+    let events = events.borrow();
+    let [("pause", at_pause), ("resume", at_resume)] = events[..] else {
+        panic!("expected one pause then one resume, got {events:?}");
+    };
+    assert!(at_pause > 64 * 1024, "paused with {at_pause} bytes queued");
+    assert!(
+        at_resume <= 16 * 1024,
+        "resumed with {at_resume} bytes queued"
     );
 }
