@@ -2,8 +2,7 @@
 //! socket file replaced and a live one not, the file's mode, the file removed when the port
 //! stops, connecting through `Reactor::connect`, peer credentials, a peer that vanishes closing
 //! only its connection, half-close, the watermarks under a slow reader, and TLS over a UNIX
-//! socket. Descriptor passing is in `unix_fds.rs`,
-//! datagrams in `unix_datagram.rs`.
+//! socket. Descriptor passing is in `unix_fds.rs`, datagrams in `unix_datagram.rs`.
 
 mod common;
 
