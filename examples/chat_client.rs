@@ -16,7 +16,7 @@ use std::rc::Rc;
 
 use torsion::protocols::line::{Delimiter, LineContext, LineProtocol, LineReceiver};
 use torsion::{
-    ClientFactory, ConnectError, ConnectOptions, ConnectionId, DisconnectReason, Reactor,
+    Address, ClientFactory, ConnectError, ConnectOptions, ConnectionId, DisconnectReason, Reactor,
 };
 
 /// What the client shares between the connection and stdin.
@@ -73,7 +73,7 @@ struct Client(Shared);
 impl ClientFactory for Client {
     type Protocol = LineProtocol<Printer>;
 
-    fn build_protocol(&mut self, _peer: torsion::Address) -> Self::Protocol {
+    fn build_protocol(&mut self, _peer: Address) -> Self::Protocol {
         LineProtocol::new(Printer(self.0.clone())).with_delimiter(Delimiter::Newline)
     }
 

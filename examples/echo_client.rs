@@ -15,7 +15,8 @@ use std::process::ExitCode;
 use std::rc::Rc;
 
 use torsion::{
-    ClientFactory, ConnectError, ConnectOptions, Context, DisconnectReason, Protocol, Reactor,
+    Address, ClientFactory, ConnectError, ConnectOptions, Context, DisconnectReason, Protocol,
+    Reactor,
 };
 
 /// How the run ended, filled in by the protocol or the factory.
@@ -87,7 +88,7 @@ struct Client {
 impl ClientFactory for Client {
     type Protocol = EchoClient;
 
-    fn build_protocol(&mut self, _peer: torsion::Address) -> EchoClient {
+    fn build_protocol(&mut self, _peer: Address) -> EchoClient {
         EchoClient {
             pending: self.messages.take().unwrap_or_default(),
             echoed: Vec::new(),

@@ -32,7 +32,8 @@ use std::rc::Rc;
 use torsion::rustls::ClientConfig;
 use torsion::tls::{self, Identity};
 use torsion::{
-    ClientFactory, ConnectError, ConnectOptions, Context, DisconnectReason, Protocol, Reactor,
+    Address, ClientFactory, ConnectError, ConnectOptions, Context, DisconnectReason, Protocol,
+    Reactor,
 };
 
 const USAGE: &str =
@@ -121,7 +122,7 @@ struct Client {
 impl ClientFactory for Client {
     type Protocol = LineEcho;
 
-    fn build_protocol(&mut self, _peer: torsion::Address) -> LineEcho {
+    fn build_protocol(&mut self, _peer: Address) -> LineEcho {
         self.protocol.take().expect("one connection")
     }
 

@@ -19,7 +19,7 @@ use torsion::protocols::http::server::{
     HttpConnection, HttpServer, Request as ServerRequest, Responder, Router,
 };
 use torsion::protocols::http::{header, HeaderMap, HeaderValue, Method, ResponseHead, StatusCode};
-use torsion::{Factory, Reactor};
+use torsion::{Address, Factory, Reactor};
 
 type Answer = Rc<RefCell<Option<Result<Response, ClientError>>>>;
 
@@ -55,7 +55,7 @@ struct Counting {
 impl Factory for Counting {
     type Protocol = HttpConnection<Router>;
 
-    fn build_protocol(&mut self, peer: torsion::Address) -> Option<Self::Protocol> {
+    fn build_protocol(&mut self, peer: Address) -> Option<Self::Protocol> {
         self.accepted.set(self.accepted.get() + 1);
         self.server.build_protocol(peer)
     }
