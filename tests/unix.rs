@@ -133,6 +133,38 @@ fn a_live_server_is_not_replaced() {
 }
 
 #[test]
+fn with_a_lock_file_a_second_server_fails_on_the_lock_and_a_later_one_starts() {
+    init_logging();
+    let dir = TempDir::new("lock");
+    let path = dir.path("locked.sock");
+    let lock = dir.path("locked.sock.lock");
+    let options = UnixListenOptions::new().lock_file(true);
+    let mut reactor = Reactor::new().unwrap();
+    let first = reactor
+        .listen_unix(UnixAddress::path(&path), options.clone(), || Echo)
+        .unwrap();
+    assert!(lock.exists());
+
+    let second = reactor.listen_unix(UnixAddress::path(&path), options.clone(), || Echo);
+    let error = second.expect_err("a second server while the first holds the lock");
+    assert_eq!(error.kind(), ErrorKind::AddrInUse);
+    assert!(
+        error.to_string().contains("another server holds"),
+        "{error}"
+    );
+    assert!(path.exists(), "the first server's socket is untouched");
+
+    assert!(first.stop_listening(&mut reactor));
+    assert!(
+        !path.exists() && lock.exists(),
+        "the socket goes, the lock file stays"
+    );
+    reactor
+        .listen_unix(UnixAddress::path(&path), options, || Echo)
+        .expect("the lock is free once the first server stopped");
+}
+
+#[test]
 fn a_live_socket_of_the_other_type_is_not_replaced() {
     init_logging();
     let dir = TempDir::new("live-datagram");

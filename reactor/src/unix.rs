@@ -2,14 +2,15 @@
 //! a live one refused, the file's mode), the socket file a port removes when it stops, the
 //! peer's credentials, and the addresses' conversion for `socket2`.
 
-use std::fs;
+use std::fs::{self, File};
 use std::io;
 use std::os::fd::AsFd;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use log::{debug, info};
 use mio::net::{UnixDatagram, UnixListener};
+use rustix::fs::FlockOperation;
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::listeners::LISTEN_BACKLOG;
@@ -30,6 +31,13 @@ pub struct UnixListenOptions {
     /// before the socket starts listening. `None` (the default): what the process's umask
     /// leaves. Ignored for an abstract name, which has no file.
     pub mode: Option<u32>,
+    /// Take an exclusive lock on `PATH.lock` (made if missing, `flock(2)`) before looking at
+    /// the socket file, and hold it while the socket is open: a second server started at the
+    /// same instant then fails with `AddrInUse` instead of racing to replace the file. The
+    /// lock file stays behind (removing it would let a third server lock a new file while the
+    /// second still holds the old one). Default: off. Ignored for an abstract name, which
+    /// the kernel never lets two sockets bind.
+    pub lock_file: bool,
 }
 
 impl UnixListenOptions {
@@ -45,6 +53,12 @@ impl UnixListenOptions {
             mode: Some(mode),
             ..self
         }
+    }
+
+    /// These options with the lock file on or off (see
+    /// [`lock_file`](UnixListenOptions::lock_file)).
+    pub fn lock_file(self, lock_file: bool) -> Self {
+        UnixListenOptions { lock_file, ..self }
     }
 }
 
@@ -109,22 +123,47 @@ fn abstract_sockaddr(_name: &[u8]) -> io::Result<SockAddr> {
 
 /// A socket file this process bound: removed when dropped (the port stopped, or the reactor
 /// went), but only while it is still the very file that was bound, so a successor's socket
-/// at the same path is never removed.
+/// at the same path is never removed; then its lock, if it took one, is released.
 #[derive(Debug)]
 pub(crate) struct SocketFile {
     path: PathBuf,
     dev: u64,
     ino: u64,
+    /// The lock file, locked while it is open (closing it unlocks it).
+    _lock: Option<File>,
 }
 
 impl SocketFile {
-    fn of(path: &Path) -> io::Result<SocketFile> {
+    fn of(path: &Path, lock: Option<File>) -> io::Result<SocketFile> {
         let meta = fs::symlink_metadata(path)?;
         Ok(SocketFile {
             path: path.to_path_buf(),
             dev: meta.dev(),
             ino: meta.ino(),
+            _lock: lock,
         })
+    }
+}
+
+/// Locks `PATH.lock` for the socket at `path`, or fails with `AddrInUse` if another process
+/// (or another port of this one) holds it.
+fn lock_beside(path: &Path) -> io::Result<File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&lock_path)?;
+    match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("another server holds {}", lock_path.display()),
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -181,6 +220,10 @@ fn bind_unix(
     options: &UnixListenOptions,
     kind: Type,
 ) -> io::Result<(Socket, Option<SocketFile>)> {
+    let lock = match address.as_path() {
+        Some(path) if options.lock_file => Some(lock_beside(path)?),
+        _ => None,
+    };
     if let Some(path) = address.as_path() {
         clear_stale_socket(path, kind)?;
     }
@@ -190,7 +233,7 @@ fn bind_unix(
     let Some(path) = address.as_path() else {
         return Ok((socket, None));
     };
-    let file = SocketFile::of(path)?;
+    let file = SocketFile::of(path, lock)?;
     if let Some(mode) = options.mode {
         fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
     }
@@ -245,9 +288,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_mode_option_builds_and_defaults_to_the_umask() {
+    fn the_options_build_and_default_to_the_umask_without_a_lock() {
         assert_eq!(UnixListenOptions::new().mode, None);
-        assert_eq!(UnixListenOptions::new().mode(0o600).mode, Some(0o600));
+        assert!(!UnixListenOptions::new().lock_file);
+        let options = UnixListenOptions::new().mode(0o600).lock_file(true);
+        assert_eq!(options.mode, Some(0o600));
+        assert!(options.lock_file);
     }
 
     #[test]
