@@ -11,13 +11,12 @@
 
 use std::cell::RefCell;
 use std::io::{Read, Write};
-use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::process::ExitCode;
 use std::rc::Rc;
 
 use torsion::protocols::line::{Delimiter, LineContext, LineProtocol, LineReceiver};
-use torsion::{ClientFactory, ConnectError, ConnectionId, DisconnectReason, Reactor};
+use torsion::{Address, ClientFactory, ConnectError, ConnectionId, DisconnectReason, Reactor};
 
 /// What the client shares between the connection and stdin.
 #[derive(Default)]
@@ -73,7 +72,7 @@ struct Client(Shared);
 impl ClientFactory for Client {
     type Protocol = LineProtocol<Printer>;
 
-    fn build_protocol(&mut self, _peer: SocketAddr) -> Self::Protocol {
+    fn build_protocol(&mut self, _peer: Address) -> Self::Protocol {
         LineProtocol::new(Printer(self.0.clone())).with_delimiter(Delimiter::Newline)
     }
 

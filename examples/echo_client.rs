@@ -14,12 +14,12 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::rc::Rc;
 
 use torsion::{
-    ClientEndpoint, ClientFactory, ConnectError, Context, DisconnectReason, Protocol, Reactor,
+    Address, ClientEndpoint, ClientFactory, ConnectError, Context, DisconnectReason, Protocol,
+    Reactor,
 };
 
 /// How the run ended, filled in by the protocol or the factory.
@@ -91,7 +91,7 @@ struct Client {
 impl ClientFactory for Client {
     type Protocol = EchoClient;
 
-    fn build_protocol(&mut self, _peer: SocketAddr) -> EchoClient {
+    fn build_protocol(&mut self, _peer: Address) -> EchoClient {
         EchoClient {
             pending: self.messages.take().unwrap_or_default(),
             echoed: Vec::new(),

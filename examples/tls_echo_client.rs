@@ -28,7 +28,6 @@
 
 use std::cell::RefCell;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -36,8 +35,8 @@ use std::rc::Rc;
 use torsion::rustls::ClientConfig;
 use torsion::tls::{self, Identity};
 use torsion::{
-    ClientEndpoint, ClientFactory, ConnectError, ConnectOptions, Context, DisconnectReason,
-    Protocol, Reactor,
+    Address, ClientEndpoint, ClientFactory, ConnectError, ConnectOptions, Context,
+    DisconnectReason, Protocol, Reactor,
 };
 
 const USAGE: &str =
@@ -126,7 +125,7 @@ struct Client {
 impl ClientFactory for Client {
     type Protocol = LineEcho;
 
-    fn build_protocol(&mut self, _peer: SocketAddr) -> LineEcho {
+    fn build_protocol(&mut self, _peer: Address) -> LineEcho {
         self.protocol.take().expect("one connection")
     }
 

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use log::warn;
-use torsion::{DatagramContext, DatagramProtocol, Reactor};
+use torsion::{Address, DatagramContext, DatagramProtocol, Reactor};
 
 const BEACON_PREFIX: &str = "torsion-beacon ";
 
@@ -78,7 +78,7 @@ impl DatagramProtocol for Beacon {
         self.announce(cx);
     }
 
-    fn datagram_received(&mut self, _cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+    fn datagram_received(&mut self, _cx: &mut DatagramContext<'_>, data: &[u8], from: Address) {
         let text = String::from_utf8_lossy(data);
         match text.strip_prefix(BEACON_PREFIX) {
             Some(name) if name != self.options.name => println!("beacon from {name} at {from}"),

@@ -8,13 +8,13 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use log::warn;
-use torsion::{DatagramContext, DatagramProtocol, Reactor};
+use torsion::{Address, DatagramContext, DatagramProtocol, Reactor};
 
 struct UdpEcho;
 
 impl DatagramProtocol for UdpEcho {
-    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
-        if let Err(e) = cx.send_to(data, from) {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: Address) {
+        if let Err(e) = cx.send_to(data, &from) {
             warn!("echo to {from}: {e}");
         }
     }

@@ -66,6 +66,9 @@ pub mod guide {
     #[doc = include_str!("../docs/udp.md")]
     pub mod udp {}
 
+    #[doc = include_str!("../docs/unix-sockets.md")]
+    pub mod unix_sockets {}
+
     #[doc = include_str!("../docs/http-server.md")]
     pub mod http_server {}
 

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use torsion::{
-    ClientFactory, ConnectError, ConnectOptions, ConnectionId, Context, DisconnectReason, Factory,
-    Protocol, Reactor, Target,
+    Address, ClientFactory, ConnectError, ConnectOptions, ConnectionId, Context, DisconnectReason,
+    Factory, Protocol, Reactor, Target,
 };
 
 /// What a client factory heard.
@@ -46,8 +46,8 @@ impl Protocol for Client {
 impl ClientFactory for Client {
     type Protocol = Client;
 
-    fn build_protocol(&mut self, peer: SocketAddr) -> Client {
-        self.0.borrow_mut().peer = Some(peer);
+    fn build_protocol(&mut self, peer: Address) -> Client {
+        self.0.borrow_mut().peer = peer.as_tcp();
         Client(self.0.clone())
     }
 
@@ -286,7 +286,7 @@ struct CountFailures(Client, Shared<u32>);
 impl ClientFactory for CountFailures {
     type Protocol = Client;
 
-    fn build_protocol(&mut self, peer: SocketAddr) -> Client {
+    fn build_protocol(&mut self, peer: Address) -> Client {
         self.0.build_protocol(peer)
     }
 
@@ -319,8 +319,8 @@ struct NotePeers(Shared<Vec<SocketAddr>>);
 impl Factory for NotePeers {
     type Protocol = Echo;
 
-    fn build_protocol(&mut self, peer: SocketAddr) -> Option<Echo> {
-        self.0.borrow_mut().push(peer);
+    fn build_protocol(&mut self, peer: Address) -> Option<Echo> {
+        self.0.borrow_mut().extend(peer.as_tcp());
         Some(Echo)
     }
 }

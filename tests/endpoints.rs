@@ -13,8 +13,8 @@ use common::certs::TestCa;
 use common::machine::require_ipv6_loopback;
 use common::*;
 use torsion::{
-    ClientFactory, ConnectError, Context, DisconnectReason, EndpointError, Protocol, Reactor,
-    ServerEndpoint, Target,
+    Address, ClientFactory, ConnectError, Context, DisconnectReason, EndpointError, Protocol,
+    Reactor, ServerEndpoint, Target,
 };
 
 /// What a client heard.
@@ -48,8 +48,8 @@ impl Protocol for Ping {
 impl ClientFactory for Ping {
     type Protocol = Ping;
 
-    fn build_protocol(&mut self, peer: SocketAddr) -> Ping {
-        self.0.borrow_mut().peer = Some(peer);
+    fn build_protocol(&mut self, peer: Address) -> Ping {
+        self.0.borrow_mut().peer = peer.as_tcp();
         Ping(self.0.clone())
     }
 

@@ -15,8 +15,8 @@ use std::time::Duration;
 use common::machine::require_ipv6_loopback;
 use common::*;
 use torsion::{
-    ClientFactory, ConnectError, ConnectOptions, ConnectionId, Context, ManualClock, Protocol,
-    Reactor, Target,
+    Address, ClientFactory, ConnectError, ConnectOptions, ConnectionId, Context, ManualClock,
+    Protocol, Reactor, Target,
 };
 
 /// What the client heard.
@@ -42,8 +42,8 @@ impl Protocol for Client {
 impl ClientFactory for Client {
     type Protocol = Client;
 
-    fn build_protocol(&mut self, peer: SocketAddr) -> Client {
-        Client(self.0.clone(), Some(peer))
+    fn build_protocol(&mut self, peer: Address) -> Client {
+        Client(self.0.clone(), peer.as_tcp())
     }
 
     fn client_connection_failed(&mut self, _reactor: &mut Reactor, error: ConnectError) {

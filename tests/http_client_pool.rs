@@ -7,7 +7,6 @@ mod common;
 
 use std::cell::{Cell, RefCell};
 use std::io::Write;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ use torsion::protocols::http::server::{
     HttpConnection, HttpServer, Request as ServerRequest, Responder, Router,
 };
 use torsion::protocols::http::{header, HeaderMap, HeaderValue, Method, ResponseHead, StatusCode};
-use torsion::{Factory, Reactor};
+use torsion::{Address, Factory, Reactor};
 
 type Answer = Rc<RefCell<Option<Result<Response, ClientError>>>>;
 
@@ -56,7 +55,7 @@ struct Counting {
 impl Factory for Counting {
     type Protocol = HttpConnection<Router>;
 
-    fn build_protocol(&mut self, peer: SocketAddr) -> Option<Self::Protocol> {
+    fn build_protocol(&mut self, peer: Address) -> Option<Self::Protocol> {
         self.accepted.set(self.accepted.get() + 1);
         self.server.build_protocol(peer)
     }

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::thread;
 
 use common::*;
-use torsion::{Context, Factory, Protocol, Reactor};
+use torsion::{Address, Context, Factory, Protocol, Reactor};
 
 /// Records both ends' addresses as the connection sees them.
 struct Addresses(Shared<Option<(SocketAddr, SocketAddr)>>);
@@ -51,7 +51,7 @@ struct RefuseFirst {
 impl Factory for RefuseFirst {
     type Protocol = Echo;
 
-    fn build_protocol(&mut self, _peer: SocketAddr) -> Option<Echo> {
+    fn build_protocol(&mut self, _peer: Address) -> Option<Echo> {
         self.builds.set(self.builds.get() + 1);
         (self.builds.get() > 1).then_some(Echo)
     }
@@ -93,7 +93,7 @@ struct Hooked {
 impl Factory for Hooked {
     type Protocol = Echo;
 
-    fn build_protocol(&mut self, _peer: SocketAddr) -> Option<Echo> {
+    fn build_protocol(&mut self, _peer: Address) -> Option<Echo> {
         self.builds.set(self.builds.get() + 1);
         Some(Echo)
     }

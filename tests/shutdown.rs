@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use torsion::{
-    ClientFactory, ConnectError, ConnectOptions, ConnectionId, Context, DisconnectReason, Phase,
-    Protocol, Reactor,
+    Address, ClientFactory, ConnectError, ConnectOptions, ConnectionId, Context, DisconnectReason,
+    Phase, Protocol, Reactor,
 };
 
 type Log = Rc<RefCell<Vec<String>>>;
@@ -163,7 +163,7 @@ impl Protocol for Attempt {
 
 impl ClientFactory for Attempt {
     type Protocol = Attempt;
-    fn build_protocol(&mut self, _peer: SocketAddr) -> Attempt {
+    fn build_protocol(&mut self, _peer: Address) -> Attempt {
         Attempt(self.0.clone())
     }
     fn client_connection_failed(&mut self, _reactor: &mut Reactor, error: ConnectError) {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use torsion::{
-    ClientFactory, ConnectError, ConnectOptions, Context, Protocol, Reactor, ReactorGone,
+    Address, ClientFactory, ConnectError, ConnectOptions, Context, Protocol, Reactor, ReactorGone,
 };
 
 #[test]
@@ -158,7 +158,7 @@ impl Protocol for Probe {
 
 impl ClientFactory for Probe {
     type Protocol = Probe;
-    fn build_protocol(&mut self, _peer: SocketAddr) -> Probe {
+    fn build_protocol(&mut self, _peer: Address) -> Probe {
         Probe(self.0.clone())
     }
     fn client_connection_failed(&mut self, _reactor: &mut Reactor, error: ConnectError) {

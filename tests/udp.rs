@@ -14,13 +14,13 @@ use std::thread;
 use std::time::Duration;
 
 use common::*;
-use torsion::{DatagramContext, DatagramProtocol, Reactor};
+use torsion::{Address, DatagramContext, DatagramProtocol, Reactor};
 
 /// Sends every datagram back to its sender.
 struct UdpEcho;
 
 impl DatagramProtocol for UdpEcho {
-    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: Address) {
         cx.send_to(data, from).unwrap();
     }
 }
@@ -100,15 +100,10 @@ impl DatagramProtocol for Listener {
             cx.send(b"anyone there?").unwrap();
         }
     }
-    fn datagram_received(&mut self, _cx: &mut DatagramContext<'_>, data: &[u8], _from: SocketAddr) {
+    fn datagram_received(&mut self, _cx: &mut DatagramContext<'_>, data: &[u8], _from: Address) {
         self.heard.borrow_mut().whole.push(data.len());
     }
-    fn datagram_truncated(
-        &mut self,
-        _cx: &mut DatagramContext<'_>,
-        data: &[u8],
-        _from: SocketAddr,
-    ) {
+    fn datagram_truncated(&mut self, _cx: &mut DatagramContext<'_>, data: &[u8], _from: Address) {
         self.heard.borrow_mut().truncated.push(data.len());
     }
     fn connection_refused(&mut self, _cx: &mut DatagramContext<'_>) {
@@ -198,7 +193,7 @@ impl DatagramProtocol for GroupMember {
             *self.joined.borrow_mut() = Some(cx.join_multicast_v4(group, Ipv4Addr::LOCALHOST));
         }
     }
-    fn datagram_received(&mut self, _cx: &mut DatagramContext<'_>, data: &[u8], _from: SocketAddr) {
+    fn datagram_received(&mut self, _cx: &mut DatagramContext<'_>, data: &[u8], _from: Address) {
         self.heard.borrow_mut().push(data.to_vec());
     }
 }
@@ -223,7 +218,7 @@ impl DatagramProtocol for Announcer {
         })();
         *self.sent.borrow_mut() = Some(sent);
     }
-    fn datagram_received(&mut self, _: &mut DatagramContext<'_>, _: &[u8], _: SocketAddr) {}
+    fn datagram_received(&mut self, _: &mut DatagramContext<'_>, _: &[u8], _: Address) {}
 }
 
 /// Runs one broadcast or multicast exchange through torsion, on a machine where plain sockets
@@ -304,7 +299,7 @@ impl DatagramProtocol for BadSender {
         // After the failures the socket still works.
         errors.push(cx.send_to(b"fine", to).err().and_then(|e| e.raw_os_error()));
     }
-    fn datagram_received(&mut self, _: &mut DatagramContext<'_>, _: &[u8], _: SocketAddr) {}
+    fn datagram_received(&mut self, _: &mut DatagramContext<'_>, _: &[u8], _: Address) {}
 }
 
 #[test]

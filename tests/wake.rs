@@ -10,7 +10,8 @@ use std::thread;
 
 use common::*;
 use torsion::{
-    ConnectOptions, ConnectionId, Context, Factory, Protocol, Reactor, ReactorHandle, WriteProgress,
+    Address, ConnectOptions, ConnectionId, Context, Factory, Protocol, Reactor, ReactorHandle,
+    WriteProgress,
 };
 
 /// Sends its id to the test when made; writes "woken" whenever it is woken.
@@ -112,7 +113,7 @@ struct BulkFactory(Shared<Vec<WriteProgress>>);
 impl Factory for BulkFactory {
     type Protocol = Bulk;
 
-    fn build_protocol(&mut self, _peer: std::net::SocketAddr) -> Option<Bulk> {
+    fn build_protocol(&mut self, _peer: Address) -> Option<Bulk> {
         Some(Bulk(self.0.clone()))
     }
 }

@@ -15,7 +15,7 @@ use torsion_protocols::dns::{
 };
 use torsion_protocols::prefixed::{FrameContext, FrameProtocol, FrameReceiver, Prefix};
 use torsion_reactor::{
-    ClientFactory, ConnectError, ConnectOptions, Context, DatagramContext, DatagramPort,
+    Address, ClientFactory, ConnectError, ConnectOptions, Context, DatagramContext, DatagramPort,
     DatagramProtocol, ManualClock, Protocol, Reactor,
 };
 
@@ -100,7 +100,8 @@ fn answer(query: &Message, script: &Script) -> Message {
 struct UdpServer(Shared);
 
 impl DatagramProtocol for UdpServer {
-    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: Address) {
+        let from = from.as_tcp().expect("a UDP peer");
         let query = Message::decode(data).expect("the resolver sends well-formed queries");
         let mut script = self.0.borrow_mut();
         script.udp_queries.push((query.clone(), from));
@@ -688,7 +689,7 @@ impl Protocol for Connected {
 
 impl ClientFactory for Attempt {
     type Protocol = Connected;
-    fn build_protocol(&mut self, _peer: SocketAddr) -> Connected {
+    fn build_protocol(&mut self, _peer: Address) -> Connected {
         Connected(self.clone())
     }
     fn client_connection_failed(&mut self, _reactor: &mut Reactor, error: ConnectError) {

@@ -10,7 +10,7 @@ use rustls::ClientConfig;
 
 use crate::connections::ConnectionId;
 use crate::table::Key;
-use crate::Reactor;
+use crate::{Reactor, UnixAddress};
 
 /// The default connect timeout, as Twisted's `connectTCP`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -36,6 +36,17 @@ pub enum Target {
     /// A host name or address literal, resolved on the reactor's thread pool (getaddrinfo
     /// blocks, so never on the reactor thread), and a port.
     Host(String, u16),
+    /// A UNIX domain socket: a path or an abstract name. [`ConnectOptions::local_addr`]
+    /// does not apply; with [`ConnectOptions::tls`], give a
+    /// [`server_name`](ConnectOptions::server_name) (without one the attempt fails with
+    /// [`TlsError::InvalidServerName`](crate::TlsError::InvalidServerName)).
+    Unix(UnixAddress),
+}
+
+impl From<UnixAddress> for Target {
+    fn from(address: UnixAddress) -> Target {
+        Target::Unix(address)
+    }
 }
 
 impl From<SocketAddr> for Target {
@@ -89,6 +100,7 @@ impl fmt::Display for Target {
                 [] => f.write_str("no address"),
             },
             Target::Host(host, port) => write!(f, "{host}:{port}"),
+            Target::Unix(address) => write!(f, "{address}"),
         }
     }
 }

@@ -11,7 +11,7 @@ use socket2::{SockRef, TcpKeepalive};
 
 use crate::connections::{Connection, ConnectionId};
 use crate::stream::Stream;
-use crate::Reactor;
+use crate::{Address, Reactor};
 
 /// Handed to every [`Protocol`](crate::Protocol) callback: the transport of the connection
 /// being called (Twisted's `self.transport`), plus the whole reactor through
@@ -145,14 +145,59 @@ impl<'a> Context<'a> {
         self.connection().is_some_and(Connection::is_reading_paused)
     }
 
-    /// The peer's address.
+    /// The peer's TCP address. On a connection that is not TCP (a UNIX socket) it fails
+    /// with `InvalidInput`: [`peer_address`](Context::peer_address) answers for every kind.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        tcp_only(self.peer_address()?)
+    }
+
+    /// This end's TCP address; see [`peer_addr`](Context::peer_addr).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        tcp_only(self.local_address()?)
+    }
+
+    /// The peer's address, of whatever kind the connection is (TCP, or a UNIX socket, whose
+    /// connecting peers are usually unnamed).
+    pub fn peer_address(&self) -> io::Result<Address> {
         self.made()?.stream.peer_addr()
     }
 
-    /// This end's address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+    /// This end's address, of whatever kind the connection is.
+    pub fn local_address(&self) -> io::Result<Address> {
         self.made()?.stream.local_addr()
+    }
+
+    /// The credentials (pid, uid, gid) of the process at the other end of a UNIX socket
+    /// connection, as the kernel recorded them at connect time (`SO_PEERCRED`): a server can
+    /// authorise by user with them (over TLS on a UNIX socket too). `None` for a connection
+    /// that is not over a UNIX socket (TCP) or is gone; `Some(Err(_))` if the kernel refused.
+    pub fn peer_credentials(&self) -> Option<io::Result<crate::Credentials>> {
+        self.reactor.peer_credentials(self.id)
+    }
+
+    /// Queues `data` with the descriptors `fds` on a UNIX socket connection: they leave
+    /// with the first byte of `data` (`SCM_RIGHTS`), in order with what is queued before and
+    /// after, and this side's copies close once sent (or when the connection closes first).
+    /// The peer receives duplicates, open in its process.
+    ///
+    /// Fails, closing `fds`, if `data` is empty (descriptors need a byte to travel with),
+    /// if there are more than [`MAX_FDS_PER_MESSAGE`](crate::MAX_FDS_PER_MESSAGE), if the
+    /// connection is not a plain UNIX socket, or if it no longer takes writes.
+    pub fn write_with_fds(
+        &mut self,
+        data: &[u8],
+        fds: Vec<std::os::fd::OwnedFd>,
+    ) -> io::Result<()> {
+        self.reactor.write_with_fds_to(self.id, data, fds)
+    }
+
+    /// Takes the descriptors that arrived (`SCM_RIGHTS`) with the bytes delivered so far,
+    /// oldest first: call it from `data_received` to get the ones that came with that data.
+    /// Each is this process's own, to keep or drop (dropping closes it). Descriptors not
+    /// taken are held, up to [`MAX_HELD_FDS`](crate::MAX_HELD_FDS) (more are closed as they
+    /// arrive), and closed with the connection. Empty on other kinds of connection.
+    pub fn take_received_fds(&mut self) -> Vec<std::os::fd::OwnedFd> {
+        self.reactor.take_received_fds(self.id)
     }
 
     /// Sets `TCP_NODELAY` (on by default: small writes leave at once instead of waiting for
@@ -224,6 +269,16 @@ impl<'a> Context<'a> {
         self.connection()
             .ok_or_else(|| io::ErrorKind::NotConnected.into())
     }
+}
+
+/// The TCP address in `address`, or `InvalidInput` for another kind.
+fn tcp_only(address: Address) -> io::Result<SocketAddr> {
+    address.as_tcp().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a TCP connection: {address}"),
+        )
+    })
 }
 
 /// Keep-alive probes after `idle` of silence, every `idle`, three of them; or none.

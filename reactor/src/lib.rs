@@ -41,6 +41,12 @@
 //! [`Protocol::woken`]), and code that must know when its bytes leave watches its writes
 //! ([`Context::watch_writes`], [`Protocol::write_progress`]).
 //!
+//! UNIX domain sockets ([`Reactor::listen_unix`], [`Target::Unix`] for `connect`,
+//! [`Reactor::listen_unix_datagram`]) run the same protocols; factories and protocols see an
+//! [`Address`] of either kind, and a UNIX connection adds the peer's credentials
+//! ([`Context::peer_credentials`]) and passing descriptors ([`Context::write_with_fds`],
+//! [`Context::take_received_fds`]).
+//!
 //! The guide (the `torsion` crate's `guide` module, from `docs/`) explains each part.
 //!
 //! # How the crate is built
@@ -52,21 +58,24 @@
 //! |---|---|
 //! | `table` | generation-tagged tables (a slab and its generations) and the poll tokens that carry a table's kind, an index and a generation: the base of every part below |
 //! | `file_segment`, `write_queue` | a range of a file to send (`sendfile`, or read and written), loaded into the page cache off the reactor thread; a connection's queued bytes and file segments, coalesced into pooled blocks and written with `writev` |
-//! | `stream/` | the byte-stream interface every connection reads and writes through: `Stream`, `AnyStream` (TCP inline, anything else boxed), the readiness bits, what a read brings; `tcp.rs` is plain TCP |
+//! | `address` | [`Address`] (TCP or UNIX) and [`UnixAddress`]: what factories, protocols and datagram sockets see |
+//! | `stream/` | the byte-stream interface every connection reads and writes through: `Stream`, `AnyStream` (TCP inline, anything else boxed), the readiness bits, what a read brings; `tcp.rs` is plain TCP, `unix.rs` UNIX stream sockets and the descriptors they carry |
 //! | `tls/` | the TLS layer, a `Stream` over another stream: `stage.rs` (the only caller of rustls's connection API), `layer.rs` (the stage as a stream), its ciphertext buffers, configurations and errors |
 //! | `connections/` | the connection table: a connection's struct and its lifecycle states (`connection.rs`), the dirty and woken lists, the buffer pool, the shared read buffer, the operations by id |
 //! | `listeners`, `outgoing`, `connect` | listening ports and their accept state; connect attempts in progress; what `connect` takes |
 //! | `endpoint/` | endpoint strings (`tcp:8000`, `tls:host=H:port=P`...) parsed, without I/O, into `ServerEndpoint` and `ClientEndpoint` |
 //! | `timers/` | the timer queue (a hierarchical timing wheel) and the clocks; the timers part (whose timers a closing connection takes with it); the handles user code holds |
-//! | `udp`, `reader` | datagram sockets; descriptors watched for reading |
+//! | `udp`, `reader` | datagram sockets (UDP and UNIX); descriptors watched for reading |
+//! | `unix` | binding UNIX sockets (a stale file replaced, a live one refused, the mode), the socket file, peer credentials |
 //! | `remote`, `shutdown` | what other threads reach the reactor through, the thread pool; graceful shutdown and signals |
 //! | `protocol`, `context`, `error` | what user code implements and is handed |
-//! | `reactor/` | the coordinator: the turn and its dispatch (`mod.rs`), and every `impl Reactor`, one file per concern: driving connections (the read loop, the end-of-turn settle, closing, waking), listening, connecting, TLS, timers, datagrams, readers, threads, shutdown |
+//! | `reactor/` | the coordinator: the turn and its dispatch (`mod.rs`), and every `impl Reactor`, one file per concern: driving connections (the read loop, the end-of-turn settle, closing, waking), listening, connecting, TLS, timers, datagrams, readers, threads, shutdown, UNIX sockets |
 //! | `testing/` | the in-memory harness: a real reactor whose connections lead to in-memory peers |
 //!
 //! `CONTRIBUTING.md` at the repository's root states each part's invariants and how a new
 //! kind of stream is added.
 
+mod address;
 mod connect;
 mod connections;
 mod context;
@@ -87,15 +96,17 @@ pub mod testing;
 mod timers;
 pub mod tls;
 mod udp;
+mod unix;
 mod write_queue;
 
+pub use address::{Address, ParseUnixAddressError, UnixAddress};
 pub use bytes::Bytes;
 pub use connect::{
     ConnectOptions, Connector, Target, DEFAULT_ATTEMPT_DELAY, DEFAULT_CONNECT_TIMEOUT,
 };
 pub use connections::ConnectionId;
 pub use context::{Context, WriteProgress};
-pub use endpoint::{ClientEndpoint, EndpointError, ParseEndpointError, ServerEndpoint, UnixName};
+pub use endpoint::{ClientEndpoint, EndpointError, ParseEndpointError, ServerEndpoint};
 pub use error::{ConnectError, DisconnectReason};
 pub use file_segment::FileSegment;
 pub use listeners::ListeningPort;
@@ -110,6 +121,8 @@ pub use remote::{ReactorGone, ReactorHandle, WorkPanicked};
 /// rustls, re-exported so configurations can be built with the very version torsion uses.
 pub use rustls;
 pub use shutdown::{Phase, DEFAULT_SHUTDOWN_TIMEOUT};
+pub use stream::{MAX_FDS_PER_MESSAGE, MAX_HELD_FDS};
 pub use timers::{DelayedCall, LoopingCall, ManualClock};
 pub use tls::{TlsError, TlsOptions};
 pub use udp::{DatagramContext, DatagramPort, DatagramProtocol, DEFAULT_MAX_DATAGRAM_SIZE};
+pub use unix::{Credentials, UnixListenOptions};

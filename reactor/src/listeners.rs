@@ -1,19 +1,23 @@
-//! The listeners part: every listening TCP port (its socket, its factory, its TLS
-//! configuration), and the accept loop's state (backing off after running out of
-//! descriptors). The reactor (`reactor/listening.rs`) accepts and builds the connections.
+//! The listeners part: every listening port, TCP or UNIX (its socket, its factory, its TLS
+//! configuration, the socket file it bound), and the accept loop's state (backing off after
+//! running out of descriptors). The reactor (`reactor/listening.rs`) accepts and builds the
+//! connections.
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use mio::net::{TcpListener, TcpStream};
-use mio::{Interest, Registry};
+use mio::event::Source;
+use mio::net::{TcpListener, UnixListener};
+use mio::{Interest, Registry, Token};
 use socket2::{Domain, Socket, Type};
 
 use crate::protocol::AnyFactory;
+use crate::stream::{AnyStream, UnixSocketStream};
 use crate::table::{Key, Kind, Table};
 use crate::tls::ServerTls;
-use crate::Reactor;
+use crate::unix::SocketFile;
+use crate::{Address, Reactor};
 
 /// Connections accepted per listener per turn before the other sockets get their go.
 pub(crate) const ACCEPT_BUDGET_PER_TURN: usize = 128;
@@ -25,19 +29,31 @@ pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Connections the kernel may hold waiting for `accept`. mio and std use 128, which a burst
 /// of connects overflows (each overflow costs the client a 1 s SYN retransmit); the kernel
 /// caps it at `net.core.somaxconn` (4096 on current Linux).
-const LISTEN_BACKLOG: i32 = 1024;
+pub(crate) const LISTEN_BACKLOG: i32 = 1024;
 
-/// A listening TCP port, returned by [`Reactor::listen_tcp`].
+/// A listening port, returned by [`Reactor::listen_tcp`], [`Reactor::listen_tls`] and
+/// [`Reactor::listen_unix`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListeningPort {
     pub(crate) key: Key,
-    pub(crate) addr: SocketAddr,
+    /// A TCP port's address; `None` on a UNIX port.
+    pub(crate) addr: Option<SocketAddr>,
 }
 
 impl ListeningPort {
-    /// The address the port is bound to, with the real port number when bound to port 0.
+    /// The address a TCP port is bound to, with the real port number when bound to port 0.
+    /// A UNIX port has no socket address: it answers the unspecified `0.0.0.0:0`; ask
+    /// [`address`](ListeningPort::address) instead.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// The address the port listens on, of whatever kind (TCP or UNIX); `None` once it has
+    /// stopped.
+    pub fn address(&self, reactor: &Reactor) -> Option<Address> {
+        let listener = reactor.listeners_ref().get(self.key)?;
+        listener.socket.local_address().ok()
     }
 
     /// Closes the listening socket and calls the factory's `stop_factory`. Connections it
@@ -49,7 +65,9 @@ impl ListeningPort {
 
 /// One listening port.
 pub(crate) struct Listener {
-    pub(crate) socket: TcpListener,
+    pub(crate) socket: ListenSocket,
+    /// The socket file a UNIX port bound, removed when the port stops.
+    pub(crate) socket_file: Option<SocketFile>,
     pub(crate) factory: Box<dyn AnyFactory>,
     /// True while accepting is suspended after EMFILE/ENFILE and a retry timer is pending.
     pub(crate) backing_off: bool,
@@ -61,8 +79,8 @@ pub(crate) struct Listener {
 
 /// What one accept brought.
 pub(crate) enum Accepted {
-    /// A connection.
-    Connection(TcpStream, SocketAddr),
+    /// A connection, and its peer's address.
+    Connection(AnyStream, Address),
     /// Nothing more now (or the port is gone, or backing off).
     Done,
     /// A connection failed before it was accepted: go on accepting.
@@ -92,6 +110,11 @@ impl Listeners {
         )?;
         self.table.insert_at(key, listener);
         Ok(key)
+    }
+
+    /// The port `key` names, unless it stopped, read-only.
+    pub(crate) fn get(&self, key: Key) -> Option<&Listener> {
+        self.table.get(key)
     }
 
     /// The port `key` names, unless it stopped.
@@ -152,6 +175,77 @@ impl Listeners {
                 true
             }
             None => false,
+        }
+    }
+}
+
+/// A listening socket of either kind.
+pub(crate) enum ListenSocket {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl ListenSocket {
+    /// Accepts one connection: TCP ones get `TCP_NODELAY` (torsion coalesces a turn's writes
+    /// itself, so Nagle's algorithm only delays them).
+    fn accept(&self) -> io::Result<(AnyStream, Address)> {
+        match self {
+            ListenSocket::Tcp(listener) => {
+                let (socket, peer) = listener.accept()?;
+                if let Err(e) = socket.set_nodelay(true) {
+                    log::debug!("TCP_NODELAY on connection from {peer}: {e}");
+                }
+                Ok((AnyStream::Tcp(socket), Address::Tcp(peer)))
+            }
+            ListenSocket::Unix(listener) => {
+                let (socket, peer) = listener.accept()?;
+                let peer = crate::UnixAddress::from_std(&peer);
+                let stream = AnyStream::boxed(UnixSocketStream::new(socket));
+                Ok((stream, Address::Unix(peer)))
+            }
+        }
+    }
+
+    /// The address the socket is bound to.
+    pub(crate) fn local_address(&self) -> io::Result<Address> {
+        match self {
+            ListenSocket::Tcp(listener) => listener.local_addr().map(Address::Tcp),
+            ListenSocket::Unix(listener) => listener
+                .local_addr()
+                .map(|addr| Address::Unix(crate::UnixAddress::from_std(&addr))),
+        }
+    }
+}
+
+impl Source for ListenSocket {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        match self {
+            ListenSocket::Tcp(s) => s.register(registry, token, interest),
+            ListenSocket::Unix(s) => s.register(registry, token, interest),
+        }
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        match self {
+            ListenSocket::Tcp(s) => s.reregister(registry, token, interest),
+            ListenSocket::Unix(s) => s.reregister(registry, token, interest),
+        }
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        match self {
+            ListenSocket::Tcp(s) => s.deregister(registry),
+            ListenSocket::Unix(s) => s.deregister(registry),
         }
     }
 }

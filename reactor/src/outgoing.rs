@@ -16,7 +16,7 @@ use crate::connect::ConnectOptions;
 use crate::protocol::AnyClientFactory;
 use crate::table::Key;
 use crate::timers::TimerKey;
-use crate::ConnectError;
+use crate::{Address, ConnectError};
 
 /// One outgoing connection's attempt (and, once made, its factory).
 pub(crate) struct Attempt {
@@ -105,20 +105,20 @@ pub(crate) enum Progress {
     /// Not connected yet (a spurious wake-up, or another socket's event).
     Pending,
     /// Connected to this peer.
-    Connected(SocketAddr),
+    Connected(Address),
     /// Failed.
     Failed(io::Error),
 }
 
 impl Progress {
-    pub(crate) fn of(
+    pub(crate) fn of<A: Into<Address>>(
         error: io::Result<Option<io::Error>>,
-        peer: impl FnOnce() -> io::Result<SocketAddr>,
+        peer: impl FnOnce() -> io::Result<A>,
     ) -> Progress {
         match error {
             Ok(Some(e)) | Err(e) => Progress::Failed(e),
             Ok(None) => match peer() {
-                Ok(peer) => Progress::Connected(peer),
+                Ok(peer) => Progress::Connected(peer.into()),
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => Progress::Pending,
                 Err(e) => Progress::Failed(e),
             },

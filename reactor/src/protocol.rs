@@ -1,8 +1,8 @@
 //! The traits user code implements: [`Protocol`] per connection, [`Factory`] per listening
 //! port, [`ClientFactory`] per outgoing connection.
 
+use crate::Address;
 use std::any::Any;
-use std::net::SocketAddr;
 
 use crate::tls::TlsError;
 use crate::{ConnectError, Context, DisconnectReason, Reactor, WriteProgress};
@@ -103,8 +103,10 @@ pub trait Factory: 'static {
     type Protocol: Protocol;
 
     /// Builds the protocol for a connection from `peer`, or refuses it with `None` (the socket
-    /// is closed at once, and no protocol method is called).
-    fn build_protocol(&mut self, peer: SocketAddr) -> Option<Self::Protocol>;
+    /// is closed at once, and no protocol method is called). On a TCP port `peer` is
+    /// [`Address::Tcp`] (`peer.as_tcp()` gives the `SocketAddr`); on a UNIX port it is
+    /// [`Address::Unix`], usually unnamed (see [`Context::peer_credentials`] to tell who it is).
+    fn build_protocol(&mut self, peer: Address) -> Option<Self::Protocol>;
 
     /// Called once when the port starts listening.
     fn start_factory(&mut self) {}
@@ -125,7 +127,7 @@ pub trait Factory: 'static {
     /// handshake cancelled by this side (a shutdown) is not a failure and is not reported.
     /// The handshake of [`Context::start_tls_server`](crate::Context::start_tls_server) is not
     /// reported here: its protocol exists and hears it in `connection_lost`.
-    fn handshake_failed(&mut self, peer: SocketAddr, error: &TlsError) {
+    fn handshake_failed(&mut self, peer: Address, error: &TlsError) {
         log::warn!("TLS handshake with {peer} failed: {error}");
     }
 }
@@ -137,7 +139,7 @@ where
 {
     type Protocol = P;
 
-    fn build_protocol(&mut self, _peer: SocketAddr) -> Option<P> {
+    fn build_protocol(&mut self, _peer: Address) -> Option<P> {
         Some(self())
     }
 }
@@ -151,7 +153,7 @@ pub trait ClientFactory: 'static {
     type Protocol: Protocol;
 
     /// Builds the protocol once the connection to `peer` is established.
-    fn build_protocol(&mut self, peer: SocketAddr) -> Self::Protocol;
+    fn build_protocol(&mut self, peer: Address) -> Self::Protocol;
 
     /// The connection attempt failed with `error` (refused, unreachable, timed out, ...).
     /// Never called from inside [`Reactor::connect`] itself: at the earliest once the
@@ -175,21 +177,21 @@ where
 {
     type Protocol = P;
 
-    fn build_protocol(&mut self, _peer: SocketAddr) -> P {
+    fn build_protocol(&mut self, _peer: Address) -> P {
         self()
     }
 }
 
 /// Object-safe face of [`Factory`], so listeners of different factory types share the slab.
 pub(crate) trait AnyFactory {
-    fn build(&mut self, peer: SocketAddr) -> Option<Box<dyn Protocol>>;
+    fn build(&mut self, peer: Address) -> Option<Box<dyn Protocol>>;
     fn start(&mut self);
     fn stop(&mut self);
-    fn handshake_failed(&mut self, peer: SocketAddr, error: &TlsError);
+    fn handshake_failed(&mut self, peer: Address, error: &TlsError);
 }
 
 impl<F: Factory> AnyFactory for F {
-    fn build(&mut self, peer: SocketAddr) -> Option<Box<dyn Protocol>> {
+    fn build(&mut self, peer: Address) -> Option<Box<dyn Protocol>> {
         self.build_protocol(peer)
             .map(|p| Box::new(p) as Box<dyn Protocol>)
     }
@@ -199,20 +201,20 @@ impl<F: Factory> AnyFactory for F {
     fn stop(&mut self) {
         self.stop_factory()
     }
-    fn handshake_failed(&mut self, peer: SocketAddr, error: &TlsError) {
+    fn handshake_failed(&mut self, peer: Address, error: &TlsError) {
         Factory::handshake_failed(self, peer, error)
     }
 }
 
 /// Object-safe face of [`ClientFactory`].
 pub(crate) trait AnyClientFactory {
-    fn build(&mut self, peer: SocketAddr) -> Box<dyn Protocol>;
+    fn build(&mut self, peer: Address) -> Box<dyn Protocol>;
     fn failed(&mut self, reactor: &mut Reactor, error: ConnectError);
     fn lost(&mut self, reactor: &mut Reactor, reason: &DisconnectReason);
 }
 
 impl<F: ClientFactory> AnyClientFactory for F {
-    fn build(&mut self, peer: SocketAddr) -> Box<dyn Protocol> {
+    fn build(&mut self, peer: Address) -> Box<dyn Protocol> {
         Box::new(self.build_protocol(peer))
     }
     fn failed(&mut self, reactor: &mut Reactor, error: ConnectError) {

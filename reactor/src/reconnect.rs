@@ -310,7 +310,7 @@ where
 {
     type Protocol = P;
 
-    fn build_protocol(&mut self, peer: SocketAddr) -> P {
+    fn build_protocol(&mut self, peer: crate::Address) -> P {
         self.handle.connected(self.attempt, peer);
         let mut build = self.builder.borrow_mut();
         build(&self.handle)

@@ -26,6 +26,7 @@ pub mod certs;
 pub mod examples;
 pub mod machine;
 pub mod tls;
+pub mod unix;
 use torsion::{DisconnectReason, Reactor};
 
 pub mod scripted;

@@ -10,8 +10,8 @@ use std::thread;
 use torsion::rustls::pki_types::CertificateDer;
 use torsion::tls::{self, ClientAuth, TlsError};
 use torsion::{
-    ClientFactory, ConnectError, ConnectOptions, Context, DisconnectReason, Factory, Protocol,
-    Reactor, TlsOptions,
+    Address, ClientFactory, ConnectError, ConnectOptions, Context, DisconnectReason, Factory,
+    Protocol, Reactor, TlsOptions,
 };
 
 use super::certs::TestCa;
@@ -137,7 +137,7 @@ pub fn client(seen: &Shared<Seen>, greeting: &[u8]) -> RecorderFactory {
 impl ClientFactory for RecorderFactory {
     type Protocol = Recorder;
 
-    fn build_protocol(&mut self, _peer: SocketAddr) -> Recorder {
+    fn build_protocol(&mut self, _peer: Address) -> Recorder {
         self.0.take().expect("one connection per factory")
     }
 
@@ -180,13 +180,14 @@ pub struct RecordingFactory {
 impl Factory for RecordingFactory {
     type Protocol = Recorder;
 
-    fn build_protocol(&mut self, _peer: SocketAddr) -> Option<Recorder> {
+    fn build_protocol(&mut self, _peer: Address) -> Option<Recorder> {
         let seen = shared(Seen::default());
         self.servers.borrow_mut().push(seen.clone());
         Some(Recorder::new(&seen))
     }
 
-    fn handshake_failed(&mut self, peer: SocketAddr, error: &TlsError) {
+    fn handshake_failed(&mut self, peer: Address, error: &TlsError) {
+        let peer = peer.as_tcp().expect("a TLS port's peer is a TCP address");
         self.failures.borrow_mut().push((peer, kind(error)));
     }
 }

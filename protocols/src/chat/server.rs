@@ -2,12 +2,11 @@
 //! the shared [`ChatRoom`] and carries out what the room says.
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
 use log::{info, warn};
-use torsion_reactor::{Bytes, ConnectionId, DisconnectReason, Factory};
+use torsion_reactor::{Address, Bytes, ConnectionId, DisconnectReason, Factory};
 
 use super::room::{ChatRoom, Output};
 use crate::line::{Delimiter, LineContext, LineProtocol, LineReceiver};
@@ -43,7 +42,7 @@ impl ChatServer {
 impl Factory for ChatServer {
     type Protocol = LineProtocol<ChatMember>;
 
-    fn build_protocol(&mut self, _peer: SocketAddr) -> Option<Self::Protocol> {
+    fn build_protocol(&mut self, _peer: Address) -> Option<Self::Protocol> {
         let member = ChatMember {
             room: self.room.clone(),
             backed_up: false,

@@ -67,7 +67,8 @@ mod tests {
 
     impl ClientFactory for Note {
         type Protocol = Idle;
-        fn build_protocol(&mut self, peer: SocketAddr) -> Idle {
+        fn build_protocol(&mut self, peer: torsion_reactor::Address) -> Idle {
+            let peer = peer.as_tcp().expect("a TCP peer");
             self.0.borrow_mut().push(Ok(peer));
             Idle
         }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use log::debug;
 use torsion_reactor::{
-    ClientFactory, ConnectError, DatagramContext, DatagramProtocol, DisconnectReason, Reactor,
+    Address, ClientFactory, ConnectError, DatagramContext, DatagramProtocol, DisconnectReason,
+    Reactor,
 };
 
 use super::resolver::{Resolver, Token};
@@ -56,13 +57,17 @@ impl DatagramProtocol for QuerySocket {
         cx.call_later(self.lifetime, |_: &mut QuerySocket, cx| cx.stop_listening());
     }
 
-    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: Address) {
+        // A UDP socket's datagrams come from internet addresses.
+        let Some(from) = from.as_tcp() else {
+            return;
+        };
         if let Some(resolver) = self.resolver.upgrade() {
             resolver.datagram(cx.reactor(), self.token, self.server, data, from);
         }
     }
 
-    fn datagram_truncated(&mut self, _cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+    fn datagram_truncated(&mut self, _cx: &mut DatagramContext<'_>, data: &[u8], from: Address) {
         debug!(
             "dns: dropped a datagram of over {} bytes from {from}",
             data.len()
@@ -145,7 +150,7 @@ impl TcpQueryFactory {
 impl ClientFactory for TcpQueryFactory {
     type Protocol = FrameProtocol<TcpQuery>;
 
-    fn build_protocol(&mut self, _peer: SocketAddr) -> FrameProtocol<TcpQuery> {
+    fn build_protocol(&mut self, _peer: Address) -> FrameProtocol<TcpQuery> {
         let query = TcpQuery {
             resolver: self.resolver.clone(),
             token: self.token,

@@ -25,6 +25,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::connect::Target;
+use crate::UnixAddress;
 
 mod error;
 mod parse;
@@ -72,7 +73,7 @@ pub enum ServerEndpoint {
     /// A UNIX stream socket.
     Unix {
         /// Where it listens.
-        name: UnixName,
+        name: UnixAddress,
         /// The permissions of the socket's file (a path only), e.g. `0o660`.
         mode: Option<u32>,
     },
@@ -114,7 +115,7 @@ pub enum ClientEndpoint {
     /// A UNIX stream socket.
     Unix {
         /// Where it connects.
-        name: UnixName,
+        name: UnixAddress,
         /// The connect timeout; `None`: the reactor's default.
         timeout: Option<Duration>,
     },
@@ -131,22 +132,12 @@ impl ClientEndpoint {
     }
 }
 
-/// A UNIX socket's name: a path in the file system, or a name in Linux's abstract
-/// namespace (no file; written `@NAME`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum UnixName {
-    /// A path in the file system.
-    Path(PathBuf),
-    /// A name in the abstract namespace, without the leading `@`.
-    Abstract(String),
-}
-
-impl fmt::Display for UnixName {
+impl fmt::Display for ClientEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            UnixName::Path(path) => write!(f, "{}", path.display()),
-            UnixName::Abstract(name) => write!(f, "@{name}"),
+            ClientEndpoint::Tcp { target, .. } => write!(f, "tcp {target}"),
+            ClientEndpoint::Tls { target, .. } => write!(f, "tls {target}"),
+            ClientEndpoint::Unix { name, .. } => write!(f, "unix {name}"),
         }
     }
 }
@@ -157,16 +148,6 @@ impl fmt::Display for ServerEndpoint {
             ServerEndpoint::Tcp { addr, .. } => write!(f, "tcp {addr}"),
             ServerEndpoint::Tls { addr, .. } => write!(f, "tls {addr}"),
             ServerEndpoint::Unix { name, .. } => write!(f, "unix {name}"),
-        }
-    }
-}
-
-impl fmt::Display for ClientEndpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClientEndpoint::Tcp { target, .. } => write!(f, "tcp {target}"),
-            ClientEndpoint::Tls { target, .. } => write!(f, "tls {target}"),
-            ClientEndpoint::Unix { name, .. } => write!(f, "unix {name}"),
         }
     }
 }

@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::{ClientEndpoint, ParseEndpointError, ServerEndpoint, UnixName};
+use super::{ClientEndpoint, ParseEndpointError, ServerEndpoint};
 use crate::connect::Target;
+use crate::UnixAddress;
 
 type Error = ParseEndpointError;
 
@@ -270,7 +271,7 @@ fn unix_server(mut args: Arguments) -> Result<ServerEndpoint, Error> {
                 .ok_or_else(|| args.bad("mode", text, "permissions in octal, e.g. 0660"))?,
         ),
     };
-    if mode.is_some() && matches!(name, UnixName::Abstract(_)) {
+    if mode.is_some() && name.as_abstract_name().is_some() {
         return Err(Error::Conflict {
             kind: args.kind,
             why: "mode does not apply to an abstract socket (it has no file)",
@@ -281,12 +282,12 @@ fn unix_server(mut args: Arguments) -> Result<ServerEndpoint, Error> {
 }
 
 /// A path, or `@NAME` for the abstract namespace.
-fn unix_name(args: &mut Arguments, key: &str, what: &'static str) -> Result<UnixName, Error> {
+fn unix_name(args: &mut Arguments, key: &str, what: &'static str) -> Result<UnixAddress, Error> {
     let text = args.required(key, what)?;
     match text.strip_prefix('@') {
         Some("") => Err(args.bad(key_name(key), text, "a name after @")),
-        Some(name) => Ok(UnixName::Abstract(name.to_string())),
-        None => Ok(UnixName::Path(PathBuf::from(text))),
+        Some(name) => Ok(UnixAddress::abstract_name(name)),
+        None => Ok(UnixAddress::path(text)),
     }
 }
 

@@ -2,8 +2,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{ClientEndpoint, ParseEndpointError as E, ServerEndpoint, UnixName};
+use super::{ClientEndpoint, ParseEndpointError as E, ServerEndpoint};
 use crate::connect::Target;
+use crate::UnixAddress;
 
 fn server(s: &str) -> ServerEndpoint {
     s.parse()
@@ -103,7 +104,7 @@ fn a_tls_servers_certificate_defaults_to_its_key_file() {
 
 #[test]
 fn unix_servers_take_a_path_and_a_mode() {
-    let path = |p: &str| UnixName::Path(PathBuf::from(p));
+    let path = |p: &str| UnixAddress::path(p);
     let s = server("unix:/run/app.sock");
     assert_eq!(
         s,
@@ -137,7 +138,7 @@ fn an_at_sign_names_an_abstract_unix_socket() {
     assert_eq!(
         server("unix:@torsion-test"),
         ServerEndpoint::Unix {
-            name: UnixName::Abstract("torsion-test".into()),
+            name: UnixAddress::abstract_name("torsion-test"),
             mode: None
         }
     );
@@ -221,21 +222,21 @@ fn unix_clients_take_a_path_or_an_abstract_name() {
     assert_eq!(
         client("unix:path=/run/app.sock:timeout=1"),
         ClientEndpoint::Unix {
-            name: UnixName::Path("/run/app.sock".into()),
+            name: UnixAddress::path("/run/app.sock"),
             timeout: Some(Duration::from_secs(1))
         }
     );
     assert_eq!(
         client("unix:/run/app.sock"),
         ClientEndpoint::Unix {
-            name: UnixName::Path("/run/app.sock".into()),
+            name: UnixAddress::path("/run/app.sock"),
             timeout: None
         }
     );
     assert_eq!(
         client("unix:path=@name"),
         ClientEndpoint::Unix {
-            name: UnixName::Abstract("name".into()),
+            name: UnixAddress::abstract_name("name"),
             timeout: None
         }
     );

@@ -17,7 +17,7 @@ use crate::stream::{AnyStream, Bits, Stream};
 use crate::table::{Key, Kind};
 use crate::timers::TimerAction;
 use crate::tls::stage::server_name;
-use crate::{ClientFactory, ConnectError, DisconnectReason, Reactor};
+use crate::{Address, ClientFactory, ConnectError, DisconnectReason, Reactor};
 
 impl Reactor {
     /// Connects `factory` to `target` (Twisted's `connectTCP` and `connectSSL` in one).
@@ -69,6 +69,7 @@ impl Reactor {
             Target::Address(addr) => (vec![addr], None),
             Target::Addresses(addrs) => (addrs, None),
             Target::Host(host, port) => (Vec::new(), Some((host, port))),
+            Target::Unix(address) => return self.connect_unix(address, factory, options),
         };
         if options.tls.is_some() {
             let name = options.server_name.as_deref();
@@ -351,7 +352,7 @@ impl Reactor {
     }
 
     /// Happy Eyeballs: a racing socket connected first: it becomes the connection's stream.
-    fn racer_won(&mut self, key: Key, mut racer: Racer, peer: SocketAddr) {
+    fn racer_won(&mut self, key: Key, mut racer: Racer, peer: Address) {
         let registry = self.poll.registry();
         if let Err(e) = registry.deregister(&mut racer.socket) {
             debug!("connection {}: deregistering: {e}", ConnectionId(key));
@@ -384,7 +385,7 @@ impl Reactor {
     }
 
     /// TCP is connected: the TLS handshake starts, or the connection is made.
-    fn connection_established(&mut self, key: Key, peer: SocketAddr) {
+    fn connection_established(&mut self, key: Key, peer: Address) {
         self.end_race(key);
         let Some(attempt) = self.outgoing.get_mut(key) else {
             return;
@@ -397,14 +398,14 @@ impl Reactor {
                 .server_name
                 .clone()
                 .or_else(|| attempt.host.clone())
-                .unwrap_or_else(|| peer.ip().to_string());
+                .unwrap_or_else(|| server_name_of(&peer));
             let handshake_timeout = attempt.options.handshake_timeout;
             if let Some(timeout) = timeout {
                 self.timers.cancel(timeout);
             }
             return self.start_client_handshake(key, config, &name, handshake_timeout);
         }
-        let protocol = attempt.factory.build(peer);
+        let protocol = attempt.factory.build(peer.clone());
         if let Some(timeout) = timeout {
             self.timers.cancel(timeout);
         }
@@ -486,5 +487,14 @@ impl Reactor {
         if let Some(mut attempt) = self.outgoing.remove(key) {
             attempt.factory.lost(self, reason);
         }
+    }
+}
+
+/// The name a TLS client verifies when none was given: the IP address connected to, or, for
+/// a UNIX socket, its address as text (which no certificate names: give a server name).
+fn server_name_of(peer: &Address) -> String {
+    match peer.as_tcp() {
+        Some(addr) => addr.ip().to_string(),
+        None => peer.to_string(),
     }
 }

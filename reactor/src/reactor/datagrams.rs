@@ -1,10 +1,13 @@
-//! UDP sockets on the reactor: opening them, reading datagrams into the shared buffer,
+//! Datagram sockets (UDP, UNIX) on the reactor: opening them, reading datagrams into the shared buffer,
 //! sending (at once, or queued while the socket would block), closing, and calling their
 //! [`DatagramProtocol`]s.
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
+
+use crate::unix::SocketFile;
+use crate::Address;
 
 use bytes::Bytes;
 use log::{debug, warn};
@@ -13,8 +16,8 @@ use mio::Interest;
 
 use crate::table::{Key, Kind, Table};
 use crate::udp::{
-    send_one, DatagramContext, DatagramPort, DatagramProtocol, UdpEndpoint, DATAGRAMS_PER_TURN,
-    DEFAULT_MAX_DATAGRAM_SIZE, SEND_QUEUE_LIMIT,
+    send_one, DatagramContext, DatagramPort, DatagramProtocol, DatagramSocket, UdpEndpoint,
+    DATAGRAMS_PER_TURN, DEFAULT_MAX_DATAGRAM_SIZE, SEND_QUEUE_LIMIT,
 };
 use crate::Reactor;
 
@@ -26,7 +29,8 @@ impl Reactor {
         addr: SocketAddr,
         protocol: P,
     ) -> io::Result<DatagramPort> {
-        self.open_udp(UdpSocket::bind(addr)?, protocol)
+        let socket = DatagramSocket::Udp(UdpSocket::bind(addr)?);
+        self.open_udp(socket, None, protocol)
     }
 
     /// Like [`listen_udp`](Reactor::listen_udp), but several sockets (in this or other
@@ -46,17 +50,22 @@ impl Reactor {
         socket.set_reuse_address(true)?;
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
-        self.open_udp(UdpSocket::from_std(socket.into()), protocol)
+        let socket = DatagramSocket::Udp(UdpSocket::from_std(socket.into()));
+        self.open_udp(socket, None, protocol)
     }
 
-    fn open_udp<P: DatagramProtocol>(
+    /// Starts a bound datagram socket (and the socket file it made, removed when it
+    /// closes) run by `protocol`.
+    pub(crate) fn open_udp<P: DatagramProtocol>(
         &mut self,
-        socket: UdpSocket,
+        socket: DatagramSocket,
+        socket_file: Option<SocketFile>,
         protocol: P,
     ) -> io::Result<DatagramPort> {
-        let addr = socket.local_addr()?;
+        let addr = socket.local_address()?;
         let mut endpoint = UdpEndpoint {
             socket,
+            socket_file,
             protocol: Some(Box::new(protocol)),
             queue: VecDeque::new(),
             queued_bytes: 0,
@@ -70,9 +79,12 @@ impl Reactor {
             Interest::READABLE | Interest::WRITABLE,
         )?;
         self.datagrams.insert_at(key, endpoint);
-        debug!("udp socket on {addr}");
+        debug!("datagram socket on {addr}");
         self.udp_callback(key, |p, cx| p.start_protocol(cx));
-        Ok(DatagramPort { key, addr })
+        Ok(DatagramPort {
+            key,
+            addr: addr.as_tcp(),
+        })
     }
 
     /// The UDP sockets, for their contexts.
@@ -109,14 +121,14 @@ impl Reactor {
         &mut self,
         key: Key,
         data: &[u8],
-        to: Option<SocketAddr>,
+        to: Option<Address>,
     ) -> io::Result<()> {
         let endpoint = self
             .datagrams
             .get_mut(key)
             .ok_or(io::ErrorKind::NotConnected)?;
         if endpoint.queue.is_empty() {
-            match send_one(&endpoint.socket, data, to) {
+            match send_one(&endpoint.socket, data, to.as_ref()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 done => return done,
             }
@@ -139,11 +151,11 @@ impl Reactor {
             return;
         };
         while let Some((data, to)) = endpoint.queue.front() {
-            match send_one(&endpoint.socket, data, *to) {
+            match send_one(&endpoint.socket, data, to.as_ref()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 result => {
                     if let Err(e) = result {
-                        failures.push((e, *to));
+                        failures.push((e, to.clone()));
                     }
                     endpoint.queued_bytes -= data.len();
                     endpoint.queue.pop_front();
@@ -171,7 +183,9 @@ impl Reactor {
             // longer than allowed (the kernel cut it).
             let limit = (endpoint.max_datagram + 1).min(buf.len());
             match endpoint.socket.recv_from(&mut buf[..limit]) {
-                Ok((n, from)) if n == limit => {
+                // A UNIX datagram reports its real length only with MSG_TRUNC: one that
+                // fills the buffer is treated the same way.
+                Ok((n, from)) if n >= limit => {
                     let kept = n.min(limit - 1);
                     self.udp_callback(key, |p, cx| p.datagram_truncated(cx, &buf[..kept], from))
                 }
@@ -222,7 +236,9 @@ impl Reactor {
             debug!("deregistering a udp socket: {e}");
         }
         let protocol = endpoint.protocol.take();
-        drop(endpoint);
+        // The socket first, then its file (if it made one).
+        drop(endpoint.socket);
+        drop(endpoint.socket_file);
         if let Some(mut protocol) = protocol {
             protocol.stop_protocol(&mut DatagramContext { reactor: self, key });
         }

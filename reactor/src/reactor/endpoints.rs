@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use rustls::ServerConfig;
 
-use crate::endpoint::{ClientEndpoint, EndpointError, ServerEndpoint, UnixName};
+use crate::endpoint::{ClientEndpoint, EndpointError, ServerEndpoint};
 use crate::tls::{self, ClientAuth, Identity, ServerTls, TlsOptions};
 use crate::{ClientFactory, ConnectOptions, Connector, Factory, ListeningPort, Reactor};
+use crate::{UnixAddress, UnixListenOptions};
 
 impl Reactor {
     /// Listens on `endpoint`, an endpoint string (`"tcp:8000:interface=127.0.0.1"`,
@@ -129,16 +130,18 @@ impl Reactor {
         self.listen_boxed(addr, backlog, Box::new(factory), Some(Box::new(tls)))
     }
 
-    /// Listens on a UNIX socket endpoint. UNIX sockets are not supported by this build yet:
-    /// always `ErrorKind::Unsupported`.
+    /// Listens on a UNIX socket endpoint ([`listen_unix`](Reactor::listen_unix)).
     fn listen_unix_endpoint<F: Factory>(
         &mut self,
-        name: UnixName,
+        address: UnixAddress,
         mode: Option<u32>,
         factory: F,
     ) -> io::Result<ListeningPort> {
-        let _ = (mode, factory);
-        Err(unix_unsupported(&name))
+        let mut options = UnixListenOptions::new();
+        if let Some(mode) = mode {
+            options = options.mode(mode);
+        }
+        self.listen_unix(address, options, factory)
     }
 
     /// Connects `factory` to `endpoint`, an endpoint string (`"tcp:host=example.com:port=80"`,
@@ -218,57 +221,13 @@ impl Reactor {
         }
     }
 
-    /// Connects to a UNIX socket endpoint. UNIX sockets are not supported by this build yet:
-    /// always `ErrorKind::Unsupported`.
+    /// Connects to a UNIX socket endpoint (a [`Target::Unix`](crate::Target::Unix)).
     fn connect_unix_endpoint<F: ClientFactory>(
         &mut self,
-        name: UnixName,
+        address: UnixAddress,
         factory: F,
         options: ConnectOptions,
     ) -> io::Result<Connector> {
-        let _ = (factory, options);
-        Err(unix_unsupported(&name))
-    }
-}
-
-fn unix_unsupported(name: &UnixName) -> io::Error {
-    let why = format!("UNIX socket {name}: UNIX sockets are not supported by this build");
-    io::Error::new(io::ErrorKind::Unsupported, why)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io;
-
-    use crate::{ClientEndpoint, EndpointError, Protocol, Reactor};
-
-    struct Idle;
-
-    impl Protocol for Idle {
-        fn data_received(&mut self, _cx: &mut crate::Context<'_>, _data: &[u8]) {}
-    }
-
-    fn assert_unsupported(result: Result<impl std::fmt::Debug, EndpointError>, name: &str) {
-        match result {
-            Err(EndpointError::Io { endpoint, error }) => {
-                assert_eq!(error.kind(), io::ErrorKind::Unsupported);
-                assert_eq!(endpoint, format!("unix {name}"));
-            }
-            other => panic!("expected Unsupported, got {other:?}"),
-        }
-    }
-
-    /// Until UNIX sockets exist, `listen_unix_endpoint` and `connect_unix_endpoint` refuse
-    /// clearly; wiring them to UNIX sockets replaces this test.
-    #[test]
-    fn unix_endpoints_reach_the_unix_functions_and_are_refused_as_unsupported() {
-        let mut reactor = Reactor::new().unwrap();
-        assert_unsupported(
-            reactor.listen("unix:/tmp/s.sock:mode=0600", || Idle),
-            "/tmp/s.sock",
-        );
-        assert_unsupported(reactor.listen("unix:@name", || Idle), "@name");
-        let endpoint: ClientEndpoint = "unix:path=/tmp/s.sock".parse().unwrap();
-        assert_unsupported(reactor.connect_endpoint(endpoint, || Idle), "/tmp/s.sock");
+        Ok(self.connect(crate::Target::Unix(address), factory, options))
     }
 }

@@ -5,19 +5,19 @@ use std::io;
 use std::net::SocketAddr;
 
 use log::{debug, error, info, warn};
-use mio::net::TcpStream;
 
 use crate::connections::{Connection, ConnectionId, Phase, Then};
 use crate::listeners::{
-    bind_listener, starvation_hint, Accepted, Listener, ListeningPort, ACCEPT_BACKOFF,
-    ACCEPT_BUDGET_PER_TURN,
+    bind_listener, starvation_hint, Accepted, ListenSocket, Listener, ListeningPort,
+    ACCEPT_BACKOFF, ACCEPT_BUDGET_PER_TURN,
 };
 use crate::protocol::AnyFactory;
 use crate::stream::{AnyStream, Bits};
 use crate::table::{Key, Kind};
 use crate::timers::TimerAction;
 use crate::tls::ServerTls;
-use crate::{Factory, Reactor};
+use crate::unix::SocketFile;
+use crate::{Address, Factory, Reactor};
 
 impl Reactor {
     /// Listens on `addr` (port 0 picks a free port) and builds a protocol with `factory` for
@@ -44,8 +44,26 @@ impl Reactor {
     ) -> io::Result<ListeningPort> {
         let socket = bind_listener(addr, backlog)?;
         let addr = socket.local_addr()?;
+        let key = self.listen_socket(ListenSocket::Tcp(socket), None, factory, tls)?;
+        Ok(ListeningPort {
+            key,
+            addr: Some(addr),
+        })
+    }
+
+    /// Starts a port on a bound, listening socket (and the socket file it made, removed
+    /// when the port stops), and calls its factory's `start_factory`.
+    pub(crate) fn listen_socket(
+        &mut self,
+        socket: ListenSocket,
+        socket_file: Option<SocketFile>,
+        factory: Box<dyn AnyFactory>,
+        tls: Option<Box<ServerTls>>,
+    ) -> io::Result<Key> {
+        let addr = socket.local_address()?;
         let listener = Listener {
             socket,
+            socket_file,
             factory,
             backing_off: false,
             starved: false,
@@ -56,7 +74,12 @@ impl Reactor {
             listener.factory.start();
         }
         info!("listening on {addr}");
-        Ok(ListeningPort { key, addr })
+        Ok(key)
+    }
+
+    /// The listening ports, read-only.
+    pub(crate) fn listeners_ref(&self) -> &crate::listeners::Listeners {
+        &self.listeners
     }
 
     /// Closes a listening socket and calls its factory's `stop_factory`; false if `key` is
@@ -66,11 +89,13 @@ impl Reactor {
             return false;
         };
         // The address as text: a socket in trouble may not know it any more.
-        let addr = match listener.socket.local_addr() {
+        let addr = match listener.socket.local_address() {
             Ok(addr) => addr.to_string(),
             Err(_) => "an unknown address".to_string(),
         };
         drop(listener.socket);
+        // The file goes after the socket: from then on a connect is refused, never queued.
+        drop(listener.socket_file);
         listener.factory.stop();
         info!("stopped listening on {addr}");
         true
@@ -94,11 +119,11 @@ impl Reactor {
 
     /// Builds a protocol for an accepted socket and starts it: made at once, or after the
     /// TLS handshake on a TLS port.
-    fn adopt(&mut self, listener: Key, socket: TcpStream, peer: SocketAddr) {
+    fn adopt(&mut self, listener: Key, stream: AnyStream, peer: Address) {
         let Some(port) = self.listeners.get_mut(listener) else {
             return;
         };
-        let Some(protocol) = port.factory.build(peer) else {
+        let Some(protocol) = port.factory.build(peer.clone()) else {
             debug!("factory refused connection from {peer}");
             return;
         };
@@ -106,14 +131,11 @@ impl Reactor {
             Ok(tls) => tls,
             Err(e) => return warn!("dropping connection from {peer}: {e}"),
         };
-        if let Err(e) = socket.set_nodelay(true) {
-            debug!("TCP_NODELAY on connection from {peer}: {e}");
-        }
         let phase = match tls {
             Some(_) => Phase::Handshaking(Then::Open),
             None => Phase::Open,
         };
-        let mut connection = Connection::new(AnyStream::Tcp(socket), phase, Bits::WRITABLE);
+        let mut connection = Connection::new(stream, phase, Bits::WRITABLE);
         connection.protocol = Some(protocol);
         let key = match self.connections.insert(self.poll.registry(), connection) {
             Ok(key) => key,

@@ -26,6 +26,7 @@ mod shutdown;
 mod threads;
 mod timers;
 mod tls;
+mod unix;
 #[cfg(test)]
 mod wake_tests;
 

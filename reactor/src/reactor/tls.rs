@@ -212,10 +212,11 @@ impl Reactor {
         conn: Connection,
         reason: DisconnectReason,
     ) {
-        let accepted = conn.stream.tls().and_then(|tls| tls.accepted);
+        let accepted = conn.stream.tls().and_then(|tls| tls.accepted.clone());
         // The peer as text: a socket reset before the handshake ended may not know it.
-        let peer = match (accepted, conn.stream.peer_addr()) {
-            (Some(Accepted { peer, .. }), _) | (None, Ok(peer)) => peer.to_string(),
+        let peer = match (&accepted, conn.stream.peer_addr()) {
+            (Some(Accepted { peer, .. }), _) => peer.to_string(),
+            (None, Ok(peer)) => peer.to_string(),
             (None, Err(_)) => "a peer".to_string(),
         };
         drop(conn);

@@ -288,7 +288,7 @@ impl ReconnectHandle {
     }
 
     /// The attempt connected: the backoff starts over.
-    pub(super) fn connected(&self, attempt: u32, peer: SocketAddr) {
+    pub(super) fn connected(&self, attempt: u32, peer: crate::Address) {
         let mut s = self.shared.borrow_mut();
         if s.attempts != attempt {
             return;

@@ -10,10 +10,10 @@
 //! anything else boxed behind the trait.
 
 mod tcp;
+mod unix;
 
 use std::cell::RefCell;
 use std::io::{self, IoSlice, Write};
-use std::net::SocketAddr;
 use std::rc::Rc;
 
 use mio::net::TcpStream;
@@ -25,9 +25,11 @@ use crate::testing::MemoryPeer;
 use crate::tls::stage::TlsStream;
 use crate::tls::TlsError;
 use crate::write_queue::{BufferPool, Sink, WriteQueue};
-use crate::DisconnectReason;
+use crate::{Address, Credentials, DisconnectReason};
 
 pub(crate) use tcp::read_socket;
+pub(crate) use unix::UnixSocketStream;
+pub use unix::{MAX_FDS_PER_MESSAGE, MAX_HELD_FDS};
 
 /// What a read of a stream brought.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,10 +209,10 @@ pub(crate) trait Stream {
     fn deregister(&mut self, registry: &Registry) -> io::Result<()>;
 
     /// The peer's address.
-    fn peer_addr(&self) -> io::Result<SocketAddr>;
+    fn peer_addr(&self) -> io::Result<Address>;
 
     /// This end's address.
-    fn local_addr(&self) -> io::Result<SocketAddr>;
+    fn local_addr(&self) -> io::Result<Address>;
 
     /// The socket beneath, for socket options (`None`: not a socket).
     fn socket(&self) -> Option<SockRef<'_>> {
@@ -229,6 +231,23 @@ pub(crate) trait Stream {
 
     /// The test harness's peer beneath, if any.
     fn memory_peer(&self) -> Option<Rc<RefCell<MemoryPeer>>> {
+        None
+    }
+
+    /// The UNIX socket, if this stream is one (for its descriptors: a layer does not pass
+    /// it on, since descriptors go with the bytes of the socket, not of the layer).
+    fn unix(&self) -> Option<&UnixSocketStream> {
+        None
+    }
+
+    /// The credentials of the peer process (`SO_PEERCRED`), for a UNIX socket or a layer
+    /// over one; `None` for any other stream.
+    fn peer_credentials(&self) -> Option<io::Result<Credentials>> {
+        None
+    }
+
+    /// The UNIX socket, mutably.
+    fn unix_mut(&mut self) -> Option<&mut UnixSocketStream> {
         None
     }
 }
@@ -403,11 +422,11 @@ impl Stream for AnyStream {
         self.get_mut().deregister(registry)
     }
 
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
+    fn peer_addr(&self) -> io::Result<Address> {
         self.get().peer_addr()
     }
 
-    fn local_addr(&self) -> io::Result<SocketAddr> {
+    fn local_addr(&self) -> io::Result<Address> {
         self.get().local_addr()
     }
 
@@ -433,6 +452,18 @@ impl Stream for AnyStream {
 
     fn memory_peer(&self) -> Option<Rc<RefCell<MemoryPeer>>> {
         self.get().memory_peer()
+    }
+
+    fn unix(&self) -> Option<&UnixSocketStream> {
+        self.get().unix()
+    }
+
+    fn peer_credentials(&self) -> Option<io::Result<Credentials>> {
+        self.get().peer_credentials()
+    }
+
+    fn unix_mut(&mut self) -> Option<&mut UnixSocketStream> {
+        self.get_mut().unix_mut()
     }
 }
 
@@ -468,11 +499,11 @@ impl Stream for Detached {
         Ok(())
     }
 
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
+    fn peer_addr(&self) -> io::Result<Address> {
         Err(not_connected())
     }
 
-    fn local_addr(&self) -> io::Result<SocketAddr> {
+    fn local_addr(&self) -> io::Result<Address> {
         Err(not_connected())
     }
 }

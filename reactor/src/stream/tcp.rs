@@ -1,7 +1,7 @@
 //! A TCP socket as a [`Stream`], and the edge-triggered read every socket-like stream shares.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
@@ -9,6 +9,7 @@ use socket2::SockRef;
 
 use super::{Bits, Fault, Input, ReadState, Stream};
 use crate::file_segment::FileSegment;
+use crate::Address;
 
 /// One read of a socket-like `source`, edge-triggered: only while `READABLE` is set, clearing
 /// it once the socket is drained (WouldBlock, or a short read: the next byte brings a new
@@ -86,12 +87,12 @@ impl Stream for TcpStream {
         registry.deregister(self)
     }
 
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        TcpStream::peer_addr(self)
+    fn peer_addr(&self) -> io::Result<Address> {
+        TcpStream::peer_addr(self).map(Address::Tcp)
     }
 
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        TcpStream::local_addr(self)
+    fn local_addr(&self) -> io::Result<Address> {
+        TcpStream::local_addr(self).map(Address::Tcp)
     }
 
     fn socket(&self) -> Option<SockRef<'_>> {

@@ -125,12 +125,12 @@ impl Stream for MemoryStream {
         Ok(())
     }
 
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.0.borrow().peer_addr)
+    fn peer_addr(&self) -> io::Result<crate::Address> {
+        Ok(self.0.borrow().peer_addr.into())
     }
 
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.0.borrow().local_addr)
+    fn local_addr(&self) -> io::Result<crate::Address> {
+        Ok(self.0.borrow().local_addr.into())
     }
 
     fn memory_peer(&self) -> Option<Rc<RefCell<MemoryPeer>>> {

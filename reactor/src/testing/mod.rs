@@ -145,7 +145,7 @@ impl TestReactor {
     pub fn connect_from<F: Factory>(&mut self, factory: &mut F) -> Option<TestConnection> {
         let peer_port = self.next_peer_port();
         let peer = SocketAddr::from((Ipv4Addr::LOCALHOST, peer_port));
-        let protocol = factory.build_protocol(peer)?;
+        let protocol = factory.build_protocol(peer.into())?;
         Some(self.connect_boxed(Box::new(protocol)))
     }
 

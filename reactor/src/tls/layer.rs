@@ -5,7 +5,6 @@
 
 use std::cell::RefCell;
 use std::io::{self, IoSlice};
-use std::net::SocketAddr;
 use std::rc::Rc;
 
 use mio::{Registry, Token};
@@ -16,6 +15,7 @@ use crate::testing::MemoryPeer;
 use crate::tls::stage::{Plaintext, TlsStream};
 use crate::tls::TlsError;
 use crate::write_queue::{BufferPool, WriteQueue};
+use crate::Address;
 
 impl TlsStream {
     /// What one pass of rustls over the received ciphertext gave, as the reader is told it:
@@ -133,12 +133,16 @@ impl Stream for TlsStream {
         self.inner.deregister(registry)
     }
 
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
+    fn peer_addr(&self) -> io::Result<Address> {
         self.inner.peer_addr()
     }
 
-    fn local_addr(&self) -> io::Result<SocketAddr> {
+    fn local_addr(&self) -> io::Result<Address> {
         self.inner.local_addr()
+    }
+
+    fn peer_credentials(&self) -> Option<io::Result<crate::Credentials>> {
+        self.inner.peer_credentials()
     }
 
     fn socket(&self) -> Option<SockRef<'_>> {

@@ -47,7 +47,6 @@ pub(crate) mod stage;
 #[cfg(test)]
 mod tests;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -92,11 +91,11 @@ impl TlsOptions {
 
 /// Which TLS port accepted a connection, and from whom: kept in the connection's TLS layer,
 /// so that the port's factory can hear of a failed handshake.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct Accepted {
     /// The listener's key; stale once the port stops listening.
     pub(crate) listener: crate::table::Key,
-    pub(crate) peer: SocketAddr,
+    pub(crate) peer: crate::Address,
 }
 
 /// What a TLS listener keeps: the configuration every accepted connection handshakes with.

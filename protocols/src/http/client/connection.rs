@@ -3,15 +3,14 @@
 //! first request.
 
 use std::io;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::header;
 use http::HeaderMap;
 use log::{debug, warn};
 use torsion_reactor::{
-    ClientFactory, ConnectError, Context, DelayedCall, DisconnectReason, Protocol, Reactor,
-    WriteProgress,
+    Address, ClientFactory, ConnectError, Context, DelayedCall, DisconnectReason, Protocol,
+    Reactor, WriteProgress,
 };
 
 use super::exchange::Exchange;
@@ -517,7 +516,7 @@ impl ConnectFactory {
 impl ClientFactory for ConnectFactory {
     type Protocol = ClientConnection;
 
-    fn build_protocol(&mut self, _peer: SocketAddr) -> ClientConnection {
+    fn build_protocol(&mut self, _peer: Address) -> ClientConnection {
         ClientConnection::new(self.client.clone(), self.key.clone(), self.exchange.take())
     }
 

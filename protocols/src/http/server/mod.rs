@@ -119,11 +119,10 @@ mod static_tests;
 mod tests;
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_reactor::Factory;
+use torsion_reactor::{Address, Factory};
 
 pub use connection::HttpConnection;
 use date::DateCache;
@@ -287,7 +286,7 @@ impl<H: Handler> HttpServer<H> {
 impl<H: Handler> Factory for HttpServer<H> {
     type Protocol = HttpConnection<H>;
 
-    fn build_protocol(&mut self, _peer: SocketAddr) -> Option<HttpConnection<H>> {
+    fn build_protocol(&mut self, _peer: Address) -> Option<HttpConnection<H>> {
         Some(self.connection())
     }
 }
