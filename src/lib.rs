@@ -63,6 +63,9 @@ pub mod guide {
     #[doc = include_str!("../docs/udp.md")]
     pub mod udp {}
 
+    #[doc = include_str!("../docs/stdio.md")]
+    pub mod stdio {}
+
     #[doc = include_str!("../docs/http-server.md")]
     pub mod http_server {}
 

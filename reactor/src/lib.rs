@@ -52,7 +52,7 @@
 //! |---|---|
 //! | `table` | generation-tagged tables (a slab and its generations) and the poll tokens that carry a table's kind, an index and a generation: the base of every part below |
 //! | `file_segment`, `write_queue` | a range of a file to send (`sendfile`, or read and written), loaded into the page cache off the reactor thread; a connection's queued bytes and file segments, coalesced into pooled blocks and written with `writev` |
-//! | `stream/` | the byte-stream interface every connection reads and writes through: `Stream`, `AnyStream` (TCP inline, anything else boxed), the readiness bits, what a read brings; `tcp.rs` is plain TCP |
+//! | `stream/` | the byte-stream interface every connection reads and writes through: `Stream`, `AnyStream` (TCP inline, anything else boxed), the readiness bits, what a read brings; `tcp.rs` is plain TCP, `pipe.rs` pipes and standard I/O |
 //! | `tls/` | the TLS layer, a `Stream` over another stream: `stage.rs` (the only caller of rustls's connection API), `layer.rs` (the stage as a stream), its ciphertext buffers, configurations and errors |
 //! | `connections/` | the connection table: a connection's struct and its lifecycle states (`connection.rs`), the dirty and woken lists, the buffer pool, the shared read buffer, the operations by id |
 //! | `listeners`, `outgoing`, `connect` | listening ports and their accept state; connect attempts in progress; what `connect` takes |
@@ -60,7 +60,7 @@
 //! | `udp`, `reader` | datagram sockets; descriptors watched for reading |
 //! | `remote`, `shutdown` | what other threads reach the reactor through, the thread pool; graceful shutdown and signals |
 //! | `protocol`, `context`, `error` | what user code implements and is handed |
-//! | `reactor/` | the coordinator: the turn and its dispatch (`mod.rs`), and every `impl Reactor`, one file per concern: driving connections (the read loop, the end-of-turn settle, closing, waking), listening, connecting, TLS, timers, datagrams, readers, threads, shutdown |
+//! | `reactor/` | the coordinator: the turn and its dispatch (`mod.rs`), and every `impl Reactor`, one file per concern: driving connections (the read loop, the end-of-turn settle, closing, waking), listening, connecting, pipes and standard I/O, TLS, timers, datagrams, readers, threads, shutdown |
 //! | `testing/` | the in-memory harness: a real reactor whose connections lead to in-memory peers |
 //!
 //! `CONTRIBUTING.md` at the repository's root states each part's invariants and how a new

@@ -18,6 +18,7 @@ mod connecting;
 mod connections;
 mod datagrams;
 mod listening;
+mod pipes;
 mod readers;
 #[cfg(test)]
 mod settle_tests;
