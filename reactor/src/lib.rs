@@ -73,6 +73,7 @@ mod error;
 mod file_segment;
 mod listeners;
 mod outgoing;
+mod process;
 mod protocol;
 mod reactor;
 mod reader;
@@ -94,6 +95,9 @@ pub use context::{Context, WriteProgress};
 pub use error::{ConnectError, DisconnectReason};
 pub use file_segment::FileSegment;
 pub use listeners::ListeningPort;
+pub use process::{
+    ChildIo, ChildPipe, ProcessBuilder, ProcessContext, ProcessExit, ProcessId, ProcessProtocol,
+};
 pub use protocol::{ClientFactory, Factory, Protocol};
 pub use reactor::Reactor;
 pub use reader::{FdReader, ReaderId};
