@@ -66,6 +66,9 @@ pub mod guide {
     #[doc = include_str!("../docs/stdio.md")]
     pub mod stdio {}
 
+    #[doc = include_str!("../docs/processes.md")]
+    pub mod processes {}
+
     #[doc = include_str!("../docs/http-server.md")]
     pub mod http_server {}
 

@@ -58,9 +58,10 @@
 //! | `listeners`, `outgoing`, `connect` | listening ports and their accept state; connect attempts in progress; what `connect` takes |
 //! | `timers/` | the timer queue (a hierarchical timing wheel) and the clocks; the timers part (whose timers a closing connection takes with it); the handles user code holds |
 //! | `udp`, `reader` | datagram sockets; descriptors watched for reading |
+//! | `process` | child processes: `ProcessProtocol`, `ProcessBuilder`, `ProcessContext`, `ProcessExit`; a child's pipes are connections over `stream/pipe.rs` |
 //! | `remote`, `shutdown` | what other threads reach the reactor through, the thread pool; graceful shutdown and signals |
 //! | `protocol`, `context`, `error` | what user code implements and is handed |
-//! | `reactor/` | the coordinator: the turn and its dispatch (`mod.rs`), and every `impl Reactor`, one file per concern: driving connections (the read loop, the end-of-turn settle, closing, waking), listening, connecting, pipes and standard I/O, TLS, timers, datagrams, readers, threads, shutdown |
+//! | `reactor/` | the coordinator: the turn and its dispatch (`mod.rs`), and every `impl Reactor`, one file per concern: driving connections (the read loop, the end-of-turn settle, closing, waking), listening, connecting, pipes and standard I/O, child processes, TLS, timers, datagrams, readers, threads, shutdown |
 //! | `testing/` | the in-memory harness: a real reactor whose connections lead to in-memory peers |
 //!
 //! `CONTRIBUTING.md` at the repository's root states each part's invariants and how a new
