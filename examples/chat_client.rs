@@ -128,6 +128,19 @@ impl Protocol for Terminal {
         self.send(cx, quit);
     }
 
+    // Stdout is slow: stop reading the server until it catches up (bounded memory).
+    fn pause_writing(&mut self, cx: &mut Context<'_>) {
+        if let Some(server) = self.session.borrow().server {
+            cx.reactor().pause_reading(server);
+        }
+    }
+
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        if let Some(server) = self.session.borrow().server {
+            cx.reactor().resume_reading(server);
+        }
+    }
+
     fn connection_lost(&mut self, cx: &mut Context<'_>, reason: &DisconnectReason) {
         let outcome = match reason {
             DisconnectReason::Closed => Ok(()),

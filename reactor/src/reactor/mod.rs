@@ -306,7 +306,8 @@ impl Reactor {
                 Kind::Listener => self.accept_ready(key),
                 Kind::Udp => self.udp_ready(key, false),
                 Kind::Reader => self.reader_ready(key),
-                Kind::Process | Kind::Internal => {}
+                Kind::Process => self.process_ready(key),
+                Kind::Internal => {}
             }
         }
     }

@@ -74,6 +74,10 @@ impl Reactor {
         };
         // Dropped on failure from here: the child is killed and reaped.
         self.watch_exit(key, &mut process)?;
+        if process.pidfd.is_none() {
+            // It may have exited before the SIGCHLD handler was installed: look once.
+            self.push_ready(Kind::Process, key);
+        }
         self.processes.insert_at(key, process);
         let pipes = [
             streams
@@ -106,7 +110,7 @@ impl Reactor {
 
     /// Watches for the child's exit: its pidfd in the poll, or `SIGCHLD` where there is none.
     fn watch_exit(&mut self, key: Key, process: &mut Process) -> io::Result<()> {
-        match rustix::process::pidfd_open(Pid::from_child(&process.child), PidfdFlags::empty()) {
+        match open_pidfd(&process.child) {
             Ok(pidfd) => {
                 self.poll.registry().register(
                     &mut SourceFd(&pidfd.as_raw_fd()),
@@ -375,6 +379,20 @@ impl Reactor {
     }
 }
 
+/// The child's pidfd, or why there is none.
+fn open_pidfd(child: &std::process::Child) -> io::Result<OwnedFd> {
+    #[cfg(test)]
+    if tests::NO_PIDFD.get() {
+        return Err(io::Error::from_raw_os_error(
+            rustix::io::Errno::NOSYS.raw_os_error(),
+        ));
+    }
+    Ok(rustix::process::pidfd_open(
+        Pid::from_child(child),
+        PidfdFlags::empty(),
+    )?)
+}
+
 /// The protocol of a child's pipe: hands everything to the process's protocol.
 struct ChildStream {
     process: Key,
@@ -411,5 +429,65 @@ impl Protocol for ChildStream {
         if self.pipe == ChildPipe::Stdin {
             cx.lose_connection();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    thread_local! {
+        /// Makes `pidfd_open` fail on this thread, as on a kernel before 5.3.
+        pub(super) static NO_PIDFD: Cell<bool> = const { Cell::new(false) };
+    }
+
+    struct Ends(Rc<RefCell<Vec<ProcessExit>>>);
+
+    impl ProcessProtocol for Ends {
+        fn out_received(&mut self, _cx: &mut ProcessContext<'_>, _data: &[u8]) {}
+
+        fn process_ended(&mut self, _cx: &mut ProcessContext<'_>, exit: ProcessExit) {
+            self.0.borrow_mut().push(exit);
+        }
+    }
+
+    #[test]
+    fn without_pidfds_children_are_reaped_on_sigchld_and_signalled_by_pid() {
+        NO_PIDFD.set(true);
+        let mut reactor = Reactor::new().unwrap();
+        let ends = Rc::new(RefCell::new(Vec::new()));
+        let quick = ProcessBuilder::new("sh").args(["-c", "exit 4"]);
+        reactor.spawn(quick, Ends(ends.clone())).unwrap();
+        let sleeper = ProcessBuilder::new("sleep").arg("30");
+        let sleeper = reactor.spawn(sleeper, Ends(ends.clone())).unwrap();
+        let pid = reactor.process_pid(sleeper).unwrap();
+        assert!(reactor.processes.iter().all(|(_, p)| p.pidfd.is_none()));
+        reactor.signal_process(sleeper, 9).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ends.borrow().len() < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "children not reaped: {:?}",
+                ends.borrow()
+            );
+            reactor.iterate(Duration::from_millis(10)).unwrap();
+        }
+        NO_PIDFD.set(false);
+        let mut ends = ends.borrow().clone();
+        ends.sort_by_key(|e| e.code());
+        assert_eq!(ends, [ProcessExit::Signal(9), ProcessExit::Code(4)]);
+        let reaped = rustix::process::waitpid(
+            Pid::from_raw(pid as i32),
+            rustix::process::WaitOptions::NOHANG,
+        );
+        assert_eq!(
+            reaped.unwrap_err(),
+            rustix::io::Errno::CHILD,
+            "a zombie is left"
+        );
     }
 }
