@@ -217,3 +217,59 @@ fn run_piped_out(command: &mut Command) -> (std::process::ExitStatus, Vec<u8>, S
         .unwrap();
     (status, stdout, stderr)
 }
+
+#[test]
+fn stdio_lines_reads_a_terminal_and_leaves_it_blocking_for_the_shell() {
+    let Some(bin) = example("stdio_lines") else {
+        return;
+    };
+    // `script` runs the command on a new pseudo-terminal: the example, then `cat` showing the
+    // flags of the terminal's open file, which the shell shares.
+    if common::machine::require_tool("script", "--version").is_none() {
+        return;
+    }
+    let command = format!("'{}'; cat /proc/self/fdinfo/0", bin.display());
+    let child = Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn script");
+    let mut running = Running(child);
+    let mut stdin = running.0.stdin.take().unwrap();
+    // A line, then the terminal's end of input (^D at the start of a line).
+    std::io::Write::write_all(&mut stdin, b"hello\n\x04").unwrap();
+    let mut stdout = running.0.stdout.take().unwrap();
+    let (sender, received) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&chunk[..n]);
+            let _ = sender.send(String::from_utf8_lossy(&seen).into_owned());
+        }
+    });
+    let mut output = String::new();
+    while !output.contains("mnt_id") {
+        output = received
+            .recv_timeout(common::DEADLINE)
+            .unwrap_or_else(|_| panic!("no flags shown; output so far: {output:?}"));
+    }
+    // `script` ends its session once its own input ends.
+    drop(stdin);
+    wait_for_exit(&mut running, "script");
+    let output = output.replace("\r\n", "\n");
+    assert!(output.contains("1: hello\nlines: 1\n"), "{output:?}");
+    let flags = output
+        .lines()
+        .find_map(|line| line.strip_prefix("flags:"))
+        .map(|flags| u32::from_str_radix(flags.trim(), 8).unwrap())
+        .unwrap();
+    const O_NONBLOCK: u32 = 0o4000;
+    assert_eq!(flags & O_NONBLOCK, 0, "the terminal is left non-blocking");
+}

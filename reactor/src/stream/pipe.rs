@@ -25,7 +25,7 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use rustix::fs::{FileType, Mode, OFlags};
 
-use super::{read_socket, Fault, Input, ReadState, Stream};
+use super::{Bits, Fault, Input, ReadState, Stream};
 
 /// One end of a pipe (or any descriptor used as one).
 struct End {
@@ -173,6 +173,37 @@ impl Pipe {
     }
 }
 
+/// Reads a polled end, edge-triggered: only while `READABLE` is set, clearing it only at
+/// `WouldBlock`. Unlike a socket's read, a short read does not prove the descriptor drained:
+/// a terminal hands out one line per read (and an end of input, `^D`, typed after it comes as
+/// a read of its own), with no new edge for what was already there when the last one came.
+fn read_polled(file: &mut File, buf: &mut [u8], state: &mut ReadState<'_>) -> Result<Input, Fault> {
+    if !state.bits.has(Bits::READABLE) {
+        return Ok(Input::Pending);
+    }
+    if state.spent() {
+        return Ok(Input::Yield);
+    }
+    loop {
+        return match file.read(buf) {
+            Ok(0) => {
+                state.bits.clear(Bits::READABLE);
+                Ok(Input::Eof)
+            }
+            Ok(n) => {
+                state.charge(n);
+                Ok(Input::Data(n))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                state.bits.clear(Bits::READABLE);
+                Ok(Input::Pending)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => Err(Fault::Io(e)),
+        };
+    }
+}
+
 /// Reads a descriptor that cannot be polled: until EOF, within the turn's budget.
 fn read_always_ready(
     file: &mut File,
@@ -203,7 +234,7 @@ impl Stream for Pipe {
             return Ok(Input::Pending);
         };
         let input = if end.polled {
-            read_socket(&mut end.file, buf, state)?
+            read_polled(&mut end.file, buf, state)?
         } else {
             read_always_ready(&mut end.file, buf, state)?
         };
