@@ -31,6 +31,8 @@ struct Session {
     child: Option<ProcessId>,
     /// The exit code to exit with, once the child ended.
     exit: Option<u8>,
+    /// Why standard I/O failed, if it did.
+    stdio_error: Option<String>,
 }
 
 type Shared = Rc<RefCell<Session>>;
@@ -193,8 +195,9 @@ impl Protocol for Terminal {
 
     fn connection_lost(&mut self, cx: &mut Context<'_>, reason: &DisconnectReason) {
         if !matches!(reason, DisconnectReason::Closed) {
-            eprintln!("spawn: standard I/O: {reason}");
+            self.0.borrow_mut().stdio_error = Some(format!("standard I/O: {reason}"));
         }
+        // A child still running is killed and reaped when the reactor is dropped.
         cx.reactor().stop();
     }
 }
@@ -237,9 +240,13 @@ fn run(command: ProcessBuilder) -> Result<u8, (u8, String)> {
         .map_err(|e| (127, format!("cannot run the command: {e}")))?;
     session.borrow_mut().child = Some(child);
     reactor.run().map_err(failed)?;
-    let exit = session.borrow().exit;
-    exit.ok_or((
-        1,
-        "standard output closed before the command ended".to_string(),
-    ))
+    let mut session = session.borrow_mut();
+    match (session.exit, session.stdio_error.take()) {
+        (Some(code), None) => Ok(code),
+        (_, Some(error)) => Err((1, error)),
+        (None, None) => Err((
+            1,
+            "the reactor stopped before the command ended".to_string(),
+        )),
+    }
 }
