@@ -25,8 +25,6 @@ struct Session {
     server: Option<ConnectionId>,
     /// Standard I/O.
     terminal: Option<ConnectionId>,
-    /// Typed before the connection was up, sent when it is.
-    typed_early: Vec<u8>,
     /// How it ended: `Ok` for a clean close.
     outcome: Option<Result<(), String>>,
 }
@@ -48,11 +46,13 @@ fn finish(session: &Shared, reactor: &mut Reactor, outcome: Result<(), String>) 
 struct Printer(Shared);
 
 impl LineReceiver for Printer {
+    /// Connected: what was typed meanwhile waited in stdin, and is read from here on.
     fn connection_made(&mut self, cx: &mut LineContext<'_, '_>) {
         let mut session = self.0.borrow_mut();
         session.server = Some(cx.transport().id());
-        let early = std::mem::take(&mut session.typed_early);
-        cx.write(&early);
+        if let Some(terminal) = session.terminal {
+            cx.transport().reactor().resume_reading(terminal);
+        }
     }
 
     fn line_received(&mut self, cx: &mut LineContext<'_, '_>, line: &[u8]) {
@@ -99,17 +99,18 @@ struct Terminal {
 
 impl Terminal {
     fn send(&mut self, cx: &mut Context<'_>, data: &[u8]) {
-        let mut session = self.session.borrow_mut();
-        match session.server {
-            Some(server) => {
-                cx.write_to(server, data);
-            }
-            None => session.typed_early.extend_from_slice(data),
+        if let Some(server) = self.session.borrow().server {
+            cx.write_to(server, data);
         }
     }
 }
 
 impl Protocol for Terminal {
+    /// Stdin is read once the server connection is up: lines typed before wait in order.
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        cx.pause_reading();
+    }
+
     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
         if let Some(&last) = data.last() {
             self.mid_line = last != b'\n';
