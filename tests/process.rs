@@ -86,6 +86,14 @@ impl ProcessProtocol for Recorder {
         self.log.borrow_mut().events.push(event);
     }
 
+    fn pause_writing(&mut self, _cx: &mut ProcessContext<'_>) {
+        self.log.borrow_mut().events.push("pause_writing".into());
+    }
+
+    fn resume_writing(&mut self, _cx: &mut ProcessContext<'_>) {
+        self.log.borrow_mut().events.push("resume_writing".into());
+    }
+
     fn process_exited(&mut self, _cx: &mut ProcessContext<'_>, exit: ProcessExit) {
         let mut log = self.log.borrow_mut();
         log.exited = Some(exit);
@@ -160,6 +168,14 @@ fn stdin_written_and_closed_comes_back_through_cat_whole() {
     let log = run_to_end(ProcessBuilder::new("cat"), recorder);
     let log = log.borrow();
     assert!(log.out == input, "cat's output differs from its input");
+    // More than the high watermark was queued at once, and cat drained it.
+    let pause = log.events.iter().position(|e| e == "pause_writing");
+    let resume = log.events.iter().position(|e| e == "resume_writing");
+    assert!(
+        pause.is_some() && pause < resume,
+        "{:?}",
+        log.events.iter().take(4).collect::<Vec<_>>()
+    );
     assert!(log.events.contains(&"closed Stdin".to_string()));
     assert_eq!(log.ended, Some(ProcessExit::Code(0)));
 }
