@@ -68,6 +68,11 @@ pub mod guide {
 
     #[doc = include_str!("../docs/unix-sockets.md")]
     pub mod unix_sockets {}
+    #[doc = include_str!("../docs/stdio.md")]
+    pub mod stdio {}
+
+    #[doc = include_str!("../docs/processes.md")]
+    pub mod processes {}
 
     #[doc = include_str!("../docs/http-server.md")]
     pub mod http_server {}

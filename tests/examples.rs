@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::examples::{example, run_bytes, run_to_end, run_with_input, Running};
+use common::examples::{example, run_bytes, run_to_end, run_with_input, wait_for_exit, Running};
 use common::{closed_loopback_port, machine, DEADLINE};
 
 /// Starts `echo_server` on a free loopback port and waits until it accepts connections.
@@ -128,6 +128,38 @@ fn chat_client_talks_to_chat_server_until_end_of_input_and_the_server_exits_zero
         status.success(),
         "chat_server exited {status} on SIGTERM, not 0"
     );
+}
+
+#[test]
+fn chat_client_reads_a_regular_file_as_stdin_and_finishes_its_unfinished_last_line() {
+    let (Some(server_bin), Some(client_bin)) = (example("chat_server"), example("chat_client"))
+    else {
+        return;
+    };
+    let (mut server, addr) = start_echo_server(&server_bin);
+    let input = std::env::temp_dir().join(format!("torsion-chat-input-{}", std::process::id()));
+    std::fs::write(&input, b"bob\n/who").unwrap();
+
+    let child = Command::new(client_bin)
+        .arg(addr.to_string())
+        .env_remove("RUST_LOG")
+        .stdin(std::fs::File::open(&input).unwrap())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run chat_client");
+    let mut client = Running(child);
+    let status = wait_for_exit(&mut client, "chat_client");
+    let _ = std::fs::remove_file(&input);
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut client.0.stdout.take().unwrap(), &mut stdout).unwrap();
+
+    assert!(status.success(), "{status}");
+    let greeting = torsion::protocols::chat::room::GREETING;
+    assert_eq!(
+        stdout,
+        format!("{greeting}\nWelcome, bob!\nUsers: bob\nBye\n")
+    );
+    server.terminate("chat_server");
 }
 
 #[test]

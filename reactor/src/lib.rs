@@ -59,7 +59,7 @@
 //! | `table` | generation-tagged tables (a slab and its generations) and the poll tokens that carry a table's kind, an index and a generation: the base of every part below |
 //! | `file_segment`, `write_queue` | a range of a file to send (`sendfile`, or read and written), loaded into the page cache off the reactor thread; a connection's queued bytes and file segments, coalesced into pooled blocks and written with `writev` |
 //! | `address` | [`Address`] (TCP or UNIX) and [`UnixAddress`]: what factories, protocols and datagram sockets see |
-//! | `stream/` | the byte-stream interface every connection reads and writes through: `Stream`, `AnyStream` (TCP inline, anything else boxed), the readiness bits, what a read brings; `tcp.rs` is plain TCP, `unix.rs` UNIX stream sockets and the descriptors they carry |
+//! | `stream/` | the byte-stream interface every connection reads and writes through: `Stream`, `AnyStream` (TCP inline, anything else boxed), the readiness bits, what a read brings; `tcp.rs` is plain TCP, `unix.rs` UNIX stream sockets and the descriptors they carry, `pipe.rs` pipes and standard I/O |
 //! | `tls/` | the TLS layer, a `Stream` over another stream: `stage.rs` (the only caller of rustls's connection API), `layer.rs` (the stage as a stream), its ciphertext buffers, configurations and errors |
 //! | `connections/` | the connection table: a connection's struct and its lifecycle states (`connection.rs`), the dirty and woken lists, the buffer pool, the shared read buffer, the operations by id |
 //! | `listeners`, `outgoing`, `connect` | listening ports and their accept state; connect attempts in progress; what `connect` takes |
@@ -67,9 +67,10 @@
 //! | `timers/` | the timer queue (a hierarchical timing wheel) and the clocks; the timers part (whose timers a closing connection takes with it); the handles user code holds |
 //! | `udp`, `reader` | datagram sockets (UDP and UNIX); descriptors watched for reading |
 //! | `unix` | binding UNIX sockets (a stale file replaced, a live one refused, the mode), the socket file, peer credentials |
+//! | `process` | child processes: `ProcessProtocol`, `ProcessBuilder`, `ProcessContext`, `ProcessExit`; a child's pipes are connections over `stream/pipe.rs` |
 //! | `remote`, `shutdown` | what other threads reach the reactor through, the thread pool; graceful shutdown and signals |
 //! | `protocol`, `context`, `error` | what user code implements and is handed |
-//! | `reactor/` | the coordinator: the turn and its dispatch (`mod.rs`), and every `impl Reactor`, one file per concern: driving connections (the read loop, the end-of-turn settle, closing, waking), listening, connecting, TLS, timers, datagrams, readers, threads, shutdown, UNIX sockets |
+//! | `reactor/` | the coordinator: the turn and its dispatch (`mod.rs`), and every `impl Reactor`, one file per concern: driving connections (the read loop, the end-of-turn settle, closing, waking), listening, connecting, endpoints, pipes and standard I/O, child processes, TLS, timers, datagrams, readers, threads, shutdown, UNIX sockets |
 //! | `testing/` | the in-memory harness: a real reactor whose connections lead to in-memory peers |
 //!
 //! `CONTRIBUTING.md` at the repository's root states each part's invariants and how a new
@@ -84,6 +85,7 @@ mod error;
 mod file_segment;
 mod listeners;
 mod outgoing;
+mod process;
 mod protocol;
 mod reactor;
 mod reader;
@@ -110,6 +112,9 @@ pub use endpoint::{ClientEndpoint, EndpointError, ParseEndpointError, ServerEndp
 pub use error::{ConnectError, DisconnectReason};
 pub use file_segment::FileSegment;
 pub use listeners::ListeningPort;
+pub use process::{
+    ChildIo, ChildPipe, ProcessBuilder, ProcessContext, ProcessExit, ProcessId, ProcessProtocol,
+};
 pub use protocol::{ClientFactory, Factory, Protocol};
 pub use reactor::Reactor;
 pub use reader::{FdReader, ReaderId};

@@ -26,6 +26,8 @@ pub(crate) enum Kind {
     Listener = 1,
     Udp = 2,
     Reader = 3,
+    /// A child process's pidfd.
+    Process = 5,
     /// The reactor's own sources (the waker, the signal pipe): never a table entry.
     Internal = 7,
 }
@@ -37,6 +39,7 @@ impl Kind {
             1 => Kind::Listener,
             2 => Kind::Udp,
             3 => Kind::Reader,
+            5 => Kind::Process,
             _ => Kind::Internal,
         }
     }
@@ -178,7 +181,13 @@ mod tests {
             index: (1 << INDEX_BITS) - 1,
             generation: u32::MAX - 3,
         };
-        for kind in [Kind::Connection, Kind::Listener, Kind::Udp, Kind::Reader] {
+        for kind in [
+            Kind::Connection,
+            Kind::Listener,
+            Kind::Udp,
+            Kind::Reader,
+            Kind::Process,
+        ] {
             assert_eq!(Key::from_token(key.token(kind)), (kind, key));
         }
         assert_eq!(Key::from_token(internal_token(1)).0, Kind::Internal);

@@ -55,6 +55,18 @@ impl Reactor {
         self.connections.request(id.0, |c| c.abort());
     }
 
+    /// Stops reading connection `id`, as its protocol's
+    /// [`Context::pause_reading`](crate::Context::pause_reading) does: for another protocol
+    /// that produces what this one consumes (a no-op if `id` is stale).
+    pub fn pause_reading(&mut self, id: ConnectionId) {
+        Context::new(self, id).pause_reading();
+    }
+
+    /// Resumes reading connection `id` after [`pause_reading`](Reactor::pause_reading).
+    pub fn resume_reading(&mut self, id: ConnectionId) {
+        Context::new(self, id).resume_reading();
+    }
+
     /// Whether `id` names a live, established connection (for a TLS port or a TLS connect,
     /// one whose handshake is complete).
     pub fn is_connected(&self, id: ConnectionId) -> bool {

@@ -19,6 +19,8 @@ mod connections;
 mod datagrams;
 mod endpoints;
 mod listening;
+mod pipes;
+mod processes;
 mod readers;
 #[cfg(test)]
 mod settle_tests;
@@ -41,9 +43,10 @@ use mio::{Events, Poll, Token};
 use crate::connections::Connections;
 use crate::listeners::Listeners;
 use crate::outgoing::Outgoing;
+use crate::process::Process;
 use crate::reader::Reader;
 use crate::remote::{Threads, WAKER_TOKEN};
-use crate::shutdown::{Shutdown, SIGNAL_TOKEN};
+use crate::shutdown::{Shutdown, Signals, SIGNAL_TOKEN};
 use crate::stream::Bits;
 use crate::table::{Key, Kind, Table};
 use crate::timers::Timers;
@@ -69,6 +72,10 @@ pub struct Reactor {
     timers: Timers,
     datagrams: Table<UdpEndpoint>,
     readers: Table<Reader>,
+    /// Child processes, until each has exited and its pipes are closed.
+    processes: Table<Process>,
+    /// `SIGCHLD`, watched only where a child's pidfd could not be opened.
+    sigchld: Option<Signals>,
     threads: Threads,
     shutdown: Shutdown,
     /// Sources with work left that no new readiness edge will announce: a connection over
@@ -127,6 +134,8 @@ impl Reactor {
             timers: Timers::new(clock),
             datagrams: Table::default(),
             readers: Table::default(),
+            processes: Table::default(),
+            sigchld: None,
             threads,
             shutdown: Shutdown::default(),
             ready: VecDeque::new(),
@@ -271,9 +280,11 @@ impl Reactor {
             Kind::Listener => self.accept_ready(key),
             Kind::Udp => self.udp_ready(key, event.is_writable()),
             Kind::Reader => self.reader_ready(key),
+            Kind::Process => self.process_ready(key),
             Kind::Internal => match event.token() {
                 WAKER_TOKEN => self.run_remote_calls(),
                 SIGNAL_TOKEN => self.signals_received(),
+                processes::SIGCHLD_TOKEN => self.sigchld_received(),
                 _ => {}
             },
         }
@@ -297,6 +308,7 @@ impl Reactor {
                 Kind::Listener => self.accept_ready(key),
                 Kind::Udp => self.udp_ready(key, false),
                 Kind::Reader => self.reader_ready(key),
+                Kind::Process => self.process_ready(key),
                 Kind::Internal => {}
             }
         }

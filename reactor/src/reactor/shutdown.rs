@@ -133,6 +133,7 @@ impl Reactor {
         for key in readers {
             self.remove_reader(ReaderId(key));
         }
+        self.terminate_processes(SIGTERM);
         let sockets: Vec<Key> = self.datagrams.iter().map(|(key, _)| key).collect();
         for key in sockets {
             self.close_udp(key);
@@ -156,7 +157,7 @@ impl Reactor {
 
     /// At the end of each turn of a shutdown: once no connection is left, finish.
     pub(crate) fn finish_shutdown_if_drained(&mut self) {
-        if !self.shutdown.draining || !self.connections.is_empty() {
+        if !self.shutdown.draining || !self.connections.is_empty() || self.has_processes() {
             return;
         }
         if let Some(deadline) = self.shutdown.deadline.take() {
@@ -190,6 +191,8 @@ impl Reactor {
                 self.fail_connect(key, ConnectError::Cancelled);
             }
         }
+        // Children that ignored SIGTERM: their exit ends the shutdown, soon after this.
+        self.terminate_processes(signal_hook::consts::SIGKILL);
         if let Some(deadline) = self.shutdown.deadline.take() {
             self.timers.cancel(deadline);
         }

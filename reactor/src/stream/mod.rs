@@ -4,11 +4,12 @@
 //! A kind of stream is one implementation of the trait, in one file: plain TCP ([`tcp`]), the
 //! test harness's in-memory peer (`testing.rs`), TLS ([`crate::tls`]), which is a *layer*: it
 //! implements `Stream` over another stream, the way Twisted's `TLSMemoryBIOProtocol` wraps any
-//! transport. UNIX sockets, pipes and standard I/O are each one more implementation.
+//! transport. Pipes and standard I/O ([`pipe`]) are one more; UNIX sockets another.
 //!
 //! A connection holds an [`AnyStream`]: plain TCP inline, as the hot path, a direct call;
 //! anything else boxed behind the trait.
 
+mod pipe;
 mod tcp;
 mod unix;
 
@@ -27,6 +28,7 @@ use crate::tls::TlsError;
 use crate::write_queue::{BufferPool, Sink, WriteQueue};
 use crate::{Address, Credentials, DisconnectReason};
 
+pub(crate) use pipe::Pipe;
 pub(crate) use tcp::read_socket;
 pub(crate) use unix::UnixSocketStream;
 pub use unix::{MAX_FDS_PER_MESSAGE, MAX_HELD_FDS};
