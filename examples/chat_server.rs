@@ -53,6 +53,9 @@ fn serve(endpoint: ServerEndpoint) -> Result<(), EndpointError> {
     let mut reactor = Reactor::new().map_err(io)?;
     reactor.handle_signals().map_err(io)?;
     let port = reactor.listen(endpoint.clone(), ChatServer::new())?;
-    println!("chat server listening on {}", port.local_addr());
+    println!(
+        "chat server listening on {}",
+        port.address(&reactor).expect("listening")
+    );
     reactor.run().map_err(io)
 }

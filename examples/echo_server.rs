@@ -61,6 +61,9 @@ fn serve(endpoint: ServerEndpoint) -> Result<(), EndpointError> {
     let mut reactor = Reactor::new().map_err(io)?;
     reactor.handle_signals().map_err(io)?;
     let port = reactor.listen(endpoint.clone(), || Echo)?;
-    println!("echo server listening on {}", port.local_addr());
+    println!(
+        "echo server listening on {}",
+        port.address(&reactor).expect("listening")
+    );
     reactor.run().map_err(io)
 }

@@ -38,7 +38,10 @@ fn host_loop(addr: ServerEndpoint) -> io::Result<()> {
     let mut reactor = Reactor::new()?;
     reactor.handle_signals()?;
     let port = reactor.listen(addr, || Echo).map_err(io::Error::other)?;
-    println!("host loop serving echo on {}", port.local_addr());
+    println!(
+        "host loop serving echo on {}",
+        port.address(&reactor).expect("listening")
+    );
     let mut ticks: u64 = 0;
     let mut next_tick = Instant::now() + TICK;
     loop {

@@ -100,6 +100,9 @@ fn start(addr: ServerEndpoint) -> io::Result<Reactor> {
     let mut reactor = Reactor::new()?;
     reactor.handle_signals()?;
     let port = reactor.listen(addr, || Echo).map_err(io::Error::other)?;
-    println!("reactor thread serving echo on {}", port.local_addr());
+    println!(
+        "reactor thread serving echo on {}",
+        port.address(&reactor).expect("listening")
+    );
     Ok(reactor)
 }

@@ -208,7 +208,7 @@ fn serve(
     };
     println!(
         "{scheme} server listening on {}, serving {root}",
-        port.local_addr()
+        port.address(&reactor).expect("listening")
     );
     reactor.run().map_err(io)
 }

@@ -1,5 +1,5 @@
-//! The example programs started with endpoint strings: the servers listen on `tcp:` and
-//! `tls:` strings (and a bad string exits 2 naming the bad part), the clients connect to
+//! The example programs started with endpoint strings: the servers listen on `tcp:`, `tls:`
+//! and `unix:` strings (and a bad string exits 2 naming the bad part), the clients connect to
 //! `tcp:`, `tls:` and host-name strings. (Plain `HOST:PORT` arguments are exercised by
 //! `examples.rs` and `examples_tls.rs`, unchanged.) Binaries are found, or the test skipped
 //! outside CI, as in `common/examples.rs`.
@@ -20,6 +20,12 @@ use common::{CLIENT_TIMEOUT, DEADLINE};
 /// Starts server example `name` with `args` and waits for its `... listening on ADDR` line;
 /// returns it running and the address it printed.
 fn start_server(name: &str, args: &[&str]) -> Option<(Running, SocketAddr)> {
+    let (running, printed) = start_server_printing(name, args)?;
+    Some((running, printed.parse().expect("an address")))
+}
+
+/// As [`start_server`], returning the address as printed (a UNIX socket's path or `@name`).
+fn start_server_printing(name: &str, args: &[&str]) -> Option<(Running, String)> {
     let binary = example(name)?;
     let mut child = Command::new(binary)
         .args(args)
@@ -44,8 +50,8 @@ fn start_server(name: &str, args: &[&str]) -> Option<(Running, SocketAddr)> {
             .recv_timeout(DEADLINE)
             .unwrap_or_else(|e| panic!("{name} {args:?} never said it listens: {e}"));
         if let Some((_, rest)) = line.split_once(" listening on ") {
-            let addr = rest.split(',').next().unwrap().parse().expect("an address");
-            return Some((running, addr));
+            let printed = rest.split(',').next().unwrap().to_string();
+            return Some((running, printed));
         }
     }
 }
@@ -226,4 +232,94 @@ fn bad_endpoint_strings_exit_2_naming_the_bad_part() {
         assert_eq!(stdout, "", "{name} {args:?}");
         assert!(stderr.contains(names), "{name} {args:?}: {stderr:?}");
     }
+}
+
+/// A temporary directory for UNIX socket files, removed when dropped.
+struct SocketDir(PathBuf);
+
+impl SocketDir {
+    fn new(name: &str) -> SocketDir {
+        let dir = std::env::temp_dir().join(format!(
+            "torsion-examples-unix-{}-{name}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        SocketDir(dir)
+    }
+
+    fn socket(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+}
+
+impl Drop for SocketDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn echo_server_serves_a_unix_socket_and_echo_client_connects_to_it() {
+    let dir = SocketDir::new("echo");
+    let path = dir.socket("echo.sock");
+    let Some((mut server, printed)) =
+        start_server_printing("echo_server", &[&format!("unix:{path}")])
+    else {
+        return;
+    };
+    assert_eq!(printed, path, "it says the path it listens on");
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).expect("connect");
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+    stream.write_all(b"over a unix socket").unwrap();
+    let mut back = [0; 18];
+    stream.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"over a unix socket");
+    let Some(client) = example("echo_client") else {
+        return;
+    };
+    let (status, stdout, stderr) =
+        run_to_end(Command::new(client).args([&format!("unix:path={path}"), "hi"]));
+    assert!(status.success(), "{status}; stderr: {stderr}");
+    assert_eq!(stdout, "hi\n");
+    assert!(server.terminate("echo_server").success());
+}
+
+#[test]
+fn chat_server_serves_a_unix_socket_and_chat_client_joins_through_it() {
+    let dir = SocketDir::new("chat");
+    let path = dir.socket("chat.sock");
+    let Some((mut server, printed)) =
+        start_server_printing("chat_server", &[&format!("unix:{path}")])
+    else {
+        return;
+    };
+    assert_eq!(printed, path);
+    let Some(client) = example("chat_client") else {
+        return;
+    };
+    let target = format!("unix:path={path}");
+    let (status, stdout, stderr) =
+        run_with_input(Command::new(client).arg(&target), b"bob\n/who\n");
+    assert!(status.success(), "{status}; stderr: {stderr}");
+    assert!(stdout.contains("Welcome, bob!\nUsers: bob\n"), "{stdout}");
+    assert!(server.terminate("chat_server").success());
+}
+
+#[test]
+fn echo_server_serves_an_abstract_unix_name() {
+    let name = format!("@torsion-example-echo-{}", std::process::id());
+    let Some((mut server, printed)) =
+        start_server_printing("echo_server", &[&format!("unix:{name}")])
+    else {
+        return;
+    };
+    assert_eq!(printed, name);
+    let Some(client) = example("echo_client") else {
+        return;
+    };
+    let (status, stdout, stderr) =
+        run_to_end(Command::new(client).args([&format!("unix:path={name}"), "abstract"]));
+    assert!(status.success(), "{status}; stderr: {stderr}");
+    assert_eq!(stdout, "abstract\n");
+    assert!(server.terminate("echo_server").success());
 }
