@@ -139,16 +139,21 @@ pub enum ClientAuth {
 
 /// A server configuration presenting `identity`, with `client_auth`. TLS 1.2 and 1.3; set
 /// `alpn_protocols` on the result to offer ALPN (`vec![b"h2".to_vec(), b"http/1.1".to_vec()]`).
+///
+/// The server picks the cipher suite in its own order of preference (that of
+/// [`crypto_provider`]: AES-256-GCM first), whatever order the client lists them in
+/// (`ignore_client_order`), so a client cannot steer the session to its weakest suite.
 pub fn server_config(
     identity: Identity,
     client_auth: ClientAuth,
 ) -> Result<ServerConfig, TlsConfigError> {
-    Ok(server_builder(client_auth)?.with_single_cert(identity.chain, identity.key)?)
+    let config = server_builder(client_auth)?.with_single_cert(identity.chain, identity.key)?;
+    Ok(preferring_server_order(config))
 }
 
 /// A server configuration that picks its certificate by the name the client asks for (SNI):
 /// one identity per DNS name. A client that asks for another name, or sends no SNI, is
-/// refused during the handshake.
+/// refused during the handshake. Like [`server_config`], the server's cipher order wins.
 pub fn server_config_with_sni<N: AsRef<str>>(
     identities: impl IntoIterator<Item = (N, Identity)>,
     client_auth: ClientAuth,
@@ -159,7 +164,15 @@ pub fn server_config_with_sni<N: AsRef<str>>(
         let key = CertifiedKey::from_der(identity.chain, identity.key, &provider)?;
         resolver.add(name.as_ref(), key)?;
     }
-    Ok(server_builder(client_auth)?.with_cert_resolver(Arc::new(resolver)))
+    let config = server_builder(client_auth)?.with_cert_resolver(Arc::new(resolver));
+    Ok(preferring_server_order(config))
+}
+
+// Without this rustls takes the first suite in the client's list that it supports; scanners
+// report that as "no server cipher order", and a client could pick the weakest suite on offer.
+fn preferring_server_order(mut config: ServerConfig) -> ServerConfig {
+    config.ignore_client_order = true;
+    config
 }
 
 type ServerBuilder = rustls::ConfigBuilder<ServerConfig, rustls::server::WantsServerCert>;
@@ -265,5 +278,105 @@ impl ServerCertVerifier for AcceptAnyServerCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::PrivatePkcs8KeyDer;
+    use rustls::version::{TLS12, TLS13};
+    use rustls::{
+        ClientConnection, ServerConnection, SupportedCipherSuite, SupportedProtocolVersion,
+    };
+
+    fn identity() -> Identity {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let key = PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
+        Identity::new(
+            vec![certified.cert.der().clone()],
+            PrivateKeyDer::Pkcs8(key),
+        )
+    }
+
+    /// A client listing the provider's suites in the opposite order, for one TLS version.
+    fn reversed_client(version: &'static SupportedProtocolVersion) -> ClientConnection {
+        let mut provider = rustls::crypto::ring::default_provider();
+        provider.cipher_suites.reverse();
+        let provider = Arc::new(provider);
+        let config = ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCertificate(provider)))
+            .with_no_client_auth();
+        ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap()).unwrap()
+    }
+
+    fn negotiated(
+        server: ServerConfig,
+        version: &'static SupportedProtocolVersion,
+    ) -> SupportedCipherSuite {
+        let mut server = ServerConnection::new(Arc::new(server)).unwrap();
+        let mut client = reversed_client(version);
+        let mut wire = Vec::new();
+        while client.is_handshaking() || server.is_handshaking() {
+            wire.clear();
+            client.write_tls(&mut wire).unwrap();
+            server.read_tls(&mut wire.as_slice()).unwrap();
+            server.process_new_packets().unwrap();
+            wire.clear();
+            server.write_tls(&mut wire).unwrap();
+            client.read_tls(&mut wire.as_slice()).unwrap();
+            client.process_new_packets().unwrap();
+        }
+        server.negotiated_cipher_suite().unwrap()
+    }
+
+    /// The first suite of the server's own list for `version` that fits its ECDSA key.
+    fn servers_choice(version: &'static SupportedProtocolVersion) -> SupportedCipherSuite {
+        *crypto_provider()
+            .cipher_suites
+            .iter()
+            .find(|suite| {
+                suite.version() == version
+                    && match suite {
+                        SupportedCipherSuite::Tls12(s) => {
+                            s.sign.contains(&SignatureScheme::ECDSA_NISTP256_SHA256)
+                        }
+                        SupportedCipherSuite::Tls13(_) => true,
+                    }
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn a_client_listing_suites_backwards_gets_the_servers_first_choice() {
+        for version in [&TLS13, &TLS12] {
+            let config = server_config(identity(), ClientAuth::None).unwrap();
+            let suite = negotiated(config, version);
+            assert_eq!(
+                suite.suite(),
+                servers_choice(version).suite(),
+                "{version:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_sni_server_prefers_its_own_order_too() {
+        let config = server_config_with_sni([("localhost", identity())], ClientAuth::None).unwrap();
+        assert!(config.ignore_client_order);
+        let suite = negotiated(config, &TLS13);
+        assert_eq!(suite.suite(), servers_choice(&TLS13).suite());
+    }
+
+    #[test]
+    fn without_the_servers_order_the_client_would_choose() {
+        // Proves the test above can fail: rustls's default follows the client's list.
+        let mut config = server_config(identity(), ClientAuth::None).unwrap();
+        config.ignore_client_order = false;
+        let suite = negotiated(config, &TLS13);
+        assert_ne!(suite.suite(), servers_choice(&TLS13).suite());
     }
 }
