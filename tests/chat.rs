@@ -201,6 +201,21 @@ fn a_member_still_naming_itself_hears_nothing_from_the_room() {
 }
 
 #[test]
+fn control_characters_reach_the_others_escaped_so_no_line_is_forged() {
+    chat(|addr| {
+        let mut alice = Member::join(addr, "alice");
+        let mut bob = Member::join(addr, "bob");
+        alice.expect("* bob has joined");
+        // A CR inside the line is escaped; the CR of its CRLF terminator is not part of it.
+        bob.send(b"bye\r* bob has left\r\n");
+        alice.expect("<bob> bye^M* bob has left");
+        bob.send("/me \x1b[2J\u{9b}H\x07\x7fwaves\n".as_bytes());
+        alice.expect("* bob ^[[2J^[[H^G^?waves");
+        alice.expect_only_who("alice, bob");
+    });
+}
+
+#[test]
 fn me_shows_an_action_to_the_others() {
     chat(|addr| {
         let mut alice = Member::join(addr, "alice");

@@ -16,9 +16,16 @@
 //!   Any other `/word`: an `ERR` line.
 //! - When a named member leaves, for any reason, the others get `* NAME has left`.
 //! - A line that is not UTF-8 gets an `ERR` line and changes nothing.
+//! - Control characters in a line (its terminator is not part of it) never reach anyone's
+//!   terminal: C0 controls, DEL and C1 controls are written in caret notation before the line
+//!   is read (`\r` → `^M`, ESC → `^[`, U+009B → `^[[`; see [`crate::terminal`]), so a carriage
+//!   return cannot forge a line such as `* bob has left` and an escape sequence cannot clear a
+//!   screen. Names cannot hold them at all (a caret is not a name character).
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
+
+use crate::terminal::escape_controls;
 
 /// The greeting sent to every new member.
 pub const GREETING: &str = "Welcome to torsion chat! What is your name?";
@@ -108,6 +115,10 @@ impl<Id: Copy + Eq + Hash> ChatRoom<Id> {
         let Ok(line) = std::str::from_utf8(line) else {
             return err(id, "that line is not UTF-8");
         };
+        // Escaped once, here: every output below that quotes the line (messages, actions,
+        // private messages, errors naming what was typed) then quotes it escaped.
+        let line = escape_controls(line);
+        let line = line.as_ref();
         if line == "/quit" {
             return vec![Output::To(id, "Bye".to_string()), Output::Close(id)];
         }
@@ -354,6 +365,43 @@ mod tests {
             [to(1, "ERR that line is not UTF-8")]
         );
         assert_eq!(room.name_of(1), Some("alice"));
+    }
+
+    #[test]
+    fn control_characters_are_relayed_escaped_never_raw() {
+        let mut room = room();
+        assert_eq!(
+            room.line(2, b"bye\r* bob has left"),
+            [others(2, "<bob> bye^M* bob has left")]
+        );
+        assert_eq!(
+            room.line(2, b"/me \x1b[2J\x1b[Hwaves"),
+            [others(2, "* bob ^[[2J^[[Hwaves")]
+        );
+        assert_eq!(
+            room.line(2, "/msg alice \u{9b}2J\x07\x7f".as_bytes()),
+            [to(1, "*bob* ^[[2J^G^?")]
+        );
+        assert_eq!(
+            room.line(2, b"/msg al\rice hi"),
+            [to(2, "ERR no user named al^Mice")]
+        );
+        assert_eq!(room.line(2, b"tab\there"), [others(2, "<bob> tab^Ihere")]);
+    }
+
+    #[test]
+    fn names_with_control_characters_are_refused() {
+        let mut room = room();
+        room.join(3);
+        for bad in [&b"car\rol"[..], b"carol\x1b", b"\x07"] {
+            let out = room.line(3, bad);
+            assert!(
+                matches!(&out[..], [Output::To(3, l)] if l.starts_with("ERR")),
+                "{bad:?}: {out:?}"
+            );
+        }
+        let out = room.line(1, b"/nick ali\x1bce");
+        assert!(matches!(&out[..], [Output::To(1, l)] if l.starts_with("ERR")));
     }
 
     #[test]
