@@ -55,7 +55,8 @@
 //! truncation) that can resolve a host name to connect to ([`dns::Resolver::connect`]).
 //!
 //! [`wire`] holds the smallest protocols (echo, discard); [`chat`] the multi-user chat of the
-//! `chat_server` example; [`terminal`] makes a peer's text safe to show on a terminal.
+//! `chat_server` example; [`terminal`] makes a peer's text safe to show on a terminal;
+//! [`reflection`] says which datagrams an echo-like service must leave unanswered.
 //!
 //! Without the `reactor` feature the crate is only the sans-I/O framers, which is how CI
 //! proves they import nothing from the reactor.
@@ -72,6 +73,7 @@ mod input;
 pub mod line;
 pub mod netstring;
 pub mod prefixed;
+pub mod reflection;
 pub mod terminal;
 
 #[cfg(feature = "reactor")]
