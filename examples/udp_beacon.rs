@@ -9,16 +9,22 @@
 //! Stop:  Ctrl-C or SIGTERM (exits 0).
 //!
 //! A beacon is one datagram: `torsion-beacon NAME`. Its own beacons come back to it (multicast
-//! loop) and are not printed.
+//! loop) and are not printed. Anyone on the LAN can send one, so a name is printed escaped
+//! (control characters in caret notation: ESC as `^[`, so no escape sequence reaches the
+//! terminal) and cut to 64 characters (the last one `…`): `torsion::protocols::terminal`.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use log::warn;
+use torsion::protocols::terminal::escape_bounded;
 use torsion::{Address, DatagramContext, DatagramProtocol, Reactor};
 
 const BEACON_PREFIX: &str = "torsion-beacon ";
+
+/// The most characters of an announced name printed.
+const SHOWN_NAME_CHARS: usize = 64;
 
 /// How to announce: to a multicast group, or to a broadcast address.
 #[derive(Clone, Copy)]
@@ -81,7 +87,10 @@ impl DatagramProtocol for Beacon {
     fn datagram_received(&mut self, _cx: &mut DatagramContext<'_>, data: &[u8], from: Address) {
         let text = String::from_utf8_lossy(data);
         match text.strip_prefix(BEACON_PREFIX) {
-            Some(name) if name != self.options.name => println!("beacon from {name} at {from}"),
+            Some(name) if name != self.options.name => {
+                let name = escape_bounded(name, SHOWN_NAME_CHARS);
+                println!("beacon from {name} at {from}")
+            }
             _ => {}
         }
     }

@@ -1,19 +1,20 @@
 //! The examples facing untrusted peers, attacked as an attacker would over loopback:
 //! `udp_echo` sent datagrams that claim to come from its own port (the echo loop inetd guards
-//! against) must stay silent, while still answering an ordinary client.
+//! against) must stay silent, while still answering an ordinary client; `udp_beacon` sent a
+//! beacon whose name holds an escape sequence and is too long prints it escaped and cut.
 //!
 //! "Stayed silent" is proved without sleeping: datagrams on one socket are read in order, so
 //! once the echo of a later ordinary ping is back, the earlier forged datagram was handled.
 
 mod common;
 
-use std::io::{ErrorKind, Read};
+use std::io::{BufRead, BufReader, ErrorKind, Read};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::examples::{example, Running};
-use common::DEADLINE;
+use common::{machine, DEADLINE};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// Starts `udp_echo` on a free loopback port and returns it once it answers.
@@ -148,4 +149,53 @@ fn udp_echo_does_not_answer_a_forged_datagram_from_its_own_address() {
     // third, and so on: the server answering itself for ever).
     assert_eq!(count_self_addressed(&sniffer, addr.port()), 1);
     drop(server);
+}
+
+#[test]
+fn udp_beacon_prints_a_hostile_name_escaped_and_cut_to_64_characters() {
+    let Some(binary) = example("udp_beacon") else {
+        return;
+    };
+    let group = Ipv4Addr::new(239, 255, 42, 44);
+    if let Err(why) = machine::probe_loopback_multicast(group) {
+        return machine::skip_or_fail(format!("no multicast over loopback here: {why}"));
+    }
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .unwrap()
+        .port();
+    let child = Command::new(binary)
+        .args(["--group", &format!("{group}:{port}"), "--name", "alpha"])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn udp_beacon");
+    let mut beacon = Running(child);
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let stdout = beacon.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let first = lines.recv_timeout(DEADLINE).expect("the announcing line");
+    assert!(first.starts_with("announcing as"), "{first:?}");
+    // It has joined the group once it announces: a hostile beacon now reaches it.
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket2::SockRef::from(&sender)
+        .set_multicast_if_v4(&Ipv4Addr::LOCALHOST)
+        .unwrap();
+    let hostile = format!("torsion-beacon \x1b[2J\r{}", "y".repeat(500));
+    sender.send_to(hostile.as_bytes(), (group, port)).unwrap();
+    let printed = lines
+        .recv_timeout(DEADLINE)
+        .expect("the hostile beacon printed");
+    let name = format!("^[[2J^M{}…", "y".repeat(56));
+    assert_eq!(name.chars().count(), 64);
+    let from = sender.local_addr().unwrap();
+    assert_eq!(printed, format!("beacon from {name} at {from}"));
+    let status = beacon.terminate("udp_beacon");
+    assert!(status.success(), "udp_beacon exited {status} on SIGTERM");
 }

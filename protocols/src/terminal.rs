@@ -40,6 +40,27 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
     Cow::Owned(escaped)
 }
 
+/// `text` escaped as [`escape_controls`] does, then cut to at most `max_chars` characters,
+/// the last of them `…` when it was cut: a peer's name or label shown on one line, which
+/// neither controls the terminal nor floods it.
+///
+/// ```
+/// use torsion_protocols::terminal::escape_bounded;
+/// assert_eq!(escape_bounded("beta", 8), "beta");
+/// assert_eq!(escape_bounded("a\x1b[2Jbcdef", 8), "a^[[2Jb…");
+/// ```
+pub fn escape_bounded(text: &str, max_chars: usize) -> String {
+    let escaped = escape_controls(text);
+    if escaped.chars().count() <= max_chars {
+        return escaped.into_owned();
+    }
+    let mut cut: String = escaped.chars().take(max_chars.saturating_sub(1)).collect();
+    if max_chars > 0 {
+        cut.push('…');
+    }
+    cut
+}
+
 fn push_escaped(out: &mut String, c: char) {
     match u32::from(c) {
         code @ 0x00..=0x1f => {
@@ -79,6 +100,22 @@ mod tests {
     fn caret_notation() {
         assert_eq!(escape_controls("\0\t\n\r\x1b\x7f"), "^@^I^J^M^[^?");
         assert_eq!(escape_controls("\u{80}\u{9b}\u{9f}"), "^[@^[[^[_");
+    }
+
+    #[test]
+    fn bounded_text_is_cut_with_an_ellipsis_counting_characters_not_bytes() {
+        assert_eq!(escape_bounded("", 3), "");
+        assert_eq!(escape_bounded("abc", 3), "abc");
+        assert_eq!(escape_bounded("abcd", 3), "ab…");
+        assert_eq!(escape_bounded("ééééé", 4), "ééé…");
+        assert_eq!(
+            escape_bounded("\r\r", 3),
+            "^M…",
+            "the escape counts toward the bound"
+        );
+        assert_eq!(escape_bounded("abc", 0), "");
+        let long = "x".repeat(10_000);
+        assert_eq!(escape_bounded(&long, 64).chars().count(), 64);
     }
 
     #[test]
