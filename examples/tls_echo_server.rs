@@ -14,8 +14,9 @@
 //!        once its echoes are written, and exits 0.
 //!
 //! With no `--cert`, it needs no set-up: at start-up it makes a self-signed certificate for
-//! `localhost` and `127.0.0.1` (so a client verifies it as either name), writes the
-//! certificate (never its key, which stays in memory) to `$TMPDIR/torsion-tls-echo-PORT.pem`,
+//! `localhost` and `127.0.0.1` (so a client verifies it as either name), valid for 90 days,
+//! writes the certificate (never its key, which stays in memory) to
+//! `$TMPDIR/torsion-tls-echo-PORT.pem`,
 //! and prints, as the first line on stdout,
 //!
 //!        certificate: /tmp/torsion-tls-echo-8443.pem
@@ -39,6 +40,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use torsion::rustls::ServerConfig;
 use torsion::tls::{self, ClientAuth, Identity};
@@ -186,12 +188,22 @@ fn tls_config(options: &Options) -> Result<(ServerConfig, Option<String>), Strin
 
 /// A fresh self-signed certificate for [`SELF_SIGNED_NAMES`]: the identity, and the
 /// certificate's PEM for clients to trust.
+const DAY: u64 = 24 * 60 * 60;
+
 fn self_signed_identity() -> Result<(Identity, String), String> {
     let names = SELF_SIGNED_NAMES.map(String::from).to_vec();
     let mut params = rcgen::CertificateParams::new(names).map_err(|e| e.to_string())?;
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, "torsion tls_echo_server");
+    // Valid from a day ago (clocks differ) for 90 days, not rcgen's default of 1975 to 4096:
+    // a certificate that never expires is a finding of every TLS scanner.
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| e.to_string())?;
+    let now = rcgen::date_time_ymd(1970, 1, 1) + since_epoch;
+    params.not_before = now - Duration::from_secs(DAY);
+    params.not_after = now + Duration::from_secs(90 * DAY);
     let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
     let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
     let identity = Identity::from_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes())
