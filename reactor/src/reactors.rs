@@ -72,31 +72,51 @@ impl Reactors {
     /// Starts the threads and returns once every setup has returned, so every port the
     /// setups opened is listening. If a setup (or creating a reactor) fails, the reactors
     /// already started are stopped and joined, and its error is returned.
+    ///
+    /// Every reactor exists (and, with [`handle_signals`](Reactors::handle_signals),
+    /// catches SIGINT and SIGTERM) before the first setup runs: a signal that comes while
+    /// later setups run still reaches every reactor.
     pub fn start<F, E>(self, setup: F) -> io::Result<RunningReactors>
     where
         F: Fn(&mut Reactor, usize) -> Result<(), E> + Send + Sync + 'static,
         E: Into<SetupError>,
     {
         let setup = Arc::new(setup);
+        let mut starting = Vec::with_capacity(self.count);
         let mut running = RunningReactors {
             handles: Vec::with_capacity(self.count),
             threads: Vec::with_capacity(self.count),
         };
+        let mut failed = None;
         for index in 0..self.count {
-            match self.spawn(index, setup.clone()) {
-                Ok((handle, thread)) => {
+            match Starting::spawn(index, self.handle_signals, setup.clone()) {
+                Ok((start, handle, thread)) => {
+                    starting.push(start);
                     running.handles.push(handle);
                     running.threads.push(thread);
                 }
                 Err(e) => {
-                    running.stop();
-                    // The started reactors' own results matter less than why setup failed.
-                    let _ = running.join();
-                    return Err(e);
+                    failed = Some(e);
+                    break;
                 }
             }
         }
-        Ok(running)
+        if failed.is_none() {
+            // One after another: a setup may use what the ones before it made.
+            failed = starting.into_iter().find_map(|start| start.set_up().err());
+        } else {
+            drop(starting);
+        }
+        match failed {
+            None => Ok(running),
+            Some(e) => {
+                // The `go` senders are dropped: threads still waiting for their setup end.
+                running.stop();
+                // The started reactors' own results matter less than why start-up failed.
+                let _ = running.join();
+                Err(e)
+            }
+        }
     }
 
     /// [`start`](Reactors::start), then [`join`](RunningReactors::join): runs until every
@@ -108,55 +128,91 @@ impl Reactors {
     {
         self.start(setup)?.join()
     }
+}
 
-    /// Starts reactor `index` on its thread and waits for its setup.
-    fn spawn<F, E>(&self, index: usize, setup: Arc<F>) -> io::Result<(ReactorHandle, ReactorThread)>
+/// A reactor thread whose reactor exists and waits for the word to run its setup.
+struct Starting {
+    go: mpsc::Sender<()>,
+    done: mpsc::Receiver<io::Result<()>>,
+}
+
+impl Starting {
+    /// Starts thread `index`: it creates its reactor and reports its handle, then runs its
+    /// setup when told to, then the reactor.
+    fn spawn<F, E>(
+        index: usize,
+        signals: bool,
+        setup: Arc<F>,
+    ) -> io::Result<(Starting, ReactorHandle, ReactorThread)>
     where
         F: Fn(&mut Reactor, usize) -> Result<(), E> + Send + Sync + 'static,
         E: Into<SetupError>,
     {
-        let (ready, started) = mpsc::channel::<io::Result<ReactorHandle>>();
-        let signals = self.handle_signals;
+        let (created_tx, created) = mpsc::channel::<io::Result<ReactorHandle>>();
+        let (go, go_rx) = mpsc::channel::<()>();
+        let (done_tx, done) = mpsc::channel::<io::Result<()>>();
         let thread = thread::Builder::new()
             .name(format!("torsion-reactor-{index}"))
             .spawn(move || {
-                let mut reactor = match set_up(index, signals, &*setup) {
+                let mut reactor = match create(signals) {
                     Ok(reactor) => reactor,
                     Err(e) => {
-                        let _ = ready.send(Err(e));
+                        let _ = created_tx.send(Err(e));
                         return Ok(());
                     }
                 };
-                let _ = ready.send(Ok(reactor.handle()));
+                let _ = created_tx.send(Ok(reactor.handle()));
+                if go_rx.recv().is_err() {
+                    return Ok(()); // start-up failed elsewhere: never set up
+                }
+                let set_up = run_setup(&mut reactor, index, &*setup);
+                let failed = set_up.is_err();
+                let _ = done_tx.send(set_up);
+                if failed {
+                    return Ok(());
+                }
                 reactor.run()
             })?;
-        match started.recv() {
-            Ok(Ok(handle)) => Ok((handle, thread)),
+        match created.recv() {
+            Ok(Ok(handle)) => Ok((Starting { go, done }, handle, thread)),
             Ok(Err(e)) => {
                 let _ = thread.join();
                 Err(e)
             }
-            // The thread ended without a word: its setup panicked.
             Err(_) => Err(panicked(thread.join().err())),
+        }
+    }
+
+    /// Runs the thread's setup and waits for it.
+    fn set_up(self) -> io::Result<()> {
+        let _ = self.go.send(());
+        match self.done.recv() {
+            Ok(result) => result,
+            // The thread ended without a word: its setup panicked.
+            Err(_) => Err(io::Error::other("a reactor's setup panicked")),
         }
     }
 }
 
-/// Creates reactor `index` and runs its setup.
-fn set_up<F, E>(index: usize, signals: bool, setup: &F) -> io::Result<Reactor>
-where
-    F: Fn(&mut Reactor, usize) -> Result<(), E>,
-    E: Into<SetupError>,
-{
+/// A reactor, catching SIGINT and SIGTERM if `signals`.
+fn create(signals: bool) -> io::Result<Reactor> {
     let mut reactor = Reactor::new()?;
     if signals {
         reactor.handle_signals()?;
     }
-    setup(&mut reactor, index).map_err(|e| match e.into().downcast::<io::Error>() {
+    Ok(reactor)
+}
+
+/// Runs a setup function, its error as an `io::Error`.
+fn run_setup<F, E>(reactor: &mut Reactor, index: usize, setup: &F) -> io::Result<()>
+where
+    F: Fn(&mut Reactor, usize) -> Result<(), E>,
+    E: Into<SetupError>,
+{
+    setup(reactor, index).map_err(|e| match e.into().downcast::<io::Error>() {
         Ok(e) => *e,
         Err(e) => io::Error::other(e),
-    })?;
-    Ok(reactor)
+    })
 }
 
 type ReactorThread = JoinHandle<io::Result<()>>;
