@@ -147,3 +147,21 @@ fn udp_echo_with_threads_answers_every_peer_and_exits_zero_on_sigterm() {
     let status = server.terminate("udp_echo");
     assert!(status.success(), "udp_echo exited {status} on SIGTERM");
 }
+
+#[test]
+fn a_bad_thread_count_exits_2_naming_the_option() {
+    for name in ["echo_server", "http_server", "tls_echo_server", "udp_echo"] {
+        let Some(binary) = example(name) else {
+            continue;
+        };
+        for bad in [
+            &["--threads", "0"][..],
+            &["--threads", "two"],
+            &["--threads"],
+        ] {
+            let (status, stdout, stderr) = run_to_end(Command::new(&binary).args(bad));
+            assert_eq!(status.code(), Some(2), "{name} {bad:?}: {stdout}{stderr}");
+            assert!(stderr.contains("--threads"), "{name} {bad:?}: {stderr}");
+        }
+    }
+}
