@@ -1,20 +1,26 @@
 //! An echo server: every byte a client sends comes back.
 //!
-//! Run:   cargo run --release --example echo_server [ENDPOINT]     (default 127.0.0.1:8000)
+//! Run:   cargo run --release --example echo_server [ENDPOINT] [--threads N]
+//!        (default 127.0.0.1:8000, one thread; options before or after ENDPOINT)
 //!        ENDPOINT: an IP:PORT, or an endpoint string: `tcp:8000:interface=127.0.0.1`,
 //!        `tcp6:8000`, `tcp:8000:backlog=64`, `tls:8443:privateKey=key.pem:certKey=cert.pem`
 //!        (see `docs/endpoints.md`)
 //! Talk:  nc 127.0.0.1 8000
 //! Logs:  RUST_LOG=debug cargo run --example echo_server
 //! Stop:  Ctrl-C or SIGTERM: it stops accepting, lets every connection flush, exits 0.
+//! Cores: `--threads N` runs N reactors on N threads, all accepting on one shared listening
+//!        socket (see `docs/deployment.md`).
 //!
 //! It holds bounded memory even under a client that sends without ever reading: when the
 //! echoes back up past the write-buffer high watermark, it stops reading from that client
 //! until they drain.
 
+use std::error::Error;
+use std::io;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
-use torsion::{Context, EndpointError, Protocol, Reactor, ServerEndpoint};
+use torsion::{Context, Protocol, Reactors, ServerEndpoint, SharedListener};
 
 struct Echo;
 
@@ -34,17 +40,14 @@ impl Protocol for Echo {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let arg = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8000".to_string());
-    let endpoint: ServerEndpoint = match arg.parse() {
-        Ok(endpoint) => endpoint,
+    let (endpoint, threads) = match parse_args(std::env::args().skip(1)) {
+        Ok(parsed) => parsed,
         Err(e) => {
-            eprintln!("echo_server: bad address {arg:?}: {e} (usage: echo_server [ENDPOINT])");
+            eprintln!("echo_server: {e} (usage: echo_server [ENDPOINT] [--threads N])");
             return ExitCode::from(2);
         }
     };
-    match serve(endpoint) {
+    match serve(endpoint, threads) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("echo_server: {e}");
@@ -53,17 +56,50 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(endpoint: ServerEndpoint) -> Result<(), EndpointError> {
-    let io = |error| EndpointError::Io {
-        endpoint: endpoint.to_string(),
-        error,
-    };
-    let mut reactor = Reactor::new().map_err(io)?;
-    reactor.handle_signals().map_err(io)?;
-    let port = reactor.listen(endpoint.clone(), || Echo)?;
-    println!(
-        "echo server listening on {}",
-        port.address(&reactor).expect("listening")
-    );
-    reactor.run().map_err(io)
+/// Parses `[ENDPOINT] [--threads N]`, in either order.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<(ServerEndpoint, usize), String> {
+    let (mut arg, mut threads) = (None, 1);
+    while let Some(next) = args.next() {
+        match next.as_str() {
+            "--threads" => threads = parse_threads(args.next())?,
+            option if option.starts_with("--") => return Err(format!("unknown option {option}")),
+            _ if arg.is_none() => arg = Some(next),
+            _ => return Err(format!("unexpected argument {next:?}")),
+        }
+    }
+    let arg = arg.unwrap_or_else(|| "127.0.0.1:8000".to_string());
+    let endpoint = arg
+        .parse()
+        .map_err(|e| format!("bad address {arg:?}: {e}"))?;
+    Ok((endpoint, threads))
+}
+
+/// The value of `--threads`: a count from 1 up.
+fn parse_threads(value: Option<String>) -> Result<usize, String> {
+    match value.as_deref().map(str::parse::<usize>) {
+        Some(Ok(n)) if n > 0 => Ok(n),
+        _ => Err("--threads needs a number of threads, 1 or more".to_string()),
+    }
+}
+
+/// Runs `threads` reactors: the first listens on `endpoint` and shares its socket with the
+/// others, so every reactor accepts on the same port.
+fn serve(endpoint: ServerEndpoint, threads: usize) -> io::Result<()> {
+    let shared: OnceLock<SharedListener> = OnceLock::new();
+    Reactors::new(threads)
+        .handle_signals()
+        .run(move |reactor, _index| {
+            match shared.get() {
+                Some(socket) => {
+                    reactor.listen_shared(socket, || Echo)?;
+                }
+                None => {
+                    let port = reactor.listen(endpoint.clone(), || Echo)?;
+                    let address = port.address(reactor).expect("listening");
+                    let _ = shared.set(port.share(reactor)?);
+                    println!("echo server listening on {address}");
+                }
+            }
+            Ok::<(), Box<dyn Error + Send + Sync>>(())
+        })
 }

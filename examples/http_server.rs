@@ -2,13 +2,14 @@
 //! a directory served as static files.
 //!
 //! Run:   cargo run --release --example http_server [ADDR] [DIR] [--tls-cert PEM --tls-key PEM]
-//!            [--no-listing] [--dotfiles]
+//!            [--no-listing] [--dotfiles] [--threads N]
 //!        (defaults 127.0.0.1:8080 and the current directory; options anywhere)
 //!        ADDR: an IP:PORT, or a server endpoint string: `tcp:8080:interface=127.0.0.1`,
 //!        `tcp6:8080`, `tcp:8080:backlog=4096`, or `tls:8443:privateKey=key.pem:certKey=cert.pem`
 //!        (HTTPS, the same as `--tls-cert cert.pem --tls-key key.pem`); see `docs/endpoints.md`
 //!        --no-listing: a directory without index.html is 403 instead of listed;
-//!        --dotfiles: serve and list hidden files (`.git/`, `.env`...), 404 by default.
+//!        --dotfiles: serve and list hidden files (`.git/`, `.env`...), 404 by default;
+//!        --threads N: N reactors on N threads accepting on one shared socket (default 1).
 //! Try:   curl -i http://127.0.0.1:8080/plaintext
 //!        curl -i http://127.0.0.1:8080/json
 //!        curl -i --data-binary @Cargo.toml http://127.0.0.1:8080/echo
@@ -42,13 +43,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
 
 use torsion::protocols::http::server::{HttpServer, Request, Responder, Router};
 use torsion::protocols::http::static_files::StaticFiles;
 use torsion::protocols::http::{header, HeaderMap, HeaderValue, StatusCode};
 use torsion::rustls::ServerConfig;
 use torsion::tls::{self, ClientAuth, Identity};
-use torsion::{EndpointError, Reactor, ServerEndpoint, TlsOptions};
+use torsion::{Reactor, Reactors, ServerEndpoint, SharedListener, TlsOptions};
 
 const USAGE: &str =
     "usage: http_server [ADDR] [DIR] [--tls-cert PEM --tls-key PEM] [--no-listing] [--dotfiles]";
@@ -63,6 +65,8 @@ struct Options {
     listing: bool,
     /// `--dotfiles`: serve hidden files.
     dotfiles: bool,
+    /// `--threads N`: reactors (threads) accepting on the port.
+    threads: usize,
 }
 
 fn main() -> ExitCode {
@@ -85,7 +89,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match serve(options.endpoint, files, tls) {
+    match serve(options.endpoint, files, tls, options.threads) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("http_server: {e}");
@@ -100,9 +104,17 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
     let mut positional = Vec::new();
     let (mut cert, mut key) = (None, None);
     let (mut listing, mut dotfiles) = (true, false);
+    let mut threads = 1;
     while let Some(arg) = args.next() {
         let slot = match arg.as_str() {
             "-h" | "--help" => return Ok(None),
+            "--threads" => {
+                threads = match args.next().map(|n| n.parse::<usize>()) {
+                    Some(Ok(n)) if n > 0 => n,
+                    _ => return Err("--threads needs a number of threads, 1 or more".into()),
+                };
+                continue;
+            }
             "--no-listing" => {
                 listing = false;
                 continue;
@@ -158,6 +170,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
         tls,
         listing,
         dotfiles,
+        threads,
     }))
 }
 
@@ -187,30 +200,43 @@ fn serve(
     endpoint: ServerEndpoint,
     files: StaticFiles,
     tls: Option<ServerConfig>,
-) -> Result<(), EndpointError> {
-    let io = |error| EndpointError::Io {
-        endpoint: endpoint.to_string(),
-        error,
-    };
-    let mut reactor = Reactor::new().map_err(io)?;
-    reactor.handle_signals().map_err(io)?;
-    let root = files.root().display().to_string();
-    let server = HttpServer::new(router().fallback(files));
-    // The same server either way: TLS is a stage under the HTTP protocol. The certificate
-    // was loaded already (with ALPN), so a `tls:` endpoint only gives its address here.
-    let (port, scheme) = match tls {
-        Some(config) => {
-            let options = TlsOptions::default();
-            let port = reactor.listen_tls_endpoint(endpoint.clone(), config, server, options)?;
-            (port, "https")
-        }
-        None => (reactor.listen(endpoint.clone(), server)?, "http"),
-    };
-    println!(
-        "{scheme} server listening on {}, serving {root}",
-        port.address(&reactor).expect("listening")
-    );
-    reactor.run().map_err(io)
+    threads: usize,
+) -> std::io::Result<()> {
+    let tls = tls.map(Arc::new);
+    // The first reactor listens and shares its socket with the others.
+    let shared: OnceLock<SharedListener> = OnceLock::new();
+    Reactors::new(threads)
+        .handle_signals()
+        .run(move |reactor, _index| {
+            let server = HttpServer::new(router().fallback(files.clone()));
+            if let Some(socket) = shared.get() {
+                reactor.listen_shared(socket, server)?;
+                return Ok(());
+            }
+            // The same server either way: TLS is a stage under the HTTP protocol. The
+            // certificate was loaded already (with ALPN), so a `tls:` endpoint only gives
+            // its address here.
+            let (port, scheme) = match &tls {
+                Some(config) => {
+                    let options = TlsOptions::default();
+                    let port = reactor.listen_tls_endpoint(
+                        endpoint.clone(),
+                        config.clone(),
+                        server,
+                        options,
+                    )?;
+                    (port, "https")
+                }
+                None => (reactor.listen(endpoint.clone(), server)?, "http"),
+            };
+            let _ = shared.set(port.share(reactor)?);
+            println!(
+                "{scheme} server listening on {}, serving {}",
+                port.address(reactor).expect("listening"),
+                files.root().display()
+            );
+            Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+        })
 }
 
 /// The fixed routes; everything else goes to the fallback.

@@ -1,7 +1,9 @@
 //! A TLS echo server: every byte a client sends comes back, over TLS.
 //!
 //! Run:   cargo run --example tls_echo_server [ADDR] [--cert PEM --key PEM] [--client-ca PEM]
-//!        (default ADDR 127.0.0.1:8443)
+//!            [--threads N]
+//!        (default ADDR 127.0.0.1:8443; options before or after ADDR)
+//!        --threads N: N reactors on N threads accepting on one shared socket (default 1)
 //!        ADDR: an IP:PORT, or a server endpoint string: `tcp:8443:interface=127.0.0.1`
 //!        (TLS over it), or `tls:8443:privateKey=key.pem:certKey=cert.pem` (the same as
 //!        `--cert cert.pem --key key.pem`); see `docs/endpoints.md`
@@ -36,18 +38,20 @@
 //! Like `echo_server`, it holds bounded memory under a client that never reads: it stops
 //! reading from a client whose echoes back up, until they drain.
 
+use std::error::Error;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use torsion::rustls::ServerConfig;
 use torsion::tls::{self, ClientAuth, Identity};
-use torsion::{Context, EndpointError, Protocol, Reactor, ServerEndpoint, TlsOptions};
+use torsion::{Context, Protocol, Reactors, ServerEndpoint, SharedListener, TlsOptions};
 
 const USAGE: &str =
-    "usage: tls_echo_server [ADDR] [--cert PEM --key PEM] [--client-ca PEM]  (default ADDR 127.0.0.1:8443)";
+    "usage: tls_echo_server [ADDR] [--cert PEM --key PEM] [--client-ca PEM] [--threads N]  (default ADDR 127.0.0.1:8443)";
 
 /// The names the self-signed certificate is valid for.
 const SELF_SIGNED_NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
@@ -85,6 +89,8 @@ struct Options {
     endpoint: ServerEndpoint,
     identity: Option<(PathBuf, PathBuf)>,
     client_ca: Option<PathBuf>,
+    /// Reactors (threads) accepting on the port.
+    threads: usize,
 }
 
 fn main() -> ExitCode {
@@ -107,7 +113,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match serve(options.endpoint, config, self_signed) {
+    match serve(options.endpoint, config, self_signed, options.threads) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tls_echo_server: {e}");
@@ -119,9 +125,17 @@ fn main() -> ExitCode {
 /// Parses the arguments (options before or after ADDR); `None` for `--help`.
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
     let (mut addr, mut cert, mut key, mut client_ca) = (None, None, None, None);
+    let mut threads = 1;
     while let Some(arg) = args.next() {
         let slot = match arg.as_str() {
             "-h" | "--help" => return Ok(None),
+            "--threads" => {
+                threads = match args.next().map(|n| n.parse::<usize>()) {
+                    Some(Ok(n)) if n > 0 => n,
+                    _ => return Err("--threads needs a number of threads, 1 or more".into()),
+                };
+                continue;
+            }
             "--cert" => &mut cert,
             "--key" => &mut key,
             "--client-ca" => &mut client_ca,
@@ -160,6 +174,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
         endpoint,
         identity,
         client_ca,
+        threads,
     }))
 }
 
@@ -215,30 +230,38 @@ fn serve(
     endpoint: ServerEndpoint,
     config: ServerConfig,
     self_signed: Option<String>,
-) -> Result<(), EndpointError> {
-    let io = |error| EndpointError::Io {
-        endpoint: endpoint.to_string(),
-        error,
-    };
-    let mut reactor = Reactor::new().map_err(io)?;
-    reactor.handle_signals().map_err(io)?;
-    let options = TlsOptions::default();
-    let port = reactor.listen_tls_endpoint(endpoint.clone(), config, || Echo, options)?;
-    let local = port.local_addr();
-    // Written once the port is ours, so a file never names a port another server holds.
-    let cert_file = match self_signed {
-        Some(pem) => Some(write_certificate(&pem, local.port()).map_err(io)?),
-        None => None,
-    };
-    if let Some(path) = &cert_file {
-        println!("certificate: {}", path.display());
-    }
-    println!("tls echo server listening on {local}");
-    let result = reactor.run();
-    if let Some(path) = cert_file {
+    threads: usize,
+) -> std::io::Result<()> {
+    let config = Arc::new(config);
+    let cert_file: Arc<Mutex<Option<PathBuf>>> = Arc::default();
+    let written = cert_file.clone();
+    // The first reactor listens and shares its socket with the others.
+    let shared: OnceLock<SharedListener> = OnceLock::new();
+    let result = Reactors::new(threads)
+        .handle_signals()
+        .run(move |reactor, _index| {
+            if let Some(socket) = shared.get() {
+                reactor.listen_shared(socket, || Echo)?;
+                return Ok(());
+            }
+            let options = TlsOptions::default();
+            let port =
+                reactor.listen_tls_endpoint(endpoint.clone(), config.clone(), || Echo, options)?;
+            let local = port.local_addr();
+            // Written once the port is ours, so a file never names a port another server holds.
+            if let Some(pem) = &self_signed {
+                let path = write_certificate(pem, local.port())?;
+                println!("certificate: {}", path.display());
+                *written.lock().unwrap() = Some(path);
+            }
+            let _ = shared.set(port.share(reactor)?);
+            println!("tls echo server listening on {local}");
+            Ok::<(), Box<dyn Error + Send + Sync>>(())
+        });
+    if let Some(path) = cert_file.lock().unwrap().take() {
         let _ = fs::remove_file(path);
     }
-    result.map_err(io)
+    result
 }
 
 /// Writes `pem` to `$TMPDIR/torsion-tls-echo-PORT.pem` and returns the path.

@@ -1,6 +1,9 @@
 //! A UDP echo server: every datagram goes back to its sender.
 //!
-//! Run:   cargo run --release --example udp_echo [ADDR]      (default 127.0.0.1:9000)
+//! Run:   cargo run --release --example udp_echo [ADDR] [--threads N]
+//!        (default 127.0.0.1:9000, one thread; options before or after ADDR)
+//!        --threads N: N reactors on N threads, each with its own socket on the port
+//!        (`SO_REUSEPORT`: the kernel sends each peer's datagrams to one of them)
 //! Talk:  nc -u 127.0.0.1 9000
 //! Stop:  Ctrl-C or SIGTERM (exits 0).
 //!
@@ -13,10 +16,11 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use log::{debug, warn};
 use torsion::protocols::reflection::refusal;
-use torsion::{Address, DatagramContext, DatagramProtocol, Reactor};
+use torsion::{Address, DatagramContext, DatagramProtocol, Reactors};
 
 struct UdpEcho;
 
@@ -35,28 +39,60 @@ impl DatagramProtocol for UdpEcho {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let arg = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9000".to_string());
-    let addr: SocketAddr = match arg.parse() {
-        Ok(addr) => addr,
+    let (addr, threads) = match parse_args(std::env::args().skip(1)) {
+        Ok(parsed) => parsed,
         Err(e) => {
-            eprintln!("udp_echo: bad address {arg:?}: {e} (usage: udp_echo [ADDR])");
+            eprintln!("udp_echo: {e} (usage: udp_echo [ADDR] [--threads N])");
             return ExitCode::from(2);
         }
     };
-    let served = (|| {
-        let mut reactor = Reactor::new()?;
-        reactor.handle_signals()?;
-        let port = reactor.listen_udp(addr, UdpEcho)?;
-        println!("udp echo on {}", port.local_addr());
-        reactor.run()
-    })();
-    match served {
+    match serve(addr, threads) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("udp_echo: {addr}: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Parses `[ADDR] [--threads N]`, in either order.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<(SocketAddr, usize), String> {
+    let (mut arg, mut threads) = (None, 1);
+    while let Some(next) = args.next() {
+        match next.as_str() {
+            "--threads" => {
+                threads = match args.next().map(|n| n.parse::<usize>()) {
+                    Some(Ok(n)) if n > 0 => n,
+                    _ => return Err("--threads needs a number of threads, 1 or more".into()),
+                }
+            }
+            option if option.starts_with("--") => return Err(format!("unknown option {option}")),
+            _ if arg.is_none() => arg = Some(next),
+            _ => return Err(format!("unexpected argument {next:?}")),
+        }
+    }
+    let arg = arg.unwrap_or_else(|| "127.0.0.1:9000".to_string());
+    let addr = arg
+        .parse()
+        .map_err(|e| format!("bad address {arg:?}: {e}"))?;
+    Ok((addr, threads))
+}
+
+/// Runs `threads` reactors, each with its own socket on the port the first one bound.
+fn serve(addr: SocketAddr, threads: usize) -> std::io::Result<()> {
+    let bound = Mutex::new(addr);
+    Reactors::new(threads)
+        .handle_signals()
+        .run(move |reactor, index| {
+            let mut addr = bound.lock().unwrap();
+            let port = match threads {
+                1 => reactor.listen_udp(*addr, UdpEcho)?,
+                _ => reactor.listen_udp_reuse_port(*addr, UdpEcho)?,
+            };
+            *addr = port.local_addr();
+            if index == 0 {
+                println!("udp echo on {}", port.local_addr());
+            }
+            Ok::<(), std::io::Error>(())
+        })
 }

@@ -39,10 +39,10 @@ use crate::external::{self, ExternalServer, ExternalSpec, Target, Vars};
 use crate::stats::{max, median, min};
 
 /// The response body.
-const BODY: &str = "Hello, World!";
+pub(crate) const BODY: &str = "Hello, World!";
 
 /// The path requested.
-const PATH: &str = "/plaintext";
+pub(crate) const PATH: &str = "/plaintext";
 
 /// How long the server may go on after `wrk` exits (handling the closes) before its CPU time
 /// is read again.
@@ -543,7 +543,7 @@ fn run_hyper(
 }
 
 /// hyper's handler: `GET /plaintext`, else 404.
-async fn hyper_plaintext(
+pub(crate) async fn hyper_plaintext(
     req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
     let mut response = hyper::Response::new(Full::new(Bytes::new()));

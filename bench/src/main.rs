@@ -55,6 +55,7 @@ mod http;
 mod idle;
 mod load;
 mod mem;
+mod multicore;
 mod servers;
 mod static_files;
 mod stats;
@@ -85,6 +86,8 @@ enum Command {
     },
     /// The chat fan-out benchmark (`src/chat.rs`).
     Chat(chat::ChatConfig),
+    /// N reactors against tokio's multi-thread runtime and hyper (`src/multicore.rs`).
+    Multicore(multicore::MulticoreConfig),
     /// The HTTP benchmark against hyper (`src/http.rs`).
     Http(http::HttpConfig),
     /// The TLS benchmark against tokio-rustls (`src/tls/`).
@@ -112,6 +115,7 @@ const USAGE: &str = "usage: torsion-bench [echo|idle|timers] [--rounds N] [--mes
                      [--sorted] [--live] [--fresh] [--impls torsion,tokio,delay-queue] \
                      [--no-memory]
        torsion-bench chat [--users N] [--messages N]
+       torsion-bench multicore [--threads 1,2] [--duration S] [--connections N] [--loads echo,http]
        torsion-bench http [--duration S] [--connections N] [--threads N] [--depth N] \
                      [--rounds N] [--servers torsion,hyper,hyper-flush|none] [--loads plain,pipelined] [--pin] \
                      [--processes hyper-flush,torsion|none] [--external NAME=COMMAND]...
@@ -134,6 +138,9 @@ fn number<T: std::str::FromStr + PartialOrd>(
 }
 
 fn parse(args: Vec<String>) -> Result<Command, String> {
+    if args.first().map(String::as_str) == Some("multicore") {
+        return multicore::parse(args.into_iter().skip(1)).map(Command::Multicore);
+    }
     if args.first().map(String::as_str) == Some("chat") {
         return chat::parse(args.into_iter().skip(1)).map(Command::Chat);
     }
@@ -266,6 +273,7 @@ fn main() -> ExitCode {
             .and_then(|()| idle.map_or(Ok(()), |c| idle::run(&c)))
             .and_then(|()| timers.map_or(Ok(()), |c| timers::run(&c))),
         Command::Chat(config) => chat::run(&config),
+        Command::Multicore(config) => multicore::run(&config),
         Command::Http(config) => http::run(&config),
         Command::Tls(config) => tls::run(&config),
         Command::Static(config) => static_files::run(&config),

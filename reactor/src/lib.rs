@@ -88,9 +88,11 @@ mod outgoing;
 mod process;
 mod protocol;
 mod reactor;
+mod reactors;
 mod reader;
 mod reconnect;
 mod remote;
+mod shared_listener;
 mod shutdown;
 mod stream;
 mod table;
@@ -111,12 +113,13 @@ pub use context::{Context, WriteProgress};
 pub use endpoint::{ClientEndpoint, EndpointError, ParseEndpointError, ServerEndpoint};
 pub use error::{ConnectError, DisconnectReason};
 pub use file_segment::FileSegment;
-pub use listeners::ListeningPort;
+pub use listeners::{ListenOptions, ListeningPort};
 pub use process::{
     ChildIo, ChildPipe, ProcessBuilder, ProcessContext, ProcessExit, ProcessId, ProcessProtocol,
 };
 pub use protocol::{ClientFactory, Factory, Protocol};
 pub use reactor::Reactor;
+pub use reactors::{Reactors, RunningReactors};
 pub use reader::{FdReader, ReaderId};
 pub use reconnect::{
     Backoff, BackoffState, ReconnectEvent, ReconnectHandle, ReconnectState, ReconnectingClient,
@@ -125,6 +128,7 @@ pub use reconnect::{
 pub use remote::{ReactorGone, ReactorHandle, WorkPanicked};
 /// rustls, re-exported so configurations can be built with the very version torsion uses.
 pub use rustls;
+pub use shared_listener::SharedListener;
 pub use shutdown::{Phase, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use stream::{MAX_FDS_PER_MESSAGE, MAX_HELD_FDS};
 pub use timers::{DelayedCall, LoopingCall, ManualClock};

@@ -250,12 +250,64 @@ impl Source for ListenSocket {
     }
 }
 
+/// Socket options for [`Reactor::listen_tcp_with`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListenOptions {
+    /// The accept queue's length; `None` for the default (1024, capped by the kernel at
+    /// `net.core.somaxconn`).
+    pub backlog: Option<u32>,
+    /// `SO_REUSEPORT`: several sockets (one per reactor thread, or another process) may
+    /// listen on the same address and port, and the kernel spreads incoming connections
+    /// among them by a hash of each connection's addresses. Every socket on the port must
+    /// set it, all in processes of the same user.
+    pub reuse_port: bool,
+}
+
+impl ListenOptions {
+    /// The defaults: the default backlog, no `SO_REUSEPORT`.
+    pub fn new() -> ListenOptions {
+        ListenOptions::default()
+    }
+
+    /// Sets the accept queue's length.
+    pub fn backlog(mut self, backlog: u32) -> ListenOptions {
+        self.backlog = Some(backlog);
+        self
+    }
+
+    /// Sets `SO_REUSEPORT` (see [`reuse_port`](ListenOptions#structfield.reuse_port)).
+    pub fn reuse_port(mut self, on: bool) -> ListenOptions {
+        self.reuse_port = on;
+        self
+    }
+}
+
 /// A non-blocking listening socket with `SO_REUSEADDR` (a restarted server can bind again
 /// while old connections linger in TIME_WAIT) and a deep backlog unless `backlog` says
 /// otherwise.
 pub(crate) fn bind_listener(addr: SocketAddr, backlog: Option<u32>) -> io::Result<TcpListener> {
+    bind_listener_with(addr, ListenOptions::new().with_backlog(backlog))
+}
+
+impl ListenOptions {
+    fn with_backlog(mut self, backlog: Option<u32>) -> ListenOptions {
+        self.backlog = backlog;
+        self
+    }
+}
+
+/// [`bind_listener`] with every option, `SO_REUSEPORT` included.
+pub(crate) fn bind_listener_with(
+    addr: SocketAddr,
+    options: ListenOptions,
+) -> io::Result<TcpListener> {
+    let backlog = options.backlog;
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
+    if options.reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.bind(&addr.into())?;
     let backlog = backlog.map_or(LISTEN_BACKLOG, |n| i32::try_from(n).unwrap_or(i32::MAX));
     socket.listen(backlog)?;

@@ -24,6 +24,7 @@ mod processes;
 mod readers;
 #[cfg(test)]
 mod settle_tests;
+mod sharing;
 mod shutdown;
 mod threads;
 mod timers;

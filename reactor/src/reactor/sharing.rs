@@ -1,0 +1,73 @@
+//! Serving one port from several reactors: listening with `SO_REUSEPORT`, or on a socket
+//! another reactor shared ([`SharedListener`]); UDP with `SO_REUSEPORT`.
+
+use std::io;
+use std::net::SocketAddr;
+
+use mio::net::UdpSocket;
+
+use crate::listeners::{bind_listener_with, ListenOptions, ListenSocket};
+use crate::tls::ServerTls;
+use crate::udp::{DatagramPort, DatagramProtocol, DatagramSocket};
+use crate::{Factory, ListeningPort, Reactor, SharedListener};
+
+impl Reactor {
+    /// Like [`listen_tcp`](Reactor::listen_tcp), with socket options: the backlog, and
+    /// `SO_REUSEPORT` so that one reactor per thread can each listen on the same port
+    /// (bind port 0 once, then the others to the port it got).
+    pub fn listen_tcp_with<F: Factory>(
+        &mut self,
+        addr: SocketAddr,
+        options: ListenOptions,
+        factory: F,
+    ) -> io::Result<ListeningPort> {
+        let socket = bind_listener_with(addr, options)?;
+        let addr = socket.local_addr()?;
+        let key = self.listen_socket(ListenSocket::Tcp(socket), None, Box::new(factory), None)?;
+        Ok(ListeningPort {
+            key,
+            addr: Some(addr),
+        })
+    }
+
+    /// Listens on a socket another reactor shared ([`ListeningPort::share`]), building a
+    /// protocol with `factory` for each connection this reactor accepts, with the same TLS
+    /// configuration as the original port. `shared` can serve any number of reactors.
+    pub fn listen_shared<F: Factory>(
+        &mut self,
+        shared: &SharedListener,
+        factory: F,
+    ) -> io::Result<ListeningPort> {
+        let socket = shared.socket.duplicate()?.into_listen_socket();
+        let addr = match &socket {
+            ListenSocket::Tcp(s) => Some(s.local_addr()?),
+            ListenSocket::Unix(_) => None,
+        };
+        let tls = shared
+            .tls
+            .as_ref()
+            .map(|(config, options)| Box::new(ServerTls::new(config.clone(), *options)));
+        let key = self.listen_socket(socket, None, Box::new(factory), tls)?;
+        Ok(ListeningPort { key, addr })
+    }
+
+    /// Like [`listen_udp`](Reactor::listen_udp), with `SO_REUSEPORT`: one socket per
+    /// reactor thread on the same port, the kernel spreading datagrams among them by a hash
+    /// of their source and destination (so one peer's datagrams all reach the same socket).
+    pub fn listen_udp_reuse_port<P: DatagramProtocol>(
+        &mut self,
+        addr: SocketAddr,
+        protocol: P,
+    ) -> io::Result<DatagramPort> {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::DGRAM,
+            None,
+        )?;
+        socket.set_reuse_port(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        let socket = DatagramSocket::Udp(UdpSocket::from_std(socket.into()));
+        self.open_udp(socket, None, protocol)
+    }
+}
