@@ -87,6 +87,7 @@ mod listeners;
 mod outgoing;
 mod process;
 mod protocol;
+pub mod proxy;
 mod reactor;
 mod reader;
 mod reconnect;

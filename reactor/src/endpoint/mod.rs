@@ -45,6 +45,7 @@ pub use error::{EndpointError, ParseEndpointError};
 /// | `unix:PATH[:mode=0660]` | a UNIX socket at `PATH`, its file's permissions `mode` (octal) |
 /// | `unix:@NAME` | a UNIX socket in Linux's abstract namespace |
 /// | `HOST:PORT` | TCP on an IP address: `127.0.0.1:8000`, `[::1]:8000` |
+/// | `haproxy:ENDPOINT` | `ENDPOINT` (`tcp:`, `tcp6:` or `unix:`) behind a proxy sending the PROXY protocol |
 ///
 /// `certKey` is the certificate chain (end entity first); it defaults to the `privateKey`
 /// file, which may then hold both (as Twisted's). An IPv6 interface is written
@@ -77,6 +78,10 @@ pub enum ServerEndpoint {
         /// The permissions of the socket's file (a path only), e.g. `0o660`.
         mode: Option<u32>,
     },
+    /// The endpoint inside, behind a proxy speaking the PROXY protocol: each connection
+    /// must open with a PROXY header (version 1 or 2), and the protocol sees the client's
+    /// address it names (see [`ProxiedFactory`](crate::proxy::ProxiedFactory)).
+    Haproxy(Box<ServerEndpoint>),
 }
 
 /// What a client connects to, parsed from an endpoint string by [`str::parse`]; connected
@@ -148,6 +153,7 @@ impl fmt::Display for ServerEndpoint {
             ServerEndpoint::Tcp { addr, .. } => write!(f, "tcp {addr}"),
             ServerEndpoint::Tls { addr, .. } => write!(f, "tls {addr}"),
             ServerEndpoint::Unix { name, .. } => write!(f, "unix {name}"),
+            ServerEndpoint::Haproxy(inner) => write!(f, "haproxy {inner}"),
         }
     }
 }

@@ -158,7 +158,7 @@ fn kind_and_rest(description: &str) -> Result<(String, Vec<Part>), Error> {
     Ok((kind, parts))
 }
 
-const SERVER_KINDS: &str = "tcp, tcp6, tls, unix, or IP:PORT";
+const SERVER_KINDS: &str = "tcp, tcp6, tls, unix, haproxy, or IP:PORT";
 const CLIENT_KINDS: &str = "tcp, tls, unix, or HOST:PORT";
 
 impl FromStr for ServerEndpoint {
@@ -171,8 +171,15 @@ impl FromStr for ServerEndpoint {
                 backlog: None,
             });
         }
+        if let Some(inner) = description.strip_prefix("haproxy:") {
+            return haproxy_server(inner);
+        }
         let (kind, rest) = kind_and_rest(description)?;
         match kind.as_str() {
+            "haproxy" => Err(Error::Missing {
+                kind: "haproxy",
+                what: "the endpoint behind the proxy (e.g. haproxy:tcp:8000)",
+            }),
             "tcp" => tcp_server(Arguments::new("tcp", rest)?, false),
             "tcp6" => tcp_server(Arguments::new("tcp6", rest)?, true),
             "tls" => tls_server(Arguments::new("tls", rest)?),
@@ -183,6 +190,23 @@ impl FromStr for ServerEndpoint {
                 expected: SERVER_KINDS,
             }),
         }
+    }
+}
+
+/// `haproxy:ENDPOINT`: a plain stream endpoint behind a proxy. TLS is refused, since the
+/// PROXY header comes before the TLS handshake and this wrapper reads it above TLS.
+fn haproxy_server(inner: &str) -> Result<ServerEndpoint, Error> {
+    let kind = "haproxy";
+    match inner.parse::<ServerEndpoint>()? {
+        ServerEndpoint::Tls { .. } => Err(Error::Conflict {
+            kind,
+            why: "TLS behind the PROXY protocol is not supported (terminate TLS in the proxy)",
+        }),
+        ServerEndpoint::Haproxy(_) => Err(Error::Conflict {
+            kind,
+            why: "one PROXY header per connection: haproxy: cannot wrap haproxy:",
+        }),
+        inner => Ok(ServerEndpoint::Haproxy(Box::new(inner))),
     }
 }
 

@@ -292,17 +292,17 @@ fn bad_server_strings_name_the_bad_part() {
             "udp:53",
             E::UnknownKind {
                 kind: "udp".into(),
-                expected: "tcp, tcp6, tls, unix, or IP:PORT",
+                expected: "tcp, tcp6, tls, unix, haproxy, or IP:PORT",
             },
-            r#"unknown endpoint type "udp" (expected tcp, tcp6, tls, unix, or IP:PORT)"#,
+            r#"unknown endpoint type "udp" (expected tcp, tcp6, tls, unix, haproxy, or IP:PORT)"#,
         ),
         (
             "localhost:8000",
             E::UnknownKind {
                 kind: "localhost".into(),
-                expected: "tcp, tcp6, tls, unix, or IP:PORT",
+                expected: "tcp, tcp6, tls, unix, haproxy, or IP:PORT",
             },
-            r#"unknown endpoint type "localhost" (expected tcp, tcp6, tls, unix, or IP:PORT)"#,
+            r#"unknown endpoint type "localhost" (expected tcp, tcp6, tls, unix, haproxy, or IP:PORT)"#,
         ),
         (
             "tcp",
@@ -634,4 +634,64 @@ fn every_short_string_parses_or_is_refused_with_a_message() {
             let _ = text.parse::<Target>();
         }
     }
+}
+
+#[test]
+fn haproxy_wraps_a_stream_endpoint() {
+    let inner = tcp("127.0.0.1:8080", None);
+    assert_eq!(
+        server("haproxy:tcp:8080:interface=127.0.0.1"),
+        ServerEndpoint::Haproxy(Box::new(inner))
+    );
+    assert_eq!(
+        server("haproxy:unix:/run/app.sock"),
+        ServerEndpoint::Haproxy(Box::new(ServerEndpoint::Unix {
+            name: UnixAddress::path("/run/app.sock"),
+            mode: None,
+        }))
+    );
+    assert_eq!(
+        server("haproxy:tcp:80").to_string(),
+        "haproxy tcp 0.0.0.0:80"
+    );
+}
+
+#[test]
+fn haproxy_refuses_tls_a_second_haproxy_and_nothing_inside() {
+    let tls = server_error("haproxy:tls:443:privateKey=k.pem");
+    assert!(
+        matches!(
+            tls,
+            E::Conflict {
+                kind: "haproxy",
+                ..
+            }
+        ),
+        "{tls}"
+    );
+    let twice = server_error("haproxy:haproxy:tcp:80");
+    assert!(
+        matches!(
+            twice,
+            E::Conflict {
+                kind: "haproxy",
+                ..
+            }
+        ),
+        "{twice}"
+    );
+    let empty = server_error("haproxy");
+    assert!(
+        matches!(
+            empty,
+            E::Missing {
+                kind: "haproxy",
+                ..
+            }
+        ),
+        "{empty}"
+    );
+    // The inner endpoint's own error names its part.
+    let bad = server_error("haproxy:tcp:http");
+    assert!(matches!(bad, E::BadValue { what: "port", .. }), "{bad}");
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 
 use crate::endpoint::{ClientEndpoint, EndpointError, ServerEndpoint};
+use crate::proxy::ProxiedFactory;
 use crate::tls::{self, ClientAuth, Identity, ServerTls, TlsOptions};
 use crate::{ClientFactory, ConnectOptions, Connector, Factory, ListeningPort, Reactor};
 use crate::{UnixAddress, UnixListenOptions};
@@ -22,7 +23,8 @@ impl Reactor {
     ///
     /// TCP listens as [`listen_tcp`](Reactor::listen_tcp), with the endpoint's backlog; TLS
     /// loads the PEM certificate chain and key, then listens as
-    /// [`listen_tls`](Reactor::listen_tls). Fails, without listening, on a bad string
+    /// [`listen_tls`](Reactor::listen_tls); `haproxy:` wraps `factory` in a
+    /// [`ProxiedFactory`] and listens on the endpoint inside. Fails, without listening, on a bad string
     /// ([`EndpointError::Parse`]), unreadable or unusable TLS files
     /// ([`EndpointError::Tls`]), or a socket that cannot listen ([`EndpointError::Io`]).
     ///
@@ -46,7 +48,28 @@ impl Reactor {
         E: TryInto<ServerEndpoint>,
         EndpointError: From<E::Error>,
     {
-        let endpoint = endpoint.try_into()?;
+        match endpoint.try_into()? {
+            ServerEndpoint::Haproxy(inner) => {
+                let described = format!("haproxy {inner}");
+                self.listen_endpoint(*inner, ProxiedFactory::new(factory))
+                    .map_err(|error| match error {
+                        EndpointError::Io { error, .. } => EndpointError::Io {
+                            endpoint: described,
+                            error,
+                        },
+                        other => other,
+                    })
+            }
+            endpoint => self.listen_endpoint(endpoint, factory),
+        }
+    }
+
+    /// Listens on an endpoint that is not `haproxy:` (that one wraps the factory first).
+    fn listen_endpoint<F: Factory>(
+        &mut self,
+        endpoint: ServerEndpoint,
+        factory: F,
+    ) -> Result<ListeningPort, EndpointError> {
         let described = endpoint.to_string();
         let io_error = |error| EndpointError::Io {
             endpoint: described.clone(),
@@ -75,6 +98,10 @@ impl Reactor {
             ServerEndpoint::Unix { name, mode } => self
                 .listen_unix_endpoint(name, mode, factory)
                 .map_err(io_error),
+            ServerEndpoint::Haproxy(_) => Err(io_error(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "haproxy: cannot wrap haproxy:",
+            ))),
         }
     }
 
@@ -103,8 +130,8 @@ impl Reactor {
             ServerEndpoint::Tcp { addr, backlog } | ServerEndpoint::Tls { addr, backlog, .. } => {
                 (addr, backlog)
             }
-            ServerEndpoint::Unix { .. } => {
-                let why = "TLS over a UNIX socket is not supported";
+            ServerEndpoint::Unix { .. } | ServerEndpoint::Haproxy(_) => {
+                let why = "TLS over a UNIX socket or behind the PROXY protocol is not supported";
                 return Err(EndpointError::Io {
                     endpoint: described,
                     error: io::Error::new(io::ErrorKind::Unsupported, why),
