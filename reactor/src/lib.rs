@@ -94,6 +94,7 @@ mod reconnect;
 mod remote;
 mod shutdown;
 mod stream;
+mod systemd;
 mod table;
 pub mod testing;
 mod timers;
@@ -109,7 +110,9 @@ pub use connect::{
 };
 pub use connections::ConnectionId;
 pub use context::{Context, WriteProgress};
-pub use endpoint::{ClientEndpoint, EndpointError, ParseEndpointError, ServerEndpoint};
+pub use endpoint::{
+    ClientEndpoint, EndpointError, ParseEndpointError, ServerEndpoint, SystemdDomain, SystemdSocket,
+};
 pub use error::{ConnectError, DisconnectReason};
 pub use file_segment::FileSegment;
 pub use listeners::ListeningPort;

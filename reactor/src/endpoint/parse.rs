@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::{ClientEndpoint, ParseEndpointError, ServerEndpoint};
+use super::{ClientEndpoint, ParseEndpointError, ServerEndpoint, SystemdDomain, SystemdSocket};
 use crate::connect::Target;
 use crate::UnixAddress;
 
@@ -158,7 +158,7 @@ fn kind_and_rest(description: &str) -> Result<(String, Vec<Part>), Error> {
     Ok((kind, parts))
 }
 
-const SERVER_KINDS: &str = "tcp, tcp6, tls, unix, haproxy, or IP:PORT";
+const SERVER_KINDS: &str = "tcp, tcp6, tls, unix, systemd, haproxy, or IP:PORT";
 const CLIENT_KINDS: &str = "tcp, tls, unix, or HOST:PORT";
 
 impl FromStr for ServerEndpoint {
@@ -185,6 +185,7 @@ impl FromStr for ServerEndpoint {
             "tls" => tls_server(Arguments::new("tls", rest)?),
             "ssl" => tls_server(Arguments::new("ssl", rest)?),
             "unix" => unix_server(Arguments::new("unix", rest)?),
+            "systemd" => systemd_server(Arguments::new("systemd", rest)?),
             _ => Err(Error::UnknownKind {
                 kind,
                 expected: SERVER_KINDS,
@@ -208,6 +209,47 @@ fn haproxy_server(inner: &str) -> Result<ServerEndpoint, Error> {
         }),
         inner => Ok(ServerEndpoint::Haproxy(Box::new(inner))),
     }
+}
+
+/// `systemd:domain=DOMAIN:index=N` or `systemd:domain=DOMAIN:name=NAME` (Twisted's
+/// `systemd:` endpoint, with `name` from `LISTEN_FDNAMES`).
+fn systemd_server(mut args: Arguments) -> Result<ServerEndpoint, Error> {
+    let domain = match args.option("domain").as_deref() {
+        Some("INET") => SystemdDomain::Inet,
+        Some("INET6") => SystemdDomain::Inet6,
+        Some("UNIX") => SystemdDomain::Unix,
+        Some(other) => return Err(args.bad("domain", other.to_string(), "INET, INET6 or UNIX")),
+        None => {
+            let what = "the socket's family (domain=INET, INET6 or UNIX)";
+            return Err(Error::Missing {
+                kind: args.kind,
+                what,
+            });
+        }
+    };
+    let socket = match (args.option("index"), args.option("name")) {
+        (Some(_), Some(_)) => {
+            let why = "give index or name, not both";
+            return Err(Error::Conflict {
+                kind: args.kind,
+                why,
+            });
+        }
+        (Some(text), None) => match text.parse::<usize>() {
+            Ok(index) => SystemdSocket::Index(index),
+            Err(_) => return Err(args.bad("index", text, "a number from 0")),
+        },
+        (None, Some(name)) if !name.is_empty() => SystemdSocket::Name(name),
+        _ => {
+            let what = "which socket (index=N or name=NAME)";
+            return Err(Error::Missing {
+                kind: args.kind,
+                what,
+            });
+        }
+    };
+    args.finish("domain, index, name")?;
+    Ok(ServerEndpoint::Systemd { domain, socket })
 }
 
 const TCP_SERVER_OPTIONS: &str = "interface, backlog";

@@ -695,3 +695,42 @@ fn haproxy_refuses_tls_a_second_haproxy_and_nothing_inside() {
     let bad = server_error("haproxy:tcp:http");
     assert!(matches!(bad, E::BadValue { what: "port", .. }), "{bad}");
 }
+
+#[test]
+fn systemd_takes_a_domain_and_an_index_or_a_name() {
+    use super::{SystemdDomain, SystemdSocket};
+    assert_eq!(
+        server("systemd:domain=INET:index=0"),
+        ServerEndpoint::Systemd {
+            domain: SystemdDomain::Inet,
+            socket: SystemdSocket::Index(0),
+        }
+    );
+    assert_eq!(
+        server("systemd:domain=UNIX:name=web"),
+        ServerEndpoint::Systemd {
+            domain: SystemdDomain::Unix,
+            socket: SystemdSocket::Name("web".into()),
+        }
+    );
+    assert_eq!(
+        server("systemd:domain=INET6:index=2").to_string(),
+        "systemd INET6 index 2"
+    );
+}
+
+#[test]
+fn bad_systemd_strings_name_the_bad_part() {
+    let cases = [
+        ("systemd:index=0", "domain"),
+        ("systemd:domain=INET", "index=N or name=NAME"),
+        ("systemd:domain=IPX:index=0", "domain"),
+        ("systemd:domain=INET:index=-1", "index"),
+        ("systemd:domain=INET:index=0:name=a", "not both"),
+        ("systemd:domain=INET:index=0:port=1", "port"),
+    ];
+    for (text, part) in cases {
+        let error = server_error(text).to_string();
+        assert!(error.contains(part), "{text}: {error}");
+    }
+}

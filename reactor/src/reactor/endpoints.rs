@@ -9,6 +9,7 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 
 use crate::endpoint::{ClientEndpoint, EndpointError, ServerEndpoint};
+use crate::listeners::ListenSocket;
 use crate::proxy::ProxiedFactory;
 use crate::tls::{self, ClientAuth, Identity, ServerTls, TlsOptions};
 use crate::{ClientFactory, ConnectOptions, Connector, Factory, ListeningPort, Reactor};
@@ -98,6 +99,17 @@ impl Reactor {
             ServerEndpoint::Unix { name, mode } => self
                 .listen_unix_endpoint(name, mode, factory)
                 .map_err(io_error),
+            ServerEndpoint::Systemd { domain, socket } => {
+                let socket = crate::systemd::take(domain, &socket).map_err(io_error)?;
+                let addr = match &socket {
+                    ListenSocket::Tcp(listener) => Some(listener.local_addr().map_err(io_error)?),
+                    ListenSocket::Unix(_) => None,
+                };
+                let key = self
+                    .listen_socket(socket, None, Box::new(factory), None)
+                    .map_err(io_error)?;
+                Ok(ListeningPort { key, addr })
+            }
             ServerEndpoint::Haproxy(_) => Err(io_error(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "haproxy: cannot wrap haproxy:",
@@ -130,8 +142,10 @@ impl Reactor {
             ServerEndpoint::Tcp { addr, backlog } | ServerEndpoint::Tls { addr, backlog, .. } => {
                 (addr, backlog)
             }
-            ServerEndpoint::Unix { .. } | ServerEndpoint::Haproxy(_) => {
-                let why = "TLS over a UNIX socket or behind the PROXY protocol is not supported";
+            ServerEndpoint::Unix { .. }
+            | ServerEndpoint::Haproxy(_)
+            | ServerEndpoint::Systemd { .. } => {
+                let why = "TLS here takes a tcp: or tls: endpoint";
                 return Err(EndpointError::Io {
                     endpoint: described,
                     error: io::Error::new(io::ErrorKind::Unsupported, why),
