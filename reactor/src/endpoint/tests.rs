@@ -292,17 +292,17 @@ fn bad_server_strings_name_the_bad_part() {
             "udp:53",
             E::UnknownKind {
                 kind: "udp".into(),
-                expected: "tcp, tcp6, tls, unix, haproxy, or IP:PORT",
+                expected: "tcp, tcp6, tls, unix, systemd, haproxy, or IP:PORT",
             },
-            r#"unknown endpoint type "udp" (expected tcp, tcp6, tls, unix, haproxy, or IP:PORT)"#,
+            r#"unknown endpoint type "udp" (expected tcp, tcp6, tls, unix, systemd, haproxy, or IP:PORT)"#,
         ),
         (
             "localhost:8000",
             E::UnknownKind {
                 kind: "localhost".into(),
-                expected: "tcp, tcp6, tls, unix, haproxy, or IP:PORT",
+                expected: "tcp, tcp6, tls, unix, systemd, haproxy, or IP:PORT",
             },
-            r#"unknown endpoint type "localhost" (expected tcp, tcp6, tls, unix, haproxy, or IP:PORT)"#,
+            r#"unknown endpoint type "localhost" (expected tcp, tcp6, tls, unix, systemd, haproxy, or IP:PORT)"#,
         ),
         (
             "tcp",
