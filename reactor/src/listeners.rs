@@ -254,8 +254,21 @@ impl Source for ListenSocket {
 /// while old connections linger in TIME_WAIT) and a deep backlog unless `backlog` says
 /// otherwise.
 pub(crate) fn bind_listener(addr: SocketAddr, backlog: Option<u32>) -> io::Result<TcpListener> {
+    bind_listener_with(addr, backlog, false)
+}
+
+/// As [`bind_listener`], with `SO_REUSEPORT` if `reuse_port`: processes listening on the
+/// same port share its connections (a restart overlaps the old server and the new).
+pub(crate) fn bind_listener_with(
+    addr: SocketAddr,
+    backlog: Option<u32>,
+    reuse_port: bool,
+) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.bind(&addr.into())?;
     let backlog = backlog.map_or(LISTEN_BACKLOG, |n| i32::try_from(n).unwrap_or(i32::MAX));
     socket.listen(backlog)?;

@@ -39,8 +39,8 @@ pub use error::{EndpointError, ParseEndpointError};
 ///
 /// | String | Endpoint |
 /// |---|---|
-/// | `tcp:PORT[:interface=ADDR][:backlog=N]` | TCP on `ADDR` (default `0.0.0.0`, every IPv4 interface) |
-/// | `tcp6:PORT[:interface=ADDR][:backlog=N]` | TCP on an IPv6 `ADDR` (default `::`) |
+/// | `tcp:PORT[:interface=ADDR][:backlog=N][:reuseport=yes]` | TCP on `ADDR` (default `0.0.0.0`, every IPv4 interface) |
+/// | `tcp6:PORT[:interface=ADDR][:backlog=N][:reuseport=yes]` | TCP on an IPv6 `ADDR` (default `::`) |
 /// | `tls:PORT:privateKey=PEM[:certKey=PEM][:interface=ADDR][:backlog=N]` | TLS over TCP (`ssl:` too) |
 /// | `unix:PATH[:mode=0660]` | a UNIX socket at `PATH`, its file's permissions `mode` (octal) |
 /// | `unix:@NAME` | a UNIX socket in Linux's abstract namespace |
@@ -60,6 +60,9 @@ pub enum ServerEndpoint {
         addr: SocketAddr,
         /// The accept queue's length; `None`: the reactor's default.
         backlog: Option<u32>,
+        /// `reuseport=yes`: `SO_REUSEPORT`, so that another process (a new version of the
+        /// server, during a restart) can listen on the same port at the same time.
+        reuse_port: bool,
     },
     /// TLS over TCP on `addr`.
     Tls {

@@ -169,6 +169,7 @@ impl FromStr for ServerEndpoint {
             return Ok(ServerEndpoint::Tcp {
                 addr,
                 backlog: None,
+                reuse_port: false,
             });
         }
         if let Some(inner) = description.strip_prefix("haproxy:") {
@@ -252,13 +253,22 @@ fn systemd_server(mut args: Arguments) -> Result<ServerEndpoint, Error> {
     Ok(ServerEndpoint::Systemd { domain, socket })
 }
 
-const TCP_SERVER_OPTIONS: &str = "interface, backlog";
+const TCP_SERVER_OPTIONS: &str = "interface, backlog, reuseport";
 
 fn tcp_server(mut args: Arguments, ipv6: bool) -> Result<ServerEndpoint, Error> {
     let addr = listen_address(&mut args, ipv6)?;
     let backlog = backlog(&mut args)?;
+    let reuse_port = match args.option("reuseport").as_deref() {
+        None | Some("no") => false,
+        Some("yes") => true,
+        Some(other) => return Err(args.bad("reuseport", other.to_string(), "yes or no")),
+    };
     args.finish(TCP_SERVER_OPTIONS)?;
-    Ok(ServerEndpoint::Tcp { addr, backlog })
+    Ok(ServerEndpoint::Tcp {
+        addr,
+        backlog,
+        reuse_port,
+    })
 }
 
 const TLS_SERVER_OPTIONS: &str = "privateKey, certKey, interface, backlog";

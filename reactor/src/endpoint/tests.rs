@@ -38,6 +38,7 @@ fn tcp(a: &str, backlog: Option<u32>) -> ServerEndpoint {
     ServerEndpoint::Tcp {
         addr: addr(a),
         backlog,
+        reuse_port: false,
     }
 }
 
@@ -385,9 +386,9 @@ fn bad_server_strings_name_the_bad_part() {
             E::UnknownOption {
                 kind: "tcp",
                 key: "bakclog".into(),
-                expected: "interface, backlog",
+                expected: "interface, backlog, reuseport",
             },
-            r#"tcp: unknown option "bakclog" (expected interface, backlog)"#,
+            r#"tcp: unknown option "bakclog" (expected interface, backlog, reuseport)"#,
         ),
         (
             "tcp:80:backlog=5:backlog=6",
@@ -733,4 +734,28 @@ fn bad_systemd_strings_name_the_bad_part() {
         let error = server_error(text).to_string();
         assert!(error.contains(part), "{text}: {error}");
     }
+}
+
+#[test]
+fn reuseport_yes_shares_the_port() {
+    let shared = ServerEndpoint::Tcp {
+        addr: addr("0.0.0.0:8000"),
+        backlog: None,
+        reuse_port: true,
+    };
+    assert_eq!(server("tcp:8000:reuseport=yes"), shared);
+    assert_eq!(server("tcp:8000:reuseport=no"), tcp("0.0.0.0:8000", None));
+    let bad = server_error("tcp:8000:reuseport=1");
+    assert!(
+        matches!(
+            bad,
+            E::BadValue {
+                what: "reuseport",
+                ..
+            }
+        ),
+        "{bad}"
+    );
+    let tls = server_error("tls:8000:privateKey=k.pem:reuseport=yes");
+    assert!(matches!(tls, E::UnknownOption { .. }), "{tls}");
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 
 use crate::endpoint::{ClientEndpoint, EndpointError, ServerEndpoint};
-use crate::listeners::ListenSocket;
+use crate::listeners::{bind_listener_with, ListenSocket};
 use crate::proxy::ProxiedFactory;
 use crate::tls::{self, ClientAuth, Identity, ServerTls, TlsOptions};
 use crate::{ClientFactory, ConnectOptions, Connector, Factory, ListeningPort, Reactor};
@@ -77,7 +77,23 @@ impl Reactor {
             error,
         };
         match endpoint {
-            ServerEndpoint::Tcp { addr, backlog } => self
+            ServerEndpoint::Tcp {
+                addr,
+                backlog,
+                reuse_port: true,
+            } => {
+                let socket = bind_listener_with(addr, backlog, true).map_err(io_error)?;
+                let addr = socket.local_addr().map_err(io_error)?;
+                let socket = ListenSocket::Tcp(socket);
+                let key = self
+                    .listen_socket(socket, None, Box::new(factory), None)
+                    .map_err(io_error)?;
+                Ok(ListeningPort {
+                    key,
+                    addr: Some(addr),
+                })
+            }
+            ServerEndpoint::Tcp { addr, backlog, .. } => self
                 .listen_boxed(addr, backlog, Box::new(factory), None)
                 .map_err(io_error),
             ServerEndpoint::Tls {
@@ -139,9 +155,8 @@ impl Reactor {
         let endpoint = endpoint.try_into()?;
         let described = endpoint.to_string();
         let (addr, backlog) = match endpoint {
-            ServerEndpoint::Tcp { addr, backlog } | ServerEndpoint::Tls { addr, backlog, .. } => {
-                (addr, backlog)
-            }
+            ServerEndpoint::Tcp { addr, backlog, .. }
+            | ServerEndpoint::Tls { addr, backlog, .. } => (addr, backlog),
             ServerEndpoint::Unix { .. }
             | ServerEndpoint::Haproxy(_)
             | ServerEndpoint::Systemd { .. } => {
