@@ -188,3 +188,51 @@ fn v2_the_longest_header_is_partial_until_whole() {
         Ok(Parsed::Complete(ProxyHeader::Local, V2_MAX_LENGTH))
     );
 }
+
+/// Mutations of valid headers (a small deterministic generator, every byte position and
+/// value class): never a panic; a `Complete` takes no more than the input; every prefix of
+/// an input is `Partial` or gives the same outcome as the input once it is decided.
+#[test]
+fn mutated_headers_never_panic_and_prefixes_agree() {
+    let mut seeds = vec![
+        b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\nrest".to_vec(),
+        b"PROXY TCP6 2001:db8::1 ::1 1 2\r\n".to_vec(),
+        b"PROXY UNKNOWN\r\n".to_vec(),
+        v2(0x21, 0x11, &[1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 0, 2]),
+        v2(0x21, 0x21, &[7; 36]),
+        v2(0x20, 0x00, &[]),
+    ];
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..3000 {
+        let mut input = seeds[round % seeds.len()].clone();
+        let at = next() as usize % input.len();
+        match next() % 4 {
+            0 => input[at] = next() as u8,
+            1 => input[at] = b" :\r\n0\x00\xff"[next() as usize % 7],
+            2 => drop(input.remove(at)),
+            _ => input.insert(at, next() as u8),
+        }
+        let whole = parse(&input);
+        if let Ok(Parsed::Complete(_, n)) = whole {
+            assert!(n <= input.len());
+        }
+        for n in 0..input.len() {
+            match parse(&input[..n]) {
+                Ok(Parsed::Partial) => {}
+                decided => {
+                    assert_eq!(decided, whole, "{input:?} cut at {n}");
+                    break;
+                }
+            }
+        }
+        if round % 500 == 0 && matches!(whole, Ok(Parsed::Complete(..))) {
+            seeds.push(input);
+        }
+    }
+}
