@@ -5,7 +5,7 @@
 //!            [--no-listing] [--dotfiles] [--threads N]
 //!        (defaults 127.0.0.1:8080 and the current directory; options anywhere)
 //!        ADDR: an IP:PORT, or a server endpoint string: `tcp:8080:interface=127.0.0.1`,
-//!        `tcp6:8080`, `tcp:8080:backlog=4096`, or `tls:8443:privateKey=key.pem:certKey=cert.pem`
+//!        `tcp6:8080`, `tcp:8080:backlog=4096`, `haproxy:tcp:8080` (behind HAProxy), or `tls:8443:privateKey=key.pem:certKey=cert.pem`
 //!        (HTTPS, the same as `--tls-cert cert.pem --tls-key key.pem`); see `docs/endpoints.md`
 //!        --no-listing: a directory without index.html is 403 instead of listed;
 //!        --dotfiles: serve and list hidden files (`.git/`, `.env`...), 404 by default;
@@ -32,6 +32,8 @@
 //! Routes:
 //! - `GET /plaintext` → `Hello, World!` as `text/plain`;
 //! - `GET /json` → `{"message":"Hello, World!"}` as `application/json`;
+//! - `GET /ip` → the client's address as the server sees it, `IP:PORT` as `text/plain` (the
+//!   original client's behind a proxy on a `haproxy:tcp:PORT` endpoint);
 //! - `POST /echo` → the request body back (`Content-Length` or chunked; up to 1 MiB, else 413);
 //! - anything else is served from DIR (the router's fallback, `StaticFiles`): `GET` and
 //!   `HEAD`, content types by extension, `index.html` or an HTML listing for a directory
@@ -244,6 +246,7 @@ fn router() -> Router {
     // A response borrows its headers: the fixed ones are built once, not per request.
     let plaintext = typed("text/plain");
     let json = typed("application/json");
+    let text = plaintext.clone();
     Router::new()
         .get(
             "/plaintext",
@@ -258,6 +261,11 @@ fn router() -> Router {
                 res.respond(r, StatusCode::OK, &json, body)
             },
         )
+        .get("/ip", move |_: Request, res: Responder, r: &mut Reactor| {
+            let peer = r.peer_address(res.connection_id());
+            let body = peer.map_or_else(|e| format!("unknown: {e}"), |a| a.to_string());
+            res.respond(r, StatusCode::OK, &text, body)
+        })
         .post("/echo", |req: Request, res: Responder, r: &mut Reactor| {
             let kind = req
                 .head

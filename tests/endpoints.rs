@@ -331,7 +331,7 @@ fn bad_strings_fail_listen_and_connect_naming_the_bad_part() {
     assert!(matches!(error, EndpointError::Parse(_)), "{error:?}");
     assert_eq!(
         error.to_string(),
-        r#"tcp: unknown option "bakclog" (expected interface, backlog)"#
+        r#"tcp: unknown option "bakclog" (expected interface, backlog, reuseport)"#
     );
     let heard = shared(Heard::default());
     let error = reactor
@@ -376,4 +376,35 @@ fn an_address_in_use_fails_listening_naming_the_endpoint() {
             .starts_with(&format!("tcp 127.0.0.1:{port}: ")),
         "{error}"
     );
+}
+
+#[test]
+fn two_reactors_listen_on_one_port_with_reuseport_yes_and_not_without() {
+    let mut first = Reactor::new().unwrap();
+    let port = first
+        .listen("tcp:0:interface=127.0.0.1:reuseport=yes", || ReuseEcho)
+        .unwrap()
+        .local_addr()
+        .port();
+    let mut second = Reactor::new().unwrap();
+    let shared = format!("tcp:{port}:interface=127.0.0.1:reuseport=yes");
+    assert_eq!(
+        second
+            .listen(shared.as_str(), || ReuseEcho)
+            .unwrap()
+            .local_addr()
+            .port(),
+        port
+    );
+    let alone = format!("tcp:{port}:interface=127.0.0.1");
+    let refused = second.listen(alone.as_str(), || ReuseEcho).unwrap_err();
+    assert!(refused.to_string().contains("in use"), "{refused}");
+}
+
+struct ReuseEcho;
+
+impl torsion::Protocol for ReuseEcho {
+    fn data_received(&mut self, cx: &mut torsion::Context<'_>, data: &[u8]) {
+        cx.write(data);
+    }
 }

@@ -11,7 +11,7 @@ use socket2::{SockRef, TcpKeepalive};
 
 use crate::connections::{Connection, ConnectionId};
 use crate::stream::Stream;
-use crate::{Address, Reactor};
+use crate::{Address, Protocol, Reactor};
 
 /// Handed to every [`Protocol`](crate::Protocol) callback: the transport of the connection
 /// being called (Twisted's `self.transport`), plus the whole reactor through
@@ -158,8 +158,24 @@ impl<'a> Context<'a> {
 
     /// The peer's address, of whatever kind the connection is (TCP, or a UNIX socket, whose
     /// connecting peers are usually unnamed).
+    ///
+    /// Behind a proxy speaking the PROXY protocol (a `haproxy:` endpoint), it is the
+    /// original client's address the proxy reported.
     pub fn peer_address(&self) -> io::Result<Address> {
-        self.made()?.stream.peer_addr()
+        self.reactor.peer_address(self.id)
+    }
+
+    /// Makes `peer` this connection's peer address (a PROXY header's source).
+    pub(crate) fn set_proxied_peer(&mut self, peer: Address) {
+        let id = self.id.0;
+        self.reactor.connections().set_proxied_peer(id, peer);
+    }
+
+    /// Hands the connection to `protocol` once the running callback returns (the protocol
+    /// running it is dropped then).
+    pub(crate) fn hand_over(&mut self, protocol: Box<dyn Protocol>) {
+        let id = self.id.0;
+        self.reactor.connections().handover = Some((id, protocol));
     }
 
     /// This end's address, of whatever kind the connection is.

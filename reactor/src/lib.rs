@@ -87,6 +87,7 @@ mod listeners;
 mod outgoing;
 mod process;
 mod protocol;
+pub mod proxy;
 mod reactor;
 mod reactors;
 mod reader;
@@ -95,6 +96,7 @@ mod remote;
 mod shared_listener;
 mod shutdown;
 mod stream;
+mod systemd;
 mod table;
 pub mod testing;
 mod timers;
@@ -110,7 +112,9 @@ pub use connect::{
 };
 pub use connections::ConnectionId;
 pub use context::{Context, WriteProgress};
-pub use endpoint::{ClientEndpoint, EndpointError, ParseEndpointError, ServerEndpoint};
+pub use endpoint::{
+    ClientEndpoint, EndpointError, ParseEndpointError, ServerEndpoint, SystemdDomain, SystemdSocket,
+};
 pub use error::{ConnectError, DisconnectReason};
 pub use file_segment::FileSegment;
 pub use listeners::{ListenOptions, ListeningPort};

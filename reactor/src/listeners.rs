@@ -291,7 +291,7 @@ pub(crate) fn bind_listener(addr: SocketAddr, backlog: Option<u32>) -> io::Resul
 }
 
 impl ListenOptions {
-    fn with_backlog(mut self, backlog: Option<u32>) -> ListenOptions {
+    pub(crate) fn with_backlog(mut self, backlog: Option<u32>) -> ListenOptions {
         self.backlog = backlog;
         self
     }

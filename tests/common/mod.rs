@@ -30,6 +30,7 @@ pub mod unix;
 use torsion::{DisconnectReason, Reactor};
 
 pub mod scripted;
+pub mod servers;
 
 /// How long any test may wait for the reactor to reach a condition before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);

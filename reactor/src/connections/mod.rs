@@ -6,6 +6,7 @@
 
 mod connection;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 
@@ -17,6 +18,7 @@ use crate::file_segment::FileSegment;
 use crate::stream::{AnyStream, Bits, Fault, Stream};
 use crate::table::{Key, Kind, Table};
 use crate::write_queue::BufferPool;
+use crate::{Address, Protocol};
 
 pub(crate) use connection::{Connection, Phase, Then, WriteSide};
 
@@ -56,6 +58,10 @@ pub(crate) struct Connections {
     pub(crate) pool: BufferPool,
     /// The read buffer every connection reads into (out while a read loop runs).
     read_buf: Vec<u8>,
+    /// Peer addresses a PROXY protocol header reported, which override the socket's.
+    proxied_peers: HashMap<Key, Address>,
+    /// A protocol that replaces the one running its callback once it returns.
+    pub(crate) handover: Option<(Key, Box<dyn Protocol>)>,
 }
 
 impl Default for Connections {
@@ -66,6 +72,8 @@ impl Default for Connections {
             woken: Vec::new(),
             pool: BufferPool::default(),
             read_buf: vec![0; READ_BUFFER_SIZE],
+            proxied_peers: HashMap::new(),
+            handover: None,
         }
     }
 }
@@ -100,10 +108,23 @@ impl Connections {
     /// Takes a connection out of the table and the poll.
     pub(crate) fn remove(&mut self, registry: &Registry, key: Key) -> Option<Connection> {
         let mut connection = self.table.remove(key)?;
+        self.proxied_peers.remove(&key);
         if let Err(e) = connection.stream.deregister(registry) {
             debug!("deregistering connection {}: {e}", ConnectionId(key));
         }
         Some(connection)
+    }
+
+    /// The peer address a PROXY protocol header reported for `key`, if any.
+    pub(crate) fn proxied_peer(&self, key: Key) -> Option<&Address> {
+        self.proxied_peers.get(&key)
+    }
+
+    /// Records the peer address a PROXY protocol header reported for a live connection.
+    pub(crate) fn set_proxied_peer(&mut self, key: Key, peer: Address) {
+        if self.table.get(key).is_some() {
+            self.proxied_peers.insert(key, peer);
+        }
     }
 
     /// Puts a new stream under a connection that is still connecting (the next address of

@@ -39,12 +39,14 @@ pub use error::{EndpointError, ParseEndpointError};
 ///
 /// | String | Endpoint |
 /// |---|---|
-/// | `tcp:PORT[:interface=ADDR][:backlog=N]` | TCP on `ADDR` (default `0.0.0.0`, every IPv4 interface) |
-/// | `tcp6:PORT[:interface=ADDR][:backlog=N]` | TCP on an IPv6 `ADDR` (default `::`) |
+/// | `tcp:PORT[:interface=ADDR][:backlog=N][:reuseport=yes]` | TCP on `ADDR` (default `0.0.0.0`, every IPv4 interface) |
+/// | `tcp6:PORT[:interface=ADDR][:backlog=N][:reuseport=yes]` | TCP on an IPv6 `ADDR` (default `::`) |
 /// | `tls:PORT:privateKey=PEM[:certKey=PEM][:interface=ADDR][:backlog=N]` | TLS over TCP (`ssl:` too) |
 /// | `unix:PATH[:mode=0660]` | a UNIX socket at `PATH`, its file's permissions `mode` (octal) |
 /// | `unix:@NAME` | a UNIX socket in Linux's abstract namespace |
 /// | `HOST:PORT` | TCP on an IP address: `127.0.0.1:8000`, `[::1]:8000` |
+/// | `systemd:domain=INET:index=N` | the Nth socket systemd passed (`domain=INET6`, `UNIX`; `name=NAME` instead of `index`) |
+/// | `haproxy:ENDPOINT` | `ENDPOINT` (`tcp:`, `tcp6:` or `unix:`) behind a proxy sending the PROXY protocol |
 ///
 /// `certKey` is the certificate chain (end entity first); it defaults to the `privateKey`
 /// file, which may then hold both (as Twisted's). An IPv6 interface is written
@@ -58,6 +60,9 @@ pub enum ServerEndpoint {
         addr: SocketAddr,
         /// The accept queue's length; `None`: the reactor's default.
         backlog: Option<u32>,
+        /// `reuseport=yes`: `SO_REUSEPORT`, so that another process (a new version of the
+        /// server, during a restart) can listen on the same port at the same time.
+        reuse_port: bool,
     },
     /// TLS over TCP on `addr`.
     Tls {
@@ -77,6 +82,51 @@ pub enum ServerEndpoint {
         /// The permissions of the socket's file (a path only), e.g. `0o660`.
         mode: Option<u32>,
     },
+    /// A listening socket passed by systemd (socket activation): the one at `socket`
+    /// among those `LISTEN_FDS` counts, checked to be for this process (`LISTEN_PID`) and a
+    /// stream socket of `domain`.
+    Systemd {
+        /// The socket's family.
+        domain: SystemdDomain,
+        /// Which of the passed sockets.
+        socket: SystemdSocket,
+    },
+    /// The endpoint inside, behind a proxy speaking the PROXY protocol: each connection
+    /// must open with a PROXY header (version 1 or 2), and the protocol sees the client's
+    /// address it names (see [`ProxiedFactory`](crate::proxy::ProxiedFactory)).
+    Haproxy(Box<ServerEndpoint>),
+}
+
+/// The family of a socket passed by systemd (`domain=` in a `systemd:` endpoint).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SystemdDomain {
+    /// `INET`: TCP over IPv4.
+    Inet,
+    /// `INET6`: TCP over IPv6.
+    Inet6,
+    /// `UNIX`: a UNIX stream socket.
+    Unix,
+}
+
+impl fmt::Display for SystemdDomain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SystemdDomain::Inet => "INET",
+            SystemdDomain::Inet6 => "INET6",
+            SystemdDomain::Unix => "UNIX",
+        })
+    }
+}
+
+/// Which socket passed by systemd a `systemd:` endpoint takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SystemdSocket {
+    /// `index=N`: the Nth (from 0), descriptor `3 + N`.
+    Index(usize),
+    /// `name=NAME`: the one `LISTEN_FDNAMES` names so (`FileDescriptorName=` in the unit).
+    Name(String),
 }
 
 /// What a client connects to, parsed from an endpoint string by [`str::parse`]; connected
@@ -148,6 +198,11 @@ impl fmt::Display for ServerEndpoint {
             ServerEndpoint::Tcp { addr, .. } => write!(f, "tcp {addr}"),
             ServerEndpoint::Tls { addr, .. } => write!(f, "tls {addr}"),
             ServerEndpoint::Unix { name, .. } => write!(f, "unix {name}"),
+            ServerEndpoint::Systemd { domain, socket } => match socket {
+                SystemdSocket::Index(index) => write!(f, "systemd {domain} index {index}"),
+                SystemdSocket::Name(name) => write!(f, "systemd {domain} name {name}"),
+            },
+            ServerEndpoint::Haproxy(inner) => write!(f, "haproxy {inner}"),
         }
     }
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::{ClientEndpoint, ParseEndpointError, ServerEndpoint};
+use super::{ClientEndpoint, ParseEndpointError, ServerEndpoint, SystemdDomain, SystemdSocket};
 use crate::connect::Target;
 use crate::UnixAddress;
 
@@ -158,7 +158,7 @@ fn kind_and_rest(description: &str) -> Result<(String, Vec<Part>), Error> {
     Ok((kind, parts))
 }
 
-const SERVER_KINDS: &str = "tcp, tcp6, tls, unix, or IP:PORT";
+const SERVER_KINDS: &str = "tcp, tcp6, tls, unix, systemd, haproxy, or IP:PORT";
 const CLIENT_KINDS: &str = "tcp, tls, unix, or HOST:PORT";
 
 impl FromStr for ServerEndpoint {
@@ -169,15 +169,24 @@ impl FromStr for ServerEndpoint {
             return Ok(ServerEndpoint::Tcp {
                 addr,
                 backlog: None,
+                reuse_port: false,
             });
+        }
+        if let Some(inner) = description.strip_prefix("haproxy:") {
+            return haproxy_server(inner);
         }
         let (kind, rest) = kind_and_rest(description)?;
         match kind.as_str() {
+            "haproxy" => Err(Error::Missing {
+                kind: "haproxy",
+                what: "the endpoint behind the proxy (e.g. haproxy:tcp:8000)",
+            }),
             "tcp" => tcp_server(Arguments::new("tcp", rest)?, false),
             "tcp6" => tcp_server(Arguments::new("tcp6", rest)?, true),
             "tls" => tls_server(Arguments::new("tls", rest)?),
             "ssl" => tls_server(Arguments::new("ssl", rest)?),
             "unix" => unix_server(Arguments::new("unix", rest)?),
+            "systemd" => systemd_server(Arguments::new("systemd", rest)?),
             _ => Err(Error::UnknownKind {
                 kind,
                 expected: SERVER_KINDS,
@@ -186,13 +195,80 @@ impl FromStr for ServerEndpoint {
     }
 }
 
-const TCP_SERVER_OPTIONS: &str = "interface, backlog";
+/// `haproxy:ENDPOINT`: a plain stream endpoint behind a proxy. TLS is refused, since the
+/// PROXY header comes before the TLS handshake and this wrapper reads it above TLS.
+fn haproxy_server(inner: &str) -> Result<ServerEndpoint, Error> {
+    let kind = "haproxy";
+    match inner.parse::<ServerEndpoint>()? {
+        ServerEndpoint::Tls { .. } => Err(Error::Conflict {
+            kind,
+            why: "TLS behind the PROXY protocol is not supported (terminate TLS in the proxy)",
+        }),
+        ServerEndpoint::Haproxy(_) => Err(Error::Conflict {
+            kind,
+            why: "one PROXY header per connection: haproxy: cannot wrap haproxy:",
+        }),
+        inner => Ok(ServerEndpoint::Haproxy(Box::new(inner))),
+    }
+}
+
+/// `systemd:domain=DOMAIN:index=N` or `systemd:domain=DOMAIN:name=NAME` (Twisted's
+/// `systemd:` endpoint, with `name` from `LISTEN_FDNAMES`).
+fn systemd_server(mut args: Arguments) -> Result<ServerEndpoint, Error> {
+    let domain = match args.option("domain").as_deref() {
+        Some("INET") => SystemdDomain::Inet,
+        Some("INET6") => SystemdDomain::Inet6,
+        Some("UNIX") => SystemdDomain::Unix,
+        Some(other) => return Err(args.bad("domain", other.to_string(), "INET, INET6 or UNIX")),
+        None => {
+            let what = "the socket's family (domain=INET, INET6 or UNIX)";
+            return Err(Error::Missing {
+                kind: args.kind,
+                what,
+            });
+        }
+    };
+    let socket = match (args.option("index"), args.option("name")) {
+        (Some(_), Some(_)) => {
+            let why = "give index or name, not both";
+            return Err(Error::Conflict {
+                kind: args.kind,
+                why,
+            });
+        }
+        (Some(text), None) => match text.parse::<usize>() {
+            Ok(index) => SystemdSocket::Index(index),
+            Err(_) => return Err(args.bad("index", text, "a number from 0")),
+        },
+        (None, Some(name)) if !name.is_empty() => SystemdSocket::Name(name),
+        _ => {
+            let what = "which socket (index=N or name=NAME)";
+            return Err(Error::Missing {
+                kind: args.kind,
+                what,
+            });
+        }
+    };
+    args.finish("domain, index, name")?;
+    Ok(ServerEndpoint::Systemd { domain, socket })
+}
+
+const TCP_SERVER_OPTIONS: &str = "interface, backlog, reuseport";
 
 fn tcp_server(mut args: Arguments, ipv6: bool) -> Result<ServerEndpoint, Error> {
     let addr = listen_address(&mut args, ipv6)?;
     let backlog = backlog(&mut args)?;
+    let reuse_port = match args.option("reuseport").as_deref() {
+        None | Some("no") => false,
+        Some("yes") => true,
+        Some(other) => return Err(args.bad("reuseport", other.to_string(), "yes or no")),
+    };
     args.finish(TCP_SERVER_OPTIONS)?;
-    Ok(ServerEndpoint::Tcp { addr, backlog })
+    Ok(ServerEndpoint::Tcp {
+        addr,
+        backlog,
+        reuse_port,
+    })
 }
 
 const TLS_SERVER_OPTIONS: &str = "privateKey, certKey, interface, backlog";

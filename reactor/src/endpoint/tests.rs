@@ -38,6 +38,7 @@ fn tcp(a: &str, backlog: Option<u32>) -> ServerEndpoint {
     ServerEndpoint::Tcp {
         addr: addr(a),
         backlog,
+        reuse_port: false,
     }
 }
 
@@ -292,17 +293,17 @@ fn bad_server_strings_name_the_bad_part() {
             "udp:53",
             E::UnknownKind {
                 kind: "udp".into(),
-                expected: "tcp, tcp6, tls, unix, or IP:PORT",
+                expected: "tcp, tcp6, tls, unix, systemd, haproxy, or IP:PORT",
             },
-            r#"unknown endpoint type "udp" (expected tcp, tcp6, tls, unix, or IP:PORT)"#,
+            r#"unknown endpoint type "udp" (expected tcp, tcp6, tls, unix, systemd, haproxy, or IP:PORT)"#,
         ),
         (
             "localhost:8000",
             E::UnknownKind {
                 kind: "localhost".into(),
-                expected: "tcp, tcp6, tls, unix, or IP:PORT",
+                expected: "tcp, tcp6, tls, unix, systemd, haproxy, or IP:PORT",
             },
-            r#"unknown endpoint type "localhost" (expected tcp, tcp6, tls, unix, or IP:PORT)"#,
+            r#"unknown endpoint type "localhost" (expected tcp, tcp6, tls, unix, systemd, haproxy, or IP:PORT)"#,
         ),
         (
             "tcp",
@@ -385,9 +386,9 @@ fn bad_server_strings_name_the_bad_part() {
             E::UnknownOption {
                 kind: "tcp",
                 key: "bakclog".into(),
-                expected: "interface, backlog",
+                expected: "interface, backlog, reuseport",
             },
-            r#"tcp: unknown option "bakclog" (expected interface, backlog)"#,
+            r#"tcp: unknown option "bakclog" (expected interface, backlog, reuseport)"#,
         ),
         (
             "tcp:80:backlog=5:backlog=6",
@@ -634,4 +635,127 @@ fn every_short_string_parses_or_is_refused_with_a_message() {
             let _ = text.parse::<Target>();
         }
     }
+}
+
+#[test]
+fn haproxy_wraps_a_stream_endpoint() {
+    let inner = tcp("127.0.0.1:8080", None);
+    assert_eq!(
+        server("haproxy:tcp:8080:interface=127.0.0.1"),
+        ServerEndpoint::Haproxy(Box::new(inner))
+    );
+    assert_eq!(
+        server("haproxy:unix:/run/app.sock"),
+        ServerEndpoint::Haproxy(Box::new(ServerEndpoint::Unix {
+            name: UnixAddress::path("/run/app.sock"),
+            mode: None,
+        }))
+    );
+    assert_eq!(
+        server("haproxy:tcp:80").to_string(),
+        "haproxy tcp 0.0.0.0:80"
+    );
+}
+
+#[test]
+fn haproxy_refuses_tls_a_second_haproxy_and_nothing_inside() {
+    let tls = server_error("haproxy:tls:443:privateKey=k.pem");
+    assert!(
+        matches!(
+            tls,
+            E::Conflict {
+                kind: "haproxy",
+                ..
+            }
+        ),
+        "{tls}"
+    );
+    let twice = server_error("haproxy:haproxy:tcp:80");
+    assert!(
+        matches!(
+            twice,
+            E::Conflict {
+                kind: "haproxy",
+                ..
+            }
+        ),
+        "{twice}"
+    );
+    let empty = server_error("haproxy");
+    assert!(
+        matches!(
+            empty,
+            E::Missing {
+                kind: "haproxy",
+                ..
+            }
+        ),
+        "{empty}"
+    );
+    // The inner endpoint's own error names its part.
+    let bad = server_error("haproxy:tcp:http");
+    assert!(matches!(bad, E::BadValue { what: "port", .. }), "{bad}");
+}
+
+#[test]
+fn systemd_takes_a_domain_and_an_index_or_a_name() {
+    use super::{SystemdDomain, SystemdSocket};
+    assert_eq!(
+        server("systemd:domain=INET:index=0"),
+        ServerEndpoint::Systemd {
+            domain: SystemdDomain::Inet,
+            socket: SystemdSocket::Index(0),
+        }
+    );
+    assert_eq!(
+        server("systemd:domain=UNIX:name=web"),
+        ServerEndpoint::Systemd {
+            domain: SystemdDomain::Unix,
+            socket: SystemdSocket::Name("web".into()),
+        }
+    );
+    assert_eq!(
+        server("systemd:domain=INET6:index=2").to_string(),
+        "systemd INET6 index 2"
+    );
+}
+
+#[test]
+fn bad_systemd_strings_name_the_bad_part() {
+    let cases = [
+        ("systemd:index=0", "domain"),
+        ("systemd:domain=INET", "index=N or name=NAME"),
+        ("systemd:domain=IPX:index=0", "domain"),
+        ("systemd:domain=INET:index=-1", "index"),
+        ("systemd:domain=INET:index=0:name=a", "not both"),
+        ("systemd:domain=INET:index=0:port=1", "port"),
+    ];
+    for (text, part) in cases {
+        let error = server_error(text).to_string();
+        assert!(error.contains(part), "{text}: {error}");
+    }
+}
+
+#[test]
+fn reuseport_yes_shares_the_port() {
+    let shared = ServerEndpoint::Tcp {
+        addr: addr("0.0.0.0:8000"),
+        backlog: None,
+        reuse_port: true,
+    };
+    assert_eq!(server("tcp:8000:reuseport=yes"), shared);
+    assert_eq!(server("tcp:8000:reuseport=no"), tcp("0.0.0.0:8000", None));
+    let bad = server_error("tcp:8000:reuseport=1");
+    assert!(
+        matches!(
+            bad,
+            E::BadValue {
+                what: "reuseport",
+                ..
+            }
+        ),
+        "{bad}"
+    );
+    let tls = server_error("tls:8000:privateKey=k.pem:reuseport=yes");
+    assert!(matches!(tls, E::UnknownOption { .. }), "{tls}");
 }

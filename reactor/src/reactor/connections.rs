@@ -73,6 +73,19 @@ impl Reactor {
         self.connections.get(id.0).is_some_and(|c| c.is_made())
     }
 
+    /// The peer address of connection `id`, as [`Context::peer_address`] reports it (the
+    /// client a PROXY header named, on a `haproxy:` port); `NotConnected` if `id` is stale
+    /// or not yet established.
+    pub fn peer_address(&self, id: ConnectionId) -> std::io::Result<crate::Address> {
+        let Some(connection) = self.connections.get(id.0).filter(|c| c.is_made()) else {
+            return Err(std::io::ErrorKind::NotConnected.into());
+        };
+        match self.connections.proxied_peer(id.0) {
+            Some(peer) => Ok(peer.clone()),
+            None => connection.stream.peer_addr(),
+        }
+    }
+
     /// Bytes queued for connection `id` and not yet taken by the kernel (0 if stale).
     pub fn queued_bytes(&self, id: ConnectionId) -> usize {
         self.connections.get(id.0).map_or(0, |c| c.queue.len())
@@ -113,6 +126,13 @@ impl Reactor {
         f(&mut *protocol, &mut Context::new(self, ConnectionId(key)));
         // Connections are only removed by the reactor between callbacks, so the entry is
         // still there; if not, the protocol is dropped with it.
+        if let Some((to, replacement)) = self.connections.handover.take() {
+            // A wrapper (the PROXY header reader) handed the connection to the protocol it
+            // built; it is dropped here.
+            if to == key {
+                protocol = replacement;
+            }
+        }
         if let Some(conn) = self.connections.get_mut(key) {
             conn.protocol = Some(protocol);
         }

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 
 use crate::endpoint::{ClientEndpoint, EndpointError, ServerEndpoint};
+use crate::listeners::{bind_listener_with, ListenOptions, ListenSocket};
+use crate::proxy::ProxiedFactory;
 use crate::tls::{self, ClientAuth, Identity, ServerTls, TlsOptions};
 use crate::{ClientFactory, ConnectOptions, Connector, Factory, ListeningPort, Reactor};
 use crate::{UnixAddress, UnixListenOptions};
@@ -22,7 +24,8 @@ impl Reactor {
     ///
     /// TCP listens as [`listen_tcp`](Reactor::listen_tcp), with the endpoint's backlog; TLS
     /// loads the PEM certificate chain and key, then listens as
-    /// [`listen_tls`](Reactor::listen_tls). Fails, without listening, on a bad string
+    /// [`listen_tls`](Reactor::listen_tls); `haproxy:` wraps `factory` in a
+    /// [`ProxiedFactory`] and listens on the endpoint inside. Fails, without listening, on a bad string
     /// ([`EndpointError::Parse`]), unreadable or unusable TLS files
     /// ([`EndpointError::Tls`]), or a socket that cannot listen ([`EndpointError::Io`]).
     ///
@@ -46,14 +49,52 @@ impl Reactor {
         E: TryInto<ServerEndpoint>,
         EndpointError: From<E::Error>,
     {
-        let endpoint = endpoint.try_into()?;
+        match endpoint.try_into()? {
+            ServerEndpoint::Haproxy(inner) => {
+                let described = format!("haproxy {inner}");
+                self.listen_endpoint(*inner, ProxiedFactory::new(factory))
+                    .map_err(|error| match error {
+                        EndpointError::Io { error, .. } => EndpointError::Io {
+                            endpoint: described,
+                            error,
+                        },
+                        other => other,
+                    })
+            }
+            endpoint => self.listen_endpoint(endpoint, factory),
+        }
+    }
+
+    /// Listens on an endpoint that is not `haproxy:` (that one wraps the factory first).
+    fn listen_endpoint<F: Factory>(
+        &mut self,
+        endpoint: ServerEndpoint,
+        factory: F,
+    ) -> Result<ListeningPort, EndpointError> {
         let described = endpoint.to_string();
         let io_error = |error| EndpointError::Io {
             endpoint: described.clone(),
             error,
         };
         match endpoint {
-            ServerEndpoint::Tcp { addr, backlog } => self
+            ServerEndpoint::Tcp {
+                addr,
+                backlog,
+                reuse_port: true,
+            } => {
+                let options = ListenOptions::new().with_backlog(backlog).reuse_port(true);
+                let socket = bind_listener_with(addr, options).map_err(io_error)?;
+                let addr = socket.local_addr().map_err(io_error)?;
+                let socket = ListenSocket::Tcp(socket);
+                let key = self
+                    .listen_socket(socket, None, Box::new(factory), None)
+                    .map_err(io_error)?;
+                Ok(ListeningPort {
+                    key,
+                    addr: Some(addr),
+                })
+            }
+            ServerEndpoint::Tcp { addr, backlog, .. } => self
                 .listen_boxed(addr, backlog, Box::new(factory), None)
                 .map_err(io_error),
             ServerEndpoint::Tls {
@@ -75,6 +116,21 @@ impl Reactor {
             ServerEndpoint::Unix { name, mode } => self
                 .listen_unix_endpoint(name, mode, factory)
                 .map_err(io_error),
+            ServerEndpoint::Systemd { domain, socket } => {
+                let socket = crate::systemd::take(domain, &socket).map_err(io_error)?;
+                let addr = match &socket {
+                    ListenSocket::Tcp(listener) => Some(listener.local_addr().map_err(io_error)?),
+                    ListenSocket::Unix(_) => None,
+                };
+                let key = self
+                    .listen_socket(socket, None, Box::new(factory), None)
+                    .map_err(io_error)?;
+                Ok(ListeningPort { key, addr })
+            }
+            ServerEndpoint::Haproxy(_) => Err(io_error(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "haproxy: cannot wrap haproxy:",
+            ))),
         }
     }
 
@@ -100,11 +156,12 @@ impl Reactor {
         let endpoint = endpoint.try_into()?;
         let described = endpoint.to_string();
         let (addr, backlog) = match endpoint {
-            ServerEndpoint::Tcp { addr, backlog } | ServerEndpoint::Tls { addr, backlog, .. } => {
-                (addr, backlog)
-            }
-            ServerEndpoint::Unix { .. } => {
-                let why = "TLS over a UNIX socket is not supported";
+            ServerEndpoint::Tcp { addr, backlog, .. }
+            | ServerEndpoint::Tls { addr, backlog, .. } => (addr, backlog),
+            ServerEndpoint::Unix { .. }
+            | ServerEndpoint::Haproxy(_)
+            | ServerEndpoint::Systemd { .. } => {
+                let why = "TLS here takes a tcp: or tls: endpoint";
                 return Err(EndpointError::Io {
                     endpoint: described,
                     error: io::Error::new(io::ErrorKind::Unsupported, why),
