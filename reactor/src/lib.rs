@@ -83,6 +83,7 @@ mod context;
 mod endpoint;
 mod error;
 mod file_segment;
+mod limits;
 mod listeners;
 mod outgoing;
 mod process;
@@ -111,6 +112,7 @@ pub use context::{Context, WriteProgress};
 pub use endpoint::{ClientEndpoint, EndpointError, ParseEndpointError, ServerEndpoint};
 pub use error::{ConnectError, DisconnectReason};
 pub use file_segment::FileSegment;
+pub use limits::{ConnectionLimits, DEFAULT_MAX_TLS_HANDSHAKES};
 pub use listeners::ListeningPort;
 pub use process::{
     ChildIo, ChildPipe, ProcessBuilder, ProcessContext, ProcessExit, ProcessId, ProcessProtocol,

@@ -463,7 +463,9 @@ impl Reactor {
     pub(crate) fn remove_connection(&mut self, key: Key) -> Option<Connection> {
         self.connections.get(key)?;
         self.timers.cancel_owned(key.token(Kind::Connection));
-        self.connections.remove(self.poll.registry(), key)
+        let conn = self.connections.remove(self.poll.registry(), key);
+        self.release_admission(key);
+        conn
     }
 
     /// An established connection to an in-memory peer (the test harness), running

@@ -18,6 +18,7 @@ mod connecting;
 mod connections;
 mod datagrams;
 mod endpoints;
+mod limits;
 mod listening;
 mod pipes;
 mod processes;
@@ -41,6 +42,7 @@ use mio::event::Event;
 use mio::{Events, Poll, Token};
 
 use crate::connections::Connections;
+use crate::limits::Admissions;
 use crate::listeners::Listeners;
 use crate::outgoing::Outgoing;
 use crate::process::Process;
@@ -68,6 +70,8 @@ pub struct Reactor {
     events: Events,
     connections: Connections,
     listeners: Listeners,
+    /// Connections counted against ports' limits and the cap on TLS handshakes.
+    admissions: Admissions,
     outgoing: Outgoing,
     timers: Timers,
     datagrams: Table<UdpEndpoint>,
@@ -130,6 +134,7 @@ impl Reactor {
             events: Events::with_capacity(EVENTS_CAPACITY),
             connections: Connections::default(),
             listeners: Listeners::default(),
+            admissions: Admissions::default(),
             outgoing: Outgoing::default(),
             timers: Timers::new(clock),
             datagrams: Table::default(),
