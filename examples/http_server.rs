@@ -2,13 +2,14 @@
 //! a directory served as static files.
 //!
 //! Run:   cargo run --release --example http_server [ADDR] [DIR] [--tls-cert PEM --tls-key PEM]
-//!            [--no-listing] [--dotfiles]
+//!            [--no-listing] [--dotfiles] [--max-connections N]
 //!        (defaults 127.0.0.1:8080 and the current directory; options anywhere)
 //!        ADDR: an IP:PORT, or a server endpoint string: `tcp:8080:interface=127.0.0.1`,
 //!        `tcp6:8080`, `tcp:8080:backlog=4096`, or `tls:8443:privateKey=key.pem:certKey=cert.pem`
 //!        (HTTPS, the same as `--tls-cert cert.pem --tls-key key.pem`); see `docs/endpoints.md`
 //!        --no-listing: a directory without index.html is 403 instead of listed;
 //!        --dotfiles: serve and list hidden files (`.git/`, `.env`...), 404 by default.
+//!        --max-connections N (anywhere): at most N connections open, the next wait in the backlog;
 //! Try:   curl -i http://127.0.0.1:8080/plaintext
 //!        curl -i http://127.0.0.1:8080/json
 //!        curl -i --data-binary @Cargo.toml http://127.0.0.1:8080/echo
@@ -48,10 +49,10 @@ use torsion::protocols::http::static_files::StaticFiles;
 use torsion::protocols::http::{header, HeaderMap, HeaderValue, StatusCode};
 use torsion::rustls::ServerConfig;
 use torsion::tls::{self, ClientAuth, Identity};
-use torsion::{EndpointError, Reactor, ServerEndpoint, TlsOptions};
+use torsion::{ConnectionLimits, EndpointError, Reactor, ServerEndpoint, TlsOptions};
 
 const USAGE: &str =
-    "usage: http_server [ADDR] [DIR] [--tls-cert PEM --tls-key PEM] [--no-listing] [--dotfiles]";
+    "usage: http_server [ADDR] [DIR] [--tls-cert PEM --tls-key PEM] [--no-listing] [--dotfiles] [--max-connections N]";
 
 /// The command line.
 struct Options {
@@ -67,7 +68,15 @@ struct Options {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let options = match parse_args(std::env::args().skip(1)) {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let max_connections = match take_max_connections(&mut args) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("http_server: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = match parse_args(args.into_iter()) {
         Ok(Some(options)) => options,
         Ok(None) => {
             println!("{USAGE}");
@@ -85,7 +94,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match serve(options.endpoint, files, tls) {
+    match serve(options.endpoint, files, tls, max_connections) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("http_server: {e}");
@@ -187,6 +196,7 @@ fn serve(
     endpoint: ServerEndpoint,
     files: StaticFiles,
     tls: Option<ServerConfig>,
+    max_connections: Option<usize>,
 ) -> Result<(), EndpointError> {
     let io = |error| EndpointError::Io {
         endpoint: endpoint.to_string(),
@@ -206,6 +216,9 @@ fn serve(
         }
         None => (reactor.listen(endpoint.clone(), server)?, "http"),
     };
+    if let Some(n) = max_connections {
+        port.set_limits(&mut reactor, ConnectionLimits::new().max_connections(n));
+    }
     println!(
         "{scheme} server listening on {}, serving {root}",
         port.address(&reactor).expect("listening")
@@ -250,4 +263,24 @@ fn typed(content_type: &'static str) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers
+}
+
+/// Takes `--max-connections N` (or `--max-connections=N`) out of `args`, wherever it is: at
+/// most N connections open at once, the next clients waiting in the kernel's backlog.
+fn take_max_connections(args: &mut Vec<String>) -> Result<Option<usize>, String> {
+    let Some(at) = args.iter().position(|a| a.starts_with("--max-connections")) else {
+        return Ok(None);
+    };
+    let option = args.remove(at);
+    let value = match option.strip_prefix("--max-connections=") {
+        Some(value) => value.to_string(),
+        None if option == "--max-connections" && at < args.len() => args.remove(at),
+        None => return Err(format!("{option} needs a number")),
+    };
+    match value.parse() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(format!(
+            "--max-connections: {value:?} is not a positive number"
+        )),
+    }
 }

@@ -6,6 +6,7 @@
 //!        (TLS over it), or `tls:8443:privateKey=key.pem:certKey=cert.pem` (the same as
 //!        `--cert cert.pem --key key.pem`); see `docs/endpoints.md`
 //! Try:   cargo run --example tls_echo_client 127.0.0.1:8443 \
+//!        --max-connections N (anywhere): at most N connections open, the next wait in the backlog
 //!            --cafile /tmp/torsion-tls-echo-8443.pem hello world
 //!        openssl s_client -connect 127.0.0.1:8443 -servername localhost \
 //!            -CAfile /tmp/torsion-tls-echo-8443.pem
@@ -42,10 +43,12 @@ use std::process::ExitCode;
 
 use torsion::rustls::ServerConfig;
 use torsion::tls::{self, ClientAuth, Identity};
-use torsion::{Context, EndpointError, Protocol, Reactor, ServerEndpoint, TlsOptions};
+use torsion::{
+    ConnectionLimits, Context, EndpointError, Protocol, Reactor, ServerEndpoint, TlsOptions,
+};
 
 const USAGE: &str =
-    "usage: tls_echo_server [ADDR] [--cert PEM --key PEM] [--client-ca PEM]  (default ADDR 127.0.0.1:8443)";
+    "usage: tls_echo_server [ADDR] [--cert PEM --key PEM] [--client-ca PEM] [--max-connections N]  (default ADDR 127.0.0.1:8443)";
 
 /// The names the self-signed certificate is valid for.
 const SELF_SIGNED_NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
@@ -87,7 +90,15 @@ struct Options {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let options = match parse_args(std::env::args().skip(1)) {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let max_connections = match take_max_connections(&mut args) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("tls_echo_server: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = match parse_args(args.into_iter()) {
         Ok(Some(options)) => options,
         Ok(None) => {
             println!("{USAGE}");
@@ -105,7 +116,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match serve(options.endpoint, config, self_signed) {
+    match serve(options.endpoint, config, self_signed, max_connections) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tls_echo_server: {e}");
@@ -203,6 +214,7 @@ fn serve(
     endpoint: ServerEndpoint,
     config: ServerConfig,
     self_signed: Option<String>,
+    max_connections: Option<usize>,
 ) -> Result<(), EndpointError> {
     let io = |error| EndpointError::Io {
         endpoint: endpoint.to_string(),
@@ -212,6 +224,9 @@ fn serve(
     reactor.handle_signals().map_err(io)?;
     let options = TlsOptions::default();
     let port = reactor.listen_tls_endpoint(endpoint.clone(), config, || Echo, options)?;
+    if let Some(n) = max_connections {
+        port.set_limits(&mut reactor, ConnectionLimits::new().max_connections(n));
+    }
     let local = port.local_addr();
     // Written once the port is ours, so a file never names a port another server holds.
     let cert_file = match self_signed {
@@ -309,5 +324,25 @@ fn attribute_name(oid: &[u8]) -> String {
         [0x55, 0x04, 0x0a] => "O".into(),
         [0x55, 0x04, 0x0b] => "OU".into(),
         other => format!("OID({other:02x?})"),
+    }
+}
+
+/// Takes `--max-connections N` (or `--max-connections=N`) out of `args`, wherever it is: at
+/// most N connections open at once, the next clients waiting in the kernel's backlog.
+fn take_max_connections(args: &mut Vec<String>) -> Result<Option<usize>, String> {
+    let Some(at) = args.iter().position(|a| a.starts_with("--max-connections")) else {
+        return Ok(None);
+    };
+    let option = args.remove(at);
+    let value = match option.strip_prefix("--max-connections=") {
+        Some(value) => value.to_string(),
+        None if option == "--max-connections" && at < args.len() => args.remove(at),
+        None => return Err(format!("{option} needs a number")),
+    };
+    match value.parse() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(format!(
+            "--max-connections: {value:?} is not a positive number"
+        )),
     }
 }
