@@ -86,6 +86,7 @@ mod file_segment;
 mod limits;
 mod listeners;
 mod outgoing;
+pub mod policies;
 mod process;
 mod protocol;
 mod reactor;
