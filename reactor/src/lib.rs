@@ -85,6 +85,7 @@ mod error;
 mod file_segment;
 mod limits;
 mod listeners;
+mod metrics;
 mod outgoing;
 pub mod policies;
 mod process;
@@ -115,6 +116,7 @@ pub use error::{ConnectError, DisconnectReason};
 pub use file_segment::FileSegment;
 pub use limits::{ConnectionLimits, DEFAULT_MAX_TLS_HANDSHAKES};
 pub use listeners::ListeningPort;
+pub use metrics::Metrics;
 pub use process::{
     ChildIo, ChildPipe, ProcessBuilder, ProcessContext, ProcessExit, ProcessId, ProcessProtocol,
 };

@@ -110,7 +110,10 @@ impl Reactor {
                 return;
             }
             match self.listeners.accept(key) {
-                Accepted::Connection(socket, peer) => self.adopt(key, socket, peer),
+                Accepted::Connection(socket, peer) => {
+                    self.counters.connections_accepted += 1;
+                    self.adopt(key, socket, peer)
+                }
                 Accepted::Done => return,
                 Accepted::Skipped(e) => {
                     debug!("accept: a connection failed before it was accepted: {e}")
