@@ -11,6 +11,7 @@
 //!        --dotfiles: serve and list hidden files (`.git/`, `.env`...), 404 by default.
 //!        --max-connections N (anywhere): at most N connections open, the next wait in the backlog;
 //! Try:   curl -i http://127.0.0.1:8080/plaintext
+//!        curl http://127.0.0.1:8080/metrics          (the reactor's counters, for Prometheus)
 //!        curl -i http://127.0.0.1:8080/json
 //!        curl -i --data-binary @Cargo.toml http://127.0.0.1:8080/echo
 //!        curl -i http://127.0.0.1:8080/              (DIR's index.html, or its listing)
@@ -231,6 +232,7 @@ fn router() -> Router {
     // A response borrows its headers: the fixed ones are built once, not per request.
     let plaintext = typed("text/plain");
     let json = typed("application/json");
+    let prometheus = typed("text/plain; version=0.0.4");
     Router::new()
         .get(
             "/plaintext",
@@ -243,6 +245,13 @@ fn router() -> Router {
             move |_: Request, res: Responder, r: &mut Reactor| {
                 let body = r#"{"message":"Hello, World!"}"#;
                 res.respond(r, StatusCode::OK, &json, body)
+            },
+        )
+        .get(
+            "/metrics",
+            move |_: Request, res: Responder, r: &mut Reactor| {
+                let body = r.metrics().to_prometheus();
+                res.respond(r, StatusCode::OK, &prometheus, body)
             },
         )
         .post("/echo", |req: Request, res: Responder, r: &mut Reactor| {

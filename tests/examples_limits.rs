@@ -1,5 +1,5 @@
 //! The example servers' limits and metrics: `echo_server --max-connections N` keeps the next
-//! client waiting until one leaves.
+//! client waiting until one leaves; `http_server` answers `GET /metrics` with its counters.
 //!
 //! Like `examples.rs`, a test whose example binary is missing or stale is skipped with a
 //! printed reason, except under `CI=true`, where it fails.
@@ -58,4 +58,43 @@ fn echo_server_with_max_connections_keeps_the_next_client_waiting_until_one_leav
         .set_read_timeout(Some(common::CLIENT_TIMEOUT))
         .unwrap();
     assert_eq!(read_exact(&mut second, 6), b"second");
+}
+
+#[test]
+fn http_server_serves_its_counters_at_get_metrics() {
+    let Some(binary) = example("http_server") else {
+        return;
+    };
+    let addr = closed_loopback_port();
+    let _server = start(&binary, &[&addr.to_string(), "--max-connections", "8"]);
+    let mut stream = connect(addr);
+    let request = b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    stream.write_all(request).unwrap();
+    let (response, end) = common::read_to_end(&mut stream);
+    end.unwrap();
+    let response = String::from_utf8(response).unwrap();
+    let metrics = response
+        .rsplit_once("\r\n\r\n")
+        .map(|(head, body)| {
+            assert!(
+                head.contains("content-type: text/plain; version=0.0.4"),
+                "{head}"
+            );
+            body
+        })
+        .unwrap();
+    // Both requests were written at once: they arrive in one read, before either answer.
+    assert!(
+        metrics.contains("\ntorsion_connections_accepted_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\ntorsion_connections_open 1\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!(
+        "\ntorsion_bytes_received_total {}\n",
+        request.len()
+    )));
+    assert!(metrics.contains("# TYPE torsion_bytes_sent_total counter\n"));
 }
