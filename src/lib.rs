@@ -81,6 +81,8 @@ pub mod guide {
     pub mod http_client {}
     #[doc = include_str!("../docs/tls.md")]
     pub mod tls {}
+    #[doc = include_str!("../docs/deployment.md")]
+    pub mod deployment {}
 }
 
 /// Compiles the README's snippets under `cargo test --doc`, so the README cannot drift from
