@@ -19,8 +19,9 @@ use std::ops::Add;
 ///
 /// ```
 /// use torsion_reactor::Metrics;
-/// let a = Metrics { bytes_received: 10, connections_open: 1, ..Metrics::default() };
-/// let b = Metrics { bytes_received: 5, connections_open: 2, ..Metrics::default() };
+/// let (mut a, mut b) = (Metrics::default(), Metrics::default());
+/// (a.bytes_received, a.connections_open) = (10, 1);
+/// (b.bytes_received, b.connections_open) = (5, 2);
 /// let total: Metrics = [a, b].into_iter().sum();
 /// assert_eq!(total.bytes_received, 15);
 /// assert!(total.to_prometheus().contains("torsion_connections_open 3\n"));
