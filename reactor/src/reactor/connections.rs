@@ -180,8 +180,6 @@ impl Reactor {
     pub(crate) fn read_connection(&mut self, key: Key) {
         let mut buf = self.connections.take_read_buf();
         let mut budget = READ_BUDGET_PER_TURN;
-        // Counted in locals, stored once after the loop (the callbacks write through `self`).
-        let (mut reads, mut bytes) = (0, 0);
         while let Some(conn) = self.connections.get_mut(key) {
             if !conn.may_read() {
                 break;
@@ -201,8 +199,8 @@ impl Reactor {
             }
             match input {
                 Ok(Input::Data(n)) => {
-                    reads += 1;
-                    bytes += n as u64;
+                    self.counters.reads += 1;
+                    self.counters.bytes_received += n as u64;
                     self.call(key, |p, cx| p.data_received(cx, &buf[..n]));
                     if socket_has_more {
                         self.settle_if_bulk(key);
@@ -221,8 +219,6 @@ impl Reactor {
             }
         }
         self.connections.put_read_buf(buf);
-        self.counters.reads += reads;
-        self.counters.bytes_received += bytes;
     }
 
     /// The peer's stream ended cleanly.

@@ -236,17 +236,13 @@ impl Reactor {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
             other => other,
         };
-        // Counted in a local, stored once: `dispatch` may write through `self`, so a field
-        // would be loaded and stored around every event.
-        let mut dispatched = 0;
+        self.counters.turns += 1;
         if polled.is_ok() {
             for event in events.iter() {
-                dispatched += 1;
+                self.counters.events += 1;
                 self.dispatch(event);
             }
         }
-        self.counters.turns += 1;
-        self.counters.events += dispatched;
         self.events = events;
         polled?;
         self.run_ready(carried_over);
