@@ -3,6 +3,7 @@
 //! Run:   cargo run --release --example chat_server [ENDPOINT]     (default 127.0.0.1:8000)
 //!        ENDPOINT: an IP:PORT, or an endpoint string such as `tcp:8000:interface=127.0.0.1`
 //!        or `tls:8443:privateKey=key.pem:certKey=cert.pem` (see `docs/endpoints.md`)
+//!        --max-connections N (anywhere): at most N connections open, the next wait in the backlog
 //! Talk:  nc -C 127.0.0.1 8000      or      cargo run --example chat_client 127.0.0.1:8000
 //! Stop:  Ctrl-C or SIGTERM (a graceful shutdown; exits 0).
 //!
@@ -22,21 +23,30 @@
 use std::process::ExitCode;
 
 use torsion::protocols::chat::ChatServer;
-use torsion::{EndpointError, Reactor, ServerEndpoint};
+use torsion::{ConnectionLimits, EndpointError, Reactor, ServerEndpoint};
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let arg = std::env::args()
-        .nth(1)
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let max_connections = match take_max_connections(&mut args) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("chat_server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let arg = args
+        .first()
+        .cloned()
         .unwrap_or_else(|| "127.0.0.1:8000".to_string());
     let endpoint: ServerEndpoint = match arg.parse() {
         Ok(endpoint) => endpoint,
         Err(e) => {
-            eprintln!("chat_server: bad address {arg:?}: {e} (usage: chat_server [ENDPOINT])");
+            eprintln!("chat_server: bad address {arg:?}: {e} (usage: chat_server [ENDPOINT] [--max-connections N])");
             return ExitCode::from(2);
         }
     };
-    match serve(endpoint) {
+    match serve(endpoint, max_connections) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("chat_server: {e}");
@@ -45,7 +55,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(endpoint: ServerEndpoint) -> Result<(), EndpointError> {
+fn serve(endpoint: ServerEndpoint, max_connections: Option<usize>) -> Result<(), EndpointError> {
     let io = |error| EndpointError::Io {
         endpoint: endpoint.to_string(),
         error,
@@ -53,9 +63,32 @@ fn serve(endpoint: ServerEndpoint) -> Result<(), EndpointError> {
     let mut reactor = Reactor::new().map_err(io)?;
     reactor.handle_signals().map_err(io)?;
     let port = reactor.listen(endpoint.clone(), ChatServer::new())?;
+    if let Some(n) = max_connections {
+        port.set_limits(&mut reactor, ConnectionLimits::new().max_connections(n));
+    }
     println!(
         "chat server listening on {}",
         port.address(&reactor).expect("listening")
     );
     reactor.run().map_err(io)
+}
+
+/// Takes `--max-connections N` (or `--max-connections=N`) out of `args`, wherever it is: at
+/// most N connections open at once, the next clients waiting in the kernel's backlog.
+fn take_max_connections(args: &mut Vec<String>) -> Result<Option<usize>, String> {
+    let Some(at) = args.iter().position(|a| a.starts_with("--max-connections")) else {
+        return Ok(None);
+    };
+    let option = args.remove(at);
+    let value = match option.strip_prefix("--max-connections=") {
+        Some(value) => value.to_string(),
+        None if option == "--max-connections" && at < args.len() => args.remove(at),
+        None => return Err(format!("{option} needs a number")),
+    };
+    match value.parse() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(format!(
+            "--max-connections: {value:?} is not a positive number"
+        )),
+    }
 }

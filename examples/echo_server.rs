@@ -5,6 +5,7 @@
 //!        ENDPOINT: an IP:PORT, or an endpoint string: `tcp:8000:interface=127.0.0.1`,
 //!        `tcp6:8000`, `tcp:8000:backlog=64`, `tls:8443:privateKey=key.pem:certKey=cert.pem`
 //!        (see `docs/endpoints.md`)
+//!        --max-connections N (anywhere): at most N connections open, the next wait in the backlog
 //! Talk:  nc 127.0.0.1 8000
 //! Logs:  RUST_LOG=debug cargo run --example echo_server
 //! Stop:  Ctrl-C or SIGTERM: it stops accepting, lets every connection flush, exits 0.
@@ -20,7 +21,7 @@ use std::io;
 use std::process::ExitCode;
 use std::sync::OnceLock;
 
-use torsion::{Context, Protocol, Reactors, ServerEndpoint, SharedListener};
+use torsion::{ConnectionLimits, Context, Protocol, Reactors, ServerEndpoint, SharedListener};
 
 struct Echo;
 
@@ -40,14 +41,24 @@ impl Protocol for Echo {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let (endpoint, threads) = match parse_args(std::env::args().skip(1)) {
-        Ok(parsed) => parsed,
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let max_connections = match take_max_connections(&mut args) {
+        Ok(n) => n,
         Err(e) => {
-            eprintln!("echo_server: {e} (usage: echo_server [ENDPOINT] [--threads N])");
+            eprintln!("echo_server: {e}");
             return ExitCode::from(2);
         }
     };
-    match serve(endpoint, threads) {
+    let (endpoint, threads) = match parse_args(args.into_iter()) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            eprintln!(
+                "echo_server: {e} (usage: echo_server [ENDPOINT] [--threads N] [--max-connections N])"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match serve(endpoint, threads, max_connections) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("echo_server: {e}");
@@ -84,22 +95,49 @@ fn parse_threads(value: Option<String>) -> Result<usize, String> {
 
 /// Runs `threads` reactors: the first listens on `endpoint` and shares its socket with the
 /// others, so every reactor accepts on the same port.
-fn serve(endpoint: ServerEndpoint, threads: usize) -> io::Result<()> {
+fn serve(
+    endpoint: ServerEndpoint,
+    threads: usize,
+    max_connections: Option<usize>,
+) -> io::Result<()> {
     let shared: OnceLock<SharedListener> = OnceLock::new();
     Reactors::new(threads)
         .handle_signals()
         .run(move |reactor, _index| {
-            match shared.get() {
-                Some(socket) => {
-                    reactor.listen_shared(socket, || Echo)?;
-                }
+            let port = match shared.get() {
+                Some(socket) => reactor.listen_shared(socket, || Echo)?,
                 None => {
                     let port = reactor.listen(endpoint.clone(), || Echo)?;
                     let address = port.address(reactor).expect("listening");
                     let _ = shared.set(port.share(reactor)?);
                     println!("echo server listening on {address}");
+                    port
                 }
+            };
+            if let Some(n) = max_connections {
+                // Per reactor: each of the `threads` reactors holds at most `n`.
+                port.set_limits(reactor, ConnectionLimits::new().max_connections(n));
             }
             Ok::<(), Box<dyn Error + Send + Sync>>(())
         })
+}
+
+/// Takes `--max-connections N` (or `--max-connections=N`) out of `args`, wherever it is: at
+/// most N connections open at once, the next clients waiting in the kernel's backlog.
+fn take_max_connections(args: &mut Vec<String>) -> Result<Option<usize>, String> {
+    let Some(at) = args.iter().position(|a| a.starts_with("--max-connections")) else {
+        return Ok(None);
+    };
+    let option = args.remove(at);
+    let value = match option.strip_prefix("--max-connections=") {
+        Some(value) => value.to_string(),
+        None if option == "--max-connections" && at < args.len() => args.remove(at),
+        None => return Err(format!("{option} needs a number")),
+    };
+    match value.parse() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(format!(
+            "--max-connections: {value:?} is not a positive number"
+        )),
+    }
 }

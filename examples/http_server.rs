@@ -2,15 +2,18 @@
 //! a directory served as static files.
 //!
 //! Run:   cargo run --release --example http_server [ADDR] [DIR] [--tls-cert PEM --tls-key PEM]
-//!            [--no-listing] [--dotfiles] [--threads N]
+//!            [--no-listing] [--dotfiles] [--threads N] [--max-connections N]
 //!        (defaults 127.0.0.1:8080 and the current directory; options anywhere)
 //!        ADDR: an IP:PORT, or a server endpoint string: `tcp:8080:interface=127.0.0.1`,
 //!        `tcp6:8080`, `tcp:8080:backlog=4096`, `haproxy:tcp:8080` (behind HAProxy), or `tls:8443:privateKey=key.pem:certKey=cert.pem`
 //!        (HTTPS, the same as `--tls-cert cert.pem --tls-key key.pem`); see `docs/endpoints.md`
 //!        --no-listing: a directory without index.html is 403 instead of listed;
 //!        --dotfiles: serve and list hidden files (`.git/`, `.env`...), 404 by default;
-//!        --threads N: N reactors on N threads accepting on one shared socket (default 1).
+//!        --threads N: N reactors on N threads accepting on one shared socket (default 1);
+//!        --max-connections N (anywhere): at most N connections open per reactor, the next
+//!        wait in the backlog;
 //! Try:   curl -i http://127.0.0.1:8080/plaintext
+//!        curl http://127.0.0.1:8080/metrics          (the reactor's counters, for Prometheus)
 //!        curl -i http://127.0.0.1:8080/json
 //!        curl -i --data-binary @Cargo.toml http://127.0.0.1:8080/echo
 //!        curl -i http://127.0.0.1:8080/              (DIR's index.html, or its listing)
@@ -52,10 +55,10 @@ use torsion::protocols::http::static_files::StaticFiles;
 use torsion::protocols::http::{header, HeaderMap, HeaderValue, StatusCode};
 use torsion::rustls::ServerConfig;
 use torsion::tls::{self, ClientAuth, Identity};
-use torsion::{Reactor, Reactors, ServerEndpoint, SharedListener, TlsOptions};
+use torsion::{ConnectionLimits, Reactor, Reactors, ServerEndpoint, SharedListener, TlsOptions};
 
 const USAGE: &str =
-    "usage: http_server [ADDR] [DIR] [--tls-cert PEM --tls-key PEM] [--no-listing] [--dotfiles]";
+    "usage: http_server [ADDR] [DIR] [--tls-cert PEM --tls-key PEM] [--no-listing] [--dotfiles] [--max-connections N]";
 
 /// The command line.
 struct Options {
@@ -73,7 +76,15 @@ struct Options {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let options = match parse_args(std::env::args().skip(1)) {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let max_connections = match take_max_connections(&mut args) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("http_server: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = match parse_args(args.into_iter()) {
         Ok(Some(options)) => options,
         Ok(None) => {
             println!("{USAGE}");
@@ -91,7 +102,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match serve(options.endpoint, files, tls, options.threads) {
+    match serve(
+        options.endpoint,
+        files,
+        tls,
+        options.threads,
+        max_connections,
+    ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("http_server: {e}");
@@ -203,6 +220,7 @@ fn serve(
     files: StaticFiles,
     tls: Option<ServerConfig>,
     threads: usize,
+    max_connections: Option<usize>,
 ) -> std::io::Result<()> {
     let tls = tls.map(Arc::new);
     // The first reactor listens and shares its socket with the others.
@@ -212,7 +230,11 @@ fn serve(
         .run(move |reactor, _index| {
             let server = HttpServer::new(router().fallback(files.clone()));
             if let Some(socket) = shared.get() {
-                reactor.listen_shared(socket, server)?;
+                let port = reactor.listen_shared(socket, server)?;
+                if let Some(n) = max_connections {
+                    // Per reactor: each of the `threads` reactors holds at most `n`.
+                    port.set_limits(reactor, ConnectionLimits::new().max_connections(n));
+                }
                 return Ok(());
             }
             // The same server either way: TLS is a stage under the HTTP protocol. The
@@ -231,6 +253,10 @@ fn serve(
                 }
                 None => (reactor.listen(endpoint.clone(), server)?, "http"),
             };
+            if let Some(n) = max_connections {
+                // Per reactor: each of the `threads` reactors holds at most `n`.
+                port.set_limits(reactor, ConnectionLimits::new().max_connections(n));
+            }
             let _ = shared.set(port.share(reactor)?);
             println!(
                 "{scheme} server listening on {}, serving {}",
@@ -247,6 +273,7 @@ fn router() -> Router {
     let plaintext = typed("text/plain");
     let json = typed("application/json");
     let text = plaintext.clone();
+    let prometheus = typed("text/plain; version=0.0.4");
     Router::new()
         .get(
             "/plaintext",
@@ -266,6 +293,13 @@ fn router() -> Router {
             let body = peer.map_or_else(|e| format!("unknown: {e}"), |a| a.to_string());
             res.respond(r, StatusCode::OK, &text, body)
         })
+        .get(
+            "/metrics",
+            move |_: Request, res: Responder, r: &mut Reactor| {
+                let body = r.metrics().to_prometheus();
+                res.respond(r, StatusCode::OK, &prometheus, body)
+            },
+        )
         .post("/echo", |req: Request, res: Responder, r: &mut Reactor| {
             let kind = req
                 .head
@@ -284,4 +318,24 @@ fn typed(content_type: &'static str) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers
+}
+
+/// Takes `--max-connections N` (or `--max-connections=N`) out of `args`, wherever it is: at
+/// most N connections open at once, the next clients waiting in the kernel's backlog.
+fn take_max_connections(args: &mut Vec<String>) -> Result<Option<usize>, String> {
+    let Some(at) = args.iter().position(|a| a.starts_with("--max-connections")) else {
+        return Ok(None);
+    };
+    let option = args.remove(at);
+    let value = match option.strip_prefix("--max-connections=") {
+        Some(value) => value.to_string(),
+        None if option == "--max-connections" && at < args.len() => args.remove(at),
+        None => return Err(format!("{option} needs a number")),
+    };
+    match value.parse() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(format!(
+            "--max-connections: {value:?} is not a positive number"
+        )),
+    }
 }

@@ -8,6 +8,7 @@
 //!        (TLS over it), or `tls:8443:privateKey=key.pem:certKey=cert.pem` (the same as
 //!        `--cert cert.pem --key key.pem`); see `docs/endpoints.md`
 //! Try:   cargo run --example tls_echo_client 127.0.0.1:8443 \
+//!        --max-connections N (anywhere): at most N connections open, the next wait in the backlog
 //!            --cafile /tmp/torsion-tls-echo-8443.pem hello world
 //!        openssl s_client -connect 127.0.0.1:8443 -servername localhost \
 //!            -CAfile /tmp/torsion-tls-echo-8443.pem
@@ -48,10 +49,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use torsion::rustls::ServerConfig;
 use torsion::tls::{self, ClientAuth, Identity};
-use torsion::{Context, Protocol, Reactors, ServerEndpoint, SharedListener, TlsOptions};
+use torsion::{
+    ConnectionLimits, Context, Protocol, Reactors, ServerEndpoint, SharedListener, TlsOptions,
+};
 
 const USAGE: &str =
-    "usage: tls_echo_server [ADDR] [--cert PEM --key PEM] [--client-ca PEM] [--threads N]  (default ADDR 127.0.0.1:8443)";
+    "usage: tls_echo_server [ADDR] [--cert PEM --key PEM] [--client-ca PEM] [--threads N] [--max-connections N]  (default ADDR 127.0.0.1:8443)";
 
 /// The names the self-signed certificate is valid for.
 const SELF_SIGNED_NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
@@ -95,7 +98,15 @@ struct Options {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let options = match parse_args(std::env::args().skip(1)) {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let max_connections = match take_max_connections(&mut args) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("tls_echo_server: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = match parse_args(args.into_iter()) {
         Ok(Some(options)) => options,
         Ok(None) => {
             println!("{USAGE}");
@@ -113,7 +124,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match serve(options.endpoint, config, self_signed, options.threads) {
+    match serve(
+        options.endpoint,
+        config,
+        self_signed,
+        options.threads,
+        max_connections,
+    ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tls_echo_server: {e}");
@@ -231,6 +248,7 @@ fn serve(
     config: ServerConfig,
     self_signed: Option<String>,
     threads: usize,
+    max_connections: Option<usize>,
 ) -> std::io::Result<()> {
     let config = Arc::new(config);
     let cert_file: Arc<Mutex<Option<PathBuf>>> = Arc::default();
@@ -241,12 +259,20 @@ fn serve(
         .handle_signals()
         .run(move |reactor, _index| {
             if let Some(socket) = shared.get() {
-                reactor.listen_shared(socket, || Echo)?;
+                let port = reactor.listen_shared(socket, || Echo)?;
+                if let Some(n) = max_connections {
+                    // Per reactor: each of the `threads` reactors holds at most `n`.
+                    port.set_limits(reactor, ConnectionLimits::new().max_connections(n));
+                }
                 return Ok(());
             }
             let options = TlsOptions::default();
             let port =
                 reactor.listen_tls_endpoint(endpoint.clone(), config.clone(), || Echo, options)?;
+            if let Some(n) = max_connections {
+                // Per reactor: each of the `threads` reactors holds at most `n`.
+                port.set_limits(reactor, ConnectionLimits::new().max_connections(n));
+            }
             let local = port.local_addr();
             // Written once the port is ours, so a file never names a port another server holds.
             if let Some(pem) = &self_signed {
@@ -344,5 +370,25 @@ fn attribute_name(oid: &[u8]) -> String {
         [0x55, 0x04, 0x0a] => "O".into(),
         [0x55, 0x04, 0x0b] => "OU".into(),
         other => format!("OID({other:02x?})"),
+    }
+}
+
+/// Takes `--max-connections N` (or `--max-connections=N`) out of `args`, wherever it is: at
+/// most N connections open at once, the next clients waiting in the kernel's backlog.
+fn take_max_connections(args: &mut Vec<String>) -> Result<Option<usize>, String> {
+    let Some(at) = args.iter().position(|a| a.starts_with("--max-connections")) else {
+        return Ok(None);
+    };
+    let option = args.remove(at);
+    let value = match option.strip_prefix("--max-connections=") {
+        Some(value) => value.to_string(),
+        None if option == "--max-connections" && at < args.len() => args.remove(at),
+        None => return Err(format!("{option} needs a number")),
+    };
+    match value.parse() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(format!(
+            "--max-connections: {value:?} is not a positive number"
+        )),
     }
 }

@@ -83,8 +83,11 @@ mod context;
 mod endpoint;
 mod error;
 mod file_segment;
+mod limits;
 mod listeners;
+mod metrics;
 mod outgoing;
+pub mod policies;
 mod process;
 mod protocol;
 pub mod proxy;
@@ -117,7 +120,9 @@ pub use endpoint::{
 };
 pub use error::{ConnectError, DisconnectReason};
 pub use file_segment::FileSegment;
+pub use limits::{ConnectionLimits, DEFAULT_MAX_TLS_HANDSHAKES};
 pub use listeners::{ListenOptions, ListeningPort};
+pub use metrics::Metrics;
 pub use process::{
     ChildIo, ChildPipe, ProcessBuilder, ProcessContext, ProcessExit, ProcessId, ProcessProtocol,
 };

@@ -12,6 +12,7 @@ use mio::net::{TcpListener, UnixListener};
 use mio::{Interest, Registry, Token};
 use socket2::{Domain, Socket, Type};
 
+use crate::limits::PortAdmission;
 use crate::protocol::AnyFactory;
 use crate::stream::{AnyStream, UnixSocketStream};
 use crate::table::{Key, Kind, Table};
@@ -75,6 +76,10 @@ pub(crate) struct Listener {
     pub(crate) starved: bool,
     /// On a TLS port: the server configuration each accepted connection handshakes with.
     pub(crate) tls: Option<Box<ServerTls>>,
+    /// The port's connection limits and counts, once limits are set.
+    pub(crate) admission: Option<Box<PortAdmission>>,
+    /// True while the socket is out of the poll because a limit is reached.
+    pub(crate) paused: bool,
 }
 
 /// What one accept brought.
@@ -125,10 +130,39 @@ impl Listeners {
     /// Takes a port out of the table and the poll.
     pub(crate) fn remove(&mut self, registry: &Registry, key: Key) -> Option<Listener> {
         let mut listener = self.table.remove(key)?;
+        if listener.paused {
+            return Some(listener);
+        }
         if let Err(e) = registry.deregister(&mut listener.socket) {
             log::debug!("deregistering a listener: {e}");
         }
         Some(listener)
+    }
+
+    /// Takes port `key` out of the poll while a limit holds it back: the kernel's backlog
+    /// holds new connections, and no event wakes the reactor for them.
+    pub(crate) fn pause(&mut self, registry: &Registry, key: Key) {
+        let Some(listener) = self.table.get_mut(key) else {
+            return;
+        };
+        if let Err(e) = registry.deregister(&mut listener.socket) {
+            log::debug!("deregistering a listener at its limit: {e}");
+        }
+        listener.paused = true;
+    }
+
+    /// Puts a paused port `key` back in the poll; true if it was paused.
+    pub(crate) fn resume(&mut self, registry: &Registry, key: Key) -> bool {
+        let Some(listener) = self.table.get_mut(key).filter(|l| l.paused) else {
+            return false;
+        };
+        let token = key.token(Kind::Listener);
+        if let Err(e) = registry.register(&mut listener.socket, token, Interest::READABLE) {
+            log::error!("a listener cannot accept again: {e}");
+            return false;
+        }
+        listener.paused = false;
+        true
     }
 
     /// The keys of every port.

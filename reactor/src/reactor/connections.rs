@@ -219,6 +219,8 @@ impl Reactor {
             }
             match input {
                 Ok(Input::Data(n)) => {
+                    self.counters.reads += 1;
+                    self.counters.bytes_received += n as u64;
                     self.call(key, |p, cx| p.data_received(cx, &buf[..n]));
                     if socket_has_more {
                         self.settle_if_bulk(key);
@@ -351,6 +353,8 @@ impl Reactor {
             Err(fault) => return self.close_connection(key, fault.into()),
         };
         if sent > 0 {
+            self.counters.writes += 1;
+            self.counters.bytes_sent += sent as u64;
             self.tell_write_progress(key, sent);
         }
         self.resume_writing_if_under_low_water(key);
@@ -483,7 +487,9 @@ impl Reactor {
     pub(crate) fn remove_connection(&mut self, key: Key) -> Option<Connection> {
         self.connections.get(key)?;
         self.timers.cancel_owned(key.token(Kind::Connection));
-        self.connections.remove(self.poll.registry(), key)
+        let conn = self.connections.remove(self.poll.registry(), key);
+        self.release_admission(key);
+        conn
     }
 
     /// An established connection to an in-memory peer (the test harness), running

@@ -68,6 +68,8 @@ impl Reactor {
             backing_off: false,
             starved: false,
             tls,
+            admission: None,
+            paused: false,
         };
         let key = self.listeners.insert(self.poll.registry(), listener)?;
         if let Some(listener) = self.listeners.get_mut(key) {
@@ -104,8 +106,14 @@ impl Reactor {
     /// Accepts until the backlog is empty (WouldBlock) or this turn's budget is spent.
     pub(crate) fn accept_ready(&mut self, key: Key) {
         for _ in 0..ACCEPT_BUDGET_PER_TURN {
+            if !self.may_accept(key) {
+                return;
+            }
             match self.listeners.accept(key) {
-                Accepted::Connection(socket, peer) => self.adopt(key, socket, peer),
+                Accepted::Connection(socket, peer) => {
+                    self.counters.connections_accepted += 1;
+                    self.adopt(key, socket, peer)
+                }
                 Accepted::Done => return,
                 Accepted::Skipped(e) => {
                     debug!("accept: a connection failed before it was accepted: {e}")
@@ -120,6 +128,9 @@ impl Reactor {
     /// Builds a protocol for an accepted socket and starts it: made at once, or after the
     /// TLS handshake on a TLS port.
     fn adopt(&mut self, listener: Key, stream: AnyStream, peer: Address) {
+        if self.over_address_limit(listener, &peer) {
+            return drop(stream);
+        }
         let Some(port) = self.listeners.get_mut(listener) else {
             return;
         };
@@ -142,6 +153,7 @@ impl Reactor {
             Err(e) => return warn!("dropping connection from {peer}: cannot register it: {e}"),
         };
         debug!("connection {} accepted from {peer}", ConnectionId(key));
+        self.admit(key, listener, &peer, tls.is_some());
         match tls {
             Some((session, timeout)) => {
                 let accepted = crate::tls::Accepted { listener, peer };

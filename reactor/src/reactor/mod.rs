@@ -18,6 +18,7 @@ mod connecting;
 mod connections;
 mod datagrams;
 mod endpoints;
+mod limits;
 mod listening;
 mod pipes;
 mod processes;
@@ -42,7 +43,9 @@ use mio::event::Event;
 use mio::{Events, Poll, Token};
 
 use crate::connections::Connections;
+use crate::limits::Admissions;
 use crate::listeners::Listeners;
+use crate::metrics::Metrics;
 use crate::outgoing::Outgoing;
 use crate::process::Process;
 use crate::reader::Reader;
@@ -69,6 +72,8 @@ pub struct Reactor {
     events: Events,
     connections: Connections,
     listeners: Listeners,
+    /// Connections counted against ports' limits and the cap on TLS handshakes.
+    admissions: Admissions,
     outgoing: Outgoing,
     timers: Timers,
     datagrams: Table<UdpEndpoint>,
@@ -85,6 +90,8 @@ pub struct Reactor {
     ready: VecDeque<Token>,
     stop_requested: bool,
     in_turn: bool,
+    /// The counters of [`metrics`](Reactor::metrics); its gauges are filled in there.
+    counters: Metrics,
 }
 
 impl Drop for Reactor {
@@ -131,6 +138,7 @@ impl Reactor {
             events: Events::with_capacity(EVENTS_CAPACITY),
             connections: Connections::default(),
             listeners: Listeners::default(),
+            admissions: Admissions::default(),
             outgoing: Outgoing::default(),
             timers: Timers::new(clock),
             datagrams: Table::default(),
@@ -142,6 +150,7 @@ impl Reactor {
             ready: VecDeque::new(),
             stop_requested: false,
             in_turn: false,
+            counters: Metrics::default(),
         })
     }
 
@@ -228,8 +237,10 @@ impl Reactor {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
             other => other,
         };
+        self.counters.turns += 1;
         if polled.is_ok() {
             for event in events.iter() {
+                self.counters.events += 1;
                 self.dispatch(event);
             }
         }
@@ -270,6 +281,19 @@ impl Reactor {
         } else {
             Some(limit.map_or(until_next, |limit| limit.min(until_next)))
         }
+    }
+
+    /// A snapshot of this reactor's counters, with the connections open and the bytes
+    /// queued now (a walk over the connection table). Callable from any callback through
+    /// [`Context::reactor`](crate::Context::reactor); sum snapshots of several reactors with
+    /// `+`.
+    pub fn metrics(&self) -> Metrics {
+        let mut metrics = self.counters;
+        for (_, conn) in self.connections.iter() {
+            metrics.connections_open += 1;
+            metrics.bytes_queued += conn.queue.len() as u64;
+        }
+        metrics
     }
 
     /// Hands an event to the part its token names. Each part looks its key up with the

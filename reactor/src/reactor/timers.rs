@@ -117,6 +117,7 @@ impl Reactor {
 
     /// Hands a due timer's action to the part it concerns.
     fn fire(&mut self, timer: TimerKey, action: TimerAction) {
+        self.counters.timers_fired += 1;
         match action {
             TimerAction::Call(f) => f(self),
             TimerAction::ConnectionCall(key, f) => {

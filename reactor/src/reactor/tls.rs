@@ -150,6 +150,7 @@ impl Reactor {
         if let Some(timer) = timer {
             self.timers.cancel(timer);
         }
+        self.release_handshake(key);
         if let Some(peer) = peer {
             let Some(attempt) = self.outgoing.get_mut(key) else {
                 return;
