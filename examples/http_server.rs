@@ -13,7 +13,8 @@
 //!        --max-connections N (anywhere): at most N connections open per reactor, the next
 //!        wait in the backlog;
 //! Try:   curl -i http://127.0.0.1:8080/plaintext
-//!        curl http://127.0.0.1:8080/metrics          (the reactor's counters, for Prometheus)
+//!        curl http://127.0.0.1:8080/metrics          (the counters, for Prometheus; with --threads,
+//!                                                     every reactor's, the others' up to a second old)
 //!        curl -i http://127.0.0.1:8080/json
 //!        curl -i --data-binary @Cargo.toml http://127.0.0.1:8080/echo
 //!        curl -i http://127.0.0.1:8080/              (DIR's index.html, or its listing)
@@ -48,14 +49,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use torsion::protocols::http::server::{HttpServer, Request, Responder, Router};
 use torsion::protocols::http::static_files::StaticFiles;
 use torsion::protocols::http::{header, HeaderMap, HeaderValue, StatusCode};
 use torsion::rustls::ServerConfig;
 use torsion::tls::{self, ClientAuth, Identity};
-use torsion::{ConnectionLimits, Reactor, Reactors, ServerEndpoint, SharedListener, TlsOptions};
+use torsion::{
+    ConnectionLimits, Metrics, Reactor, Reactors, ServerEndpoint, SharedListener, TlsOptions,
+};
 
 const USAGE: &str =
     "usage: http_server [ADDR] [DIR] [--tls-cert PEM --tls-key PEM] [--no-listing] [--dotfiles] [--max-connections N]";
@@ -225,10 +229,15 @@ fn serve(
     let tls = tls.map(Arc::new);
     // The first reactor listens and shares its socket with the others.
     let shared: OnceLock<SharedListener> = OnceLock::new();
+    let published = Published::new(threads);
     Reactors::new(threads)
         .handle_signals()
-        .run(move |reactor, _index| {
-            let server = HttpServer::new(router().fallback(files.clone()));
+        .run(move |reactor, index| {
+            if threads > 1 {
+                published.clone().publish_every_second(reactor, index);
+            }
+            let routes = router(published.clone(), index);
+            let server = HttpServer::new(routes.fallback(files.clone()));
             if let Some(socket) = shared.get() {
                 let port = reactor.listen_shared(socket, server)?;
                 if let Some(n) = max_connections {
@@ -267,8 +276,44 @@ fn serve(
         })
 }
 
+/// Each reactor's counters as it last published them, for `/metrics` to sum: the reactor
+/// answering adds its own live ones to the others' (at most a second old). Reactors share
+/// nothing else; this lock is taken once a second per reactor and once per `/metrics`.
+#[derive(Clone)]
+struct Published(Arc<Mutex<Vec<Metrics>>>);
+
+impl Published {
+    fn new(reactors: usize) -> Published {
+        Published(Arc::new(Mutex::new(vec![Metrics::default(); reactors])))
+    }
+
+    /// Publishes reactor `index`'s counters now and then every second.
+    fn publish_every_second(self, reactor: &mut Reactor, index: usize) {
+        if let Ok(mut slots) = self.0.lock() {
+            slots[index] = reactor.metrics();
+        }
+        reactor.call_later(Duration::from_secs(1), move |reactor| {
+            self.publish_every_second(reactor, index)
+        });
+    }
+
+    /// Reactor `index`'s live counters plus every other reactor's last published ones.
+    fn sum(&self, reactor: &Reactor, index: usize) -> Metrics {
+        let others: Metrics = match self.0.lock() {
+            Ok(slots) => slots
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != index)
+                .map(|(_, m)| *m)
+                .sum(),
+            Err(_) => Metrics::default(),
+        };
+        reactor.metrics() + others
+    }
+}
+
 /// The fixed routes; everything else goes to the fallback.
-fn router() -> Router {
+fn router(published: Published, index: usize) -> Router {
     // A response borrows its headers: the fixed ones are built once, not per request.
     let plaintext = typed("text/plain");
     let json = typed("application/json");
@@ -296,7 +341,7 @@ fn router() -> Router {
         .get(
             "/metrics",
             move |_: Request, res: Responder, r: &mut Reactor| {
-                let body = r.metrics().to_prometheus();
+                let body = published.sum(r, index).to_prometheus();
                 res.respond(r, StatusCode::OK, &prometheus, body)
             },
         )

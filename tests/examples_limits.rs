@@ -98,3 +98,58 @@ fn http_server_serves_its_counters_at_get_metrics() {
     )));
     assert!(metrics.contains("# TYPE torsion_bytes_sent_total counter\n"));
 }
+
+/// The value of counter `name` in a Prometheus text body.
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+}
+
+#[test]
+fn http_server_with_threads_sums_every_reactors_counters_at_get_metrics() {
+    let Some(binary) = example("http_server") else {
+        return;
+    };
+    let addr = closed_loopback_port();
+    let _server = start(&binary, &["--threads", "2", &addr.to_string()]);
+    // Connections one after another: the two reactors take turns accepting them.
+    let clients = 8;
+    for _ in 0..clients {
+        let mut stream = connect(addr);
+        stream
+            .write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let (response, end) = common::read_to_end(&mut stream);
+        end.unwrap();
+        assert!(response.ends_with(b"Hello, World!"));
+    }
+    // Each reactor publishes its counters every second; the one answering adds its own live
+    // ones. Every connection so far (the metrics requests' too) is counted within a second
+    // or two, and never more than were made.
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    for polls in 1.. {
+        let mut stream = connect(addr);
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let (response, end) = common::read_to_end(&mut stream);
+        end.unwrap();
+        let response = String::from_utf8(response).unwrap();
+        let accepted = counter(&response, "torsion_connections_accepted_total");
+        let made = clients + polls;
+        assert!(
+            accepted <= made,
+            "{accepted} accepted of {made}: {response}"
+        );
+        if accepted == made {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{accepted} of {made} counted: {response}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
