@@ -6,16 +6,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
+use std::process::Command;
 
 use common::certs::TestCa;
 use common::examples::{example, run_to_end, run_with_input, Running};
-use common::{CLIENT_TIMEOUT, DEADLINE};
+use common::servers;
+use common::CLIENT_TIMEOUT;
 
 /// Starts server example `name` with `args` and waits for its `... listening on ADDR` line;
 /// returns it running and the address it printed.
@@ -26,34 +25,31 @@ fn start_server(name: &str, args: &[&str]) -> Option<(Running, SocketAddr)> {
 
 /// As [`start_server`], returning the address as printed (a UNIX socket's path or `@name`).
 fn start_server_printing(name: &str, args: &[&str]) -> Option<(Running, String)> {
-    let binary = example(name)?;
-    let mut child = Command::new(binary)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the server example");
-    let stdout = child.stdout.take().unwrap();
-    let running = Running(child);
-    let (send, lines) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if send.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    loop {
-        let line = lines
-            .recv_timeout(DEADLINE)
-            .unwrap_or_else(|e| panic!("{name} {args:?} never said it listens: {e}"));
-        if let Some((_, rest)) = line.split_once(" listening on ") {
-            let printed = rest.split(',').next().unwrap().to_string();
-            return Some((running, printed));
-        }
-    }
+    servers::start_server(name, args, None)
+}
+
+/// Runs `echo_client TARGET WORDS...` and checks it printed each word back on its own line;
+/// false if the client is not built (the test is skipped, or fails under CI, by `example`).
+fn echo_client_echoes(target: &str, words: &[&str]) -> bool {
+    let Some(client) = example("echo_client") else {
+        return false;
+    };
+    let (status, stdout, stderr) = run_to_end(Command::new(client).arg(target).args(words));
+    assert!(status.success(), "{target}: {status}; stderr: {stderr}");
+    let expected: String = words.iter().map(|w| format!("{w}\n")).collect();
+    assert_eq!(stdout, expected, "{target}");
+    true
+}
+
+/// Runs `chat_client TARGET`, joins as bob and asks `/who`; false if the client is not built.
+fn chat_client_joins(target: &str) -> bool {
+    let Some(client) = example("chat_client") else {
+        return false;
+    };
+    let (status, stdout, stderr) = run_with_input(Command::new(client).arg(target), b"bob\n/who\n");
+    assert!(status.success(), "{status}; stderr: {stderr}");
+    assert!(stdout.contains("Welcome, bob!\nUsers: bob\n"), "{stdout}");
+    true
 }
 
 /// PEM files in a directory removed when dropped: a CA (`ca.pem`), and a server certificate
@@ -95,18 +91,14 @@ fn echo_server_listens_on_a_tcp_string_and_echo_client_connects_with_one() {
         return;
     };
     assert!(addr.ip().is_loopback());
-    let Some(client) = example("echo_client") else {
-        return;
-    };
     for target in [
         format!("tcp:host=127.0.0.1:port={}:timeout=5", addr.port()),
         format!("localhost:{}", addr.port()),
         addr.to_string(),
     ] {
-        let (status, stdout, stderr) =
-            run_to_end(Command::new(&client).args([target.as_str(), "hello", "world"]));
-        assert!(status.success(), "{target}: {status}; stderr: {stderr}");
-        assert_eq!(stdout, "hello\nworld\n", "{target}");
+        if !echo_client_echoes(&target, &["hello", "world"]) {
+            return;
+        }
     }
     assert!(server.terminate("echo_server").success());
 }
@@ -117,14 +109,9 @@ fn chat_server_and_chat_client_take_endpoint_strings() {
     else {
         return;
     };
-    let Some(client) = example("chat_client") else {
+    if !chat_client_joins(&format!("tcp:host=127.0.0.1:port={}", addr.port())) {
         return;
-    };
-    let target = format!("tcp:host=127.0.0.1:port={}", addr.port());
-    let (status, stdout, stderr) =
-        run_with_input(Command::new(client).arg(&target), b"bob\n/who\n");
-    assert!(status.success(), "{status}; stderr: {stderr}");
-    assert!(stdout.contains("Welcome, bob!\nUsers: bob\n"), "{stdout}");
+    }
     assert!(server.terminate("chat_server").success());
 }
 
@@ -274,13 +261,9 @@ fn echo_server_serves_a_unix_socket_and_echo_client_connects_to_it() {
     let mut back = [0; 18];
     stream.read_exact(&mut back).unwrap();
     assert_eq!(&back, b"over a unix socket");
-    let Some(client) = example("echo_client") else {
+    if !echo_client_echoes(&format!("unix:path={path}"), &["hi"]) {
         return;
-    };
-    let (status, stdout, stderr) =
-        run_to_end(Command::new(client).args([&format!("unix:path={path}"), "hi"]));
-    assert!(status.success(), "{status}; stderr: {stderr}");
-    assert_eq!(stdout, "hi\n");
+    }
     assert!(server.terminate("echo_server").success());
 }
 
@@ -294,14 +277,9 @@ fn chat_server_serves_a_unix_socket_and_chat_client_joins_through_it() {
         return;
     };
     assert_eq!(printed, path);
-    let Some(client) = example("chat_client") else {
+    if !chat_client_joins(&format!("unix:path={path}")) {
         return;
-    };
-    let target = format!("unix:path={path}");
-    let (status, stdout, stderr) =
-        run_with_input(Command::new(client).arg(&target), b"bob\n/who\n");
-    assert!(status.success(), "{status}; stderr: {stderr}");
-    assert!(stdout.contains("Welcome, bob!\nUsers: bob\n"), "{stdout}");
+    }
     assert!(server.terminate("chat_server").success());
 }
 
@@ -314,12 +292,8 @@ fn echo_server_serves_an_abstract_unix_name() {
         return;
     };
     assert_eq!(printed, name);
-    let Some(client) = example("echo_client") else {
+    if !echo_client_echoes(&format!("unix:path={name}"), &["abstract"]) {
         return;
-    };
-    let (status, stdout, stderr) =
-        run_to_end(Command::new(client).args([&format!("unix:path={name}"), "abstract"]));
-    assert!(status.success(), "{status}; stderr: {stderr}");
-    assert_eq!(stdout, "abstract\n");
+    }
     assert!(server.terminate("echo_server").success());
 }
