@@ -22,11 +22,19 @@ use log::{debug, warn};
 use torsion::protocols::reflection::refusal;
 use torsion::{Address, DatagramContext, DatagramProtocol, Reactors};
 
-struct UdpEcho;
+/// Echoes datagrams; `local` is the socket's own address, asked once when it starts.
+#[derive(Default)]
+struct UdpEcho {
+    local: Option<SocketAddr>,
+}
 
 impl DatagramProtocol for UdpEcho {
+    fn start_protocol(&mut self, cx: &mut DatagramContext<'_>) {
+        self.local = cx.local_addr().ok();
+    }
+
     fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: Address) {
-        if let (Some(source), Ok(local)) = (from.as_tcp(), cx.local_addr()) {
+        if let (Some(source), Some(local)) = (from.as_tcp(), self.local) {
             if let Some(why) = refusal(source, local) {
                 return debug!("not echoing to {from}: {why}");
             }
@@ -86,8 +94,8 @@ fn serve(addr: SocketAddr, threads: usize) -> std::io::Result<()> {
         .run(move |reactor, index| {
             let mut addr = bound.lock().unwrap();
             let port = match threads {
-                1 => reactor.listen_udp(*addr, UdpEcho)?,
-                _ => reactor.listen_udp_reuse_port(*addr, UdpEcho)?,
+                1 => reactor.listen_udp(*addr, UdpEcho::default())?,
+                _ => reactor.listen_udp_reuse_port(*addr, UdpEcho::default())?,
             };
             *addr = port.local_addr();
             if index == 0 {

@@ -42,15 +42,7 @@ impl Reactor {
         addr: SocketAddr,
         protocol: P,
     ) -> io::Result<DatagramPort> {
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(addr),
-            socket2::Type::DGRAM,
-            None,
-        )?;
-        socket.set_reuse_address(true)?;
-        socket.set_nonblocking(true)?;
-        socket.bind(&addr.into())?;
-        let socket = DatagramSocket::Udp(UdpSocket::from_std(socket.into()));
+        let socket = bind_udp_with(addr, |socket| socket.set_reuse_address(true))?;
         self.open_udp(socket, None, protocol)
     }
 
@@ -244,4 +236,21 @@ impl Reactor {
         }
         true
     }
+}
+
+/// A non-blocking UDP socket bound to `addr`, with `options` set on it before the bind
+/// (`SO_REUSEADDR`, `SO_REUSEPORT`).
+pub(crate) fn bind_udp_with(
+    addr: SocketAddr,
+    options: impl FnOnce(&socket2::Socket) -> io::Result<()>,
+) -> io::Result<DatagramSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        None,
+    )?;
+    options(&socket)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(DatagramSocket::Udp(UdpSocket::from_std(socket.into())))
 }

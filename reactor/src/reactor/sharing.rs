@@ -4,11 +4,10 @@
 use std::io;
 use std::net::SocketAddr;
 
-use mio::net::UdpSocket;
-
+use super::datagrams::bind_udp_with;
 use crate::listeners::{bind_listener_with, ListenOptions, ListenSocket};
 use crate::tls::ServerTls;
-use crate::udp::{DatagramPort, DatagramProtocol, DatagramSocket};
+use crate::udp::{DatagramPort, DatagramProtocol};
 use crate::{Factory, ListeningPort, Reactor, SharedListener};
 
 impl Reactor {
@@ -59,15 +58,7 @@ impl Reactor {
         addr: SocketAddr,
         protocol: P,
     ) -> io::Result<DatagramPort> {
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(addr),
-            socket2::Type::DGRAM,
-            None,
-        )?;
-        socket.set_reuse_port(true)?;
-        socket.set_nonblocking(true)?;
-        socket.bind(&addr.into())?;
-        let socket = DatagramSocket::Udp(UdpSocket::from_std(socket.into()));
+        let socket = bind_udp_with(addr, |socket| socket.set_reuse_port(true))?;
         self.open_udp(socket, None, protocol)
     }
 }
