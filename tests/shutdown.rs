@@ -229,3 +229,85 @@ fn a_shutdown_forced_from_inside_a_callback_still_tells_every_protocol() {
     let (_, end) = read_to_end(&mut bystander);
     let _ = end; // closed, by FIN or reset: either way the bystander is not left hanging
 }
+
+/// Counts the connections made; when asked to shut down, says so and closes.
+struct Farewell(Rc<Cell<usize>>);
+
+impl Protocol for Farewell {
+    fn connection_made(&mut self, _cx: &mut Context<'_>) {
+        self.0.set(self.0.get() + 1);
+    }
+
+    fn data_received(&mut self, _cx: &mut Context<'_>, _data: &[u8]) {}
+
+    fn shutdown_requested(&mut self, cx: &mut Context<'_>) {
+        cx.write(b"bye\n");
+        cx.lose_connection();
+    }
+}
+
+/// Turns `reactor` until its shutdown has completed.
+fn run_shutdown(reactor: &mut Reactor) {
+    let done = Rc::new(Cell::new(false));
+    let flag = done.clone();
+    reactor.add_shutdown_trigger(Phase::After, move |_| flag.set(true));
+    reactor.shutdown();
+    run_until(reactor, "the shutdown to complete", || done.get());
+}
+
+#[test]
+fn connections_waiting_in_the_accept_queue_at_shutdown_are_accepted_and_told_not_reset() {
+    let mut reactor = Reactor::new().unwrap();
+    let made = Rc::new(Cell::new(0));
+    let m = made.clone();
+    let port = reactor
+        .listen_tcp(any_loopback_port(), move || Farewell(m.clone()))
+        .unwrap();
+    // The reactor has not turned: the kernel completes these handshakes and queues them.
+    // Closing the socket with them queued would reset them.
+    let mut clients: Vec<_> = (0..5).map(|_| connect(port.local_addr())).collect();
+    run_shutdown(&mut reactor);
+    assert_eq!(made.get(), 5, "every queued connection was accepted");
+    for client in &mut clients {
+        let (received, end) = read_to_end(client);
+        assert_eq!(received, b"bye\n");
+        end.expect("a clean EOF, not a reset");
+    }
+}
+
+#[test]
+fn a_tls_handshake_under_way_at_shutdown_completes_and_the_connection_is_then_told() {
+    let ca = common::certs::TestCa::new("shutdown test CA");
+    let mut reactor = Reactor::new().unwrap();
+    let (made, accepted) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+    let (m, a) = (made.clone(), accepted.clone());
+    let port = reactor
+        .listen_tls(
+            any_loopback_port(),
+            common::tls::localhost_server(&ca),
+            move || {
+                a.set(a.get() + 1);
+                Farewell(m.clone())
+            },
+        )
+        .unwrap();
+    // Accepted, its handshake waiting for the client's hello, when the shutdown begins.
+    let mut tcp = connect(port.local_addr());
+    run_until(&mut reactor, "the connection to be accepted", || {
+        accepted.get() == 1
+    });
+    let config = common::tls::trusting(&ca);
+    let client = thread::spawn(move || {
+        let name = "localhost".try_into().unwrap();
+        let mut conn = torsion::rustls::ClientConnection::new(config, name).unwrap();
+        let mut tls = torsion::rustls::Stream::new(&mut conn, &mut tcp);
+        let mut received = Vec::new();
+        let end = std::io::Read::read_to_end(&mut tls, &mut received);
+        (received, end)
+    });
+    run_shutdown(&mut reactor);
+    let (received, end) = client.join().unwrap();
+    assert_eq!(made.get(), 1, "the handshake completed");
+    assert_eq!(received, b"bye\n");
+    end.expect("the server's close_notify and EOF");
+}

@@ -86,7 +86,10 @@ pub trait Protocol: Any {
     /// The reactor is shutting down gracefully ([`Reactor::shutdown`](crate::Reactor::shutdown)):
     /// finish what is in flight and close. The default closes once what is queued is written
     /// ([`Context::lose_connection`]); an HTTP connection, say, first answers the requests it
-    /// already received. Whatever is still open at the shutdown timeout is aborted.
+    /// already received (and a new connection's first). A connection accepted or made during
+    /// the shutdown (from the listener's queue, or at the end of its TLS handshake) hears it
+    /// right after `connection_made`. Whatever is still open at the shutdown timeout is
+    /// aborted.
     fn shutdown_requested(&mut self, cx: &mut Context<'_>) {
         cx.lose_connection();
     }

@@ -290,6 +290,7 @@ impl Reactor {
         conn.made();
         self.connections.wake_if_woken(key);
         self.call(key, |p, cx| p.connection_made(cx));
+        self.made_while_draining(key);
     }
 
     /// Settles every dirty connection, including those dirtied by callbacks made while

@@ -127,7 +127,7 @@ impl Reactor {
 
     /// Builds a protocol for an accepted socket and starts it: made at once, or after the
     /// TLS handshake on a TLS port.
-    fn adopt(&mut self, listener: Key, stream: AnyStream, peer: Address) {
+    pub(crate) fn adopt(&mut self, listener: Key, stream: AnyStream, peer: Address) {
         if self.over_address_limit(listener, &peer) {
             return drop(stream);
         }

@@ -3,12 +3,14 @@
 
 use std::io::{self, Read};
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use log::{info, warn};
 use mio::Interest;
 use signal_hook::consts::{SIGINT, SIGTERM};
 
+use crate::listeners::{Accepted, ListenSocket};
 use crate::reader::ReaderId;
 use crate::shutdown::{Phase, Signals, SIGNAL_TOKEN};
 use crate::table::Key;
@@ -33,9 +35,11 @@ impl Reactor {
         self.shutdown.timeout = timeout;
     }
 
-    /// Shuts down gracefully: runs the `Before` triggers, stops listening, fails pending
-    /// connection attempts, asks every connection to close once its queue is flushed (FIN,
-    /// not RST; each gets `connection_lost`), runs the `During` triggers, waits until every
+    /// Shuts down gracefully: runs the `Before` triggers, stops listening (accepting the
+    /// connections already queued on each socket first, since closing it would reset them),
+    /// fails pending connection attempts, asks every connection to close once its queue is
+    /// flushed (FIN, not RST; each gets `connection_lost`; one accepted in its TLS handshake
+    /// finishes it first), runs the `During` triggers, waits until every
     /// connection has closed or the shutdown timeout passed (then aborts the rest), runs the
     /// `After` triggers, and makes [`run`](Reactor::run) return. Calling it again while a
     /// shutdown is under way forces it: what is left is aborted when the current turn
@@ -111,23 +115,30 @@ impl Reactor {
         }
     }
 
-    /// Stops every listener, fails every pending connect, asks every connection to close,
-    /// stops watching every descriptor, closes every UDP socket.
+    /// Stops every listener (accepting what its queue holds first), fails every pending
+    /// connect, asks every connection to close, stops watching every descriptor, closes
+    /// every UDP socket.
     fn close_everything(&mut self) {
-        for key in self.listeners.keys() {
-            self.stop_listener(key);
-        }
+        // Taken before the queues are emptied: a connection accepted from now on hears
+        // `shutdown_requested` once it is made (see `connection_made`).
         let connections: Vec<(Key, bool)> = self
             .connections
             .iter()
             .map(|(key, c)| (key, c.is_made()))
             .collect();
+        for key in self.listeners.keys() {
+            self.accept_queued(key);
+            self.warn_if_closing_resets(key);
+            self.stop_listener(key);
+        }
         for (key, made) in connections {
             if made {
                 self.request_shutdown(key);
-            } else {
+            } else if self.outgoing.get_mut(key).is_some() {
                 self.fail_connect(key, ConnectError::Cancelled);
             }
+            // Else an accepted connection in its TLS handshake: it finishes (within the
+            // handshake timeout), is made, and is asked to close like the others.
         }
         let readers: Vec<Key> = self.readers.iter().map(|(key, _)| key).collect();
         for key in readers {
@@ -137,6 +148,26 @@ impl Reactor {
         let sockets: Vec<Key> = self.datagrams.iter().map(|(key, _)| key).collect();
         for key in sockets {
             self.close_udp(key);
+        }
+    }
+
+    /// Accepts every connection waiting in port `key`'s queue (as far as its limits allow),
+    /// so they are served: closing a socket resets the connections still queued on it.
+    fn accept_queued(&mut self, key: Key) {
+        let mut accepted = 0;
+        while self.may_accept(key) {
+            match self.listeners.accept(key) {
+                Accepted::Connection(socket, peer) => {
+                    self.counters.connections_accepted += 1;
+                    accepted += 1;
+                    self.adopt(key, socket, peer);
+                }
+                Accepted::Skipped(_) => {}
+                Accepted::Done | Accepted::Starved(_) => break,
+            }
+        }
+        if accepted > 0 {
+            info!("accepted {accepted} connections waiting in the queue before closing it");
         }
     }
 
@@ -152,6 +183,35 @@ impl Reactor {
             self.lose_connection(ConnectionId(key));
         } else {
             self.call(key, |p, cx| p.shutdown_requested(cx));
+        }
+    }
+
+    /// Warns, once per process, that closing port `key` may reset connections: on Linux a
+    /// socket of a `SO_REUSEPORT` group that closes resets the connections completing their
+    /// handshake on it in that instant, unless `net.ipv4.tcp_migrate_req` is 1 (the kernel
+    /// then hands them to another socket of the group: another process's, in a restart).
+    fn warn_if_closing_resets(&self, key: Key) {
+        static WARNED: AtomicBool = AtomicBool::new(false);
+        let Some(ListenSocket::Tcp(socket)) = self.listeners.get(key).map(|l| &l.socket) else {
+            return;
+        };
+        let reuse_port = socket2::SockRef::from(socket).reuse_port().unwrap_or(false);
+        if !reuse_port || WARNED.load(Ordering::Relaxed) || migrates_requests() {
+            return;
+        }
+        WARNED.store(true, Ordering::Relaxed);
+        warn!(
+            "closing a SO_REUSEPORT socket: a connection completing its handshake on it right \
+             now is reset; set the sysctl net.ipv4.tcp_migrate_req=1 to have the kernel hand \
+             such connections to the port's other sockets"
+        );
+    }
+
+    /// A connection made during a shutdown (accepted from a queue, or its TLS handshake done)
+    /// is asked to close as soon as it is made.
+    pub(crate) fn made_while_draining(&mut self, key: Key) {
+        if self.shutdown.draining {
+            self.request_shutdown(key);
         }
     }
 
@@ -197,4 +257,10 @@ impl Reactor {
             self.timers.cancel(deadline);
         }
     }
+}
+
+/// Whether the kernel moves the connections queued on a closing `SO_REUSEPORT` socket to
+/// another socket of its group (`net.ipv4.tcp_migrate_req`, Linux 5.14 and later).
+fn migrates_requests() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_migrate_req").is_ok_and(|v| v.trim() == "1")
 }
