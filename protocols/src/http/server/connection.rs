@@ -70,6 +70,21 @@ pub struct HttpConnection<H: Handler> {
     closing: Closing,
     /// The client's EOF arrived: nothing more can be unread.
     read_ended: bool,
+    /// Where a graceful shutdown has got to on this connection.
+    draining: Draining,
+}
+
+/// A graceful shutdown's progress on one connection. A request the client has begun (or, on
+/// a connection that has had none yet, the first one, which the client connected to send)
+/// is read and answered, with `Connection: close`; nothing after it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Draining {
+    /// No shutdown.
+    No,
+    /// The next request head to arrive is the last one read.
+    ForLast,
+    /// The last request's head came: reading stops once its body is in.
+    Taken,
 }
 
 /// The read timeout running: which one, its call, and the later instant bytes have moved it
@@ -130,6 +145,7 @@ impl<H: Handler> HttpConnection<H> {
             stalled: false,
             closing: Closing::No,
             read_ended: false,
+            draining: Draining::No,
         }
     }
 
@@ -177,14 +193,19 @@ impl<H: Handler> HttpConnection<H> {
             handler: &*self.handler,
             pipeline: &pipeline,
             current: &mut self.current,
+            draining: &mut self.draining,
         };
         let max = self.config.max_pipelined;
         let high_water = self.config.write_buffer_limits.0;
-        let (mut stalled, mut backed_up) = (false, false);
+        let (mut stalled, mut backed_up, mut last_in) = (false, false, false);
         let mut events = self.decoder.feed(data);
         loop {
             let between = matches!(dispatch.current, Current::Idle);
             let closing = cx.is_closing() || pipeline.borrow().is_closing();
+            if between && *dispatch.draining == Draining::Taken {
+                last_in = !closing;
+                break;
+            }
             if between && (closing || pipeline.borrow().len() >= max) {
                 stalled = !closing;
                 break;
@@ -208,6 +229,10 @@ impl<H: Handler> HttpConnection<H> {
         }
         if pipeline.borrow().is_closing() {
             return self.begin_close(cx);
+        }
+        if last_in {
+            // A shutdown's last request is in: nothing more is read.
+            cx.pause_reading();
         }
         if stalled {
             self.stall(cx, &pipeline);
@@ -297,6 +322,7 @@ impl<H: Handler> HttpConnection<H> {
                     handler: &*self.handler,
                     pipeline: &pipeline,
                     current: &mut self.current,
+                    draining: &mut self.draining,
                 };
                 dispatch.refuse(cx, &HttpError::Timeout { what });
                 // The 408 must leave too: a client that does not take it is the send
@@ -415,6 +441,7 @@ struct Dispatch<'a, H> {
     handler: &'a H,
     pipeline: &'a SharedPipeline,
     current: &'a mut Current,
+    draining: &'a mut Draining,
 }
 
 impl<H: Handler> Dispatch<'_, H> {
@@ -452,6 +479,11 @@ impl<H: Handler> Dispatch<'_, H> {
     fn head(&mut self, cx: &mut Context<'_>, head: RequestHead) {
         let seq = self.pipeline.borrow_mut().push();
         let mut responder = Responder::new(self.pipeline.clone(), seq, Answering::new(&head));
+        if *self.draining == Draining::ForLast {
+            // A shutdown waited for this request: it is answered, and the connection closes.
+            responder.close_after();
+            *self.draining = Draining::Taken;
+        }
         let has_body = head.body != BodyKind::Length(0);
         let mode = self.handler.body_mode(&head);
         if head.expect_continue && !matches!(mode, BodyMode::Ignore) {
@@ -572,10 +604,14 @@ impl<H: Handler> Protocol for HttpConnection<H> {
         }
     }
 
-    /// A graceful shutdown: no new requests; the ones already received are answered, then
-    /// the connection closes (the reactor's shutdown timeout aborts what takes too long).
+    /// A graceful shutdown: the requests already received are answered, and so is one the
+    /// client has begun sending, or, on a connection that has had no request yet, its first
+    /// (the client connected to send it: closing first would fail it); the last response
+    /// says `Connection: close`, and nothing after it is read. A connection idle between
+    /// requests closes at once (a client's request crossing that close was never read, so
+    /// it may send it again). The reactor's shutdown timeout aborts what takes too long.
     fn shutdown_requested(&mut self, cx: &mut Context<'_>) {
-        if self.closing.has_begun() {
+        if self.closing.has_begun() || self.draining != Draining::No {
             // Already closing; a lingering close is bounded by its own limits and by the
             // shutdown's deadline.
             return;
@@ -584,6 +620,20 @@ impl<H: Handler> Protocol for HttpConnection<H> {
             cx.lose_connection();
             return;
         };
+        let first = pipeline.borrow().requests() == 0;
+        if !matches!(self.current, Current::Idle) {
+            // A body arriving: its request is the last one read.
+            self.draining = Draining::Taken;
+            pipeline.borrow_mut().close_when_done(cx.reactor());
+            return;
+        }
+        if (first || !self.decoder.is_idle()) && !self.read_ended {
+            // A head arriving, or a new connection's first request to come: read on until
+            // it is in. The idle or header timeout still bounds the wait.
+            self.draining = Draining::ForLast;
+            return;
+        }
+        self.draining = Draining::Taken;
         if self.pending_responses() == 0 && !self.may_have_unread_input(cx) {
             // Idle between requests, nothing unread: close at once (as a keep-alive timeout).
             self.closing = Closing::Closed;
@@ -593,13 +643,8 @@ impl<H: Handler> Protocol for HttpConnection<H> {
         cx.pause_reading();
         self.backed_up = false; // no new requests: reading stops for good
         self.stalled = false;
-        if matches!(self.current, Current::Idle) {
-            pipeline.borrow_mut().close_when_done(cx.reactor());
-            self.close_if_done(cx);
-        } else {
-            // A request still arriving: it will not be answered.
-            self.begin_close(cx);
-        }
+        pipeline.borrow_mut().close_when_done(cx.reactor());
+        self.close_if_done(cx);
     }
 
     fn connection_lost(&mut self, cx: &mut Context<'_>, reason: &DisconnectReason) {

@@ -146,6 +146,11 @@ impl Pipeline {
         self.front_seq + self.slots.len() as u64 - 1
     }
 
+    /// Requests the connection has had (each opened a slot), answered or not.
+    pub(super) fn requests(&self) -> u64 {
+        self.front_seq + self.slots.len() as u64
+    }
+
     /// Responses not yet complete and sent.
     pub(super) fn len(&self) -> usize {
         self.slots.len()

@@ -503,13 +503,15 @@ fn a_graceful_shutdown_answers_requests_in_flight_then_closes() {
     let mut server = HttpServer::new(router());
     let (mut test, client) = connect(&mut server);
     let idle = test.connect_from(&mut server).unwrap();
+    test.feed(&idle, b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
+    idle.take_written();
     test.feed(&client, b"GET /later HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(client.take_text(), "", "answered in a second");
     test.reactor().shutdown();
     test.run_pending();
     assert!(
         idle.is_closed(),
-        "a connection with nothing in flight closes at once"
+        "a connection idle between requests closes at once"
     );
     assert!(!client.is_closed(), "the one waiting for its answer stays");
     // A request arriving after the shutdown started is not read.
@@ -519,6 +521,79 @@ fn a_graceful_shutdown_answers_requests_in_flight_then_closes() {
     assert_eq!(bodies(&text), ["late"], "{text}");
     // The request sent after the shutdown began was not read: the close lingers.
     assert_closes(&mut test, &client);
+}
+
+/// The response in `text` says the connection closes after it.
+fn says_close(text: &str) -> bool {
+    text.to_ascii_lowercase()
+        .contains("\r\nconnection: close\r\n")
+}
+
+#[test]
+fn a_graceful_shutdown_answers_a_new_connection_s_first_request_then_closes() {
+    // The client connected to send a request: closing before it comes would fail it.
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    test.reactor().shutdown();
+    test.run_pending();
+    assert!(!client.is_closed(), "waits for the first request");
+    test.feed(
+        &client,
+        b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    let text = client.take_text();
+    assert_eq!(bodies(&text), ["Hello, World!"], "only the first: {text}");
+    assert!(says_close(&text), "{text}");
+    assert_closes(&mut test, &client);
+}
+
+#[test]
+fn a_graceful_shutdown_reads_and_answers_a_request_half_arrived() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    test.feed(&client, b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
+    client.take_written();
+    test.feed(&client, b"POST /echo HTTP/1.1\r\nHo");
+    test.reactor().shutdown();
+    test.run_pending();
+    assert!(!client.is_closed());
+    test.feed(&client, b"st: a\r\nContent-Length: 4\r\n\r\nab");
+    test.feed(&client, b"cd");
+    let text = client.take_text();
+    assert_eq!(bodies(&text), ["abcd"], "{text}");
+    assert!(says_close(&text), "{text}");
+}
+
+#[test]
+fn a_graceful_shutdown_answers_a_request_whose_body_is_arriving() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    test.feed(
+        &client,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nab",
+    );
+    test.reactor().shutdown();
+    test.run_pending();
+    test.feed(&client, b"cdefGET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
+    let text = client.take_text();
+    assert_eq!(
+        bodies(&text),
+        ["abcdef"],
+        "not the request after it: {text}"
+    );
+    assert_closes(&mut test, &client);
+}
+
+#[test]
+fn a_new_connection_that_sends_nothing_is_closed_by_the_shutdown_deadline() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    test.reactor().set_shutdown_timeout(Duration::from_secs(5));
+    test.reactor().shutdown();
+    test.advance(Duration::from_millis(4_999));
+    assert!(!client.is_closed());
+    test.advance(Duration::from_millis(1));
+    assert!(client.is_closed(), "the shutdown's deadline");
 }
 
 #[test]
