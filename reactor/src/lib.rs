@@ -101,6 +101,7 @@ mod shutdown;
 mod stream;
 mod systemd;
 mod table;
+pub mod task;
 pub mod testing;
 mod timers;
 pub mod tls;

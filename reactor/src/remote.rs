@@ -32,11 +32,13 @@ pub(crate) type Job = Box<dyn FnOnce() + Send>;
 pub(crate) struct Sent {
     pub(crate) calls: Vec<RemoteCall>,
     pub(crate) wakes: HashSet<Key>,
+    /// Tasks woken (each at most once until it is polled: its waker keeps a flag).
+    pub(crate) tasks: Vec<Key>,
 }
 
 impl Sent {
     fn is_empty(&self) -> bool {
-        self.calls.is_empty() && self.wakes.is_empty()
+        self.calls.is_empty() && self.wakes.is_empty() && self.tasks.is_empty()
     }
 }
 
@@ -76,8 +78,20 @@ impl Remote {
         std::mem::take(&mut *sent)
     }
 
+    /// Queues task `key` to be polled; wakes the reactor's poll only when asked to (a wake
+    /// from the reactor's own thread needs none: the turn looks at the queue before it polls
+    /// again).
+    pub(crate) fn send_task_wake(&self, key: Key, wake_poll: bool) -> Result<(), ReactorGone> {
+        self.send_with(|sent| sent.tasks.push(key), wake_poll)
+    }
+
     /// Queues something with `push` and wakes the reactor, unless it is gone.
     fn send(&self, push: impl FnOnce(&mut Sent)) -> Result<(), ReactorGone> {
+        self.send_with(push, true)
+    }
+
+    /// Queues something with `push` and, if `wake_poll`, wakes the reactor's poll.
+    fn send_with(&self, push: impl FnOnce(&mut Sent), wake_poll: bool) -> Result<(), ReactorGone> {
         let first = {
             let mut sent = self.sent();
             // Checked under the lock the reactor's drop takes: nothing slips in after it.
@@ -91,7 +105,7 @@ impl Remote {
         };
         // Push first, then wake (mio #1470). Wakes coalesce and the reactor takes everything
         // sent on each, so only the send that found the queue empty needs to wake it.
-        if first {
+        if first && wake_poll {
             if let Err(e) = self.waker.wake() {
                 error!("waking the reactor: {e}");
             }
@@ -179,6 +193,11 @@ impl fmt::Display for WorkPanicked {
 impl std::error::Error for WorkPanicked {}
 
 impl WorkPanicked {
+    /// The panic's message.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
     pub(crate) fn from_payload(payload: Box<dyn Any + Send>) -> WorkPanicked {
         let message = match payload.downcast::<String>() {
             Ok(message) => *message,

@@ -27,6 +27,7 @@ mod readers;
 mod settle_tests;
 mod sharing;
 mod shutdown;
+mod tasks;
 mod threads;
 mod timers;
 mod tls;
@@ -53,6 +54,7 @@ use crate::remote::{Threads, WAKER_TOKEN};
 use crate::shutdown::{Shutdown, Signals, SIGNAL_TOKEN};
 use crate::stream::Bits;
 use crate::table::{Key, Kind, Table};
+use crate::task::runner::Tasks;
 use crate::timers::Timers;
 use crate::timers::{Clock, ManualClock};
 use crate::udp::UdpEndpoint;
@@ -92,10 +94,15 @@ pub struct Reactor {
     in_turn: bool,
     /// The counters of [`metrics`](Reactor::metrics); its gauges are filled in there.
     counters: Metrics,
+    /// Async tasks.
+    tasks: Tasks,
 }
 
 impl Drop for Reactor {
     fn drop(&mut self) {
+        // Tasks first, in spawn order: a future's drop may still queue calls (dropped here
+        // unrun) but finds every socket and timer in place.
+        self.tasks.drop_all();
         self.threads.reactor_dropped();
     }
 }
@@ -151,6 +158,7 @@ impl Reactor {
             stop_requested: false,
             in_turn: false,
             counters: Metrics::default(),
+            tasks: Tasks::default(),
         })
     }
 
@@ -250,6 +258,7 @@ impl Reactor {
         self.report_failed_connects();
         self.run_due_timers();
         self.tell_woken();
+        self.run_tasks();
         self.settle_dirty();
         if self.shutdown.is_draining() {
             self.finish_shutdown_if_drained();
@@ -266,6 +275,7 @@ impl Reactor {
             || self.connections.any_dirty()
             || self.connections.any_woken()
             || self.threads.anything_sent()
+            || self.tasks.has_work()
             || self.stop_requested;
         if urgent {
             return Some(Duration::ZERO);

@@ -54,6 +54,7 @@ impl Reactor {
     /// Runs the calls other threads sent, in order, and queues the wakes they sent.
     pub(crate) fn run_remote_calls(&mut self) {
         let sent = self.threads.take_sent();
+        self.tasks.woken(sent.tasks);
         for key in sent.wakes {
             self.connections.wake(key);
         }

@@ -78,6 +78,11 @@ impl Timers {
         }
     }
 
+    /// The clock the timers follow.
+    pub(crate) fn clock(&self) -> Clock {
+        self.clock.clone()
+    }
+
     /// The current time on the reactor's clock.
     pub(crate) fn now(&self) -> Instant {
         self.clock.now()

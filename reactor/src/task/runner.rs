@@ -1,0 +1,191 @@
+//! The tasks part: the spawned futures, polled on the reactor's thread when woken, each at
+//! most once per wake; and what tasks queue for the reactor (calls, new tasks), which the
+//! reactor carries out after each poll.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use log::error;
+
+use super::join::{Completion, JoinError};
+use super::waker::TaskWaker;
+use crate::remote::{Remote, WorkPanicked};
+use crate::table::{Key, Table};
+use crate::Reactor;
+
+/// A call a task (or a future's drop) queued for the reactor.
+pub(crate) type LocalCall = Box<dyn FnOnce(&mut Reactor)>;
+
+/// A future as the reactor keeps it: its output goes to its slot.
+pub(crate) type TaskFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+/// A task not yet in the table: its future and its slot.
+pub(crate) struct NewTask {
+    pub(crate) future: TaskFuture,
+    pub(crate) completion: Rc<dyn Completion>,
+}
+
+/// What tasks and futures on the reactor's thread queue for it: shared by every
+/// [`LocalHandle`](super::LocalHandle).
+#[derive(Default)]
+pub(crate) struct LocalQueue {
+    pub(crate) calls: RefCell<VecDeque<LocalCall>>,
+    pub(crate) spawned: RefCell<Vec<NewTask>>,
+}
+
+impl LocalQueue {
+    /// Whether anything waits for the reactor.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.calls.borrow().is_empty() && self.spawned.borrow().is_empty()
+    }
+}
+
+/// A task in the table.
+struct Task {
+    future: TaskFuture,
+    completion: Rc<dyn Completion>,
+    waker: Arc<TaskWaker>,
+    waker_std: Waker,
+    /// Spawn order: tasks still pending when the reactor is dropped go in this order.
+    seq: u64,
+}
+
+/// The tasks part.
+pub(crate) struct Tasks {
+    table: Table<Task>,
+    /// Tasks to poll this turn (new ones, and those woken).
+    run_queue: VecDeque<Key>,
+    pub(crate) local: Rc<LocalQueue>,
+    next_seq: u64,
+}
+
+impl Default for Tasks {
+    fn default() -> Self {
+        Tasks {
+            table: Table::default(),
+            run_queue: VecDeque::new(),
+            local: Rc::new(LocalQueue::default()),
+            next_seq: 0,
+        }
+    }
+}
+
+/// How one poll of a task went.
+pub(crate) enum Polled {
+    /// The task is not done; it waits for a wake.
+    Pending,
+    /// The task is done (or ended by a panic or an abort): it left the table.
+    Ended,
+}
+
+impl Tasks {
+    /// Whether a task waits to be polled or a call waits to be run.
+    pub(crate) fn has_work(&self) -> bool {
+        !self.run_queue.is_empty() || !self.local.is_empty()
+    }
+
+    /// Tasks alive.
+    pub(crate) fn len(&self) -> usize {
+        self.table.iter().count()
+    }
+
+    /// Puts a new task in the table and queues its first poll.
+    pub(crate) fn insert(&mut self, task: NewTask, remote: &Arc<Remote>) {
+        let Ok(key) = self.table.next_key() else {
+            error!("too many tasks: a task was dropped unpolled");
+            task.completion.ended(JoinError::cancelled());
+            return;
+        };
+        let waker = TaskWaker::new(key, remote.clone());
+        let waker_std = waker.waker();
+        task.completion.set_task_waker(&waker_std);
+        self.next_seq += 1;
+        self.table.insert_at(
+            key,
+            Task {
+                future: task.future,
+                completion: task.completion,
+                waker,
+                waker_std,
+                seq: self.next_seq,
+            },
+        );
+        self.run_queue.push_back(key);
+    }
+
+    /// Queues the tasks woken (stale keys are skipped when polled).
+    pub(crate) fn woken(&mut self, keys: Vec<Key>) {
+        self.run_queue.extend(keys);
+    }
+
+    /// The tasks queued now: those woken while they run wait for the next round.
+    pub(crate) fn take_queued(&mut self) -> VecDeque<Key> {
+        std::mem::take(&mut self.run_queue)
+    }
+
+    /// Puts `key` and then `rest` back at the front of the run queue, in that order.
+    pub(crate) fn requeue_front(&mut self, mut rest: VecDeque<Key>, key: Key) {
+        rest.push_front(key);
+        rest.extend(self.run_queue.drain(..));
+        self.run_queue = rest;
+    }
+
+    /// Polls task `key` once (if it is still there), catching a panic.
+    pub(crate) fn poll(&mut self, key: Key) -> Polled {
+        let Some(task) = self.table.get_mut(key) else {
+            return Polled::Pending;
+        };
+        // Cleared before the poll: a wake during it queues the task again.
+        task.waker.queued.store(false, Ordering::Release);
+        if task.completion.abort_requested() {
+            return self.end(key, JoinError::cancelled());
+        }
+        let mut cx = Context::from_waker(&task.waker_std);
+        let future = task.future.as_mut();
+        match catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))) {
+            Ok(Poll::Pending) => Polled::Pending,
+            Ok(Poll::Ready(())) => {
+                self.table.remove(key);
+                Polled::Ended
+            }
+            Err(payload) => {
+                let message = WorkPanicked::from_payload(payload).message().to_string();
+                error!("a task panicked: {message}");
+                self.end(key, JoinError::panicked(message))
+            }
+        }
+    }
+
+    /// Drops task `key`, its handle told why.
+    fn end(&mut self, key: Key, error: JoinError) -> Polled {
+        if let Some(task) = self.table.remove(key) {
+            let completion = task.completion.clone();
+            drop(task); // the future's own drop runs first
+            completion.ended(error);
+        }
+        Polled::Ended
+    }
+
+    /// Drops every task, in the order they were spawned; their handles say cancelled.
+    pub(crate) fn drop_all(&mut self) {
+        let mut keys: Vec<(u64, Key)> = self.table.iter().map(|(k, t)| (t.seq, k)).collect();
+        keys.sort_unstable_by_key(|(seq, _)| *seq);
+        for (_, key) in keys {
+            self.end(key, JoinError::cancelled());
+        }
+        self.local.calls.borrow_mut().clear();
+        let spawned = std::mem::take(&mut *self.local.spawned.borrow_mut());
+        for task in spawned {
+            let completion = task.completion.clone();
+            drop(task);
+            completion.ended(JoinError::cancelled());
+        }
+    }
+}
