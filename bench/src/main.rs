@@ -15,6 +15,8 @@
 //!          with plain-TCP references (not in "all"): `tls [--rounds N (7)] [--bytes N (1G)]
 //!          [--clients N (10)] [--handshakes N (5000)] [--loads throughput,handshake]
 //!          [--servers torsion,tokio-rustls,torsion-tcp,tokio-tcp] [--external NAME=COMMAND]...`
+//!   tasks  async tasks spawned and woken, torsion against tokio's current-thread runtime
+//!          (not in "all"): `tasks [--rounds N (7)] [--tasks N (200000)] [--wakes N (1000000)]`
 //!   static a 1 MiB and a 4 KiB file from torsion's StaticFiles against nginx (one worker,
 //!          sendfile on), under wrk (not in "all"): `static [--duration S (5)]
 //!          [--connections N (50)] [--threads N (1)] [--rounds N (5)]`
@@ -59,6 +61,7 @@ mod multicore;
 mod servers;
 mod static_files;
 mod stats;
+mod tasks;
 mod timers;
 mod tls;
 
@@ -94,6 +97,8 @@ enum Command {
     Tls(tls::TlsConfig),
     /// The static-files benchmark against nginx (`src/static_files.rs`).
     Static(static_files::StaticConfig),
+    /// Async tasks against tokio's current-thread runtime (`src/tasks.rs`).
+    Tasks(tasks::TasksConfig),
     /// Hidden: one idle measurement, in a process of its own.
     IdleServer {
         kind: ServerKind,
@@ -122,7 +127,8 @@ const USAGE: &str = "usage: torsion-bench [echo|idle|timers] [--rounds N] [--mes
        torsion-bench tls [--rounds N] [--bytes N] [--clients N] [--handshakes N] \
                      [--loads throughput,handshake] [--servers torsion,tokio-rustls,torsion-tcp,tokio-tcp|none] \
                      [--external NAME=COMMAND]...
-       torsion-bench static [--duration S] [--connections N] [--threads N] [--rounds N]";
+       torsion-bench static [--duration S] [--connections N] [--threads N] [--rounds N]
+       torsion-bench tasks [--rounds N] [--tasks N] [--wakes N]";
 
 /// Parses a number argument, at least `min`.
 fn number<T: std::str::FromStr + PartialOrd>(
@@ -156,6 +162,9 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
             }
             _ => Err("serve-http: expected hyper|hyper-flush and a loopback address".into()),
         };
+    }
+    if args.first().map(String::as_str) == Some("tasks") {
+        return tasks::parse(args.into_iter().skip(1)).map(Command::Tasks);
     }
     if args.first().map(String::as_str) == Some("static") {
         return static_files::parse(args.into_iter().skip(1)).map(Command::Static);
@@ -277,6 +286,10 @@ fn main() -> ExitCode {
         Command::Http(config) => http::run(&config),
         Command::Tls(config) => tls::run(&config),
         Command::Static(config) => static_files::run(&config),
+        Command::Tasks(config) => {
+            tasks::run(&config);
+            Ok(())
+        }
         Command::IdleServer { kind, connections } => idle::serve_and_measure(kind, connections),
         Command::Hold { addr, count } => idle::hold_connections(addr, count),
         Command::ServeHttp { kind, addr } => http::serve_process(kind, addr),

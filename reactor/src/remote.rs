@@ -78,20 +78,13 @@ impl Remote {
         std::mem::take(&mut *sent)
     }
 
-    /// Queues task `key` to be polled; wakes the reactor's poll only when asked to (a wake
-    /// from the reactor's own thread needs none: the turn looks at the queue before it polls
-    /// again).
-    pub(crate) fn send_task_wake(&self, key: Key, wake_poll: bool) -> Result<(), ReactorGone> {
-        self.send_with(|sent| sent.tasks.push(key), wake_poll)
+    /// Queues task `key` to be polled (woken from another thread).
+    pub(crate) fn send_task_wake(&self, key: Key) -> Result<(), ReactorGone> {
+        self.send(|sent| sent.tasks.push(key))
     }
 
     /// Queues something with `push` and wakes the reactor, unless it is gone.
     fn send(&self, push: impl FnOnce(&mut Sent)) -> Result<(), ReactorGone> {
-        self.send_with(push, true)
-    }
-
-    /// Queues something with `push` and, if `wake_poll`, wakes the reactor's poll.
-    fn send_with(&self, push: impl FnOnce(&mut Sent), wake_poll: bool) -> Result<(), ReactorGone> {
         let first = {
             let mut sent = self.sent();
             // Checked under the lock the reactor's drop takes: nothing slips in after it.
@@ -105,7 +98,7 @@ impl Remote {
         };
         // Push first, then wake (mio #1470). Wakes coalesce and the reactor takes everything
         // sent on each, so only the send that found the queue empty needs to wake it.
-        if first && wake_poll {
+        if first {
             if let Err(e) = self.waker.wake() {
                 error!("waking the reactor: {e}");
             }

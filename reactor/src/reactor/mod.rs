@@ -140,6 +140,7 @@ impl Reactor {
     fn with_clock_source(clock: Clock) -> io::Result<Reactor> {
         let poll = Poll::new()?;
         let threads = Threads::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
+        let tasks = Tasks::new(&threads.remote);
         Ok(Reactor {
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
@@ -158,7 +159,7 @@ impl Reactor {
             stop_requested: false,
             in_turn: false,
             counters: Metrics::default(),
-            tasks: Tasks::default(),
+            tasks,
         })
     }
 

@@ -42,18 +42,21 @@ impl Reactor {
     /// one awaits) are polled in the same turn, up to [`TASK_POLLS_PER_TURN`] polls, so a task
     /// that keeps waking itself cannot hold the loop away from I/O.
     pub(crate) fn run_tasks(&mut self) {
+        if self.threads.anything_sent() {
+            self.run_remote_calls();
+        }
+        if !self.tasks.has_work() {
+            return;
+        }
         let mut budget = TASK_POLLS_PER_TURN;
         loop {
             if self.threads.anything_sent() {
                 self.run_remote_calls();
             }
-            if !self.tasks.has_work() {
-                return;
-            }
             self.run_local_calls();
             let mut queued = self.tasks.take_queued();
             if queued.is_empty() {
-                return;
+                return self.tasks.give_back(queued);
             }
             while let Some(key) = queued.pop_front() {
                 if budget == 0 {
@@ -64,6 +67,7 @@ impl Reactor {
                     Polled::Pending | Polled::Ended => self.run_local_calls(),
                 }
             }
+            self.tasks.give_back(queued);
         }
     }
 

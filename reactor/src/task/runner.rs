@@ -15,7 +15,7 @@ use std::task::{Context, Poll, Waker};
 use log::error;
 
 use super::join::{Completion, JoinError};
-use super::waker::TaskWaker;
+use super::waker::{any_woken_here, reactor_id, take_woken_here, TaskWaker};
 use crate::remote::{Remote, WorkPanicked};
 use crate::table::{Key, Table};
 use crate::Reactor;
@@ -62,19 +62,12 @@ pub(crate) struct Tasks {
     table: Table<Task>,
     /// Tasks to poll this turn (new ones, and those woken).
     run_queue: VecDeque<Key>,
+    /// The buffer of the round being polled, kept between rounds (no allocation per round).
+    spare: VecDeque<Key>,
     pub(crate) local: Rc<LocalQueue>,
     next_seq: u64,
-}
-
-impl Default for Tasks {
-    fn default() -> Self {
-        Tasks {
-            table: Table::default(),
-            run_queue: VecDeque::new(),
-            local: Rc::new(LocalQueue::default()),
-            next_seq: 0,
-        }
-    }
+    /// The reactor's id, as wakes on its thread name it.
+    reactor: usize,
 }
 
 /// How one poll of a task went.
@@ -86,9 +79,21 @@ pub(crate) enum Polled {
 }
 
 impl Tasks {
+    /// The tasks of the reactor that `remote` belongs to.
+    pub(crate) fn new(remote: &Arc<Remote>) -> Tasks {
+        Tasks {
+            table: Table::default(),
+            run_queue: VecDeque::new(),
+            spare: VecDeque::new(),
+            local: Rc::new(LocalQueue::default()),
+            next_seq: 0,
+            reactor: reactor_id(remote),
+        }
+    }
+
     /// Whether a task waits to be polled or a call waits to be run.
     pub(crate) fn has_work(&self) -> bool {
-        !self.run_queue.is_empty() || !self.local.is_empty()
+        !self.run_queue.is_empty() || !self.local.is_empty() || any_woken_here(self.reactor)
     }
 
     /// Tasks alive.
@@ -125,16 +130,28 @@ impl Tasks {
         self.run_queue.extend(keys);
     }
 
-    /// The tasks queued now: those woken while they run wait for the next round.
+    /// The tasks queued now (with those woken on this thread): those woken while they run
+    /// wait for the next round.
     pub(crate) fn take_queued(&mut self) -> VecDeque<Key> {
-        std::mem::take(&mut self.run_queue)
+        take_woken_here(self.reactor, &mut self.run_queue);
+        let spare = std::mem::take(&mut self.spare);
+        std::mem::replace(&mut self.run_queue, spare)
+    }
+
+    /// The round's buffer back, emptied, for the next round.
+    pub(crate) fn give_back(&mut self, mut round: VecDeque<Key>) {
+        round.clear();
+        if round.capacity() > self.spare.capacity() {
+            self.spare = round;
+        }
     }
 
     /// Puts `key` and then `rest` back at the front of the run queue, in that order.
     pub(crate) fn requeue_front(&mut self, mut rest: VecDeque<Key>, key: Key) {
         rest.push_front(key);
-        rest.extend(self.run_queue.drain(..));
-        self.run_queue = rest;
+        rest.append(&mut self.run_queue);
+        let emptied = std::mem::replace(&mut self.run_queue, rest);
+        self.give_back(emptied);
     }
 
     /// Polls task `key` once (if it is still there), catching a panic.
@@ -181,6 +198,7 @@ impl Tasks {
             self.end(key, JoinError::cancelled());
         }
         self.local.calls.borrow_mut().clear();
+        take_woken_here(self.reactor, &mut VecDeque::new());
         let spawned = std::mem::take(&mut *self.local.spawned.borrow_mut());
         for task in spawned {
             let completion = task.completion.clone();

@@ -1,8 +1,11 @@
 //! A task's [`Waker`]: marks the task ready on its reactor, from any thread. On the reactor's
-//! own thread (a protocol callback waking the task that waits for its bytes, the common case)
-//! it only queues the task; from another thread it also wakes the reactor's poll, as
+//! own thread (a protocol callback waking the task that waits for its bytes, another task,
+//! the common case) it only queues the task in a per-thread list; from another thread it
+//! goes through the reactor's handle and wakes its poll, as
 //! [`ReactorHandle::wake`](crate::ReactorHandle::wake) does for a connection.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Wake, Waker};
@@ -11,10 +14,41 @@ use std::thread::{self, ThreadId};
 use crate::remote::Remote;
 use crate::table::Key;
 
+thread_local! {
+    /// This thread's id, read without `thread::current()`'s reference count.
+    static THIS_THREAD: ThreadId = thread::current().id();
+    /// Tasks woken on this thread, with the id of their reactor: a wake from the reactor's
+    /// own thread takes no lock and no system call.
+    static WOKEN_HERE: RefCell<Vec<(usize, Key)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The id of the reactor that `remote` belongs to, as the wakes on its thread name it.
+pub(crate) fn reactor_id(remote: &Arc<Remote>) -> usize {
+    Arc::as_ptr(remote) as usize
+}
+
+/// Moves the tasks of reactor `id` woken on this thread into `into`.
+pub(crate) fn take_woken_here(id: usize, into: &mut VecDeque<Key>) {
+    WOKEN_HERE.with_borrow_mut(|woken| {
+        woken.retain(|&(reactor, key)| {
+            if reactor == id {
+                into.push_back(key);
+            }
+            reactor != id
+        });
+    });
+}
+
+/// Whether a task of reactor `id` was woken on this thread and not yet taken.
+pub(crate) fn any_woken_here(id: usize) -> bool {
+    WOKEN_HERE.with_borrow(|woken| woken.iter().any(|&(reactor, _)| reactor == id))
+}
+
 /// What a task's waker holds.
 pub(crate) struct TaskWaker {
     key: Key,
     remote: Arc<Remote>,
+    reactor: usize,
     reactor_thread: ThreadId,
     /// Queued and not yet polled: later wakes add nothing (a task is queued at most once).
     pub(crate) queued: AtomicBool,
@@ -25,8 +59,9 @@ impl TaskWaker {
     pub(crate) fn new(key: Key, remote: Arc<Remote>) -> Arc<TaskWaker> {
         Arc::new(TaskWaker {
             key,
+            reactor: reactor_id(&remote),
             remote,
-            reactor_thread: thread::current().id(),
+            reactor_thread: THIS_THREAD.with(|id| *id),
             queued: AtomicBool::new(true),
         })
     }
@@ -46,8 +81,13 @@ impl Wake for TaskWaker {
         if self.queued.swap(true, Ordering::AcqRel) {
             return;
         }
-        let from_another_thread = thread::current().id() != self.reactor_thread;
+        if THIS_THREAD.with(|id| *id) == self.reactor_thread {
+            // The reactor looks at this queue before it polls again (and while it runs
+            // tasks): nothing to wake it from.
+            WOKEN_HERE.with_borrow_mut(|woken| woken.push((self.reactor, self.key)));
+            return;
+        }
         // A reactor that is gone drops its tasks: nothing is left to wake.
-        let _ = self.remote.send_task_wake(self.key, from_another_thread);
+        let _ = self.remote.send_task_wake(self.key);
     }
 }
