@@ -81,3 +81,44 @@ fn open_connections_and_queued_bytes_are_read_at_the_snapshot() {
     assert_eq!(metrics.bytes_received, 4);
     assert_eq!(metrics.bytes_sent, 0);
 }
+
+/// Takes a snapshot from inside `data_received` (as `GET /metrics` does), after echoing.
+struct SnapshotAfterEcho(Rc<Cell<Option<Metrics>>>);
+
+impl Protocol for SnapshotAfterEcho {
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        cx.write(data);
+        self.0.set(Some(cx.reactor().metrics()));
+    }
+}
+
+#[test]
+fn a_snapshot_inside_a_callback_counts_the_read_in_progress() {
+    let mut test = torsion::testing::TestReactor::new();
+    let inside = Rc::new(Cell::new(None));
+    let conn = test.connect(SnapshotAfterEcho(inside.clone()));
+    test.feed(&conn, b"ping");
+    let inside = inside.get().expect("data_received ran");
+    assert_eq!((inside.reads, inside.bytes_received), (1, 4));
+    // The echo is queued, not yet sent: the flush comes after the callbacks of the turn.
+    assert_eq!(
+        (inside.bytes_queued, inside.writes, inside.bytes_sent),
+        (4, 0, 0)
+    );
+    let after = test.reactor().metrics();
+    assert_eq!(
+        (after.bytes_queued, after.writes, after.bytes_sent),
+        (0, 1, 4)
+    );
+    assert_eq!(conn.take_written(), b"ping");
+}
+
+#[test]
+fn turns_count_each_iterate_and_events_only_readiness() {
+    let mut reactor = Reactor::new().unwrap();
+    for _ in 0..3 {
+        reactor.iterate(Duration::ZERO).unwrap();
+    }
+    let metrics = reactor.metrics();
+    assert_eq!((metrics.turns, metrics.events), (3, 0), "{metrics:?}");
+}

@@ -3,8 +3,10 @@
 //!
 //! The counters are plain integers the reactor bumps where the events already are (a turn,
 //! a dispatched event, an accept, a read handed to a protocol, a flush that sent bytes, a
-//! timer fired): no atomics, no locks. The gauges (connections open, bytes queued) are read
-//! off the connection table when the snapshot is taken.
+//! timer fired): no atomics, no locks, one instruction each where it changes (six per echoed
+//! message, about half a percent of the reactor's user-space instructions). The gauges
+//! (connections open, bytes queued) are read off the connection table when the snapshot is
+//! taken, so the hot path never maintains them.
 
 use std::fmt::Write;
 use std::iter::Sum;

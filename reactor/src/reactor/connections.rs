@@ -219,6 +219,9 @@ impl Reactor {
             }
             match input {
                 Ok(Input::Data(n)) => {
+                    // Counted before the callback, so a snapshot taken in it includes this
+                    // read. One `inc` and one `add` to memory: counting in locals stored
+                    // after the loop would cost as many instructions and miss the snapshot.
                     self.counters.reads += 1;
                     self.counters.bytes_received += n as u64;
                     self.call(key, |p, cx| p.data_received(cx, &buf[..n]));
