@@ -51,6 +51,9 @@ pub(crate) struct Remote {
     pending: AtomicBool,
     /// Set when the reactor is dropped: calls sent after that would never run.
     gone: AtomicBool,
+    /// A task was woken on the reactor's own thread (into that thread's list): the flag a
+    /// turn reads instead of the list.
+    tasks_woken_here: AtomicBool,
 }
 
 impl Remote {
@@ -60,6 +63,7 @@ impl Remote {
             waker,
             pending: AtomicBool::new(false),
             gone: AtomicBool::new(false),
+            tasks_woken_here: AtomicBool::new(false),
         })
     }
 
@@ -76,6 +80,21 @@ impl Remote {
         let mut sent = self.sent();
         self.pending.store(false, Ordering::Relaxed);
         std::mem::take(&mut *sent)
+    }
+
+    /// Notes that a task was woken on the reactor's thread.
+    pub(crate) fn mark_woken_here(&self) {
+        self.tasks_woken_here.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a task was woken on the reactor's thread since the flag was last taken.
+    pub(crate) fn woken_here(&self) -> bool {
+        self.tasks_woken_here.load(Ordering::Relaxed)
+    }
+
+    /// Takes the flag of [`woken_here`](Remote::woken_here).
+    pub(crate) fn take_woken_here_flag(&self) -> bool {
+        self.tasks_woken_here.swap(false, Ordering::Relaxed)
     }
 
     /// Queues task `key` to be polled (woken from another thread).

@@ -71,7 +71,9 @@ const EVENTS_CAPACITY: usize = 1024;
 /// factory without calling them.
 pub struct Reactor {
     poll: Poll,
-    events: Events,
+    /// Taken out for the dispatch (which needs `&mut self`) and put back: an `Option`, so
+    /// no placeholder is built and dropped each turn.
+    events: Option<Events>,
     connections: Connections,
     listeners: Listeners,
     /// Connections counted against ports' limits and the cap on TLS handshakes.
@@ -143,7 +145,7 @@ impl Reactor {
         let tasks = Tasks::new(&threads.remote);
         Ok(Reactor {
             poll,
-            events: Events::with_capacity(EVENTS_CAPACITY),
+            events: Some(Events::with_capacity(EVENTS_CAPACITY)),
             connections: Connections::default(),
             listeners: Listeners::default(),
             admissions: Admissions::default(),
@@ -241,7 +243,10 @@ impl Reactor {
         self.settle_dirty();
         let carried_over = self.ready.len();
         let timeout = self.poll_timeout(timeout);
-        let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        let mut events = self
+            .events
+            .take()
+            .unwrap_or_else(|| Events::with_capacity(EVENTS_CAPACITY));
         let polled = match self.poll.poll(&mut events, timeout) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
             other => other,
@@ -253,7 +258,7 @@ impl Reactor {
                 self.dispatch(event);
             }
         }
-        self.events = events;
+        self.events = Some(events);
         polled?;
         self.run_ready(carried_over);
         self.report_failed_connects();

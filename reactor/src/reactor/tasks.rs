@@ -74,13 +74,13 @@ impl Reactor {
     /// Runs the calls tasks queued and adopts the tasks they spawned.
     fn run_local_calls(&mut self) {
         loop {
-            let call = self.tasks.local.calls.borrow_mut().pop_front();
+            let call = self.tasks.local.pop_call();
             match call {
                 Some(call) => call(self),
                 None => break,
             }
         }
-        let spawned = std::mem::take(&mut *self.tasks.local.spawned.borrow_mut());
+        let spawned = self.tasks.local.take_spawned();
         for task in spawned {
             self.tasks.insert(task, &self.threads.remote);
         }

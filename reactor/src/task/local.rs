@@ -50,7 +50,7 @@ impl LocalHandle {
         F::Output: 'static,
     {
         let (task, handle) = new_task(future);
-        self.queue.spawned.borrow_mut().push(task);
+        self.queue.push_task(task);
         handle
     }
 
@@ -72,7 +72,7 @@ impl LocalHandle {
     /// Queues `f` to run with the reactor once the current task yields, without waiting for
     /// it: for what must happen but needs no answer (a write, a cancel from a `Drop`).
     pub fn defer(&self, f: impl FnOnce(&mut Reactor) + 'static) {
-        self.queue.calls.borrow_mut().push_back(Box::new(f));
+        self.queue.push_call(Box::new(f));
     }
 
     /// The reactor's time (its manual clock under test).
@@ -176,9 +176,7 @@ impl<R: 'static> Future for CallResult<R> {
         if let Some(f) = self.f.take() {
             let result = self.result.clone();
             self.queue
-                .calls
-                .borrow_mut()
-                .push_back(Box::new(move |reactor| result.set(f(reactor))));
+                .push_call(Box::new(move |reactor| result.set(f(reactor))));
         }
         Poll::Pending
     }

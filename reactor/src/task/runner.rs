@@ -2,7 +2,7 @@
 //! most once per wake; and what tasks queue for the reactor (calls, new tasks), which the
 //! reactor carries out after each poll.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -15,7 +15,7 @@ use std::task::{Context, Poll, Waker};
 use log::error;
 
 use super::join::{Completion, JoinError};
-use super::waker::{any_woken_here, reactor_id, take_woken_here, TaskWaker};
+use super::waker::{reactor_id, take_woken_here, TaskWaker};
 use crate::remote::{Remote, WorkPanicked};
 use crate::table::{Key, Table};
 use crate::Reactor;
@@ -36,14 +36,46 @@ pub(crate) struct NewTask {
 /// [`LocalHandle`](super::LocalHandle).
 #[derive(Default)]
 pub(crate) struct LocalQueue {
-    pub(crate) calls: RefCell<VecDeque<LocalCall>>,
-    pub(crate) spawned: RefCell<Vec<NewTask>>,
+    calls: RefCell<VecDeque<LocalCall>>,
+    spawned: RefCell<Vec<NewTask>>,
+    /// Something was queued since the reactor last emptied the queue: the one flag a turn
+    /// without tasks reads.
+    pending: Cell<bool>,
 }
 
 impl LocalQueue {
     /// Whether anything waits for the reactor.
     pub(crate) fn is_empty(&self) -> bool {
-        self.calls.borrow().is_empty() && self.spawned.borrow().is_empty()
+        !self.pending.get()
+    }
+
+    /// Queues a call for the reactor.
+    pub(crate) fn push_call(&self, call: LocalCall) {
+        self.calls.borrow_mut().push_back(call);
+        self.pending.set(true);
+    }
+
+    /// Queues a new task for the reactor to adopt.
+    pub(crate) fn push_task(&self, task: NewTask) {
+        self.spawned.borrow_mut().push(task);
+        self.pending.set(true);
+    }
+
+    /// The next call queued.
+    pub(crate) fn pop_call(&self) -> Option<LocalCall> {
+        self.calls.borrow_mut().pop_front()
+    }
+
+    /// The tasks spawned since the last look; the queue is then empty (the calls were
+    /// popped before), so its flag goes down.
+    pub(crate) fn take_spawned(&self) -> Vec<NewTask> {
+        self.pending.set(false);
+        std::mem::take(&mut *self.spawned.borrow_mut())
+    }
+
+    /// Drops every queued call.
+    fn clear_calls(&self) {
+        self.calls.borrow_mut().clear();
     }
 }
 
@@ -68,6 +100,7 @@ pub(crate) struct Tasks {
     next_seq: u64,
     /// The reactor's id, as wakes on its thread name it.
     reactor: usize,
+    remote: Arc<Remote>,
 }
 
 /// How one poll of a task went.
@@ -88,12 +121,13 @@ impl Tasks {
             local: Rc::new(LocalQueue::default()),
             next_seq: 0,
             reactor: reactor_id(remote),
+            remote: remote.clone(),
         }
     }
 
     /// Whether a task waits to be polled or a call waits to be run.
     pub(crate) fn has_work(&self) -> bool {
-        !self.run_queue.is_empty() || !self.local.is_empty() || any_woken_here(self.reactor)
+        !self.run_queue.is_empty() || !self.local.is_empty() || self.remote.woken_here()
     }
 
     /// Tasks alive.
@@ -133,7 +167,9 @@ impl Tasks {
     /// The tasks queued now (with those woken on this thread): those woken while they run
     /// wait for the next round.
     pub(crate) fn take_queued(&mut self) -> VecDeque<Key> {
-        take_woken_here(self.reactor, &mut self.run_queue);
+        if self.remote.take_woken_here_flag() {
+            take_woken_here(self.reactor, &mut self.run_queue);
+        }
         let spare = std::mem::take(&mut self.spare);
         std::mem::replace(&mut self.run_queue, spare)
     }
@@ -197,9 +233,9 @@ impl Tasks {
         for (_, key) in keys {
             self.end(key, JoinError::cancelled());
         }
-        self.local.calls.borrow_mut().clear();
+        self.local.clear_calls();
         take_woken_here(self.reactor, &mut VecDeque::new());
-        let spawned = std::mem::take(&mut *self.local.spawned.borrow_mut());
+        let spawned = self.local.take_spawned();
         for task in spawned {
             let completion = task.completion.clone();
             drop(task);

@@ -39,11 +39,6 @@ pub(crate) fn take_woken_here(id: usize, into: &mut VecDeque<Key>) {
     });
 }
 
-/// Whether a task of reactor `id` was woken on this thread and not yet taken.
-pub(crate) fn any_woken_here(id: usize) -> bool {
-    WOKEN_HERE.with_borrow(|woken| woken.iter().any(|&(reactor, _)| reactor == id))
-}
-
 /// What a task's waker holds.
 pub(crate) struct TaskWaker {
     key: Key,
@@ -85,6 +80,7 @@ impl Wake for TaskWaker {
             // The reactor looks at this queue before it polls again (and while it runs
             // tasks): nothing to wake it from.
             WOKEN_HERE.with_borrow_mut(|woken| woken.push((self.reactor, self.key)));
+            self.remote.mark_woken_here();
             return;
         }
         // A reactor that is gone drops its tasks: nothing is left to wake.
