@@ -92,9 +92,14 @@ impl Remote {
         self.tasks_woken_here.load(Ordering::Relaxed)
     }
 
-    /// Takes the flag of [`woken_here`](Remote::woken_here).
+    /// Takes the flag of [`woken_here`](Remote::woken_here). Only the reactor's thread sets
+    /// and takes it, so a load and a store do (no locked exchange).
     pub(crate) fn take_woken_here_flag(&self) -> bool {
-        self.tasks_woken_here.swap(false, Ordering::Relaxed)
+        let woken = self.tasks_woken_here.load(Ordering::Relaxed);
+        if woken {
+            self.tasks_woken_here.store(false, Ordering::Relaxed);
+        }
+        woken
     }
 
     /// Queues task `key` to be polled (woken from another thread).

@@ -73,6 +73,9 @@ impl Reactor {
 
     /// Runs the calls tasks queued and adopts the tasks they spawned.
     fn run_local_calls(&mut self) {
+        if self.tasks.local.is_empty() {
+            return;
+        }
         loop {
             let call = self.tasks.local.pop_call();
             match call {

@@ -14,12 +14,20 @@ use std::thread::{self, ThreadId};
 use crate::remote::Remote;
 use crate::table::Key;
 
-thread_local! {
+/// Per thread: its id, and the tasks woken on it with the id of their reactor (a wake from
+/// the reactor's own thread takes no lock and no system call). One thread-local, so a wake
+/// reads one.
+struct Here {
     /// This thread's id, read without `thread::current()`'s reference count.
-    static THIS_THREAD: ThreadId = thread::current().id();
-    /// Tasks woken on this thread, with the id of their reactor: a wake from the reactor's
-    /// own thread takes no lock and no system call.
-    static WOKEN_HERE: RefCell<Vec<(usize, Key)>> = const { RefCell::new(Vec::new()) };
+    thread: ThreadId,
+    woken: RefCell<Vec<(usize, Key)>>,
+}
+
+thread_local! {
+    static HERE: Here = Here {
+        thread: thread::current().id(),
+        woken: RefCell::new(Vec::new()),
+    };
 }
 
 /// The id of the reactor that `remote` belongs to, as the wakes on its thread name it.
@@ -29,8 +37,8 @@ pub(crate) fn reactor_id(remote: &Arc<Remote>) -> usize {
 
 /// Moves the tasks of reactor `id` woken on this thread into `into`.
 pub(crate) fn take_woken_here(id: usize, into: &mut VecDeque<Key>) {
-    WOKEN_HERE.with_borrow_mut(|woken| {
-        woken.retain(|&(reactor, key)| {
+    HERE.with(|here| {
+        here.woken.borrow_mut().retain(|&(reactor, key)| {
             if reactor == id {
                 into.push_back(key);
             }
@@ -56,7 +64,7 @@ impl TaskWaker {
             key,
             reactor: reactor_id(&remote),
             remote,
-            reactor_thread: THIS_THREAD.with(|id| *id),
+            reactor_thread: HERE.with(|here| here.thread),
             queued: AtomicBool::new(true),
         })
     }
@@ -76,10 +84,16 @@ impl Wake for TaskWaker {
         if self.queued.swap(true, Ordering::AcqRel) {
             return;
         }
-        if THIS_THREAD.with(|id| *id) == self.reactor_thread {
-            // The reactor looks at this queue before it polls again (and while it runs
+        let here = HERE.with(|here| {
+            if here.thread != self.reactor_thread {
+                return false;
+            }
+            // The reactor looks at this list before it polls again (and while it runs
             // tasks): nothing to wake it from.
-            WOKEN_HERE.with_borrow_mut(|woken| woken.push((self.reactor, self.key)));
+            here.woken.borrow_mut().push((self.reactor, self.key));
+            true
+        });
+        if here {
             self.remote.mark_woken_here();
             return;
         }
