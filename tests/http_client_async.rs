@@ -1,11 +1,12 @@
 //! The HTTP client from async code (`AsyncHttpClient`) over real loopback sockets, against
 //! torsion's own `HttpServer` on the same reactor: a response, a 404, a refused connection,
 //! a `LocalHandle::timeout` that gives up on a request (and closes its connection), and
-//! several requests in flight at once, joined in one task or spawned as tasks.
+//! several requests in flight at once (joined in one task, or spawned as tasks), and a request
+//! dropped before it left.
 
 mod common;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
 use std::io::Read;
 use std::net::SocketAddr;
@@ -196,4 +197,47 @@ fn requests_spawned_as_tasks_run_together_and_are_awaited_in_order() {
     });
 
     assert_eq!(finish(&mut reactor, task), [200, 200, 200, 404, 200]);
+}
+
+#[test]
+fn a_future_dropped_before_the_request_left_sends_nothing() {
+    init_logging();
+    let mut reactor = Reactor::new().unwrap();
+    let hits = Rc::new(Cell::new(0));
+    let counted = hits.clone();
+    let router = Router::new().get(
+        "/count",
+        move |_: Request, res: Responder, r: &mut Reactor| {
+            counted.set(counted.get() + 1);
+            res.respond(
+                r,
+                StatusCode::OK,
+                &HeaderMap::new(),
+                counted.get().to_string(),
+            )
+        },
+    );
+    let port = reactor
+        .listen_tcp(any_loopback_port(), HttpServer::new(router))
+        .unwrap();
+    let url = format!("http://{}/count", port.local_addr());
+    let client = AsyncHttpClient::new(&reactor.local_handle());
+    let task = reactor.spawn_task(async move {
+        // Polled once (the request is handed to the reactor), then dropped in the same poll.
+        let mut dropped = Box::pin(client.get(url.clone()));
+        poll_fn(|cx| {
+            assert!(dropped.as_mut().poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        drop(dropped);
+        client.get(url).await
+    });
+
+    let response = finish(&mut reactor, task).expect("a response");
+    assert_eq!(
+        response.body, "1",
+        "the dropped request never reached the server"
+    );
+    assert_eq!(hits.get(), 1);
 }
