@@ -21,12 +21,16 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! From async code (a task on the reactor, [`Reactor::spawn_task`]), [`AsyncHttpClient`]
+//! wraps the same client in futures: `client.get(url).await`.
+//!
 //! The guide's page (`docs/http-client.md`) covers the pool, timeouts, redirects, streaming
 //! and errors; [`ClientConfig`] lists the knobs and their defaults.
 
 mod connection;
 mod error;
 mod exchange;
+mod future;
 mod pool;
 mod redirect;
 mod request;
@@ -46,6 +50,7 @@ use torsion_reactor::{rustls, Reactor};
 pub use connection::ClientConnection;
 pub use error::{ClientError, TimeoutKind};
 pub use exchange::PendingRequest;
+pub use future::{AsyncHttpClient, ResponseFuture};
 pub use request::Request;
 pub use response::{Response, ResponseFlow, ResponseHandler, Resumer};
 pub use upload::{BodySource, BodyWaker, Pull};
