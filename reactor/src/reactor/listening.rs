@@ -240,8 +240,9 @@ impl Reactor {
             .schedule(deadline, TimerAction::AcceptRetry(key));
     }
 
-    /// The back-off timer: accept again (no readiness edge will come for connections that
-    /// queued in the backlog meanwhile).
+    /// The timer of a deferral (a shared port that held back for the other reactors) or of
+    /// a back-off: accept again (no readiness edge will come for connections that queued in
+    /// the backlog meanwhile). A deferral's timer ends only the deferral.
     pub(crate) fn retry_accept(&mut self, key: Key) {
         let deferred = self
             .listeners
