@@ -10,7 +10,8 @@
 //! Logs:  RUST_LOG=debug cargo run --example echo_server
 //! Stop:  Ctrl-C or SIGTERM: it stops accepting, lets every connection flush, exits 0.
 //! Cores: `--threads N` runs N reactors on N threads, all accepting on one shared listening
-//!        socket (see `docs/deployment.md`).
+//!        socket, which spreads even a burst of connects over them and works for every
+//!        kind of endpoint (see `docs/deployment.md`, "Many cores").
 //!
 //! It holds bounded memory even under a client that sends without ever reading: when the
 //! echoes back up past the write-buffer high watermark, it stops reading from that client

@@ -137,7 +137,12 @@ fn process_spec(name: &str) -> Result<ExternalSpec, String> {
 /// Where cargo puts the `http_server` example built with this bench's profile: beside this
 /// binary (`target/PROFILE/torsion-bench` → `target/PROFILE/examples/http_server`).
 fn example_path(exe: &Path) -> PathBuf {
-    exe.with_file_name("examples").join("http_server")
+    example_path_of(exe, "http_server")
+}
+
+/// Where cargo puts example `name` built with the profile of `exe` (this bench).
+pub(crate) fn example_path_of(exe: &Path, name: &str) -> PathBuf {
+    exe.with_file_name("examples").join(name)
 }
 
 /// Builds the `http_server` example with the cargo, profile and target directory that built
@@ -145,22 +150,28 @@ fn example_path(exe: &Path) -> PathBuf {
 /// `--profile release-lto`, or `CARGO_PROFILE_*` variables, which the child cargo inherits).
 /// Without `CARGO` in the environment (the bench run directly) an existing build is used.
 fn build_example() -> io::Result<()> {
+    build_examples(&["http_server"])
+}
+
+/// [`build_example`] for the examples `names`.
+pub(crate) fn build_examples(names: &[&str]) -> io::Result<()> {
     let exe = std::env::current_exe()?;
-    let example = example_path(&exe);
     let Some(cargo) = std::env::var_os("CARGO") else {
-        return if example.exists() {
+        for name in names {
+            let example = example_path_of(&exe, name);
+            if !example.exists() {
+                return Err(io::Error::other(format!(
+                    "{} is not built: `cargo build --release --example {name}`, \
+                     or run the bench with `cargo run`",
+                    example.display()
+                )));
+            }
             eprintln!(
                 "  not run by cargo: using {} as it is (build it with the same profile)",
                 example.display()
             );
-            Ok(())
-        } else {
-            Err(io::Error::other(format!(
-                "{} is not built: `cargo build --release --example http_server`, \
-                 or run the bench with `cargo run`",
-                example.display()
-            )))
-        };
+        }
+        return Ok(());
     };
     let profile_dir = exe
         .parent()
@@ -174,16 +185,13 @@ fn build_example() -> io::Result<()> {
         None => return Err(io::Error::other("no profile directory")),
     };
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    eprintln!("  building the http_server example (profile {profile})");
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "torsion",
-            "--example",
-            "http_server",
-        ])
+    eprintln!("  building the examples {names:?} (profile {profile})");
+    let mut command = Command::new(cargo);
+    command.args(["build", "--quiet", "-p", "torsion"]);
+    for name in names {
+        command.arg("--example").arg(name);
+    }
+    let status = command
         .arg("--profile")
         .arg(profile)
         .arg("--manifest-path")
@@ -195,7 +203,7 @@ fn build_example() -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::other(format!(
-            "building the http_server example failed: {status}"
+            "building the examples {names:?} failed: {status}"
         )))
     }
 }
@@ -429,7 +437,7 @@ impl Running {
 type Started = (SocketAddr, u32, Stopper);
 
 /// The calling thread's id, from the `/proc/thread-self` link (`PID/task/TID`).
-fn own_tid() -> io::Result<u32> {
+pub(crate) fn own_tid() -> io::Result<u32> {
     let link = std::fs::read_link("/proc/thread-self")?;
     link.file_name()
         .and_then(|name| name.to_str())

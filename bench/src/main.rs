@@ -106,6 +106,12 @@ enum Command {
     },
     /// Hidden: hold connections open for an idle measurement.
     Hold { addr: SocketAddr, count: usize },
+    /// Hidden: tokio's echo or hyper on a multi-thread runtime, as a process, until SIGTERM.
+    ServeMulticore {
+        http: bool,
+        threads: usize,
+        addr: SocketAddr,
+    },
     /// Hidden: hyper's HTTP server as a process of its own, until SIGTERM.
     ServeHttp {
         kind: http::HttpKind,
@@ -120,7 +126,8 @@ const USAGE: &str = "usage: torsion-bench [echo|idle|timers] [--rounds N] [--mes
                      [--sorted] [--live] [--fresh] [--impls torsion,tokio,delay-queue] \
                      [--no-memory]
        torsion-bench chat [--users N] [--messages N]
-       torsion-bench multicore [--threads 1,2] [--duration S] [--connections N] [--loads echo,http]
+       torsion-bench multicore [--threads 1,2] [--duration S] [--connections N] [--loads echo,http] \
+                     [--rounds N] [--modes in-process,processes] [--server-cpus LIST]
        torsion-bench http [--duration S] [--connections N] [--threads N] [--depth N] \
                      [--rounds N] [--servers torsion,hyper,hyper-flush|none] [--loads plain,pipelined] [--pin] \
                      [--processes hyper-flush,torsion|none] [--external NAME=COMMAND]...
@@ -152,6 +159,30 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
     }
     if args.first().map(String::as_str) == Some("http") {
         return http::parse(args.into_iter().skip(1)).map(Command::Http);
+    }
+    if args.first().map(String::as_str) == Some("serve-multicore") {
+        let http = match args.get(1).map(String::as_str) {
+            Some("echo") => Some(false),
+            Some("http") => Some(true),
+            _ => None,
+        };
+        let threads = args
+            .get(2)
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&n| n > 0);
+        let addr = args.get(3).and_then(|a| a.parse::<SocketAddr>().ok());
+        return match (http, threads, addr) {
+            (Some(http), Some(threads), Some(addr)) if addr.ip().is_loopback() => {
+                Ok(Command::ServeMulticore {
+                    http,
+                    threads,
+                    addr,
+                })
+            }
+            _ => Err(
+                "serve-multicore: expected echo|http, a thread count and a loopback address".into(),
+            ),
+        };
     }
     if args.first().map(String::as_str) == Some("serve-http") {
         let kind = args.get(1).and_then(|k| http::HttpKind::from_name(k));
@@ -293,6 +324,11 @@ fn main() -> ExitCode {
         Command::IdleServer { kind, connections } => idle::serve_and_measure(kind, connections),
         Command::Hold { addr, count } => idle::hold_connections(addr, count),
         Command::ServeHttp { kind, addr } => http::serve_process(kind, addr),
+        Command::ServeMulticore {
+            http,
+            threads,
+            addr,
+        } => multicore::serve_process(http, threads, addr),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

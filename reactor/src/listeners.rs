@@ -3,6 +3,7 @@
 //! running out of descriptors). The reactor (`reactor/listening.rs`) accepts and builds the
 //! connections.
 
+use std::cell::OnceCell;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use socket2::{Domain, Socket, Type};
 
 use crate::limits::PortAdmission;
 use crate::protocol::AnyFactory;
+use crate::shared_listener::ShareOfAccepts;
 use crate::stream::{AnyStream, UnixSocketStream};
 use crate::table::{Key, Kind, Table};
 use crate::tls::ServerTls;
@@ -22,6 +24,13 @@ use crate::{Address, Reactor};
 
 /// Connections accepted per listener per turn before the other sockets get their go.
 pub(crate) const ACCEPT_BUDGET_PER_TURN: usize = 128;
+
+/// Connections accepted per turn on a socket other reactors listen on too
+/// ([`ListeningPort::share`]). Small, so that a burst of connects is spread over the
+/// reactors instead of drained by the first one awake: between two helpings a reactor
+/// polls and serves its connections, and the others, woken by the same connections, take
+/// theirs meanwhile.
+pub(crate) const SHARED_ACCEPT_BUDGET_PER_TURN: usize = 4;
 
 /// How long a listener stops accepting after the process or system ran out of descriptors
 /// or memory. Short enough that service resumes promptly, long enough not to spin.
@@ -80,6 +89,26 @@ pub(crate) struct Listener {
     pub(crate) admission: Option<Box<PortAdmission>>,
     /// True while the socket is out of the poll because a limit is reached.
     pub(crate) paused: bool,
+    /// Once the socket is in other reactors' polls too (shared, or a share): this port's
+    /// part of their accepts. A `OnceCell`, as sharing a port borrows the reactor only to
+    /// read it.
+    pub(crate) share: OnceCell<ShareOfAccepts>,
+    /// True while the port is on the reactor's ready list, so that it is there once.
+    pub(crate) queued: bool,
+    /// True while a shared port holds back (it has accepted more than its share) and a
+    /// timer is set to accept anyway if no other reactor has.
+    pub(crate) deferring: bool,
+}
+
+impl Listener {
+    /// How many connections this port accepts in one turn.
+    pub(crate) fn accept_budget(&self) -> usize {
+        if self.share.get().is_some() {
+            SHARED_ACCEPT_BUDGET_PER_TURN
+        } else {
+            ACCEPT_BUDGET_PER_TURN
+        }
+    }
 }
 
 /// What one accept brought.

@@ -5,7 +5,9 @@
 
 use std::io;
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::ServerConfig;
 
@@ -19,10 +21,15 @@ use crate::{ListeningPort, Reactor};
 ///
 /// Every reactor listening on it is woken by each incoming connection and the first to
 /// call `accept` gets it (the others find nothing): the free reactors take the
-/// connections, at the cost of a wake-up per reactor per burst of connections.
+/// connections, at the cost of a wake-up per reactor per burst of connections. Each
+/// reactor (the one that shared the port too) accepts only a few connections per turn
+/// before serving its others, so a burst of connects is spread over the reactors instead
+/// of drained by the first one awake; connections left in the queue are accepted on the
+/// next turns without waiting for a new one to arrive.
 #[derive(Debug)]
 pub struct SharedListener {
     pub(crate) socket: SharedSocket,
+    pub(crate) balance: Arc<AcceptBalance>,
     pub(crate) tls: Option<(Arc<ServerConfig>, TlsOptions)>,
 }
 
@@ -69,6 +76,12 @@ impl ListeningPort {
     pub fn share(&self, reactor: &Reactor) -> io::Result<SharedListener> {
         let gone = || io::Error::new(io::ErrorKind::NotFound, "the port has stopped listening");
         let listener = reactor.listeners_ref().get(self.key).ok_or_else(gone)?;
+        // From now on other reactors accept on it too: this one takes its share.
+        let balance = listener
+            .share
+            .get_or_init(|| ShareOfAccepts::join(Arc::new(AcceptBalance::default())))
+            .balance
+            .clone();
         let socket = match &listener.socket {
             ListenSocket::Tcp(s) => SharedSocket::Tcp(s.as_fd().try_clone_to_owned()?.into()),
             ListenSocket::Unix(s) => SharedSocket::Unix(s.as_fd().try_clone_to_owned()?.into()),
@@ -77,6 +90,111 @@ impl ListeningPort {
             .tls
             .as_deref()
             .map(|tls: &ServerTls| (tls.config.clone(), tls.options));
-        Ok(SharedListener { socket, tls })
+        Ok(SharedListener {
+            socket,
+            balance,
+            tls,
+        })
+    }
+}
+
+/// How many connections a reactor on a shared socket may accept beyond its even share
+/// before it holds back for the others.
+const SHARE_SLACK: u64 = 4;
+
+/// How long a reactor that took more than its share leaves the queued connections to the
+/// other reactors before it accepts them anyway: long enough for a woken reactor to be
+/// scheduled on a busy machine, short enough that a stalled one costs a new connection
+/// little. Only while the reactors are out of balance; a connection is never left waiting
+/// longer than this for a reactor that does not come.
+pub(crate) const SHARE_DEFERRAL: Duration = Duration::from_millis(2);
+
+/// What the reactors listening on one shared socket know of each other: how many listen,
+/// and how many connections they accepted in all.
+#[derive(Debug, Default)]
+pub(crate) struct AcceptBalance {
+    members: AtomicUsize,
+    accepted: AtomicU64,
+}
+
+/// One reactor's part of a shared socket's accepts. Leaves the balance when its port
+/// stops (dropped with it).
+#[derive(Debug)]
+pub(crate) struct ShareOfAccepts {
+    balance: Arc<AcceptBalance>,
+    accepted: u64,
+}
+
+impl ShareOfAccepts {
+    /// Joins `balance` as having accepted the average so far: a reactor that joins late is
+    /// not owed every connection the others took before it came.
+    pub(crate) fn join(balance: Arc<AcceptBalance>) -> ShareOfAccepts {
+        let members = balance.members.fetch_add(1, Ordering::Relaxed) as u64;
+        let accepted = match members {
+            0 => 0,
+            n => balance.accepted.load(Ordering::Relaxed) / n,
+        };
+        balance.accepted.fetch_add(accepted, Ordering::Relaxed);
+        ShareOfAccepts { balance, accepted }
+    }
+
+    /// Whether this reactor has accepted more than its even share (plus a few): then it
+    /// leaves the next connections to the others for a moment. The counts are read without
+    /// locking: a race costs one connection's placement, never a connection.
+    pub(crate) fn over_share(&self) -> bool {
+        let members = self.balance.members.load(Ordering::Relaxed).max(1) as u64;
+        let total = self.balance.accepted.load(Ordering::Relaxed);
+        self.accepted.saturating_mul(members) > total + SHARE_SLACK * members
+    }
+
+    /// Counts a connection this reactor accepted.
+    pub(crate) fn count(&mut self) {
+        self.accepted += 1;
+        self.balance.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for ShareOfAccepts {
+    fn drop(&mut self) {
+        self.balance.members.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reactor_ahead_of_its_share_holds_back_until_the_others_catch_up() {
+        let balance = Arc::new(AcceptBalance::default());
+        let mut first = ShareOfAccepts::join(balance.clone());
+        let mut second = ShareOfAccepts::join(balance.clone());
+        for _ in 0..=2 * SHARE_SLACK {
+            assert!(!first.over_share());
+            first.count();
+        }
+        assert!(first.over_share());
+        assert!(!second.over_share());
+        for _ in 0..SHARE_SLACK {
+            second.count();
+        }
+        assert!(!first.over_share());
+    }
+
+    #[test]
+    fn a_late_member_starts_even_and_a_leaving_one_no_longer_counts() {
+        let balance = Arc::new(AcceptBalance::default());
+        let mut first = ShareOfAccepts::join(balance.clone());
+        for _ in 0..100 {
+            first.count();
+        }
+        let second = ShareOfAccepts::join(balance.clone());
+        assert_eq!(second.accepted, 100);
+        assert!(!first.over_share() && !second.over_share());
+        drop(second);
+        assert!(
+            !first.over_share(),
+            "alone, a reactor is never over its share"
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use log::{debug, warn};
 
 use crate::limits::{ConnectionLimits, PortAdmission, Released};
-use crate::table::{Key, Kind};
+use crate::table::Key;
 use crate::{Address, ListeningPort, Reactor};
 
 impl Reactor {
@@ -129,7 +129,7 @@ impl Reactor {
     /// still held back.
     fn resume_accepting(&mut self, key: Key) {
         if self.listeners.resume(self.poll.registry(), key) {
-            self.push_ready(Kind::Listener, key);
+            self.queue_accept(key);
         }
     }
 

@@ -1,6 +1,7 @@
 //! Listening ports on the reactor: listening, the accept loop, and making a connection of
 //! each accepted socket.
 
+use std::cell::OnceCell;
 use std::io;
 use std::net::SocketAddr;
 
@@ -8,10 +9,10 @@ use log::{debug, error, info, warn};
 
 use crate::connections::{Connection, ConnectionId, Phase, Then};
 use crate::listeners::{
-    bind_listener, starvation_hint, Accepted, ListenSocket, Listener, ListeningPort,
-    ACCEPT_BACKOFF, ACCEPT_BUDGET_PER_TURN,
+    bind_listener, starvation_hint, Accepted, ListenSocket, Listener, ListeningPort, ACCEPT_BACKOFF,
 };
 use crate::protocol::AnyFactory;
+use crate::shared_listener::{ShareOfAccepts, SHARE_DEFERRAL};
 use crate::stream::{AnyStream, Bits};
 use crate::table::{Key, Kind};
 use crate::timers::TimerAction;
@@ -70,6 +71,9 @@ impl Reactor {
             tls,
             admission: None,
             paused: false,
+            share: OnceCell::new(),
+            queued: false,
+            deferring: false,
         };
         let key = self.listeners.insert(self.poll.registry(), listener)?;
         if let Some(listener) = self.listeners.get_mut(key) {
@@ -103,15 +107,29 @@ impl Reactor {
         true
     }
 
-    /// Accepts until the backlog is empty (WouldBlock) or this turn's budget is spent.
+    /// Accepts until the backlog is empty (WouldBlock) or this turn's budget is spent (a
+    /// few on a socket shared with other reactors, so that they get their share of a burst).
     pub(crate) fn accept_ready(&mut self, key: Key) {
-        for _ in 0..ACCEPT_BUDGET_PER_TURN {
+        self.accept_some(key, false);
+    }
+
+    /// The accept loop; `forced`: even past this reactor's share of a shared socket (its
+    /// deferral ran out).
+    fn accept_some(&mut self, key: Key, forced: bool) {
+        let Some(budget) = self.listeners.get(key).map(Listener::accept_budget) else {
+            return;
+        };
+        for _ in 0..budget {
             if !self.may_accept(key) {
                 return;
+            }
+            if !forced && self.over_share(key) {
+                return self.defer_accepting(key);
             }
             match self.listeners.accept(key) {
                 Accepted::Connection(socket, peer) => {
                     self.counters.connections_accepted += 1;
+                    self.count_share(key);
                     self.adopt(key, socket, peer)
                 }
                 Accepted::Done => return,
@@ -121,8 +139,56 @@ impl Reactor {
                 Accepted::Starved(e) => return self.back_off_accepting(key, e),
             }
         }
-        // More may wait in the backlog, and no new edge will announce them.
-        self.push_ready(Kind::Listener, key);
+        // More may wait in the backlog, and no new edge will announce them: the port goes
+        // on the ready list (once), served next turn after this one's poll.
+        self.queue_accept(key);
+    }
+
+    /// Whether port `key` shares its socket and has accepted more than its share.
+    fn over_share(&self, key: Key) -> bool {
+        let listener = self.listeners.get(key);
+        listener
+            .and_then(|l| l.share.get())
+            .is_some_and(ShareOfAccepts::over_share)
+    }
+
+    fn count_share(&mut self, key: Key) {
+        if let Some(share) = self.listeners.get_mut(key).and_then(|l| l.share.get_mut()) {
+            share.count();
+        }
+    }
+
+    /// Leaves the queued connections to the other reactors on the socket for a moment; the
+    /// timer accepts what they left (their wake-ups came with the connections, this
+    /// reactor's will not come again). One timer at a time; none while nothing is queued.
+    fn defer_accepting(&mut self, key: Key) {
+        let Some(listener) = self.listeners.get_mut(key) else {
+            return;
+        };
+        if std::mem::replace(&mut listener.deferring, true) {
+            return;
+        }
+        let deadline = self.now() + SHARE_DEFERRAL;
+        self.timers
+            .schedule(deadline, TimerAction::AcceptRetry(key));
+    }
+
+    /// Puts port `key` on the ready list unless it is there already (an event and a ready
+    /// entry in one turn would otherwise both re-queue it, and the entries pile up).
+    pub(crate) fn queue_accept(&mut self, key: Key) {
+        if let Some(listener) = self.listeners.get_mut(key) {
+            if !std::mem::replace(&mut listener.queued, true) {
+                self.push_ready(Kind::Listener, key);
+            }
+        }
+    }
+
+    /// The ready list's turn for port `key`: it is off the list, and accepts.
+    pub(crate) fn accept_queued(&mut self, key: Key) {
+        if let Some(listener) = self.listeners.get_mut(key) {
+            listener.queued = false;
+            self.accept_ready(key);
+        }
     }
 
     /// Builds a protocol for an accepted socket and starts it: made at once, or after the
@@ -174,10 +240,18 @@ impl Reactor {
             .schedule(deadline, TimerAction::AcceptRetry(key));
     }
 
-    /// The back-off timer: accept again (no readiness edge will come for connections that
-    /// queued in the backlog meanwhile).
+    /// The timer of a deferral (a shared port that held back for the other reactors) or of
+    /// a back-off: accept again (no readiness edge will come for connections that queued in
+    /// the backlog meanwhile). A deferral's timer ends only the deferral.
     pub(crate) fn retry_accept(&mut self, key: Key) {
-        if self.listeners.end_backoff(key) {
+        let deferred = self
+            .listeners
+            .get_mut(key)
+            .map(|l| std::mem::take(&mut l.deferring));
+        if deferred == Some(true) {
+            // The other reactors had their moment: whatever they left is accepted here.
+            self.accept_some(key, true);
+        } else if self.listeners.end_backoff(key) {
             self.accept_ready(key);
         }
     }

@@ -346,7 +346,7 @@ impl Reactor {
                         self.read_connection(key);
                     }
                 }
-                Kind::Listener => self.accept_ready(key),
+                Kind::Listener => self.accept_queued(key),
                 Kind::Udp => self.udp_ready(key, false),
                 Kind::Reader => self.reader_ready(key),
                 Kind::Process => self.process_ready(key),

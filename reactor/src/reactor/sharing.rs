@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use super::datagrams::bind_udp_with;
 use crate::listeners::{bind_listener_with, ListenOptions, ListenSocket};
+use crate::shared_listener::ShareOfAccepts;
 use crate::tls::ServerTls;
 use crate::udp::{DatagramPort, DatagramProtocol};
 use crate::{Factory, ListeningPort, Reactor, SharedListener};
@@ -32,6 +33,12 @@ impl Reactor {
     /// Listens on a socket another reactor shared ([`ListeningPort::share`]), building a
     /// protocol with `factory` for each connection this reactor accepts, with the same TLS
     /// configuration as the original port. `shared` can serve any number of reactors.
+    ///
+    /// Every reactor on the socket is woken by a new connection. Each accepts a few per
+    /// turn, and one that has accepted more than its even share leaves the queued
+    /// connections to the others for a moment (2 ms) before taking them anyway: a burst of
+    /// connects is spread over the reactors rather than drained by the first one awake,
+    /// and a stalled reactor delays a connection by that moment at most.
     pub fn listen_shared<F: Factory>(
         &mut self,
         shared: &SharedListener,
@@ -47,6 +54,11 @@ impl Reactor {
             .as_ref()
             .map(|(config, options)| Box::new(ServerTls::new(config.clone(), *options)));
         let key = self.listen_socket(socket, None, Box::new(factory), tls)?;
+        if let Some(listener) = self.listeners_ref().get(key) {
+            let _ = listener
+                .share
+                .set(ShareOfAccepts::join(shared.balance.clone()));
+        }
         Ok(ListeningPort { key, addr })
     }
 
