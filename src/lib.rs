@@ -51,6 +51,9 @@ pub mod guide {
     #[doc = include_str!("../docs/threads.md")]
     pub mod threads {}
 
+    #[doc = include_str!("../docs/async.md")]
+    pub mod async_code {}
+
     #[doc = include_str!("../docs/embedding.md")]
     pub mod embedding {}
 

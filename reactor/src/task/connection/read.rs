@@ -3,6 +3,7 @@
 //! when the adapter wakes the reader; after a step that consumed bytes, reading the socket
 //! resumes if it had paused for room.
 
+use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
 use std::task::Poll;
@@ -48,13 +49,11 @@ impl AsyncConnection {
     /// Waits until one step of a read is done, parking the task's waker with the adapter
     /// in between.
     async fn read_with<R>(&mut self, mut step: impl FnMut(&mut Shared) -> Step<R>) -> R {
+        let pending = PendingRead(&self.shared);
         let result = poll_fn(|cx| {
             let mut shared = self.shared.borrow_mut();
             match step(&mut shared) {
-                Step::Done(result) => {
-                    shared.wanted = 0;
-                    Poll::Ready(result)
-                }
+                Step::Done(result) => Poll::Ready(result),
                 Step::Need(wanted) => {
                     shared.wanted = wanted;
                     shared.reader = Some(cx.waker().clone());
@@ -65,6 +64,7 @@ impl AsyncConnection {
             }
         })
         .await;
+        drop(pending);
         self.resume_reading_if_room();
         result
     }
@@ -148,9 +148,10 @@ impl AsyncConnection {
         .await
     }
 
-    /// Waits until the connection has ended (after [`close`](AsyncConnection::close), or the
-    /// peer closing), dropping whatever arrives meanwhile unread: `Ok` for a clean end, its
-    /// error otherwise.
+    /// Waits until the connection has ended, dropping whatever arrives meanwhile unread: `Ok`
+    /// for a clean end (after [`close`](AsyncConnection::close)), its error otherwise (a
+    /// reset, an [`abort`](AsyncConnection::abort)). A peer's EOF alone does not end the
+    /// connection (the task may still write): close it, then wait.
     pub async fn wait_closed(&mut self) -> io::Result<()> {
         self.read_with(|shared| {
             shared.buffer.clear();
@@ -162,6 +163,18 @@ impl AsyncConnection {
             }
         })
         .await
+    }
+}
+
+/// A read in progress: when it ends, or its future is dropped (a timeout), its need no
+/// longer holds reading open past the limit.
+struct PendingRead<'a>(&'a RefCell<Shared>);
+
+impl Drop for PendingRead<'_> {
+    fn drop(&mut self) {
+        let mut shared = self.0.borrow_mut();
+        shared.wanted = 0;
+        shared.reader = None;
     }
 }
 
