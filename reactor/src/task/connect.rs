@@ -175,8 +175,8 @@ impl Drop for Connect {
 /// elsewhere); dropping the connection closes it.
 ///
 /// ```no_run
-/// use torsion::task::serve_tasks;
-/// use torsion::Reactor;
+/// use torsion_reactor::task::serve_tasks;
+/// use torsion_reactor::Reactor;
 ///
 /// # fn main() -> std::io::Result<()> {
 /// let mut reactor = Reactor::new()?;
