@@ -9,7 +9,7 @@ mod common;
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -292,6 +292,100 @@ fn a_task_that_does_not_read_holds_bounded_memory_and_then_reads_every_byte() {
     let (got, largest) = finish(&mut reactor, reader);
     assert_eq!(got, TOTAL, "every byte arrived once the task read");
     assert!(largest <= bound, "a read gave {largest} bytes");
+}
+
+#[test]
+fn a_read_dropped_before_it_completes_no_longer_holds_reading_open() {
+    let mut reactor = Reactor::new().unwrap();
+    let port = reactor
+        .listen_tcp(any_loopback_port(), || Firehose {
+            sent: 0,
+            total: 8 << 20,
+        })
+        .unwrap();
+    let addr = port.local_addr();
+    let local = reactor.local_handle();
+    let slot: Shared<Option<AsyncConnection>> = shared(None);
+    let s = slot.clone();
+    let task = reactor.spawn_task(async move {
+        let mut conn = local.connect(addr, ConnectOptions::new()).await.unwrap();
+        {
+            // Asks for up to 16 MiB (so reading may go on past the limit), then gives up, as
+            // a timeout would.
+            let mut read = Box::pin(conn.read_to_end(16 << 20));
+            std::future::poll_fn(|cx| {
+                let _ = read.as_mut().poll(cx);
+                Poll::Ready(())
+            })
+            .await;
+        }
+        *s.borrow_mut() = Some(conn);
+    });
+    finish(&mut reactor, task);
+    let conn = || slot.borrow();
+    run_until(&mut reactor, "reading to pause", || {
+        conn().as_ref().unwrap().is_reading_paused()
+    });
+    for _ in 0..20 {
+        reactor.iterate(Duration::from_millis(2)).unwrap();
+    }
+    let buffered = conn().as_ref().unwrap().buffered();
+    assert!(
+        buffered <= 2 * DEFAULT_READ_LIMIT,
+        "{buffered} bytes buffered"
+    );
+}
+
+#[test]
+fn a_reset_is_read_as_an_error_after_the_bytes_before_it_and_fails_writes() {
+    let listener = TcpListener::bind(any_loopback_port()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.write_all(b"partial\n").unwrap();
+        let mut ack = [0; 3];
+        stream.read_exact(&mut ack).unwrap();
+        // Linger 0: the close sends a reset.
+        socket2::SockRef::from(&stream)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    });
+    let mut reactor = Reactor::new().unwrap();
+    let local = reactor.local_handle();
+    let task = reactor.spawn_task(async move {
+        let mut conn = local.connect(addr, ConnectOptions::new()).await.unwrap();
+        let line = conn.read_line(64).await.unwrap();
+        conn.write_all("ok\n").await.unwrap();
+        let reset = conn.read().await.unwrap_err().kind();
+        let write = conn.write("more").unwrap_err().kind();
+        (line, reset, write)
+    });
+    let (line, reset, write) = finish(&mut reactor, task);
+    peer.join().unwrap();
+    assert_eq!(line.as_deref(), Some("partial"));
+    assert_eq!(reset, io::ErrorKind::ConnectionReset);
+    assert_eq!(write, io::ErrorKind::ConnectionReset);
+}
+
+#[test]
+fn dropping_a_connect_future_abandons_the_attempt() {
+    let silent = common::SilentListener::new();
+    let addr = silent.addr();
+    let mut reactor = Reactor::new().unwrap();
+    let local = reactor.local_handle();
+    let task = reactor.spawn_task(async move {
+        let connect = local.connect(addr, ConnectOptions::new());
+        local
+            .timeout(Duration::from_millis(20), connect)
+            .await
+            .map(|_| ())
+    });
+    assert_eq!(finish(&mut reactor, task), Err(Elapsed));
+    // The drop queued the stop: it runs on the next turn.
+    for _ in 0..3 {
+        reactor.iterate(Duration::ZERO).unwrap();
+    }
+    assert_eq!(reactor.metrics().connections_open, 0, "still connecting");
 }
 
 #[test]
