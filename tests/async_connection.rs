@@ -213,6 +213,29 @@ fn after_the_peers_eof_the_task_still_writes_then_closes() {
     assert_eq!(&received.borrow()[..], b"after eof\n");
 }
 
+#[test]
+fn shutdown_write_sends_eof_and_the_task_reads_the_answer_to_the_end() {
+    let mut reactor = Reactor::new().unwrap();
+    // The echo server closes at EOF (a protocol's default), once it has echoed everything.
+    let (addr, lost) = echo_tcp(&mut reactor);
+    let local = reactor.local_handle();
+    let task = reactor.spawn_task(async move {
+        let mut conn = local.connect(addr, ConnectOptions::new()).await.unwrap();
+        conn.write("the whole request").unwrap();
+        conn.shutdown_write();
+        let refused = conn.write("more").unwrap_err().kind();
+        let answer = conn.read_to_end(1024).await.unwrap();
+        (refused, answer)
+    });
+    let (refused, answer) = finish(&mut reactor, task);
+    assert_eq!(refused, io::ErrorKind::BrokenPipe);
+    assert_eq!(&answer[..], b"the whole request");
+    run_until(&mut reactor, "the server's close", || {
+        lost.borrow().is_some()
+    });
+    assert_eq!(*lost.borrow(), Some(true));
+}
+
 /// Sends `total` bytes of the pattern as fast as its write queue allows, then closes.
 struct Firehose {
     sent: usize,

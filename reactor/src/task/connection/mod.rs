@@ -45,7 +45,8 @@ pub use shared::DEFAULT_READ_LIMIT;
 ///   [`flush`](AsyncConnection::flush) waits until everything written has left.
 /// - A peer's EOF does not close the connection: the task may still write, then
 ///   [`close`](AsyncConnection::close). Dropping the handle closes it too (once what was
-///   written has been sent).
+///   written has been sent). [`shutdown_write`](AsyncConnection::shutdown_write) sends this
+///   side's EOF and goes on reading.
 pub struct AsyncConnection {
     shared: Rc<RefCell<Shared>>,
     handle: LocalHandle,
@@ -188,6 +189,23 @@ impl AsyncConnection {
         };
         self.handle
             .defer(move |reactor| reactor.lose_connection(id));
+    }
+
+    /// Sends EOF once what was written has been sent (a half-close: the peer reads to its
+    /// end, as after `shutdown(SHUT_WR)`), and goes on reading: how a client says "that was
+    /// the whole request" to a server that answers at EOF. Writes fail from now on;
+    /// [`close`](AsyncConnection::close) (or the drop) still closes the connection.
+    pub fn shutdown_write(&self) {
+        let id = {
+            let mut shared = self.shared.borrow_mut();
+            if shared.write_shut || shared.closing || shared.ended.is_some() {
+                return;
+            }
+            shared.write_shut = true;
+            shared.id
+        };
+        self.handle
+            .defer(move |reactor| crate::Context::new(reactor, id).shutdown_write());
     }
 
     /// Closes the connection now, dropping what is queued to write (Twisted's

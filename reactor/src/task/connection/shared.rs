@@ -71,6 +71,8 @@ pub(crate) struct Shared {
     pub(crate) ended: Option<Ended>,
     /// The task asked to close (or abort): writes are refused from then on.
     pub(crate) closing: bool,
+    /// The task shut the write side (EOF sent once the queue is out).
+    pub(crate) write_shut: bool,
     pub(crate) reader: Option<Waker>,
     pub(crate) writers: Vec<Waker>,
     /// Above the high watermark, from the reactor's `pause_writing` until `resume_writing`
@@ -99,6 +101,7 @@ impl Shared {
             eof: false,
             ended: None,
             closing: false,
+            write_shut: false,
             reader: None,
             writers: Vec::new(),
             writing_paused: false,
@@ -138,10 +141,10 @@ impl Shared {
         if let Some(ended) = &self.ended {
             return Some(ended.error());
         }
-        if self.closing || self.write_refused {
+        if self.closing || self.write_shut || self.write_refused {
             return Some(io::Error::new(
                 io::ErrorKind::BrokenPipe,
-                "connection closing: no more writes",
+                "connection closing or its write side shut: no more writes",
             ));
         }
         None
