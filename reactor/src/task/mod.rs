@@ -18,12 +18,18 @@
 //! holds (their handles give [`JoinError::is_cancelled`]). `run` returning does not drop
 //! them: a later `run` goes on with them.
 
+mod blocking;
+mod connect;
+mod connection;
 mod join;
 mod local;
 mod remote;
 pub(crate) mod runner;
 mod waker;
 
+pub use blocking::{InThread, LookupHost};
+pub use connect::{serve_tasks, Connect, TaskServer};
+pub use connection::{AsyncConnection, TaskProtocol, DEFAULT_READ_LIMIT};
 pub use join::{JoinError, JoinHandle};
 pub(crate) use local::new_task;
 pub use local::{CallResult, Elapsed, LocalHandle, Sleep, Timeout};
