@@ -127,7 +127,7 @@ impl Reactor {
             .map(|(key, c)| (key, c.is_made()))
             .collect();
         for key in self.listeners.keys() {
-            self.accept_queued(key);
+            self.accept_whole_queue(key);
             self.warn_if_closing_resets(key);
             self.stop_listener(key);
         }
@@ -153,7 +153,7 @@ impl Reactor {
 
     /// Accepts every connection waiting in port `key`'s queue (as far as its limits allow),
     /// so they are served: closing a socket resets the connections still queued on it.
-    fn accept_queued(&mut self, key: Key) {
+    fn accept_whole_queue(&mut self, key: Key) {
         let mut accepted = 0;
         while self.may_accept(key) {
             match self.listeners.accept(key) {
