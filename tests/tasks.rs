@@ -249,3 +249,36 @@ fn tasks_pending_when_the_reactor_is_dropped_are_dropped_in_spawn_order() {
         assert!(handle.is_finished());
     }
 }
+
+/// Wakes itself and yields, forever, counting its polls.
+struct Spinner(Rc<std::cell::Cell<u64>>);
+
+impl Future for Spinner {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.set(self.0.get() + 1);
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+#[test]
+fn a_task_that_keeps_waking_itself_cannot_hold_the_loop_from_its_timers() {
+    let mut reactor = Reactor::new().unwrap();
+    let polls = Rc::new(std::cell::Cell::new(0));
+    let spinner = reactor.spawn_task(Spinner(polls.clone()));
+    let fired = Rc::new(std::cell::Cell::new(false));
+    let f = fired.clone();
+    reactor.call_later(Duration::from_millis(20), move |_| f.set(true));
+    reactor.iterate(Duration::ZERO).unwrap();
+    assert_eq!(polls.get(), 128, "one turn's budget of polls");
+    run_until(
+        &mut reactor,
+        "the timer to fire beside the spinning task",
+        || fired.get(),
+    );
+    spinner.abort();
+    reactor.iterate(Duration::ZERO).unwrap();
+    assert_eq!(reactor.tasks_alive(), 0);
+}

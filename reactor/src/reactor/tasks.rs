@@ -37,10 +37,10 @@ impl Reactor {
         self.tasks.len()
     }
 
-    /// Polls the tasks queued (new, or woken since the last look), and after each poll runs
-    /// what it asked of the reactor; tasks woken meanwhile (a call's answer, a task another
-    /// one awaits) are polled in the same turn, up to [`TASK_POLLS_PER_TURN`] polls, so a task
-    /// that keeps waking itself cannot hold the loop away from I/O.
+    /// Polls the tasks queued (new, or woken since the last look), in order, and after each
+    /// poll runs what it asked of the reactor; tasks woken meanwhile (a call's answer, a task
+    /// another one awaits) are polled in the same turn, up to [`TASK_POLLS_PER_TURN`] polls,
+    /// so a task that keeps waking itself cannot hold the loop away from I/O.
     pub(crate) fn run_tasks(&mut self) {
         if self.threads.anything_sent() {
             self.run_remote_calls();
@@ -50,24 +50,20 @@ impl Reactor {
         }
         let mut budget = TASK_POLLS_PER_TURN;
         loop {
+            self.run_local_calls();
+            let Some(key) = self.tasks.next_queued() else {
+                return;
+            };
+            if budget == 0 {
+                return self.tasks.requeue_front(key);
+            }
+            budget -= 1;
+            match self.tasks.poll(key) {
+                Polled::Pending | Polled::Ended => {}
+            }
             if self.threads.anything_sent() {
                 self.run_remote_calls();
             }
-            self.run_local_calls();
-            let mut queued = self.tasks.take_queued();
-            if queued.is_empty() {
-                return self.tasks.give_back(queued);
-            }
-            while let Some(key) = queued.pop_front() {
-                if budget == 0 {
-                    return self.tasks.requeue_front(queued, key);
-                }
-                budget -= 1;
-                match self.tasks.poll(key) {
-                    Polled::Pending | Polled::Ended => self.run_local_calls(),
-                }
-            }
-            self.tasks.give_back(queued);
         }
     }
 

@@ -92,10 +92,8 @@ struct Task {
 /// The tasks part.
 pub(crate) struct Tasks {
     table: Table<Task>,
-    /// Tasks to poll this turn (new ones, and those woken).
+    /// Tasks to poll (new ones, and those woken), in order.
     run_queue: VecDeque<Key>,
-    /// The buffer of the round being polled, kept between rounds (no allocation per round).
-    spare: VecDeque<Key>,
     pub(crate) local: Rc<LocalQueue>,
     next_seq: u64,
     /// The reactor's id, as wakes on its thread name it.
@@ -117,7 +115,6 @@ impl Tasks {
         Tasks {
             table: Table::default(),
             run_queue: VecDeque::new(),
-            spare: VecDeque::new(),
             local: Rc::new(LocalQueue::default()),
             next_seq: 0,
             reactor: reactor_id(remote),
@@ -164,30 +161,17 @@ impl Tasks {
         self.run_queue.extend(keys);
     }
 
-    /// The tasks queued now (with those woken on this thread): those woken while they run
-    /// wait for the next round.
-    pub(crate) fn take_queued(&mut self) -> VecDeque<Key> {
+    /// The next task to poll: the first queued, after adding those woken on this thread.
+    pub(crate) fn next_queued(&mut self) -> Option<Key> {
         if self.remote.take_woken_here_flag() {
             take_woken_here(self.reactor, &mut self.run_queue);
         }
-        let spare = std::mem::take(&mut self.spare);
-        std::mem::replace(&mut self.run_queue, spare)
+        self.run_queue.pop_front()
     }
 
-    /// The round's buffer back, emptied, for the next round.
-    pub(crate) fn give_back(&mut self, mut round: VecDeque<Key>) {
-        round.clear();
-        if round.capacity() > self.spare.capacity() {
-            self.spare = round;
-        }
-    }
-
-    /// Puts `key` and then `rest` back at the front of the run queue, in that order.
-    pub(crate) fn requeue_front(&mut self, mut rest: VecDeque<Key>, key: Key) {
-        rest.push_front(key);
-        rest.append(&mut self.run_queue);
-        let emptied = std::mem::replace(&mut self.run_queue, rest);
-        self.give_back(emptied);
+    /// Puts `key` back at the front of the run queue (the turn's budget is spent).
+    pub(crate) fn requeue_front(&mut self, key: Key) {
+        self.run_queue.push_front(key);
     }
 
     /// Polls task `key` once (if it is still there), catching a panic.

@@ -38,7 +38,13 @@ pub(crate) fn reactor_id(remote: &Arc<Remote>) -> usize {
 /// Moves the tasks of reactor `id` woken on this thread into `into`.
 pub(crate) fn take_woken_here(id: usize, into: &mut VecDeque<Key>) {
     HERE.with(|here| {
-        here.woken.borrow_mut().retain(|&(reactor, key)| {
+        let mut woken = here.woken.borrow_mut();
+        if woken.iter().all(|&(reactor, _)| reactor == id) {
+            // One reactor on this thread, the usual case.
+            into.extend(woken.drain(..).map(|(_, key)| key));
+            return;
+        }
+        woken.retain(|&(reactor, key)| {
             if reactor == id {
                 into.push_back(key);
             }
