@@ -104,8 +104,14 @@ fn every_echo_serving_example_echoes_and_exits_zero_on_sigterm() {
 
 #[test]
 fn chat_client_talks_to_chat_server_until_end_of_input_and_the_server_exits_zero_on_sigterm() {
-    let (Some(server_bin), Some(client_bin)) = (example("chat_server"), example("chat_client"))
-    else {
+    for client in ["chat_client", "chat_client_async"] {
+        talks_until_end_of_input(client);
+    }
+}
+
+/// `client` (the protocol or the async chat client) against `chat_server`.
+fn talks_until_end_of_input(client: &str) {
+    let (Some(server_bin), Some(client_bin)) = (example("chat_server"), example(client)) else {
         return;
     };
     // Not echo, but it serves on the ADDR argument like the echo servers do.
@@ -116,11 +122,12 @@ fn chat_client_talks_to_chat_server_until_end_of_input_and_the_server_exits_zero
         b"bob\n/who\n",
     );
 
-    assert!(status.success(), "{status}; stderr: {stderr}");
+    assert!(status.success(), "{client}: {status}; stderr: {stderr}");
     let greeting = torsion::protocols::chat::room::GREETING;
     assert_eq!(
         stdout,
-        format!("{greeting}\nWelcome, bob!\nUsers: bob\nBye\n")
+        format!("{greeting}\nWelcome, bob!\nUsers: bob\nBye\n"),
+        "{client}"
     );
 
     let status = server.terminate("chat_server");
@@ -132,12 +139,21 @@ fn chat_client_talks_to_chat_server_until_end_of_input_and_the_server_exits_zero
 
 #[test]
 fn chat_client_reads_a_regular_file_as_stdin_and_finishes_its_unfinished_last_line() {
-    let (Some(server_bin), Some(client_bin)) = (example("chat_server"), example("chat_client"))
-    else {
+    for client in ["chat_client", "chat_client_async"] {
+        reads_a_regular_file(client);
+    }
+}
+
+/// `client` with a regular file as stdin, its last line unfinished.
+fn reads_a_regular_file(client: &str) {
+    let (Some(server_bin), Some(client_bin)) = (example("chat_server"), example(client)) else {
         return;
     };
     let (mut server, addr) = start_echo_server(&server_bin);
-    let input = std::env::temp_dir().join(format!("torsion-chat-input-{}", std::process::id()));
+    let input = std::env::temp_dir().join(format!(
+        "torsion-chat-input-{client}-{}",
+        std::process::id()
+    ));
     std::fs::write(&input, b"bob\n/who").unwrap();
 
     let child = Command::new(client_bin)
@@ -146,12 +162,12 @@ fn chat_client_reads_a_regular_file_as_stdin_and_finishes_its_unfinished_last_li
         .stdin(std::fs::File::open(&input).unwrap())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("run chat_client");
-    let mut client = Running(child);
-    let status = wait_for_exit(&mut client, "chat_client");
+        .expect("run the chat client");
+    let mut running = Running(child);
+    let status = wait_for_exit(&mut running, "the chat client");
     let _ = std::fs::remove_file(&input);
     let mut stdout = String::new();
-    std::io::Read::read_to_string(&mut client.0.stdout.take().unwrap(), &mut stdout).unwrap();
+    std::io::Read::read_to_string(&mut running.0.stdout.take().unwrap(), &mut stdout).unwrap();
 
     assert!(status.success(), "{status}");
     let greeting = torsion::protocols::chat::room::GREETING;
@@ -164,7 +180,14 @@ fn chat_client_reads_a_regular_file_as_stdin_and_finishes_its_unfinished_last_li
 
 #[test]
 fn chat_client_exits_non_zero_with_one_error_line_when_refused() {
-    let Some(client_bin) = example("chat_client") else {
+    for client in ["chat_client", "chat_client_async"] {
+        exits_one_when_refused(client);
+    }
+}
+
+/// `client` refused: one line on stderr saying so, exit 1.
+fn exits_one_when_refused(client: &str) {
+    let Some(client_bin) = example(client) else {
         return;
     };
     let addr = closed_loopback_port();

@@ -12,10 +12,11 @@ use std::task::{Context, Poll};
 
 use super::blocking::Reply;
 use super::connection::{AsyncConnection, TaskProtocol};
-use super::LocalHandle;
+use super::{CallResult, LocalHandle};
 use crate::endpoint::{ClientEndpoint, EndpointError};
 use crate::{
     Address, ClientFactory, ConnectError, ConnectOptions, Connector, Factory, Reactor, Target,
+    UnixAddress,
 };
 
 /// What a connect future resolves to.
@@ -231,5 +232,27 @@ where
                 drop(reactor.spawn_task(future));
             }),
         ))
+    }
+}
+
+impl LocalHandle {
+    /// Standard input and output as an [`AsyncConnection`] (see
+    /// [`Reactor::stdio`](crate::Reactor::stdio)): reads give what arrives on stdin (its end
+    /// is the peer's EOF), writes go to stdout with the same backpressure as a socket's.
+    /// Fails as `Reactor::stdio` does (stdin or stdout already taken, or of a kind the
+    /// reactor cannot watch).
+    pub fn stdio(&self) -> CallResult<io::Result<AsyncConnection>> {
+        self.call(|reactor| {
+            let made = Rc::new(Cell::new(None));
+            let slot = made.clone();
+            let protocol = TaskProtocol::new(
+                Address::Unix(UnixAddress::unnamed()),
+                Box::new(move |_, connection| slot.set(Some(connection))),
+            );
+            reactor.stdio(protocol)?;
+            // `connection_made` has run when `stdio` returns.
+            made.take()
+                .ok_or_else(|| io::Error::other("standard I/O was closed as it was opened"))
+        })
     }
 }

@@ -29,7 +29,7 @@ mod waker;
 
 pub use blocking::{InThread, LookupHost};
 pub use connect::{serve_tasks, Connect, TaskServer};
-pub use connection::{AsyncConnection, TaskProtocol, DEFAULT_READ_LIMIT};
+pub use connection::{AsyncConnection, ConnectionWriter, TaskProtocol, DEFAULT_READ_LIMIT};
 pub use join::{JoinError, JoinHandle};
 pub(crate) use local::new_task;
 pub use local::{CallResult, Elapsed, LocalHandle, Sleep, Timeout};

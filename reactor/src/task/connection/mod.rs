@@ -50,6 +50,7 @@ pub use shared::DEFAULT_READ_LIMIT;
 pub struct AsyncConnection {
     shared: Rc<RefCell<Shared>>,
     handle: LocalHandle,
+    writer: ConnectionWriter,
 }
 
 impl fmt::Debug for AsyncConnection {
@@ -67,7 +68,15 @@ impl fmt::Debug for AsyncConnection {
 
 impl AsyncConnection {
     pub(crate) fn new(shared: Rc<RefCell<Shared>>, handle: LocalHandle) -> AsyncConnection {
-        AsyncConnection { shared, handle }
+        let writer = ConnectionWriter {
+            shared: shared.clone(),
+            handle: handle.clone(),
+        };
+        AsyncConnection {
+            shared,
+            handle,
+            writer,
+        }
     }
 
     /// The connection's id on the reactor (for its by-id methods, e.g.
@@ -105,17 +114,88 @@ impl AsyncConnection {
         shared.eof || shared.ended.is_some()
     }
 
+    /// Queues `data` to be written, without waiting (see [`ConnectionWriter::write`]).
+    pub fn write(&self, data: impl Into<Bytes>) -> io::Result<()> {
+        self.writer.write(data)
+    }
+
+    /// Queues `data` and waits while the write queue is over its high watermark (see
+    /// [`ConnectionWriter::write_all`]).
+    pub async fn write_all(&self, data: impl Into<Bytes>) -> io::Result<()> {
+        self.writer.write_all(data).await
+    }
+
+    /// Waits until everything written so far has left (see [`ConnectionWriter::flush`]).
+    pub async fn flush(&self) -> io::Result<()> {
+        self.writer.flush().await
+    }
+
+    /// Closes the connection once what was written has been sent (see
+    /// [`ConnectionWriter::close`]).
+    pub fn close(&self) {
+        self.writer.close();
+    }
+
+    /// Sends EOF and goes on reading (see [`ConnectionWriter::shutdown_write`]).
+    pub fn shutdown_write(&self) {
+        self.writer.shutdown_write();
+    }
+
+    /// Closes the connection now, dropping what is queued (see [`ConnectionWriter::abort`]).
+    pub fn abort(&self) {
+        self.writer.abort();
+    }
+
+    /// A writer for this connection that another task can hold (clones share it): one task
+    /// reads while another writes. Writers do not keep the connection open: dropping the
+    /// `AsyncConnection` closes it, and their writes then fail.
+    pub fn writer(&self) -> ConnectionWriter {
+        self.writer.clone()
+    }
+
+    /// Resumes reading the socket if the task has made room below the pause mark.
+    fn resume_reading_if_room(&self) {
+        let id = {
+            let mut shared = self.shared.borrow_mut();
+            let room = shared.buffer.len() < shared.pause_at();
+            if !shared.reading_paused || !room || shared.ended.is_some() {
+                return;
+            }
+            shared.reading_paused = false;
+            shared.id
+        };
+        self.handle.defer(move |reactor| reactor.resume_reading(id));
+    }
+}
+
+/// The writing side of an [`AsyncConnection`], for a task other than the one reading (see
+/// [`AsyncConnection::writer`]). Cheap to clone.
+#[derive(Clone)]
+pub struct ConnectionWriter {
+    shared: Rc<RefCell<Shared>>,
+    handle: LocalHandle,
+}
+
+impl fmt::Debug for ConnectionWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionWriter")
+            .field("id", &self.shared.borrow().id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnectionWriter {
     /// Queues `data` to be written, without waiting; the reactor sends it at the end of the
     /// turn. Fails with the connection's end (`NotConnected` once closed, the reset that
-    /// ended it, ...) or `BrokenPipe` after [`close`](AsyncConnection::close). Ignores the
-    /// watermark: a task that writes much should use [`write_all`](AsyncConnection::write_all).
+    /// ended it, ...) or `BrokenPipe` after [`close`](ConnectionWriter::close). Ignores the
+    /// watermark: a task that writes much should use [`write_all`](ConnectionWriter::write_all).
     pub fn write(&self, data: impl Into<Bytes>) -> io::Result<()> {
         self.queue_write(data.into()).map(|_| ())
     }
 
     /// Queues `data` and waits until the write queue is at or below its high watermark (it
     /// may be at once): the way to write much without holding much. Fails as
-    /// [`write`](AsyncConnection::write) does, or if the connection ends while waiting.
+    /// [`write`](ConnectionWriter::write) does, or if the connection ends while waiting.
     pub async fn write_all(&self, data: impl Into<Bytes>) -> io::Result<()> {
         let write = self.queue_write(data.into())?;
         poll_fn(|cx| {
@@ -194,7 +274,7 @@ impl AsyncConnection {
     /// Sends EOF once what was written has been sent (a half-close: the peer reads to its
     /// end, as after `shutdown(SHUT_WR)`), and goes on reading: how a client says "that was
     /// the whole request" to a server that answers at EOF. Writes fail from now on;
-    /// [`close`](AsyncConnection::close) (or the drop) still closes the connection.
+    /// [`close`](ConnectionWriter::close) (or the drop) still closes the connection.
     pub fn shutdown_write(&self) {
         let id = {
             let mut shared = self.shared.borrow_mut();
@@ -246,20 +326,6 @@ impl AsyncConnection {
             shared.wake_writers();
         });
         Ok(write)
-    }
-
-    /// Resumes reading the socket if the task has made room below the pause mark.
-    fn resume_reading_if_room(&self) {
-        let id = {
-            let mut shared = self.shared.borrow_mut();
-            let room = shared.buffer.len() < shared.pause_at();
-            if !shared.reading_paused || !room || shared.ended.is_some() {
-                return;
-            }
-            shared.reading_paused = false;
-            shared.id
-        };
-        self.handle.defer(move |reactor| reactor.resume_reading(id));
     }
 }
 
