@@ -75,6 +75,7 @@ pub mod netstring;
 pub mod prefixed;
 pub mod reflection;
 pub mod terminal;
+pub mod websocket;
 
 #[cfg(feature = "reactor")]
 pub mod wire;
