@@ -39,6 +39,8 @@
 //! - `GET /ip` → the client's address as the server sees it, `IP:PORT` as `text/plain` (the
 //!   original client's behind a proxy on a `haproxy:tcp:PORT` endpoint);
 //! - `POST /echo` → the request body back (`Content-Length` or chunked; up to 1 MiB, else 413);
+//! - `GET /ws/echo` → a WebSocket echoing each message as it came, text or binary (up to
+//!   16 MiB; try `python3 -m websockets ws://127.0.0.1:8080/ws/echo`);
 //! - anything else is served from DIR (the router's fallback, `StaticFiles`): `GET` and
 //!   `HEAD`, content types by extension, `index.html` or an HTML listing for a directory
 //!   (301 to add its trailing slash; 403 with `--no-listing`), `ETag`/`Last-Modified` with
@@ -55,6 +57,7 @@ use std::time::Duration;
 use torsion::protocols::http::server::{HttpServer, Request, Responder, Router};
 use torsion::protocols::http::static_files::StaticFiles;
 use torsion::protocols::http::{header, HeaderMap, HeaderValue, StatusCode};
+use torsion::protocols::websocket::{self, Message, Sender, WebSocketHandler};
 use torsion::rustls::ServerConfig;
 use torsion::tls::{self, ClientAuth, Identity};
 use torsion::{
@@ -356,6 +359,20 @@ fn router(published: Published, index: usize) -> Router {
             headers.insert(header::CONTENT_TYPE, kind);
             res.respond(r, StatusCode::OK, &headers, req.body)
         })
+        .get("/ws/echo", ws_echo)
+}
+
+/// `GET /ws/echo`: a WebSocket that sends every message back as it came (text as text,
+/// binary as binary), messages up to 16 MiB.
+fn ws_echo(req: Request, res: Responder, r: &mut Reactor) {
+    struct Echo;
+    impl WebSocketHandler for Echo {
+        fn on_message(&mut self, ws: &mut Sender<'_, '_>, message: Message) {
+            // Fails only once this side has closed: nothing is left to echo to.
+            let _ = ws.send(&message);
+        }
+    }
+    websocket::accept(&req, res, r, Echo, 16 << 20);
 }
 
 /// Headers with just this `Content-Type`.

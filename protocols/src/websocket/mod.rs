@@ -62,3 +62,17 @@ impl CloseCode {
         matches!(self.0, 1000..=1003 | 1007..=1011 | 3000..=4999)
     }
 }
+
+#[cfg(feature = "reactor")]
+mod client;
+#[cfg(feature = "reactor")]
+mod protocol;
+#[cfg(feature = "reactor")]
+mod server;
+
+#[cfg(feature = "reactor")]
+pub use client::{connect, ClientSlot, WebSocketClient};
+#[cfg(feature = "reactor")]
+pub use protocol::{Message, Sender, WebSocketHandler, WebSocketProtocol};
+#[cfg(feature = "reactor")]
+pub use server::accept;

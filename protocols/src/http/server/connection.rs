@@ -72,6 +72,9 @@ pub struct HttpConnection<H: Handler> {
     read_ended: bool,
     /// Where a graceful shutdown has got to on this connection.
     draining: Draining,
+    /// The protocol the connection switched to after a `101 Switching Protocols`
+    /// ([`Responder::switch_protocols`]): it gets every callback from then on.
+    upgraded: Option<Box<dyn Protocol>>,
 }
 
 /// A graceful shutdown's progress on one connection. A request the client has begun (or, on
@@ -146,6 +149,7 @@ impl<H: Handler> HttpConnection<H> {
             closing: Closing::No,
             read_ended: false,
             draining: Draining::No,
+            upgraded: None,
         }
     }
 
@@ -198,6 +202,7 @@ impl<H: Handler> HttpConnection<H> {
         let max = self.config.max_pipelined;
         let high_water = self.config.write_buffer_limits.0;
         let (mut stalled, mut backed_up, mut last_in) = (false, false, false);
+        let mut switching = false;
         let mut events = self.decoder.feed(data);
         loop {
             let between = matches!(dispatch.current, Current::Idle);
@@ -216,7 +221,14 @@ impl<H: Handler> HttpConnection<H> {
             }
             match events.next() {
                 None => break,
-                Some(Ok(event)) => dispatch.event(cx, event),
+                Some(Ok(event)) => {
+                    dispatch.event(cx, event);
+                    // Nothing after a `101` is HTTP: the rest goes to the new protocol.
+                    if pipeline.borrow().upgrade.is_some() {
+                        switching = true;
+                        break;
+                    }
+                }
                 Some(Err(error)) => {
                     dispatch.refuse(cx, &error);
                     break;
@@ -224,6 +236,10 @@ impl<H: Handler> HttpConnection<H> {
             }
         }
         drop(events);
+        if switching {
+            self.switch_protocols(cx);
+            return;
+        }
         if pipeline.borrow().needs_pump {
             pump(&pipeline, cx.reactor());
         }
@@ -427,6 +443,33 @@ impl<H: Handler> HttpConnection<H> {
         }
     }
 
+    /// A `101` went out: the HTTP timers stop, and the new protocol takes the connection and
+    /// the bytes that followed the request.
+    fn switch_protocols(&mut self, cx: &mut Context<'_>) {
+        let Some(mut protocol) = self
+            .pipeline
+            .as_ref()
+            .and_then(|p| p.borrow_mut().upgrade.take())
+        else {
+            return;
+        };
+        debug!("connection {}: switching protocols", cx.id());
+        self.deadline.cancel(cx);
+        if let Some(guard) = self.send.as_mut() {
+            guard.stop(cx.reactor());
+        }
+        cx.watch_writes(false);
+        if std::mem::take(&mut self.stalled) | std::mem::take(&mut self.backed_up) {
+            cx.resume_reading();
+        }
+        let rest = self.decoder.take_buffered();
+        protocol.connection_made(cx);
+        if !rest.is_empty() {
+            protocol.data_received(cx, &rest);
+        }
+        self.upgraded = Some(protocol);
+    }
+
     /// The pipeline is full: stop reading until a response completes (the pipeline wakes
     /// the connection then).
     fn stall(&mut self, cx: &mut Context<'_>, pipeline: &SharedPipeline) {
@@ -560,6 +603,9 @@ impl<H: Handler> Protocol for HttpConnection<H> {
     }
 
     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        if let Some(upgraded) = &mut self.upgraded {
+            return upgraded.data_received(cx, data);
+        }
         if self.closing.has_begun() {
             // Closing: nothing more is read as requests, and nothing is kept.
             if let Closing::Lingering(linger) = &mut self.closing {
@@ -576,6 +622,9 @@ impl<H: Handler> Protocol for HttpConnection<H> {
     }
 
     fn eof_received(&mut self, cx: &mut Context<'_>) {
+        if let Some(upgraded) = &mut self.upgraded {
+            return upgraded.eof_received(cx);
+        }
         self.read_ended = true;
         if self.closing.has_begun() {
             if let Closing::Lingering(linger) = &self.closing {
@@ -611,6 +660,9 @@ impl<H: Handler> Protocol for HttpConnection<H> {
     /// requests closes at once (a client's request crossing that close was never read, so
     /// it may send it again). The reactor's shutdown timeout aborts what takes too long.
     fn shutdown_requested(&mut self, cx: &mut Context<'_>) {
+        if let Some(upgraded) = &mut self.upgraded {
+            return upgraded.shutdown_requested(cx);
+        }
         if self.closing.has_begun() || self.draining != Draining::No {
             // Already closing; a lingering close is bounded by its own limits and by the
             // shutdown's deadline.
@@ -648,6 +700,9 @@ impl<H: Handler> Protocol for HttpConnection<H> {
     }
 
     fn connection_lost(&mut self, cx: &mut Context<'_>, reason: &DisconnectReason) {
+        if let Some(upgraded) = &mut self.upgraded {
+            return upgraded.connection_lost(cx, reason);
+        }
         debug!("connection lost: {reason}");
         if let Some(guard) = self.send.as_mut() {
             guard.stop(cx.reactor());
@@ -661,6 +716,9 @@ impl<H: Handler> Protocol for HttpConnection<H> {
     /// The queue passed the configured high watermark before a flush (a large response, a
     /// stream, a file): a streaming producer pauses, and the send timeout follows the bytes.
     fn pause_writing(&mut self, cx: &mut Context<'_>) {
+        if let Some(upgraded) = &mut self.upgraded {
+            return upgraded.pause_writing(cx);
+        }
         if let Some(pipeline) = &self.pipeline {
             pipeline.borrow_mut().set_paused(true);
         }
@@ -669,12 +727,18 @@ impl<H: Handler> Protocol for HttpConnection<H> {
 
     /// The queue drained to the configured low watermark: a paused producer goes on.
     fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        if let Some(upgraded) = &mut self.upgraded {
+            return upgraded.resume_writing(cx);
+        }
         self.resume_if_low(cx);
     }
 
     /// A flush the send timeout follows sent bytes: the client is taking them; once all of
     /// them are gone, following stops.
     fn write_progress(&mut self, cx: &mut Context<'_>, progress: WriteProgress) {
+        if let Some(upgraded) = &mut self.upgraded {
+            return upgraded.write_progress(cx, progress);
+        }
         let now = cx.reactor().now();
         if let Some(guard) = self.send.as_mut() {
             guard.progressed(now);
@@ -690,6 +754,16 @@ impl<H: Handler> Protocol for HttpConnection<H> {
     /// Woken: a response completed while reading was stopped for a full pipeline (read the
     /// requests waiting), or a responder went away without a reactor (send what it left).
     fn woken(&mut self, cx: &mut Context<'_>) {
+        if let Some(upgraded) = &mut self.upgraded {
+            return upgraded.woken(cx);
+        }
+        if self
+            .pipeline
+            .as_ref()
+            .is_some_and(|p| p.borrow().upgrade.is_some())
+        {
+            return self.switch_protocols(cx);
+        }
         if self.closing.has_begun() {
             return;
         }

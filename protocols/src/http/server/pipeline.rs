@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 use log::debug;
-use torsion_reactor::{ConnectionId, FileSegment, Reactor, ReactorHandle};
+use torsion_reactor::{ConnectionId, FileSegment, Protocol, Reactor, ReactorHandle};
 
 use super::date::DateCache;
 use crate::http::codec::HttpDate;
@@ -92,6 +92,9 @@ pub(super) struct Pipeline {
     close_when_done: bool,
     /// A responder was dropped or finished outside a pump: pump at the next chance.
     pub(super) needs_pump: bool,
+    /// The protocol the connection switches to, set by
+    /// [`Responder::switch_protocols`](super::Responder::switch_protocols) with its `101`.
+    pub(super) upgrade: Option<Box<dyn Protocol>>,
     /// Reading stopped with the pipeline full: the connection is woken when a response
     /// completes, to read the requests it stopped before.
     pub(super) stalled: bool,
@@ -125,6 +128,7 @@ impl Pipeline {
             close_when_done: false,
             needs_pump: false,
             stalled: false,
+            upgrade: None,
             waker,
             date,
             spare: BytesMut::new(),

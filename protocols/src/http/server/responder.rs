@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Version};
-use torsion_reactor::{ConnectionId, FileSegment, Reactor};
+use torsion_reactor::{ConnectionId, FileSegment, Protocol, Reactor};
 
 use super::pipeline::{pump, SharedPipeline, Slot};
 use crate::http::codec::{BodyEncoder, BodyKind, RequestHead, ResponseEncoder};
@@ -190,6 +190,58 @@ impl Responder {
             seq: self.seq,
             framing,
         }
+    }
+
+    /// Answers `101 Switching Protocols` with `headers` (and `Date`), then hands the
+    /// connection to `protocol`: its `connection_made` runs once the `101` is queued, and it
+    /// gets every byte after the request (some may have arrived with it) and every later
+    /// callback. `headers` are written as given (`Upgrade`, `Connection: upgrade`...).
+    ///
+    /// Only a request with no response pending before it can switch: otherwise this answers
+    /// `400 Bad Request`, closes the connection, and returns false. Switch from the handler
+    /// call (the server reads nothing after the request until then); a switch made later
+    /// takes effect when the connection is next woken.
+    pub fn switch_protocols(
+        mut self,
+        reactor: &mut Reactor,
+        headers: &HeaderMap,
+        protocol: Box<dyn Protocol>,
+    ) -> bool {
+        let alone = {
+            let pipeline = self.pipeline.borrow();
+            pipeline.is_front(self.seq) && pipeline.len() == 1
+        };
+        if !alone {
+            self.close_after();
+            self.respond_status(reactor, StatusCode::BAD_REQUEST);
+            return false;
+        }
+        self.answered = true;
+        let date = self.pipeline.borrow().date(reactor);
+        let id = {
+            let mut pipeline = self.pipeline.borrow_mut();
+            let Some(slot) = pipeline.slot(self.seq) else {
+                return false;
+            };
+            let out = slot.staging();
+            out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
+            for (name, value) in headers {
+                out.extend_from_slice(name.as_str().as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(value.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"date: ");
+            out.extend_from_slice(date.as_bytes());
+            out.extend_from_slice(b"\r\n\r\n");
+            slot.finish(false);
+            pipeline.upgrade = Some(protocol);
+            pipeline.id()
+        };
+        pump(&self.pipeline, reactor);
+        // A switch made outside the handler call is taken up when the connection wakes.
+        reactor.wake(id);
+        true
     }
 
     /// Answers `status` with its reason phrase as a short `text/plain` body.

@@ -128,6 +128,13 @@ impl RequestDecoder {
         self.backlog.len()
     }
 
+    /// Takes the bytes received and not decoded: what follows the request after which the
+    /// connection switched protocols (`101 Switching Protocols`). The decoder is not to be
+    /// fed again.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        self.backlog.take()
+    }
+
     /// Feeds `data`, which follows the bytes fed before, and returns the cursor over the events
     /// now complete. Bytes the cursor does not reach are kept for the next `feed`; feeding an
     /// empty slice resumes a cursor dropped early.

@@ -1,0 +1,232 @@
+//! [`WebSocketProtocol`]: the [`WebSocket`] codec on a reactor connection, driving a
+//! [`WebSocketHandler`]; the same for a server (after the upgrade) and a client (after its
+//! handshake).
+
+use bytes::Bytes;
+use log::{debug, warn};
+use torsion_reactor::{ConnectionId, Context, DisconnectReason, Protocol, Reactor};
+
+use super::{CloseCode, Event, SendError, State, WebSocket};
+
+/// A whole message: text or binary, as the peer sent it (fragments joined).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message (valid UTF-8: text that is not fails the connection with 1007).
+    Text(String),
+    /// A binary message.
+    Binary(Bytes),
+}
+
+/// What an application writes for a WebSocket connection, server or client.
+///
+/// Callbacks run on the reactor thread, in order, never re-entered: `on_open` once, then
+/// `on_message` per message, then `on_close` exactly once, however the connection ends.
+pub trait WebSocketHandler: 'static {
+    /// The connection is open (the handshake is done): a good time to send a greeting.
+    fn on_open(&mut self, ws: &mut Sender<'_, '_>) {
+        let _ = ws;
+    }
+
+    /// A whole message arrived.
+    fn on_message(&mut self, ws: &mut Sender<'_, '_>, message: Message);
+
+    /// A pong arrived (answering a ping sent with [`Sender::ping`], or a heartbeat).
+    fn on_pong(&mut self, ws: &mut Sender<'_, '_>, data: Bytes) {
+        let _ = (ws, data);
+    }
+
+    /// The connection is over: `code` and `reason` are the peer's close (1005 if its close
+    /// carried no code), or the code this side failed the connection with (1002 protocol
+    /// error, 1007 invalid UTF-8, 1009 too big), or 1006 when it ended without a close frame.
+    fn on_close(&mut self, reactor: &mut Reactor, code: CloseCode, reason: &str) {
+        let _ = (reactor, code, reason);
+    }
+}
+
+/// Sends on a WebSocket connection from within a [`WebSocketHandler`] callback.
+pub struct Sender<'a, 'cx> {
+    ws: &'a mut WebSocket,
+    cx: &'a mut Context<'cx>,
+}
+
+impl Sender<'_, '_> {
+    /// Sends a text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
+        self.ws.send_text(text)
+    }
+
+    /// Sends a binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.ws.send_binary(data)
+    }
+
+    /// Sends `message` as it is (text or binary).
+    pub fn send(&mut self, message: &Message) -> Result<(), SendError> {
+        match message {
+            Message::Text(text) => self.ws.send_text(text),
+            Message::Binary(data) => self.ws.send_binary(data),
+        }
+    }
+
+    /// Sends a ping (at most 125 bytes); its pong comes to [`WebSocketHandler::on_pong`].
+    pub fn ping(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.ws.send_ping(data)
+    }
+
+    /// Starts the close handshake; [`WebSocketHandler::on_close`] runs when the peer's
+    /// close arrives (or the connection ends).
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        self.ws.close(code, reason)
+    }
+
+    /// Whether the peer reads more slowly than messages are sent: the connection's write
+    /// queue is past its high watermark. A producer should wait (reading is paused until the
+    /// queue drains, so the peer's next message comes after).
+    pub fn should_pause(&self) -> bool {
+        self.cx.is_reading_paused()
+    }
+
+    /// The connection's id.
+    pub fn id(&self) -> ConnectionId {
+        self.cx.id()
+    }
+
+    /// The reactor: timers, other connections.
+    pub fn reactor(&mut self) -> &mut Reactor {
+        self.cx.reactor()
+    }
+}
+
+/// The write queue's watermarks of a WebSocket connection: reading pauses above the high
+/// one and resumes at the low one.
+const WATERMARKS: (usize, usize) = (64 * 1024, 16 * 1024);
+
+/// A [`Protocol`] running a [`WebSocket`] for a [`WebSocketHandler`].
+///
+/// Backpressure: when the write queue passes its high watermark (64 KiB; the peer reads
+/// slowly), reading pauses until it drains to the low one (16 KiB), so an echo or a
+/// producer answering each message cannot queue without bound.
+pub struct WebSocketProtocol<H: WebSocketHandler> {
+    ws: WebSocket,
+    handler: H,
+    /// `on_close` ran.
+    closed: bool,
+    /// Reading is paused for backpressure.
+    paused: bool,
+}
+
+impl<H: WebSocketHandler> WebSocketProtocol<H> {
+    /// A protocol running `ws` (after its handshake) for `handler`.
+    pub fn new(ws: WebSocket, handler: H) -> Self {
+        WebSocketProtocol {
+            ws,
+            handler,
+            closed: false,
+            paused: false,
+        }
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    fn sender<'a, 'cx>(ws: &'a mut WebSocket, cx: &'a mut Context<'cx>) -> Sender<'a, 'cx> {
+        Sender { ws, cx }
+    }
+
+    /// Writes what the codec produced; closes the connection once the handshake is over.
+    fn flush(&mut self, cx: &mut Context<'_>) {
+        let out = self.ws.take_output();
+        if !out.is_empty() {
+            cx.write_bytes(out);
+        }
+        if self.ws.state() == State::Closed && !cx.is_closing() {
+            cx.lose_connection();
+        }
+    }
+
+    fn report_close(&mut self, reactor: &mut Reactor, code: CloseCode, reason: &str) {
+        if !std::mem::replace(&mut self.closed, true) {
+            self.handler.on_close(reactor, code, reason);
+        }
+    }
+
+    fn event(&mut self, cx: &mut Context<'_>, event: Event) {
+        let mut ws = Self::sender(&mut self.ws, cx);
+        match event {
+            Event::Text(text) => self.handler.on_message(&mut ws, Message::Text(text)),
+            Event::Binary(data) => self.handler.on_message(&mut ws, Message::Binary(data)),
+            Event::Pong(data) => self.handler.on_pong(&mut ws, data),
+            Event::Ping(_) => {}
+            Event::Close { code, reason } => {
+                let code = code.unwrap_or(CloseCode::NO_STATUS);
+                self.report_close(cx.reactor(), code, &reason);
+            }
+        }
+    }
+}
+
+impl<H: WebSocketHandler> Protocol for WebSocketProtocol<H> {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        cx.set_write_buffer_limits(WATERMARKS.0, WATERMARKS.1);
+        debug!("connection {}: WebSocket open", cx.id());
+        self.handler.on_open(&mut Self::sender(&mut self.ws, cx));
+        self.flush(cx);
+    }
+
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        self.ws.receive(data);
+        while let Some(event) = self.ws.next_event() {
+            match event {
+                Ok(event) => self.event(cx, event),
+                Err(error) => {
+                    warn!("connection {}: {error}", cx.id());
+                    self.report_close(cx.reactor(), error.code, error.reason);
+                }
+            }
+            self.flush(cx);
+        }
+        self.flush(cx);
+    }
+
+    fn eof_received(&mut self, cx: &mut Context<'_>) {
+        self.report_close(
+            cx.reactor(),
+            CloseCode::ABNORMAL,
+            "EOF without a close frame",
+        );
+        cx.lose_connection();
+    }
+
+    fn connection_lost(&mut self, cx: &mut Context<'_>, reason: &DisconnectReason) {
+        let reason = reason.to_string();
+        self.report_close(cx.reactor(), CloseCode::ABNORMAL, &reason);
+    }
+
+    /// The peer reads slowly: stop reading its messages (each may make an answer) until the
+    /// queue drains.
+    fn pause_writing(&mut self, cx: &mut Context<'_>) {
+        self.paused = true;
+        cx.pause_reading();
+    }
+
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        if std::mem::take(&mut self.paused) {
+            cx.resume_reading();
+        }
+    }
+
+    /// A graceful shutdown: close with 1001; the reactor's shutdown timeout bounds the wait
+    /// for the peer's answer.
+    fn shutdown_requested(&mut self, cx: &mut Context<'_>) {
+        if self
+            .ws
+            .close(CloseCode::GOING_AWAY, "shutting down")
+            .is_err()
+        {
+            cx.lose_connection();
+        }
+        self.flush(cx);
+    }
+}
