@@ -11,6 +11,7 @@ mod http;
 mod line;
 mod netstring;
 mod prefixed;
+mod websocket;
 
 /// A parser to fuzz.
 #[derive(Debug)]
@@ -36,6 +37,7 @@ pub const TARGETS: &[Target] = &[
     netstring::TARGET,
     prefixed::TARGET,
     dns::TARGET,
+    websocket::TARGET,
 ];
 
 /// The target called `name`.
