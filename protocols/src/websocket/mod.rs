@@ -69,6 +69,8 @@ mod client;
 mod protocol;
 #[cfg(feature = "reactor")]
 mod server;
+#[cfg(all(test, feature = "reactor"))]
+mod server_tests;
 
 #[cfg(feature = "reactor")]
 pub use client::{connect, ClientSlot, WebSocketClient};
