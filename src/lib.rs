@@ -82,6 +82,8 @@ pub mod guide {
 
     #[doc = include_str!("../docs/http-client.md")]
     pub mod http_client {}
+    #[doc = include_str!("../docs/websocket.md")]
+    pub mod websocket {}
     #[doc = include_str!("../docs/tls.md")]
     pub mod tls {}
     #[doc = include_str!("../docs/deployment.md")]

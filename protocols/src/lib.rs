@@ -54,6 +54,10 @@
 //! hosts file, TTL cache, random ids and ports, forged replies dropped, retries, TCP on
 //! truncation) that can resolve a host name to connect to ([`dns::Resolver::connect`]).
 //!
+//! [`websocket`] is WebSocket (RFC 6455): a sans-I/O codec (frames, masking, fragments,
+//! UTF-8, pings, the close handshake, a size limit) and the opening handshake, and, with the
+//! `reactor` feature, a server reached by upgrading an HTTP request and a client.
+//!
 //! [`wire`] holds the smallest protocols (echo, discard); [`chat`] the multi-user chat of the
 //! `chat_server` example; [`terminal`] makes a peer's text safe to show on a terminal;
 //! [`reflection`] says which datagrams an echo-like service must leave unanswered.
