@@ -75,6 +75,6 @@ mod server_tests;
 #[cfg(feature = "reactor")]
 pub use client::{connect, ClientSlot, WebSocketClient};
 #[cfg(feature = "reactor")]
-pub use protocol::{Message, Sender, WebSocketHandler, WebSocketProtocol};
+pub use protocol::{Message, Sender, WebSocketHandler, WebSocketProtocol, CLOSE_TIMEOUT};
 #[cfg(feature = "reactor")]
 pub use server::accept;

@@ -4,7 +4,9 @@
 
 use bytes::Bytes;
 use log::{debug, warn};
-use torsion_reactor::{ConnectionId, Context, DisconnectReason, Protocol, Reactor};
+use std::time::Duration;
+
+use torsion_reactor::{ConnectionId, Context, DelayedCall, DisconnectReason, Protocol, Reactor};
 
 use super::{CloseCode, Event, SendError, State, WebSocket};
 
@@ -101,11 +103,17 @@ impl Sender<'_, '_> {
 /// one and resumes at the low one.
 const WATERMARKS: (usize, usize) = (64 * 1024, 16 * 1024);
 
+/// How long a close sent waits for the peer's answer before the connection is aborted.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A [`Protocol`] running a [`WebSocket`] for a [`WebSocketHandler`].
 ///
 /// Backpressure: when the write queue passes its high watermark (64 KiB; the peer reads
 /// slowly), reading pauses until it drains to the low one (16 KiB), so an echo or a
 /// producer answering each message cannot queue without bound.
+///
+/// A close this side sends waits [`CLOSE_TIMEOUT`] for the peer's answer, then the
+/// connection is aborted (a peer that never answers cannot hold it open).
 pub struct WebSocketProtocol<H: WebSocketHandler> {
     ws: WebSocket,
     handler: H,
@@ -113,6 +121,8 @@ pub struct WebSocketProtocol<H: WebSocketHandler> {
     closed: bool,
     /// Reading is paused for backpressure.
     paused: bool,
+    /// Aborts the connection if the peer does not answer this side's close in time.
+    close_timer: Option<DelayedCall>,
 }
 
 impl<H: WebSocketHandler> WebSocketProtocol<H> {
@@ -123,6 +133,7 @@ impl<H: WebSocketHandler> WebSocketProtocol<H> {
             handler,
             closed: false,
             paused: false,
+            close_timer: None,
         }
     }
 
@@ -141,8 +152,17 @@ impl<H: WebSocketHandler> WebSocketProtocol<H> {
         if !out.is_empty() {
             cx.write_bytes(out);
         }
-        if self.ws.state() == State::Closed && !cx.is_closing() {
-            cx.lose_connection();
+        match self.ws.state() {
+            State::Closed if !cx.is_closing() => cx.lose_connection(),
+            State::CloseSent if self.close_timer.is_none() => {
+                let id = cx.id();
+                let abort = move |reactor: &mut Reactor| {
+                    warn!("connection {id}: no answer to its WebSocket close: aborted");
+                    reactor.abort_connection(id);
+                };
+                self.close_timer = Some(cx.reactor().call_later(CLOSE_TIMEOUT, abort));
+            }
+            _ => {}
         }
     }
 
@@ -200,6 +220,9 @@ impl<H: WebSocketHandler> Protocol for WebSocketProtocol<H> {
     }
 
     fn connection_lost(&mut self, cx: &mut Context<'_>, reason: &DisconnectReason) {
+        if let Some(timer) = self.close_timer.take() {
+            timer.cancel(cx.reactor());
+        }
         let reason = reason.to_string();
         self.report_close(cx.reactor(), CloseCode::ABNORMAL, &reason);
     }

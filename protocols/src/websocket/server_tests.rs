@@ -1,17 +1,24 @@
 //! The server side in memory: the upgrade on an HTTP connection, the bytes after it, and
 //! backpressure from a peer that reads slowly.
 
+use std::time::Duration;
+
 use torsion_reactor::testing::{TestConnection, TestReactor};
 use torsion_reactor::Reactor;
 
-use super::{accept, Message, Sender, WebSocketHandler};
+use super::{accept, CloseCode, Message, Sender, WebSocketHandler, CLOSE_TIMEOUT};
 use crate::http::server::{HttpServer, Request, Responder, Router};
 
+/// Echoes, and closes with 1000 when asked to.
 struct Echo;
 
 impl WebSocketHandler for Echo {
     fn on_message(&mut self, ws: &mut Sender<'_, '_>, message: Message) {
-        let _ = ws.send(&message);
+        if message == Message::Text("close".into()) {
+            ws.close(CloseCode::NORMAL, "").unwrap();
+        } else {
+            let _ = ws.send(&message);
+        }
     }
 }
 
@@ -69,4 +76,27 @@ fn an_eof_without_a_close_frame_closes_the_connection() {
     let client = upgraded(&mut test);
     test.feed_eof(&client);
     assert!(client.is_closed());
+}
+
+#[test]
+fn a_close_the_peer_never_answers_aborts_the_connection_after_the_close_timeout() {
+    let mut test = TestReactor::new();
+    let client = upgraded(&mut test);
+    // A masked text "close" (mask key zero).
+    test.feed(&client, b"\x81\x85\0\0\0\0close");
+    assert_eq!(client.take_written(), b"\x88\x02\x03\xe8");
+    test.advance(CLOSE_TIMEOUT - Duration::from_millis(1));
+    assert!(!client.is_closed());
+    test.advance(Duration::from_millis(1));
+    assert!(client.is_closed());
+}
+
+#[test]
+fn a_close_the_peer_answers_closes_the_connection_at_once() {
+    let mut test = TestReactor::new();
+    let client = upgraded(&mut test);
+    test.feed(&client, b"\x81\x85\0\0\0\0close");
+    test.feed(&client, b"\x88\x82\0\0\0\0\x03\xe8");
+    assert!(client.is_closed());
+    assert_eq!(client.take_written(), b"\x88\x02\x03\xe8");
 }
