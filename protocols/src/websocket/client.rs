@@ -127,6 +127,12 @@ impl<H: WebSocketHandler> Protocol for WebSocketClient<H> {
         }
     }
 
+    fn woken(&mut self, cx: &mut Context<'_>) {
+        if let Phase::Open(protocol) = &mut self.phase {
+            protocol.woken(cx);
+        }
+    }
+
     fn shutdown_requested(&mut self, cx: &mut Context<'_>) {
         match &mut self.phase {
             Phase::Open(protocol) => protocol.shutdown_requested(cx),
@@ -198,6 +204,12 @@ impl<H: WebSocketHandler> Protocol for ClientSlot<H> {
     fn resume_writing(&mut self, cx: &mut Context<'_>) {
         if let Some(client) = &mut self.0 {
             client.resume_writing(cx);
+        }
+    }
+
+    fn woken(&mut self, cx: &mut Context<'_>) {
+        if let Some(client) = &mut self.0 {
+            client.woken(cx);
         }
     }
 

@@ -75,6 +75,8 @@ mod server_tests;
 #[cfg(feature = "reactor")]
 pub use client::{connect, ClientSlot, WebSocketClient};
 #[cfg(feature = "reactor")]
-pub use protocol::{Message, Sender, WebSocketHandler, WebSocketProtocol, CLOSE_TIMEOUT};
+pub use protocol::{
+    Message, Sender, WebSocketHandle, WebSocketHandler, WebSocketProtocol, CLOSE_TIMEOUT,
+};
 #[cfg(feature = "reactor")]
 pub use server::accept;

@@ -4,6 +4,9 @@
 
 use bytes::Bytes;
 use log::{debug, warn};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
 use std::time::Duration;
 
 use torsion_reactor::{ConnectionId, Context, DelayedCall, DisconnectReason, Protocol, Reactor};
@@ -49,9 +52,19 @@ pub trait WebSocketHandler: 'static {
 pub struct Sender<'a, 'cx> {
     ws: &'a mut WebSocket,
     cx: &'a mut Context<'cx>,
+    outbox: &'a Rc<RefCell<Outbox>>,
 }
 
 impl Sender<'_, '_> {
+    /// A handle that sends on this connection from outside its callbacks: a timer, another
+    /// connection (a chat's broadcast).
+    pub fn handle(&self) -> WebSocketHandle {
+        WebSocketHandle {
+            id: self.cx.id(),
+            outbox: self.outbox.clone(),
+        }
+    }
+
     /// Sends a text message.
     pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
         self.ws.send_text(text)
@@ -99,6 +112,66 @@ impl Sender<'_, '_> {
     }
 }
 
+/// What a [`WebSocketHandle`] sent, waiting for the connection to wake.
+#[derive(Default)]
+struct Outbox {
+    queue: VecDeque<Outgoing>,
+    /// The connection is gone: nothing more is queued.
+    gone: bool,
+}
+
+enum Outgoing {
+    Message(Message),
+    Close(CloseCode, String),
+}
+
+/// Sends on a WebSocket connection from anywhere on its reactor's thread that has the
+/// reactor (made by [`Sender::handle`]). What it sends is queued and handed to the connection
+/// when it wakes, right after the current callback, in the order sent.
+#[derive(Clone)]
+pub struct WebSocketHandle {
+    id: ConnectionId,
+    outbox: Rc<RefCell<Outbox>>,
+}
+
+impl WebSocketHandle {
+    /// The connection's id.
+    pub fn id(&self) -> ConnectionId {
+        self.id
+    }
+
+    /// Whether the connection is gone (then sending does nothing).
+    pub fn is_gone(&self) -> bool {
+        self.outbox.borrow().gone
+    }
+
+    /// Whether a producer should wait: the connection's write queue is past its high
+    /// watermark (the peer reads slowly), or the connection is gone.
+    pub fn should_pause(&self, reactor: &Reactor) -> bool {
+        self.is_gone() || reactor.queued_bytes(self.id) > WATERMARKS.0
+    }
+
+    /// Sends `message`; false if the connection is gone.
+    pub fn send(&self, reactor: &mut Reactor, message: Message) -> bool {
+        self.push(reactor, Outgoing::Message(message))
+    }
+
+    /// Starts the close handshake; false if the connection is gone.
+    pub fn close(&self, reactor: &mut Reactor, code: CloseCode, reason: &str) -> bool {
+        self.push(reactor, Outgoing::Close(code, reason.to_owned()))
+    }
+
+    fn push(&self, reactor: &mut Reactor, outgoing: Outgoing) -> bool {
+        let mut outbox = self.outbox.borrow_mut();
+        if outbox.gone {
+            return false;
+        }
+        outbox.queue.push_back(outgoing);
+        reactor.wake(self.id);
+        true
+    }
+}
+
 /// The write queue's watermarks of a WebSocket connection: reading pauses above the high
 /// one and resumes at the low one.
 const WATERMARKS: (usize, usize) = (64 * 1024, 16 * 1024);
@@ -123,6 +196,8 @@ pub struct WebSocketProtocol<H: WebSocketHandler> {
     paused: bool,
     /// Aborts the connection if the peer does not answer this side's close in time.
     close_timer: Option<DelayedCall>,
+    /// What [`WebSocketHandle`]s sent.
+    outbox: Rc<RefCell<Outbox>>,
 }
 
 impl<H: WebSocketHandler> WebSocketProtocol<H> {
@@ -134,6 +209,7 @@ impl<H: WebSocketHandler> WebSocketProtocol<H> {
             closed: false,
             paused: false,
             close_timer: None,
+            outbox: Rc::default(),
         }
     }
 
@@ -142,8 +218,12 @@ impl<H: WebSocketHandler> WebSocketProtocol<H> {
         &self.handler
     }
 
-    fn sender<'a, 'cx>(ws: &'a mut WebSocket, cx: &'a mut Context<'cx>) -> Sender<'a, 'cx> {
-        Sender { ws, cx }
+    fn sender<'a, 'cx>(
+        ws: &'a mut WebSocket,
+        cx: &'a mut Context<'cx>,
+        outbox: &'a Rc<RefCell<Outbox>>,
+    ) -> Sender<'a, 'cx> {
+        Sender { ws, cx, outbox }
     }
 
     /// Writes what the codec produced; closes the connection once the handshake is over.
@@ -167,13 +247,17 @@ impl<H: WebSocketHandler> WebSocketProtocol<H> {
     }
 
     fn report_close(&mut self, reactor: &mut Reactor, code: CloseCode, reason: &str) {
+        let mut outbox = self.outbox.borrow_mut();
+        outbox.gone = true;
+        outbox.queue.clear();
+        drop(outbox);
         if !std::mem::replace(&mut self.closed, true) {
             self.handler.on_close(reactor, code, reason);
         }
     }
 
     fn event(&mut self, cx: &mut Context<'_>, event: Event) {
-        let mut ws = Self::sender(&mut self.ws, cx);
+        let mut ws = Self::sender(&mut self.ws, cx, &self.outbox);
         match event {
             Event::Text(text) => self.handler.on_message(&mut ws, Message::Text(text)),
             Event::Binary(data) => self.handler.on_message(&mut ws, Message::Binary(data)),
@@ -191,7 +275,8 @@ impl<H: WebSocketHandler> Protocol for WebSocketProtocol<H> {
     fn connection_made(&mut self, cx: &mut Context<'_>) {
         cx.set_write_buffer_limits(WATERMARKS.0, WATERMARKS.1);
         debug!("connection {}: WebSocket open", cx.id());
-        self.handler.on_open(&mut Self::sender(&mut self.ws, cx));
+        self.handler
+            .on_open(&mut Self::sender(&mut self.ws, cx, &self.outbox));
         self.flush(cx);
     }
 
@@ -225,6 +310,23 @@ impl<H: WebSocketHandler> Protocol for WebSocketProtocol<H> {
         }
         let reason = reason.to_string();
         self.report_close(cx.reactor(), CloseCode::ABNORMAL, &reason);
+    }
+
+    /// Woken by a [`WebSocketHandle`]: what it sent goes out.
+    fn woken(&mut self, cx: &mut Context<'_>) {
+        let queue = std::mem::take(&mut self.outbox.borrow_mut().queue);
+        for outgoing in queue {
+            let sent = match &outgoing {
+                Outgoing::Message(message) => {
+                    Self::sender(&mut self.ws, cx, &self.outbox).send(message)
+                }
+                Outgoing::Close(code, reason) => self.ws.close(*code, reason),
+            };
+            if let Err(error) = sent {
+                debug!("connection {}: not sent: {error}", cx.id());
+            }
+        }
+        self.flush(cx);
     }
 
     /// The peer reads slowly: stop reading its messages (each may make an answer) until the

@@ -6,7 +6,10 @@ use std::time::Duration;
 use torsion_reactor::testing::{TestConnection, TestReactor};
 use torsion_reactor::Reactor;
 
-use super::{accept, CloseCode, Message, Sender, WebSocketHandler, CLOSE_TIMEOUT};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::{accept, CloseCode, Message, Sender, WebSocketHandle, WebSocketHandler, CLOSE_TIMEOUT};
 use crate::http::server::{HttpServer, Request, Responder, Router};
 
 /// Echoes, and closes with 1000 when asked to.
@@ -99,4 +102,40 @@ fn a_close_the_peer_answers_closes_the_connection_at_once() {
     test.feed(&client, b"\x88\x82\0\0\0\0\x03\xe8");
     assert!(client.is_closed());
     assert_eq!(client.take_written(), b"\x88\x02\x03\xe8");
+}
+
+/// Keeps its connection's handle where the test finds it.
+struct Kept(Rc<RefCell<Option<WebSocketHandle>>>);
+
+impl WebSocketHandler for Kept {
+    fn on_open(&mut self, ws: &mut Sender<'_, '_>) {
+        *self.0.borrow_mut() = Some(ws.handle());
+    }
+
+    fn on_message(&mut self, _: &mut Sender<'_, '_>, _: Message) {}
+}
+
+#[test]
+fn a_handle_sends_from_outside_the_callbacks_until_the_connection_is_gone() {
+    let kept = Rc::new(RefCell::new(None));
+    let shared = kept.clone();
+    let router = Router::new().get(
+        "/ws",
+        move |req: Request, res: Responder, r: &mut Reactor| {
+            accept(&req, res, r, Kept(shared.clone()), 1024);
+        },
+    );
+    let mut test = TestReactor::new();
+    let client = test.connect_from(&mut HttpServer::new(router)).unwrap();
+    test.feed(&client, UPGRADE);
+    client.take_written();
+    let handle = kept.borrow_mut().take().expect("on_open ran");
+    assert!(handle.send(test.reactor(), Message::Text("pushed".into())));
+    assert!(handle.close(test.reactor(), CloseCode::GOING_AWAY, ""));
+    test.run_pending();
+    assert_eq!(client.take_written(), b"\x81\x06pushed\x88\x02\x03\xe9");
+    test.feed(&client, b"\x88\x82\0\0\0\0\x03\xe9");
+    assert!(client.is_closed());
+    assert!(handle.is_gone());
+    assert!(!handle.send(test.reactor(), Message::Text("late".into())));
 }
