@@ -221,7 +221,8 @@ impl<H: WebSocketHandler> Protocol for ClientSlot<H> {
     }
 }
 
-/// Connects to `target` (with TLS if `options.tls` is set: `wss://`), asks `host` for the
+/// Connects to `target` (with TLS if `options.tls` is set: `wss://`), asks `host` (the
+/// `Host` header: with `:port` unless the port is 80, or 443 with TLS, RFC 6455 §4.1) for the
 /// WebSocket at `path`, and runs `handler` once upgraded: `on_open`, the messages, then
 /// `on_close` exactly once, also when the connect or the handshake fails (1006 with the
 /// reason). Messages over `max_message` bytes fail the connection with 1009.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use torsion_reactor::{ConnectionId, Context, DelayedCall, DisconnectReason, Protocol, Reactor};
 
-use super::{CloseCode, Event, SendError, State, WebSocket};
+use super::{CloseCode, Event, Role, SendError, State, WebSocket};
 
 /// A whole message: text or binary, as the peer sent it (fragments joined).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub trait WebSocketHandler: 'static {
         let _ = (ws, data);
     }
 
-    /// The connection is over: `code` and `reason` are the peer's close (1005 if its close
+    /// The connection is closed: `code` and `reason` are the peer's close (1005 if its close
     /// carried no code), or the code this side failed the connection with (1002 protocol
     /// error, 1007 invalid UTF-8, 1009 too big), or 1006 when it ended without a close frame.
     fn on_close(&mut self, reactor: &mut Reactor, code: CloseCode, reason: &str) {
@@ -176,6 +176,14 @@ impl WebSocketHandle {
 /// one and resumes at the low one.
 const WATERMARKS: (usize, usize) = (64 * 1024, 16 * 1024);
 
+/// How a connection ends, as `on_close` hears it.
+struct Ending {
+    code: CloseCode,
+    reason: String,
+    /// The close handshake completed.
+    clean: bool,
+}
+
 /// How long a close sent waits for the peer's answer before the connection is aborted.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -190,8 +198,8 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct WebSocketProtocol<H: WebSocketHandler> {
     ws: WebSocket,
     handler: H,
-    /// `on_close` ran.
-    closed: bool,
+    /// How the connection ends, once known: reported to `on_close` when it is closed.
+    ending: Option<Ending>,
     /// Reading is paused for backpressure.
     paused: bool,
     /// Aborts the connection if the peer does not answer this side's close in time.
@@ -206,7 +214,7 @@ impl<H: WebSocketHandler> WebSocketProtocol<H> {
         WebSocketProtocol {
             ws,
             handler,
-            closed: false,
+            ending: None,
             paused: false,
             close_timer: None,
             outbox: Rc::default(),
@@ -232,28 +240,43 @@ impl<H: WebSocketHandler> WebSocketProtocol<H> {
         if !out.is_empty() {
             cx.write_bytes(out);
         }
+        let clean = self.ending.as_ref().is_some_and(|ending| ending.clean);
         match self.ws.state() {
+            // RFC 6455 §7.1.1: after the close handshake the server closes the TCP
+            // connection first; a client waits for that (so the server's side does not hold
+            // TIME_WAIT), within the close timeout.
+            State::Closed if self.ws.role() == Role::Client && clean => self.arm_close_timer(cx),
             State::Closed if !cx.is_closing() => cx.lose_connection(),
-            State::CloseSent if self.close_timer.is_none() => {
-                let id = cx.id();
-                let abort = move |reactor: &mut Reactor| {
-                    warn!("connection {id}: no answer to its WebSocket close: aborted");
-                    reactor.abort_connection(id);
-                };
-                self.close_timer = Some(cx.reactor().call_later(CLOSE_TIMEOUT, abort));
-            }
+            State::CloseSent => self.arm_close_timer(cx),
             _ => {}
         }
     }
 
-    fn report_close(&mut self, reactor: &mut Reactor, code: CloseCode, reason: &str) {
+    /// Aborts the connection if it is still open after [`CLOSE_TIMEOUT`].
+    fn arm_close_timer(&mut self, cx: &mut Context<'_>) {
+        if self.close_timer.is_some() {
+            return;
+        }
+        let id = cx.id();
+        let abort = move |reactor: &mut Reactor| {
+            warn!("connection {id}: WebSocket close not completed in time: aborted");
+            reactor.abort_connection(id);
+        };
+        self.close_timer = Some(cx.reactor().call_later(CLOSE_TIMEOUT, abort));
+    }
+
+    /// Notes how the connection ends (the first reason wins); the handler hears it once the
+    /// connection is closed. Nothing more is sent from handles.
+    fn ending(&mut self, code: CloseCode, reason: &str, clean: bool) {
         let mut outbox = self.outbox.borrow_mut();
         outbox.gone = true;
         outbox.queue.clear();
         drop(outbox);
-        if !std::mem::replace(&mut self.closed, true) {
-            self.handler.on_close(reactor, code, reason);
-        }
+        self.ending.get_or_insert_with(|| Ending {
+            code,
+            reason: reason.to_owned(),
+            clean,
+        });
     }
 
     fn event(&mut self, cx: &mut Context<'_>, event: Event) {
@@ -264,8 +287,7 @@ impl<H: WebSocketHandler> WebSocketProtocol<H> {
             Event::Pong(data) => self.handler.on_pong(&mut ws, data),
             Event::Ping(_) => {}
             Event::Close { code, reason } => {
-                let code = code.unwrap_or(CloseCode::NO_STATUS);
-                self.report_close(cx.reactor(), code, &reason);
+                self.ending(code.unwrap_or(CloseCode::NO_STATUS), &reason, true);
             }
         }
     }
@@ -287,7 +309,7 @@ impl<H: WebSocketHandler> Protocol for WebSocketProtocol<H> {
                 Ok(event) => self.event(cx, event),
                 Err(error) => {
                     warn!("connection {}: {error}", cx.id());
-                    self.report_close(cx.reactor(), error.code, error.reason);
+                    self.ending(error.code, error.reason, false);
                 }
             }
             self.flush(cx);
@@ -296,11 +318,7 @@ impl<H: WebSocketHandler> Protocol for WebSocketProtocol<H> {
     }
 
     fn eof_received(&mut self, cx: &mut Context<'_>) {
-        self.report_close(
-            cx.reactor(),
-            CloseCode::ABNORMAL,
-            "EOF without a close frame",
-        );
+        self.ending(CloseCode::ABNORMAL, "EOF without a close frame", false);
         cx.lose_connection();
     }
 
@@ -308,8 +326,11 @@ impl<H: WebSocketHandler> Protocol for WebSocketProtocol<H> {
         if let Some(timer) = self.close_timer.take() {
             timer.cancel(cx.reactor());
         }
-        let reason = reason.to_string();
-        self.report_close(cx.reactor(), CloseCode::ABNORMAL, &reason);
+        self.ending(CloseCode::ABNORMAL, &reason.to_string(), false);
+        if let Some(ending) = self.ending.take() {
+            self.handler
+                .on_close(cx.reactor(), ending.code, &ending.reason);
+        }
     }
 
     /// Woken by a [`WebSocketHandle`]: what it sent goes out.
