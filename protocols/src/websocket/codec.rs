@@ -109,6 +109,17 @@ struct Partial {
     validated: usize,
 }
 
+/// The data frame whose payload is being read.
+#[derive(Debug, Clone, Copy)]
+struct DataFrame {
+    fin: bool,
+    mask: Option<[u8; 4]>,
+    /// Payload bytes still to come.
+    remaining: u64,
+    /// Payload bytes taken so far (where the mask stands).
+    offset: usize,
+}
+
 /// The default [`WebSocket::max_message`]: 1 MiB.
 pub const DEFAULT_MAX_MESSAGE: usize = 1 << 20;
 
@@ -121,10 +132,11 @@ pub const DEFAULT_MAX_MESSAGE: usize = 1 << 20;
 /// own, a close frame is answered by one, and a peer breaking the protocol gets the close
 /// code that says why.
 ///
-/// Memory: the input held is at most one frame of at most [`max_message`] bytes (its header
-/// announcing more is refused with 1009 before its payload arrives) plus what one
-/// [`receive`](WebSocket::receive) brought; the message being assembled is at most
-/// [`max_message`] bytes.
+/// Memory: the input held is at most a control frame (125 bytes) or a frame header, plus
+/// what one [`receive`](WebSocket::receive) brought: a data frame's payload joins its
+/// message as it arrives (so invalid text fails at the byte that breaks it); the message
+/// being assembled is at most [`max_message`] bytes (a header announcing more is refused
+/// with 1009 before its payload arrives).
 ///
 /// [`max_message`]: WebSocket::max_message
 pub struct WebSocket {
@@ -133,6 +145,7 @@ pub struct WebSocket {
     state: State,
     input: BytesMut,
     message: Option<Partial>,
+    frame: Option<DataFrame>,
     output: BytesMut,
     mask_keys: Box<dyn FnMut() -> [u8; 4]>,
 }
@@ -172,6 +185,7 @@ impl WebSocket {
             state: State::Open,
             input: BytesMut::new(),
             message: None,
+            frame: None,
             output: BytesMut::new(),
             mask_keys,
         }
@@ -295,6 +309,14 @@ impl WebSocket {
                 Role::Server => Masking::Required,
                 Role::Client => Masking::Forbidden,
             };
+            if let Some(frame) = self.frame {
+                match self.data_frame(frame) {
+                    Ok(Some(event)) => return Some(Ok(event)),
+                    Ok(None) if self.frame.is_some() => return None,
+                    Ok(None) => continue,
+                    Err((code, reason)) => return Some(Err(self.fail(code, reason))),
+                }
+            }
             let header = match read_header(&self.input, masking) {
                 Ok(Some(header)) => header,
                 Ok(None) => return None,
@@ -303,7 +325,24 @@ impl WebSocket {
             if let Err((code, reason)) = self.check_sequence(header.opcode, header.len) {
                 return Some(Err(self.fail(code, reason)));
             }
-            // Fits in usize: the limit above bounds a data frame, 125 a control frame.
+            if !header.opcode.is_control() {
+                // A data frame's payload is taken as it arrives, so that invalid text fails
+                // at the byte, not when the frame is whole.
+                self.input.advance(header.size);
+                self.message.get_or_insert_with(|| Partial {
+                    text: header.opcode == Opcode::Text,
+                    data: BytesMut::new(),
+                    validated: 0,
+                });
+                self.frame = Some(DataFrame {
+                    fin: header.fin,
+                    mask: header.mask,
+                    remaining: header.len,
+                    offset: 0,
+                });
+                continue;
+            }
+            // A control frame is at most 125 bytes: handled whole.
             let len = header.len as usize;
             if self.input.len() < header.size + len {
                 return None;
@@ -314,16 +353,11 @@ impl WebSocket {
                 apply_mask(&mut payload, key, 0);
             }
             let event = match header.opcode {
-                Opcode::Ping => Ok(Some(self.ping(payload.freeze()))),
-                Opcode::Pong => Ok(Some(Event::Pong(payload.freeze()))),
-                Opcode::Close => self.close_received(&payload).map(Some),
-                _ => self.data(header.opcode, header.fin, &payload),
+                Opcode::Ping => Ok(self.ping(payload.freeze())),
+                Opcode::Pong => Ok(Event::Pong(payload.freeze())),
+                _ => self.close_received(&payload),
             };
-            match event {
-                Ok(Some(event)) => return Some(Ok(event)),
-                Ok(None) => continue,
-                Err((code, reason)) => return Some(Err(self.fail(code, reason))),
-            }
+            return Some(event.map_err(|(code, reason)| self.fail(code, reason)));
         }
     }
 
@@ -392,28 +426,42 @@ impl WebSocket {
     }
 
     /// A data frame: appended to its message; the message when it is whole.
+    /// Takes what has arrived of the data frame being read into its message; the message
+    /// when the frame was its last and is whole.
+    fn data_frame(&mut self, frame: DataFrame) -> Result<Option<Event>, (CloseCode, &'static str)> {
+        // Fits in usize: the size limit bounds `remaining`.
+        let n = (frame.remaining as usize).min(self.input.len());
+        let mut chunk = self.input.split_to(n);
+        if let Some(key) = frame.mask {
+            apply_mask(&mut chunk, key, frame.offset);
+        }
+        let whole = n as u64 == frame.remaining;
+        self.frame = (!whole).then_some(DataFrame {
+            remaining: frame.remaining - n as u64,
+            offset: frame.offset + n,
+            ..frame
+        });
+        self.data(frame.fin && whole, &chunk)
+    }
+
+    /// Appends payload bytes to the message; `end`: they are its last.
     fn data(
         &mut self,
-        opcode: Opcode,
-        fin: bool,
+        end: bool,
         payload: &[u8],
     ) -> Result<Option<Event>, (CloseCode, &'static str)> {
-        let partial = self.message.get_or_insert_with(|| Partial {
-            text: opcode == Opcode::Text,
-            data: BytesMut::new(),
-            validated: 0,
-        });
+        let partial = self.message.as_mut().expect("a data frame has its message");
         partial.data.extend_from_slice(payload);
         if partial.text {
             match std::str::from_utf8(&partial.data[partial.validated..]) {
                 Ok(_) => partial.validated = partial.data.len(),
-                // A character cut at the end: the next fragment completes it, or the end
-                // of the message finds it cut.
-                Err(e) if e.error_len().is_none() && !fin => partial.validated += e.valid_up_to(),
+                // A character cut at the end: the next bytes complete it, or the end of the
+                // message finds it cut.
+                Err(e) if e.error_len().is_none() && !end => partial.validated += e.valid_up_to(),
                 Err(_) => return Err((CloseCode::INVALID_PAYLOAD, "text not UTF-8")),
             }
         }
-        if !fin {
+        if !end {
             return Ok(None);
         }
         let message = self.message.take().expect("set above");
@@ -441,6 +489,7 @@ impl WebSocket {
         self.state = State::Closed;
         self.input.clear();
         self.message = None;
+        self.frame = None;
         ProtocolError { code, reason }
     }
 }

@@ -519,3 +519,25 @@ fn codes_that_are_only_reported_cannot_be_sent() {
     assert_eq!(ws.send_ping(&[0; 126]), Err(SendError::ControlTooLong));
     assert_eq!(ws.state(), State::Open);
 }
+
+#[test]
+fn invalid_utf8_fails_at_the_byte_before_its_frame_is_whole_6_4_3_and_6_4_4() {
+    let payload = [VALID_TEXT.as_bytes(), b"\xed\xa0\x80", &[b'x'; 50]].concat();
+    let whole = frame(FIN | TEXT, &payload);
+    // The header (2 bytes and the mask key), the valid text, the surrogate; not the rest.
+    let cut = 6 + VALID_TEXT.len() + 3;
+    failed_with(&whole[..cut], CloseCode::INVALID_PAYLOAD);
+}
+
+#[test]
+fn a_frame_arriving_in_pieces_is_delivered_once_whole() {
+    let mut ws = WebSocket::server();
+    let whole = frame(FIN | BINARY, &[7; 1000]);
+    let (head, last) = whole.split_at(whole.len() - 1);
+    for piece in head.chunks(100) {
+        ws.receive(piece);
+        assert_eq!(ws.next_event(), None);
+    }
+    ws.receive(last);
+    assert_eq!(ws.next_event(), Some(binary(&[7; 1000])));
+}
