@@ -93,6 +93,9 @@
 //!   408 too; a client that takes none of the bytes waiting for it for the send timeout
 //!   (it stopped reading) is aborted.
 //! - A half-close from the client: pending responses are sent, then the connection closes.
+//! - **Upgrades**: [`Responder::switch_protocols`] answers `101 Switching Protocols` and
+//!   hands the connection (and the bytes after the request) to another protocol, e.g. a
+//!   WebSocket ([`websocket::accept`](crate::websocket::accept)); the HTTP timeouts stop.
 //! - **Lingering close** ([`ServerConfig::lingering_close`]): a connection that closes while
 //!   the client may still be sending (an error response, a body not read, requests after
 //!   `Connection: close`, a graceful shutdown with input waiting) half-closes once its last
