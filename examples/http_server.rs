@@ -16,6 +16,7 @@
 //!        curl http://127.0.0.1:8080/metrics          (the counters, for Prometheus; with --threads,
 //!                                                     every reactor's, the others' up to a second old)
 //!        curl -i http://127.0.0.1:8080/json
+//!        curl -i -b visits=41 http://127.0.0.1:8080/counter   (visits: 42, and its cookie)
 //!        curl -i --data-binary @Cargo.toml http://127.0.0.1:8080/echo
 //!        curl -i http://127.0.0.1:8080/              (DIR's index.html, or its listing)
 //!        curl -i -r 0-99 http://127.0.0.1:8080/Cargo.toml   (206, the first 100 bytes)
@@ -38,6 +39,8 @@
 //! - `GET /json` → `{"message":"Hello, World!"}` as `application/json`;
 //! - `GET /ip` → the client's address as the server sees it, `IP:PORT` as `text/plain` (the
 //!   original client's behind a proxy on a `haproxy:tcp:PORT` endpoint);
+//! - `GET /counter` → `visits: N` as `text/plain`, and the cookie `visits=N` (one more than
+//!   the request's `visits` cookie; 1 without one, or with one that is not a number);
 //! - `POST /echo` → the request body back (`Content-Length` or chunked; up to 1 MiB, else 413);
 //! - anything else is served from DIR (the router's fallback, `StaticFiles`): `GET` and
 //!   `HEAD`, content types by extension, `index.html` or an HTML listing for a directory
@@ -52,6 +55,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use torsion::protocols::http::cookie::{SameSite, SetCookie};
 use torsion::protocols::http::server::{HttpServer, Request, Responder, Router};
 use torsion::protocols::http::static_files::StaticFiles;
 use torsion::protocols::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -345,6 +349,7 @@ fn router(published: Published, index: usize) -> Router {
                 res.respond(r, StatusCode::OK, &prometheus, body)
             },
         )
+        .get("/counter", counter)
         .post("/echo", |req: Request, res: Responder, r: &mut Reactor| {
             let kind = req
                 .head
@@ -356,6 +361,25 @@ fn router(published: Published, index: usize) -> Router {
             headers.insert(header::CONTENT_TYPE, kind);
             res.respond(r, StatusCode::OK, &headers, req.body)
         })
+}
+
+/// `GET /counter`: counts the visits of a client in a cookie it sends back.
+fn counter(req: Request, res: Responder, r: &mut Reactor) {
+    let seen = req.cookie("visits").and_then(|v| v.parse::<u64>().ok());
+    let visits = seen.and_then(|n| n.checked_add(1)).unwrap_or(1);
+    let cookie = SetCookie::new("visits", visits.to_string())
+        .path("/")
+        .http_only()
+        .same_site(SameSite::Lax);
+    let mut headers = typed("text/plain");
+    match cookie.to_header_value() {
+        Ok(value) => {
+            headers.insert(header::SET_COOKIE, value);
+        }
+        // A number is always a valid cookie value; this is the builder's contract, not input.
+        Err(e) => log::error!("the visits cookie: {e}"),
+    }
+    res.respond(r, StatusCode::OK, &headers, format!("visits: {visits}"))
 }
 
 /// Headers with just this `Content-Type`.

@@ -4,6 +4,8 @@
 //! on connections, and `client` sends requests over a keep-alive pool.
 
 pub mod codec;
+// Cookies: reading `Cookie`, writing `Set-Cookie`.
+pub mod cookie;
 // Serving a directory: safe path resolution, listings, validators, ranges, chunked reads.
 pub mod static_files;
 

@@ -100,13 +100,17 @@
 //!   input, or 30 s in all, so that closing never resets the connection under responses the
 //!   client has not read yet.
 
+mod basic_auth;
 mod connection;
 mod date;
 mod file_body;
 mod handler;
+#[cfg(feature = "json")]
+mod json;
 mod linger;
 #[cfg(test)]
 mod linger_tests;
+pub mod middleware;
 mod pipeline;
 mod responder;
 mod send_guard;
@@ -127,7 +131,9 @@ use torsion_reactor::{Address, Factory};
 pub use connection::HttpConnection;
 use date::DateCache;
 pub use handler::{BodyMode, BodySink, Handler, Request, Router};
-pub use responder::{BodyWriter, Responder};
+#[cfg(feature = "json")]
+pub use json::JsonError;
+pub use responder::{BodyWriter, Responder, ResponseHook};
 
 use crate::http::codec::Limits;
 
