@@ -225,6 +225,16 @@ impl<'a> Form<'a> {
     }
 }
 
+impl<'a> IntoIterator for Form<'a> {
+    type Item = (Cow<'a, str>, Cow<'a, str>);
+    type IntoIter = std::vec::IntoIter<(Cow<'a, str>, Cow<'a, str>)>;
+
+    /// The pairs, owned or borrowing from the input.
+    fn into_iter(self) -> Self::IntoIter {
+        self.pairs.into_iter()
+    }
+}
+
 /// Whether a `Content-Type` value names `application/x-www-form-urlencoded` (any case,
 /// parameters such as `; charset=utf-8` allowed).
 pub fn is_form_content_type(value: &[u8]) -> bool {

@@ -107,8 +107,12 @@ mod handler;
 mod linger;
 #[cfg(test)]
 mod linger_tests;
+mod params;
 mod pipeline;
 mod responder;
+mod router;
+#[cfg(test)]
+mod router_tests;
 mod send_guard;
 #[cfg(test)]
 mod send_tests;
@@ -126,8 +130,10 @@ use torsion_reactor::{Address, Factory};
 
 pub use connection::HttpConnection;
 use date::DateCache;
-pub use handler::{BodyMode, BodySink, Handler, Request, Router};
+pub use handler::{BodyMode, BodySink, Handler, Request};
+pub use params::{Params, MAX_PARAMS};
 pub use responder::{BodyWriter, Responder};
+pub use router::Router;
 
 use crate::http::codec::Limits;
 
