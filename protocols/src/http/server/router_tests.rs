@@ -150,3 +150,46 @@ fn form_bodies_are_decoded_when_their_content_type_says_so() {
     assert!(response.starts_with("HTTP/1.1 400 "), "{response}");
     assert!(response.ends_with("not application/x-www-form-urlencoded"));
 }
+
+#[test]
+fn head_follows_a_get_pattern_and_exact_routes_have_no_parameters() {
+    let response = ask("HEAD /users/42 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.contains("content-length: 5\r\n"), "{response}");
+    assert!(response.ends_with("\r\n\r\n"), "the head only: {response}");
+
+    let router = Router::new().get("/plain", |req: Request, res: Responder, r: &mut Reactor| {
+        let body = format!("{:?} {}", req.param("id"), req.params().count());
+        res.respond(r, StatusCode::OK, &HeaderMap::new(), body)
+    });
+    let mut server = HttpServer::new(router);
+    let (mut test, client) = connect(&mut server);
+    test.feed(&client, b"GET /plain HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_answer(&client.take_text(), "200 OK", "None 0");
+}
+
+#[test]
+fn a_pattern_router_keeps_the_connection_after_404_405_and_400() {
+    let mut server = HttpServer::new(router());
+    let (mut test, client) = connect(&mut server);
+    for (request, status) in [
+        ("GET /nothing HTTP/1.1\r\nHost: a\r\n\r\n", "404 Not Found"),
+        (
+            "PUT /users/1 HTTP/1.1\r\nHost: a\r\n\r\n",
+            "405 Method Not Allowed",
+        ),
+        (
+            "GET /users/%FF HTTP/1.1\r\nHost: a\r\n\r\n",
+            "400 Bad Request",
+        ),
+        ("GET /users/1 HTTP/1.1\r\nHost: a\r\n\r\n", "200 OK"),
+    ] {
+        test.feed(&client, request.as_bytes());
+        let response = client.take_text();
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {status}\r\n")),
+            "{request}: {response}"
+        );
+        assert!(!client.is_closed() && !client.is_write_shut(), "{request}");
+    }
+}
