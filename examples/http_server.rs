@@ -13,6 +13,7 @@
 //!        --max-connections N (anywhere): at most N connections open per reactor, the next
 //!        wait in the backlog;
 //! Try:   curl -i http://127.0.0.1:8080/plaintext
+//!        curl -i 'http://127.0.0.1:8080/hello/J%C3%BCrgen?greeting=Gr%C3%BC%C3%9F+Gott'
 //!        curl http://127.0.0.1:8080/metrics          (the counters, for Prometheus; with --threads,
 //!                                                     every reactor's, the others' up to a second old)
 //!        curl -i http://127.0.0.1:8080/json
@@ -42,6 +43,8 @@
 //! - `GET /counter` → `visits: N` as `text/plain`, and the cookie `visits=N` (one more than
 //!   the request's `visits` cookie; 1 without one, or with one that is not a number);
 //! - `POST /echo` → the request body back (`Content-Length` or chunked; up to 1 MiB, else 413);
+//! - `GET /hello/{name}` → `Hello, NAME!` as `text/plain`, or `GREETING, NAME!` with
+//!   `?greeting=GREETING`; both percent-decoded UTF-8 (`+` is a space in the greeting), else 400;
 //! - anything else is served from DIR (the router's fallback, `StaticFiles`): `GET` and
 //!   `HEAD`, content types by extension, `index.html` or an HTML listing for a directory
 //!   (301 to add its trailing slash; 403 with `--no-listing`), `ETag`/`Last-Modified` with
@@ -350,6 +353,7 @@ fn router(published: Published, index: usize) -> Router {
             },
         )
         .get("/counter", counter)
+        .get("/hello/{name}", hello)
         .post("/echo", |req: Request, res: Responder, r: &mut Reactor| {
             let kind = req
                 .head
@@ -380,6 +384,20 @@ fn counter(req: Request, res: Responder, r: &mut Reactor) {
         Err(e) => log::error!("the visits cookie: {e}"),
     }
     res.respond(r, StatusCode::OK, &headers, format!("visits: {visits}"))
+}
+
+/// `GET /hello/{name}[?greeting=G]`: `Hello, NAME!` or `G, NAME!`. The router answers 400
+/// for a name that does not decode to UTF-8; a malformed query is 400 here.
+fn hello(req: Request, res: Responder, r: &mut Reactor) {
+    let name = req.param("name").unwrap_or_default();
+    let (status, body) = match req.query_param("greeting") {
+        Ok(greeting) => {
+            let greeting = greeting.as_deref().unwrap_or("Hello");
+            (StatusCode::OK, format!("{greeting}, {name}!"))
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, format!("bad query: {e}\n")),
+    };
+    res.respond(r, status, &typed("text/plain; charset=utf-8"), body)
 }
 
 /// Headers with just this `Content-Type`.

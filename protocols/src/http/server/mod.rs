@@ -111,8 +111,12 @@ mod linger;
 #[cfg(test)]
 mod linger_tests;
 pub mod middleware;
+mod params;
 mod pipeline;
 mod responder;
+mod router;
+#[cfg(test)]
+mod router_tests;
 mod send_guard;
 #[cfg(test)]
 mod send_tests;
@@ -130,10 +134,12 @@ use torsion_reactor::{Address, Factory};
 
 pub use connection::HttpConnection;
 use date::DateCache;
-pub use handler::{BodyMode, BodySink, Handler, Request, Router};
+pub use handler::{BodyMode, BodySink, Handler, Request};
 #[cfg(feature = "json")]
 pub use json::JsonError;
+pub use params::{Params, MAX_PARAMS};
 pub use responder::{BodyWriter, Responder, ResponseHook};
+pub use router::Router;
 
 use crate::http::codec::Limits;
 
