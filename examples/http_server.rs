@@ -13,9 +13,11 @@
 //!        --max-connections N (anywhere): at most N connections open per reactor, the next
 //!        wait in the backlog;
 //! Try:   curl -i http://127.0.0.1:8080/plaintext
+//!        curl -i 'http://127.0.0.1:8080/hello/J%C3%BCrgen?greeting=Gr%C3%BC%C3%9F+Gott'
 //!        curl http://127.0.0.1:8080/metrics          (the counters, for Prometheus; with --threads,
 //!                                                     every reactor's, the others' up to a second old)
 //!        curl -i http://127.0.0.1:8080/json
+//!        curl -i -b visits=41 http://127.0.0.1:8080/counter   (visits: 42, and its cookie)
 //!        curl -i --data-binary @Cargo.toml http://127.0.0.1:8080/echo
 //!        curl -i http://127.0.0.1:8080/              (DIR's index.html, or its listing)
 //!        curl -i -r 0-99 http://127.0.0.1:8080/Cargo.toml   (206, the first 100 bytes)
@@ -38,7 +40,11 @@
 //! - `GET /json` → `{"message":"Hello, World!"}` as `application/json`;
 //! - `GET /ip` → the client's address as the server sees it, `IP:PORT` as `text/plain` (the
 //!   original client's behind a proxy on a `haproxy:tcp:PORT` endpoint);
+//! - `GET /counter` → `visits: N` as `text/plain`, and the cookie `visits=N` (one more than
+//!   the request's `visits` cookie; 1 without one, or with one that is not a number);
 //! - `POST /echo` → the request body back (`Content-Length` or chunked; up to 1 MiB, else 413);
+//! - `GET /hello/{name}` → `Hello, NAME!` as `text/plain`, or `GREETING, NAME!` with
+//!   `?greeting=GREETING`; both percent-decoded UTF-8 (`+` is a space in the greeting), else 400;
 //! - `GET /ws/echo` → a WebSocket echoing each message as it came, text or binary (up to
 //!   16 MiB; try `python3 -m websockets ws://127.0.0.1:8080/ws/echo`);
 //! - anything else is served from DIR (the router's fallback, `StaticFiles`): `GET` and
@@ -54,6 +60,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use torsion::protocols::http::cookie::{SameSite, SetCookie};
 use torsion::protocols::http::server::{HttpServer, Request, Responder, Router};
 use torsion::protocols::http::static_files::StaticFiles;
 use torsion::protocols::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -348,6 +355,8 @@ fn router(published: Published, index: usize) -> Router {
                 res.respond(r, StatusCode::OK, &prometheus, body)
             },
         )
+        .get("/counter", counter)
+        .get("/hello/{name}", hello)
         .post("/echo", |req: Request, res: Responder, r: &mut Reactor| {
             let kind = req
                 .head
@@ -373,6 +382,39 @@ fn ws_echo(req: Request, res: Responder, r: &mut Reactor) {
         }
     }
     websocket::accept(&req, res, r, Echo, 16 << 20);
+}
+
+/// `GET /counter`: counts the visits of a client in a cookie it sends back.
+fn counter(req: Request, res: Responder, r: &mut Reactor) {
+    let seen = req.cookie("visits").and_then(|v| v.parse::<u64>().ok());
+    let visits = seen.and_then(|n| n.checked_add(1)).unwrap_or(1);
+    let cookie = SetCookie::new("visits", visits.to_string())
+        .path("/")
+        .http_only()
+        .same_site(SameSite::Lax);
+    let mut headers = typed("text/plain");
+    match cookie.to_header_value() {
+        Ok(value) => {
+            headers.insert(header::SET_COOKIE, value);
+        }
+        // A number is always a valid cookie value; this is the builder's contract, not input.
+        Err(e) => log::error!("the visits cookie: {e}"),
+    }
+    res.respond(r, StatusCode::OK, &headers, format!("visits: {visits}"))
+}
+
+/// `GET /hello/{name}[?greeting=G]`: `Hello, NAME!` or `G, NAME!`. The router answers 400
+/// for a name that does not decode to UTF-8; a malformed query is 400 here.
+fn hello(req: Request, res: Responder, r: &mut Reactor) {
+    let name = req.param("name").unwrap_or_default();
+    let (status, body) = match req.query_param("greeting") {
+        Ok(greeting) => {
+            let greeting = greeting.as_deref().unwrap_or("Hello");
+            (StatusCode::OK, format!("{greeting}, {name}!"))
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, format!("bad query: {e}\n")),
+    };
+    res.respond(r, status, &typed("text/plain; charset=utf-8"), body)
 }
 
 /// Headers with just this `Content-Type`.

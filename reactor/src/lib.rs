@@ -69,6 +69,7 @@
 //! | `unix` | binding UNIX sockets (a stale file replaced, a live one refused, the mode), the socket file, peer credentials |
 //! | `process` | child processes: `ProcessProtocol`, `ProcessBuilder`, `ProcessContext`, `ProcessExit`; a child's pipes are connections over `stream/pipe.rs` |
 //! | `remote`, `shutdown` | what other threads reach the reactor through, the thread pool; graceful shutdown and signals |
+//! | `task/` | async tasks: the runner, wakers, `JoinHandle`, `LocalHandle` and its futures, `AsyncConnection`, connect futures |
 //! | `protocol`, `context`, `error` | what user code implements and is handed |
 //! | `reactor/` | the coordinator: the turn and its dispatch (`mod.rs`), and every `impl Reactor`, one file per concern: driving connections (the read loop, the end-of-turn settle, closing, waking), listening, connecting, endpoints, pipes and standard I/O, child processes, TLS, timers, datagrams, readers, threads, shutdown, UNIX sockets |
 //! | `testing/` | the in-memory harness: a real reactor whose connections lead to in-memory peers |

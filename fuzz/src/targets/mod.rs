@@ -7,6 +7,7 @@ use crate::chunking::Plan;
 use crate::trace::{first_difference, Trace};
 
 mod dns;
+mod form;
 mod http;
 mod line;
 mod netstring;
@@ -37,6 +38,7 @@ pub const TARGETS: &[Target] = &[
     netstring::TARGET,
     prefixed::TARGET,
     dns::TARGET,
+    form::TARGET,
     websocket::TARGET,
 ];
 

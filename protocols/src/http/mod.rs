@@ -4,6 +4,10 @@
 //! on connections, and `client` sends requests over a keep-alive pool.
 
 pub mod codec;
+// Cookies: reading `Cookie`, writing `Set-Cookie`.
+pub mod cookie;
+// Query strings and form bodies: `application/x-www-form-urlencoded`, percent-decoding.
+pub mod form;
 // Serving a directory: safe path resolution, listings, validators, ranges, chunked reads.
 pub mod static_files;
 

@@ -15,6 +15,7 @@ use torsion_reactor::{Context, DelayedCall, DisconnectReason, Protocol, WritePro
 use super::date::DateCache;
 use super::handler::{BodyMode, BodySink, Handler, Request};
 use super::linger::Closing;
+use super::params::Params;
 use super::pipeline::{pump, Pipeline, SharedPipeline};
 use super::responder::{Answering, Responder};
 use super::send_guard::SendGuard;
@@ -508,6 +509,7 @@ impl<H: Handler> Dispatch<'_, H> {
                             head,
                             body: body.freeze(),
                             trailers,
+                            params: Params::default(),
                         };
                         self.handler.handle(request, responder, cx.reactor());
                     }
@@ -541,6 +543,7 @@ impl<H: Handler> Dispatch<'_, H> {
             head,
             body: Bytes::new(),
             trailers: HeaderMap::new(),
+            params: Params::default(),
         };
         match mode {
             // No body to gather (most requests): the handler runs now, with no box for the

@@ -1,12 +1,15 @@
-//! What applications write: a [`Handler`] per route, the [`Request`] it gets, and the
-//! [`Router`] that picks a handler by method and path.
+//! What applications write: a [`Handler`] per route and the [`Request`] it gets (the
+//! [`Router`](super::Router) picks a handler by method and path).
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, Method};
 use torsion_reactor::Reactor;
 
-use super::Responder;
+use super::{Params, Responder};
 use crate::http::codec::{HttpError, RequestHead};
+use crate::http::form::{is_form_content_type, Form, FormError};
 
 /// A request as a handler gets it: the head, and the body when it was read whole.
 #[derive(Debug)]
@@ -17,6 +20,9 @@ pub struct Request {
     pub body: Bytes,
     /// A chunked body's trailer fields ([`BodyMode::Whole`] only).
     pub trailers: HeaderMap,
+    /// The path parameters the [`Router`](super::Router)'s pattern took (read them with
+    /// [`param`](Request::param)); empty otherwise.
+    pub params: Params,
 }
 
 impl Request {
@@ -28,6 +34,49 @@ impl Request {
     /// The path of the target (`/a/b` of `/a/b?x=1`).
     pub fn path(&self) -> &str {
         self.head.uri.path()
+    }
+
+    /// The path parameter `name` of the route pattern that matched (`{name}`, or `*` for
+    /// the rest of the path after a trailing `*`), percent-decoded; `None` if the pattern has
+    /// no such parameter. The [`Router`](super::Router) answers 400 before the handler runs
+    /// when a value does not decode to UTF-8.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(self.path(), name)
+    }
+
+    /// Every path parameter as (name, value), in the pattern's order.
+    pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params.iter(self.path())
+    }
+
+    /// The raw query string (`x=1` of `/a?x=1`), if the target has one.
+    pub fn query_str(&self) -> Option<&str> {
+        self.head.uri.query()
+    }
+
+    /// The query string decoded as a form ([`Form`]: `+` as a space, `%XX`, UTF-8); empty
+    /// when there is none.
+    pub fn query(&self) -> Result<Form<'_>, FormError> {
+        Form::parse(self.query_str().unwrap_or_default().as_bytes())
+    }
+
+    /// The first value of `name` in the query string, decoded; `Ok(None)` when it is absent,
+    /// an error when the query string is malformed.
+    pub fn query_param(&self, name: &str) -> Result<Option<Cow<'_, str>>, FormError> {
+        let mut pairs = self.query()?.into_iter();
+        Ok(pairs.find(|(n, _)| n == name).map(|(_, value)| value))
+    }
+
+    /// The body decoded as an `application/x-www-form-urlencoded` form, when its
+    /// `Content-Type` says it is one ([`FormError::NotForm`] otherwise). The body is read
+    /// whole ([`BodyMode::Whole`], the default), so it is within
+    /// [`Limits::max_body_len`](crate::http::Limits::max_body_len).
+    pub fn form(&self) -> Result<Form<'_>, FormError> {
+        let content_type = self.head.headers.get(http::header::CONTENT_TYPE);
+        if !content_type.is_some_and(|v| is_form_content_type(v.as_bytes())) {
+            return Err(FormError::NotForm);
+        }
+        Form::parse(&self.body)
     }
 }
 
@@ -83,223 +132,5 @@ where
 {
     fn handle(&self, request: Request, responder: Responder, reactor: &mut Reactor) {
         self(request, responder, reactor)
-    }
-}
-
-/// Routes requests to handlers by exact path and method: `404 Not Found` for an unknown
-/// path, `405 Method Not Allowed` (with `Allow`) for a known path and another method. A `GET`
-/// route answers `HEAD` too (the server sends the head without the body).
-///
-/// ```
-/// use torsion_protocols::http::server::{Request, Responder, Router};
-/// use torsion_protocols::http::{HeaderMap, StatusCode};
-/// use torsion_reactor::Reactor;
-///
-/// let router = Router::new()
-///     .get("/plaintext", |_req: Request, res: Responder, reactor: &mut Reactor| {
-///         res.respond(reactor, StatusCode::OK, &HeaderMap::new(), "Hello, World!")
-///     })
-///     .post("/echo", |req: Request, res: Responder, reactor: &mut Reactor| {
-///         res.respond(reactor, StatusCode::OK, &HeaderMap::new(), req.body)
-///     });
-/// # let _ = router;
-/// ```
-#[derive(Default)]
-pub struct Router {
-    // Sorted by (length, bytes) and binary-searched: a lookup compares lengths (integers)
-    // and compares bytes only with paths as long as the one requested, with no hashing of
-    // the path on every request. The search runs once per request on the hot path.
-    routes: Vec<PathRoutes>,
-    fallback: Option<Box<dyn Handler>>,
-}
-
-/// One method's handler on a path.
-type Route = (Method, Box<dyn Handler>);
-
-/// The routes of one path.
-struct PathRoutes {
-    path: Box<str>,
-    methods: Vec<Route>,
-}
-
-/// Up to this many paths, a lookup scans them instead of searching.
-const LINEAR_ROUTES: usize = 8;
-
-/// The order `Router::routes` is sorted in: by length, then by bytes.
-fn route_order(path: &str) -> (usize, &[u8]) {
-    (path.len(), path.as_bytes())
-}
-
-impl Router {
-    /// A router with no routes (everything is 404).
-    pub fn new() -> Self {
-        Router::default()
-    }
-
-    /// Routes `method` on `path` to `handler` (a later route for the same pair wins).
-    pub fn route(mut self, method: Method, path: &str, handler: impl Handler) -> Self {
-        let at = match self
-            .routes
-            .binary_search_by(|r| route_order(&r.path).cmp(&route_order(path)))
-        {
-            Ok(at) => at,
-            Err(at) => {
-                let path = PathRoutes {
-                    path: path.into(),
-                    methods: Vec::new(),
-                };
-                self.routes.insert(at, path);
-                at
-            }
-        };
-        let routes = &mut self.routes[at].methods;
-        routes.retain(|(m, _)| *m != method);
-        routes.push((method, Box::new(handler)));
-        self
-    }
-
-    /// Routes `GET` (and so `HEAD`) on `path`.
-    pub fn get(self, path: &str, handler: impl Handler) -> Self {
-        self.route(Method::GET, path, handler)
-    }
-
-    /// Routes `POST` on `path`.
-    pub fn post(self, path: &str, handler: impl Handler) -> Self {
-        self.route(Method::POST, path, handler)
-    }
-
-    /// Hands requests no route matches to `handler` instead of answering 404/405.
-    pub fn fallback(mut self, handler: impl Handler) -> Self {
-        self.fallback = Some(Box::new(handler));
-        self
-    }
-
-    /// The handler for `head`, or the status to refuse it with.
-    fn find(&self, head: &RequestHead) -> Result<&dyn Handler, StatusCode> {
-        let Some(routes) = self.methods(head.uri.path()) else {
-            return self.fallback.as_deref().ok_or(StatusCode::NOT_FOUND);
-        };
-        let wanted =
-            |m: &Method| *m == head.method || (head.method == Method::HEAD && *m == Method::GET);
-        match routes.iter().find(|(m, _)| wanted(m)) {
-            Some((_, handler)) => Ok(handler.as_ref()),
-            None => self
-                .fallback
-                .as_deref()
-                .ok_or(StatusCode::METHOD_NOT_ALLOWED),
-        }
-    }
-
-    /// The routes of `path`, if it has any.
-    fn methods(&self, path: &str) -> Option<&[Route]> {
-        // A few routes: a scan comparing lengths is cheaper than the search's branches.
-        if self.routes.len() <= LINEAR_ROUTES {
-            let routes = self.routes.iter();
-            let mut same_length = routes.filter(|r| r.path.len() == path.len());
-            return same_length
-                .find(|r| *r.path == *path)
-                .map(|r| &r.methods[..]);
-        }
-        let at = self
-            .routes
-            .binary_search_by(|r| route_order(&r.path).cmp(&route_order(path)))
-            .ok()?;
-        Some(&self.routes[at].methods)
-    }
-
-    /// The `Allow` header for `path`.
-    fn allow(&self, path: &str) -> Option<HeaderValue> {
-        let routes = self.methods(path)?;
-        let mut methods: Vec<&str> = routes.iter().map(|(m, _)| m.as_str()).collect();
-        if methods.contains(&"GET") {
-            methods.push("HEAD");
-        }
-        HeaderValue::from_str(&methods.join(", ")).ok()
-    }
-}
-
-impl Handler for Router {
-    fn body_mode(&self, head: &RequestHead) -> BodyMode {
-        match self.find(head) {
-            Ok(handler) => handler.body_mode(head),
-            Err(_) => BodyMode::Ignore,
-        }
-    }
-
-    fn handle(&self, request: Request, responder: Responder, reactor: &mut Reactor) {
-        match self.find(&request.head) {
-            Ok(handler) => handler.handle(request, responder, reactor),
-            Err(status) => {
-                let mut headers = HeaderMap::new();
-                headers.insert(
-                    http::header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=utf-8"),
-                );
-                if let Some(allow) = self.allow(request.path()) {
-                    headers.insert(http::header::ALLOW, allow);
-                }
-                let reason = status.canonical_reason().unwrap_or("Error");
-                responder.respond(reactor, status, &headers, format!("{reason}\n"));
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn noop(_: Request, _: Responder, _: &mut Reactor) {}
-
-    #[test]
-    fn every_path_is_found_among_paths_of_equal_and_other_lengths() {
-        let few = [
-            "/b",
-            "/a",
-            "/json",
-            "/echo",
-            "/",
-            "/plaintext",
-            "/c",
-            "/echo/x",
-        ];
-        let extra: Vec<String> = (0..40).map(|i| format!("/r{}", i * 7)).collect();
-        let many: Vec<&str> = few
-            .iter()
-            .copied()
-            .chain(extra.iter().map(String::as_str))
-            .collect();
-        // A scan for the few, a search for the many.
-        for paths in [&few[..], &many[..]] {
-            let router = paths.iter().fold(Router::new(), |r, p| r.get(p, noop));
-            for path in paths {
-                let routes = router.methods(path).expect(path);
-                assert_eq!(routes.len(), 1, "{path}");
-                assert_eq!(routes[0].0, Method::GET);
-            }
-            for missing in [
-                "",
-                "/d",
-                "/jsoN",
-                "/plaintex",
-                "/plaintext/",
-                "/echo/y",
-                "/r1",
-            ] {
-                assert!(router.methods(missing).is_none(), "{missing:?}");
-            }
-            assert_eq!(router.routes.len(), paths.len());
-        }
-    }
-
-    #[test]
-    fn a_later_route_for_the_same_method_and_path_replaces_the_earlier() {
-        let router = Router::new()
-            .get("/a", noop)
-            .post("/a", noop)
-            .get("/a", noop);
-        let methods: Vec<&Method> = router.methods("/a").unwrap().iter().map(|r| &r.0).collect();
-        assert_eq!(methods, [&Method::POST, &Method::GET]);
-        assert_eq!(router.allow("/a").unwrap(), "POST, GET, HEAD");
     }
 }

@@ -103,15 +103,23 @@
 //!   input, or 30 s in all, so that closing never resets the connection under responses the
 //!   client has not read yet.
 
+mod basic_auth;
 mod connection;
 mod date;
 mod file_body;
 mod handler;
+#[cfg(feature = "json")]
+mod json;
 mod linger;
 #[cfg(test)]
 mod linger_tests;
+pub mod middleware;
+mod params;
 mod pipeline;
 mod responder;
+mod router;
+#[cfg(test)]
+mod router_tests;
 mod send_guard;
 #[cfg(test)]
 mod send_tests;
@@ -129,8 +137,12 @@ use torsion_reactor::{Address, Factory};
 
 pub use connection::HttpConnection;
 use date::DateCache;
-pub use handler::{BodyMode, BodySink, Handler, Request, Router};
-pub use responder::{BodyWriter, Responder};
+pub use handler::{BodyMode, BodySink, Handler, Request};
+#[cfg(feature = "json")]
+pub use json::JsonError;
+pub use params::{Params, MAX_PARAMS};
+pub use responder::{BodyWriter, Responder, ResponseHook};
+pub use router::Router;
 
 use crate::http::codec::Limits;
 

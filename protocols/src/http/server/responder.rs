@@ -62,7 +62,13 @@ pub struct Responder {
     seq: u64,
     answering: Answering,
     answered: bool,
+    /// Middleware's hooks ([`Responder::on_response`]), in the order they were added.
+    hooks: Vec<ResponseHook>,
 }
+
+/// A hook that sees a response's status and may change its headers just before its head is
+/// written: see [`Responder::on_response`].
+pub type ResponseHook = Box<dyn FnOnce(&mut Reactor, StatusCode, &mut HeaderMap)>;
 
 impl Responder {
     pub(super) fn new(pipeline: SharedPipeline, seq: u64, answering: Answering) -> Self {
@@ -71,7 +77,65 @@ impl Responder {
             seq,
             answering,
             answered: false,
+            hooks: Vec::new(),
         }
+    }
+
+    /// Runs `hook` with the status and headers of the response when it is made (by any of
+    /// the answering methods), before its head is written: it may add or change headers.
+    /// This is how a [middleware](super::middleware) sees what the handler it wraps answered.
+    /// Hooks run in the reverse order of their adding (the last added, the outermost
+    /// middleware's, runs last), also when the connection is gone. A responder dropped
+    /// unanswered drops its hooks without running them (the closure's captures are dropped:
+    /// an RAII guard inside one is released either way).
+    pub fn on_response(
+        &mut self,
+        hook: impl FnOnce(&mut Reactor, StatusCode, &mut HeaderMap) + 'static,
+    ) {
+        self.hooks.push(Box::new(hook));
+    }
+
+    /// Runs the hooks on `headers`: borrowed as they are when there are none (the common
+    /// case, no copy), else a copy the hooks may change.
+    fn run_hooks<'h>(
+        &mut self,
+        reactor: &mut Reactor,
+        status: StatusCode,
+        headers: &'h HeaderMap,
+    ) -> std::borrow::Cow<'h, HeaderMap> {
+        if self.hooks.is_empty() {
+            return std::borrow::Cow::Borrowed(headers);
+        }
+        let mut owned = headers.clone();
+        while let Some(hook) = self.hooks.pop() {
+            hook(reactor, status, &mut owned);
+        }
+        std::borrow::Cow::Owned(owned)
+    }
+
+    /// Answers with a redirect to `location`: `status` is one of 301, 302, 303, 307 or 308
+    /// (any other is answered as 302, logged), with a `Location` header and a short
+    /// `text/plain` body naming the target. A `location` that is not a valid header value
+    /// (a control character) is refused: `500 Internal Server Error`, logged.
+    pub fn redirect(self, reactor: &mut Reactor, status: StatusCode, location: &str) {
+        let status = if matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+            status
+        } else {
+            log::warn!("redirect with {status}, not a redirection: 302 instead");
+            StatusCode::FOUND
+        };
+        let Ok(target) = http::HeaderValue::from_str(location) else {
+            log::warn!("redirect: {location:?} is not a valid Location");
+            return self.respond_status(reactor, StatusCode::INTERNAL_SERVER_ERROR);
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::LOCATION, target);
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        let reason = status.canonical_reason().unwrap_or("Redirect");
+        self.respond(reactor, status, &headers, format!("{reason}: {location}\n"));
     }
 
     /// Makes the connection close after this response (for a request whose body is not read).
@@ -100,6 +164,8 @@ impl Responder {
         body: impl Into<Bytes>,
     ) {
         self.answered = true;
+        let headers = self.run_hooks(reactor, status, headers);
+        let headers = &*headers;
         let body = body.into();
         let date = self.pipeline.borrow().date(reactor);
         {
@@ -169,6 +235,8 @@ impl Responder {
         body: BodyKind,
     ) -> BodyWriter {
         self.answered = true;
+        let headers = self.run_hooks(reactor, status, headers);
+        let headers = &*headers;
         let date = self.pipeline.borrow().date(reactor);
         let framing = {
             let mut pipeline = self.pipeline.borrow_mut();
