@@ -4,7 +4,11 @@
 //!        ENDPOINT: an IP:PORT, or an endpoint string such as `tcp:8000:interface=127.0.0.1`
 //!        or `tls:8443:privateKey=key.pem:certKey=cert.pem` (see `docs/endpoints.md`)
 //!        --max-connections N (anywhere): at most N connections open, the next wait in the backlog
+//!        --web ADDR (anywhere): the same room for browsers too, on an HTTP port: the page at
+//!        `http://ADDR/`, its WebSocket at `/ws` (one line of the protocol per text message);
+//!        it prints `web chat listening on ADDR` after the chat port's line
 //! Talk:  nc -C 127.0.0.1 8000      or      cargo run --example chat_client 127.0.0.1:8000
+//!        or a browser at http://ADDR/ with --web ADDR
 //! Stop:  Ctrl-C or SIGTERM (a graceful shutdown; exits 0).
 //!
 //! The protocol (lines end with `\r\n` from the server; `\n` or `\r\n` from clients):
@@ -23,6 +27,7 @@
 use std::process::ExitCode;
 
 use torsion::protocols::chat::ChatServer;
+use torsion::protocols::http::server::HttpServer;
 use torsion::{ConnectionLimits, EndpointError, Reactor, ServerEndpoint};
 
 fn main() -> ExitCode {
@@ -35,6 +40,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let web = match take_web(&mut args) {
+        Ok(web) => web,
+        Err(e) => {
+            eprintln!("chat_server: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let arg = args
         .first()
         .cloned()
@@ -42,11 +54,11 @@ fn main() -> ExitCode {
     let endpoint: ServerEndpoint = match arg.parse() {
         Ok(endpoint) => endpoint,
         Err(e) => {
-            eprintln!("chat_server: bad address {arg:?}: {e} (usage: chat_server [ENDPOINT] [--max-connections N])");
+            eprintln!("chat_server: bad address {arg:?}: {e} (usage: chat_server [ENDPOINT] [--web ADDR] [--max-connections N])");
             return ExitCode::from(2);
         }
     };
-    match serve(endpoint, max_connections) {
+    match serve(endpoint, web, max_connections) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("chat_server: {e}");
@@ -55,14 +67,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(endpoint: ServerEndpoint, max_connections: Option<usize>) -> Result<(), EndpointError> {
+fn serve(
+    endpoint: ServerEndpoint,
+    web: Option<ServerEndpoint>,
+    max_connections: Option<usize>,
+) -> Result<(), EndpointError> {
     let io = |error| EndpointError::Io {
         endpoint: endpoint.to_string(),
         error,
     };
     let mut reactor = Reactor::new().map_err(io)?;
     reactor.handle_signals().map_err(io)?;
-    let port = reactor.listen(endpoint.clone(), ChatServer::new())?;
+    let chat = ChatServer::new();
+    let door = chat.web();
+    let port = reactor.listen(endpoint.clone(), chat)?;
     if let Some(n) = max_connections {
         port.set_limits(&mut reactor, ConnectionLimits::new().max_connections(n));
     }
@@ -70,7 +88,38 @@ fn serve(endpoint: ServerEndpoint, max_connections: Option<usize>) -> Result<(),
         "chat server listening on {}",
         port.address(&reactor).expect("listening")
     );
+    if let Some(web) = web {
+        let port = reactor.listen(web, HttpServer::new(door.router()))?;
+        if let Some(n) = max_connections {
+            port.set_limits(&mut reactor, ConnectionLimits::new().max_connections(n));
+        }
+        println!(
+            "web chat listening on {}",
+            port.address(&reactor).expect("listening")
+        );
+    }
     reactor.run().map_err(io)
+}
+
+/// Takes `--web ADDR` (or `--web=ADDR`) out of `args`, wherever it is: the HTTP endpoint
+/// that lets browsers into the room.
+fn take_web(args: &mut Vec<String>) -> Result<Option<ServerEndpoint>, String> {
+    let Some(at) = args
+        .iter()
+        .position(|a| a == "--web" || a.starts_with("--web="))
+    else {
+        return Ok(None);
+    };
+    let option = args.remove(at);
+    let value = match option.strip_prefix("--web=") {
+        Some(value) => value.to_string(),
+        None if at < args.len() => args.remove(at),
+        None => return Err("--web needs an address".to_string()),
+    };
+    value
+        .parse()
+        .map(Some)
+        .map_err(|e| format!("--web: bad address {value:?}: {e}"))
 }
 
 /// Takes `--max-connections N` (or `--max-connections=N`) out of `args`, wherever it is: at

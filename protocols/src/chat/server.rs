@@ -2,14 +2,16 @@
 //! the shared [`ChatRoom`] and carries out what the room says.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
 use log::{info, warn};
-use torsion_reactor::{Address, Bytes, ConnectionId, DisconnectReason, Factory};
+use torsion_reactor::{Address, Bytes, ConnectionId, DisconnectReason, Factory, Reactor};
 
 use super::room::{ChatRoom, Output};
 use crate::line::{Delimiter, LineContext, LineProtocol, LineReceiver};
+use crate::websocket::{CloseCode, Message, WebSocketHandle};
 
 /// Longest line a member may send, in bytes; longer gets `ERR line too long` and a close.
 pub const MAX_LINE_LENGTH: usize = 4096;
@@ -21,10 +23,66 @@ pub const MAX_QUEUED: usize = 1 << 20;
 /// The room, shared by every member's protocol (the reactor is single-threaded).
 pub type SharedRoom = Rc<RefCell<ChatRoom<ConnectionId>>>;
 
+/// The members who came through the web page, by connection: their lines go out as
+/// WebSocket text messages through these handles, not as bytes on the connection.
+pub(crate) type Browsers = Rc<RefCell<HashMap<ConnectionId, WebSocketHandle>>>;
+
+/// Says `line` to `member`: a WebSocket message to a browser, a `\r\n`-ended line to
+/// anyone else.
+pub(crate) fn say_to(browsers: &Browsers, reactor: &mut Reactor, member: ConnectionId, line: &str) {
+    match browsers.borrow().get(&member) {
+        Some(browser) => {
+            browser.send(reactor, Message::Text(line.to_string()));
+        }
+        None => {
+            reactor.write_to(member, format!("{line}\r\n").as_bytes());
+        }
+    }
+}
+
+/// Closes `member`'s connection once what it was told has left: a WebSocket close for a
+/// browser.
+pub(crate) fn close_member(browsers: &Browsers, reactor: &mut Reactor, member: ConnectionId) {
+    match browsers.borrow().get(&member) {
+        Some(browser) => {
+            browser.close(reactor, CloseCode::NORMAL, "");
+        }
+        None => {
+            reactor.lose_connection(member);
+        }
+    }
+}
+
+/// Says `line` to every named member but `except`: one shared buffer for the terminal
+/// members' fan-out, a message for each browser.
+pub(crate) fn say_to_others(
+    room: &ChatRoom<ConnectionId>,
+    browsers: &Browsers,
+    reactor: &mut Reactor,
+    except: ConnectionId,
+    line: &str,
+) {
+    let framed = Bytes::from(format!("{line}\r\n"));
+    let browsers = browsers.borrow();
+    // Most rooms have no browser: then no lookup per member.
+    let any_browser = !browsers.is_empty();
+    for member in room.named_members().filter(|&m| m != except) {
+        match any_browser.then(|| browsers.get(&member)).flatten() {
+            Some(browser) => {
+                browser.send(reactor, Message::Text(line.to_string()));
+            }
+            None => {
+                reactor.write_bytes_to(member, framed.clone());
+            }
+        }
+    }
+}
+
 /// Builds a [`ChatMember`] for each connection, all in one room.
 #[derive(Default)]
 pub struct ChatServer {
     room: SharedRoom,
+    browsers: Browsers,
 }
 
 impl ChatServer {
@@ -37,6 +95,12 @@ impl ChatServer {
     pub fn room(&self) -> SharedRoom {
         self.room.clone()
     }
+
+    /// The same room's door for browsers: a page and its WebSocket, to serve on an HTTP
+    /// port (see [`ChatWeb`](super::web::ChatWeb)).
+    pub fn web(&self) -> super::web::ChatWeb {
+        super::web::ChatWeb::new(self.room.clone(), self.browsers.clone())
+    }
 }
 
 impl Factory for ChatServer {
@@ -45,6 +109,7 @@ impl Factory for ChatServer {
     fn build_protocol(&mut self, _peer: Address) -> Option<Self::Protocol> {
         let member = ChatMember {
             room: self.room.clone(),
+            browsers: self.browsers.clone(),
             backed_up: false,
         };
         Some(
@@ -58,6 +123,8 @@ impl Factory for ChatServer {
 /// One member's connection: lines in, the room's answers out.
 pub struct ChatMember {
     room: SharedRoom,
+    /// Members who came through the web page: lines for them are WebSocket messages.
+    browsers: Browsers,
     /// More than `MAX_QUEUED` was waiting for this member at the end of a turn's writes and
     /// it has not drained since.
     backed_up: bool,
@@ -72,19 +139,15 @@ impl ChatMember {
             match output {
                 Output::To(id, line) if id == me => cx.send_line(line.as_bytes()),
                 Output::To(id, line) => {
-                    cx.transport()
-                        .write_to(id, format!("{line}\r\n").as_bytes());
+                    say_to(&self.browsers, cx.transport().reactor(), id, &line);
                 }
                 Output::Others { except, line } => {
-                    let line = Bytes::from(format!("{line}\r\n"));
                     let room = self.room.borrow();
                     let reactor = cx.transport().reactor();
-                    for member in room.named_members().filter(|&m| m != except) {
-                        reactor.write_bytes_to(member, line.clone());
-                    }
+                    say_to_others(&room, &self.browsers, reactor, except, &line);
                 }
                 Output::Close(id) if id == me => cx.lose_connection(),
-                Output::Close(id) => cx.transport().reactor().lose_connection(id),
+                Output::Close(id) => close_member(&self.browsers, cx.transport().reactor(), id),
             }
         }
     }
