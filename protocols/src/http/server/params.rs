@@ -14,10 +14,19 @@ pub(super) type Spans = [(u32, u32); MAX_PARAMS];
 
 /// The path parameters of a request ([`Request::param`](super::Request::param)); empty unless
 /// a route pattern matched.
+///
+/// One pointer in every request (boxed, so a request to an exact route carries and moves no
+/// more than that); a pattern's match fills it.
 #[derive(Debug, Clone, Default)]
 pub struct Params {
+    taken: Option<Box<Taken>>,
+}
+
+/// What a pattern took from a path.
+#[derive(Debug, Clone)]
+struct Taken {
     /// The pattern's parameter names, in order (`*` for the rest of the path).
-    names: Option<Arc<[Box<str>]>>,
+    names: Arc<[Box<str>]>,
     /// Each value's range: in `decoded` if it is there, else in the path.
     spans: Spans,
     /// The values decoded, when one of them had an escape.
@@ -50,28 +59,33 @@ impl Params {
             None
         };
         Ok(Params {
-            names: Some(names.clone()),
-            spans,
-            decoded,
+            taken: Some(Box::new(Taken {
+                names: names.clone(),
+                spans,
+                decoded,
+            })),
         })
     }
 
     /// The value of parameter `name`, given the request's `path`.
     pub(super) fn get<'a>(&'a self, path: &'a str, name: &str) -> Option<&'a str> {
-        let names = self.names.as_deref()?;
-        let at = names.iter().position(|n| **n == *name)?;
-        self.value(path, at)
+        let taken = self.taken.as_deref()?;
+        let at = taken.names.iter().position(|n| **n == *name)?;
+        taken.value(path, at)
     }
 
     /// Every parameter as (name, value), in the pattern's order.
     pub(super) fn iter<'a>(&'a self, path: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
-        let names = self.names.as_deref().unwrap_or_default();
+        let taken = self.taken.as_deref();
+        let names = taken.map_or(&[][..], |t| &t.names[..]);
         names
             .iter()
             .enumerate()
-            .filter_map(move |(at, name)| Some((&**name, self.value(path, at)?)))
+            .filter_map(move |(at, name)| Some((&**name, taken?.value(path, at)?)))
     }
+}
 
+impl Taken {
     fn value<'a>(&'a self, path: &'a str, at: usize) -> Option<&'a str> {
         let (start, end) = *self.spans.get(at)?;
         let source = self.decoded.as_deref().unwrap_or(path);

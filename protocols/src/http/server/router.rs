@@ -311,6 +311,18 @@ impl Router {
         }
     }
 
+    /// The handler of an exact route for `head`'s path and method, if there is one: the
+    /// common case, found without building a pattern's match.
+    fn exact_handler(&self, head: &RequestHead) -> Option<&dyn Handler> {
+        let routes = self.exact(head.uri.path())?;
+        let wanted =
+            |m: &Method| *m == head.method || (head.method == Method::HEAD && *m == Method::GET);
+        routes
+            .iter()
+            .find(|(m, _)| wanted(m))
+            .map(|(_, handler)| handler.as_ref())
+    }
+
     /// The routes `path` matches: its exact path's, else its best pattern's.
     fn matched(&self, path: &str) -> Option<Matched<'_>> {
         if let Some(routes) = self.exact(path) {
@@ -379,6 +391,9 @@ fn refuse(
 
 impl Handler for Router {
     fn body_mode(&self, head: &RequestHead) -> BodyMode {
+        if let Some(handler) = self.exact_handler(head) {
+            return handler.body_mode(head);
+        }
         match self.find(head) {
             Ok((handler, None)) => handler.body_mode(head),
             Ok((handler, Some((names, spans)))) => {
@@ -392,6 +407,9 @@ impl Handler for Router {
     }
 
     fn handle(&self, mut request: Request, responder: Responder, reactor: &mut Reactor) {
+        if let Some(handler) = self.exact_handler(&request.head) {
+            return handler.handle(request, responder, reactor);
+        }
         match self.find(&request.head) {
             Ok((handler, None)) => handler.handle(request, responder, reactor),
             Ok((handler, Some((names, spans)))) => {
