@@ -77,6 +77,7 @@ pub use client::{connect, ClientSlot, WebSocketClient};
 #[cfg(feature = "reactor")]
 pub use protocol::{
     Message, Sender, WebSocketHandle, WebSocketHandler, WebSocketProtocol, CLOSE_TIMEOUT,
+    KEEPALIVE_INTERVAL,
 };
 #[cfg(feature = "reactor")]
 pub use server::accept;

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use log::{debug, warn};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
@@ -187,6 +187,12 @@ struct Ending {
 /// How long a close sent waits for the peer's answer before the connection is aborted.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long an open connection may be silent before this side pings it; silent for as long
+/// again after the ping (no pong, no frame), it is aborted. So a peer that went away
+/// without a close (a laptop shut, a cable pulled) holds its connection for at most twice
+/// this, and a live but quiet one costs a ping and a pong per interval.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+
 /// A [`Protocol`] running a [`WebSocket`] for a [`WebSocketHandler`].
 ///
 /// Backpressure: when the write queue passes its high watermark (64 KiB; the peer reads
@@ -194,7 +200,9 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// producer answering each message cannot queue without bound.
 ///
 /// A close this side sends waits [`CLOSE_TIMEOUT`] for the peer's answer, then the
-/// connection is aborted (a peer that never answers cannot hold it open).
+/// connection is aborted (a peer that never answers cannot hold it open). A peer silent for
+/// [`KEEPALIVE_INTERVAL`] is pinged, and aborted if silent as long again. A graceful
+/// shutdown of the reactor sends a close with 1001 (going away).
 pub struct WebSocketProtocol<H: WebSocketHandler> {
     ws: WebSocket,
     handler: H,
@@ -206,6 +214,14 @@ pub struct WebSocketProtocol<H: WebSocketHandler> {
     close_timer: Option<DelayedCall>,
     /// What [`WebSocketHandle`]s sent.
     outbox: Rc<RefCell<Outbox>>,
+    /// Bytes came from the peer since the keepalive timer last looked.
+    heard: bool,
+    /// The keepalive timer pinged the silent peer and waits for any answer.
+    pinged: bool,
+    /// The keepalive timer: a reactor timer that marks itself due and wakes the connection
+    /// (the protocol may run inside another, an HTTP connection it was upgraded from, so a
+    /// timer typed to this protocol could not reach it).
+    keepalive: Option<(DelayedCall, Rc<Cell<bool>>)>,
 }
 
 impl<H: WebSocketHandler> WebSocketProtocol<H> {
@@ -218,7 +234,47 @@ impl<H: WebSocketHandler> WebSocketProtocol<H> {
             paused: false,
             close_timer: None,
             outbox: Rc::default(),
+            heard: false,
+            pinged: false,
+            keepalive: None,
         }
+    }
+
+    /// Looks again in [`KEEPALIVE_INTERVAL`] (the timer is cancelled when the connection
+    /// ends).
+    fn arm_keepalive(&mut self, cx: &mut Context<'_>) {
+        let (id, due) = (cx.id(), Rc::new(Cell::new(false)));
+        let mark = due.clone();
+        let timer = cx.reactor().call_later(KEEPALIVE_INTERVAL, move |reactor| {
+            mark.set(true);
+            reactor.wake(id);
+        });
+        self.keepalive = Some((timer, due));
+    }
+
+    /// The keepalive timer: a peer heard from is fine; a silent one is pinged; one silent
+    /// since the ping is gone.
+    fn keepalive(&mut self, cx: &mut Context<'_>) {
+        if self.ws.state() != State::Open {
+            return; // closing: the close timer is in charge
+        }
+        if std::mem::take(&mut self.heard) {
+            self.pinged = false;
+        } else if !self.pinged {
+            self.pinged = true;
+            let _ = self.ws.send_ping(b"");
+            self.flush(cx);
+        } else {
+            warn!(
+                "connection {}: WebSocket peer silent for {:?}, even to a ping: aborted",
+                cx.id(),
+                2 * KEEPALIVE_INTERVAL
+            );
+            self.ending(CloseCode::ABNORMAL, "the peer stopped answering", false);
+            cx.abort_connection();
+            return;
+        }
+        self.arm_keepalive(cx);
     }
 
     /// The handler.
@@ -300,9 +356,11 @@ impl<H: WebSocketHandler> Protocol for WebSocketProtocol<H> {
         self.handler
             .on_open(&mut Self::sender(&mut self.ws, cx, &self.outbox));
         self.flush(cx);
+        self.arm_keepalive(cx);
     }
 
     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        self.heard |= !data.is_empty();
         self.ws.receive(data);
         while let Some(event) = self.ws.next_event() {
             match event {
@@ -326,6 +384,9 @@ impl<H: WebSocketHandler> Protocol for WebSocketProtocol<H> {
         if let Some(timer) = self.close_timer.take() {
             timer.cancel(cx.reactor());
         }
+        if let Some((timer, _)) = self.keepalive.take() {
+            timer.cancel(cx.reactor());
+        }
         self.ending(CloseCode::ABNORMAL, &reason.to_string(), false);
         if let Some(ending) = self.ending.take() {
             self.handler
@@ -335,6 +396,10 @@ impl<H: WebSocketHandler> Protocol for WebSocketProtocol<H> {
 
     /// Woken by a [`WebSocketHandle`]: what it sent goes out.
     fn woken(&mut self, cx: &mut Context<'_>) {
+        if self.keepalive.as_ref().is_some_and(|(_, due)| due.get()) {
+            self.keepalive = None;
+            self.keepalive(cx);
+        }
         let queue = std::mem::take(&mut self.outbox.borrow_mut().queue);
         for outgoing in queue {
             let sent = match &outgoing {

@@ -9,7 +9,10 @@ use torsion_reactor::Reactor;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use super::{accept, CloseCode, Message, Sender, WebSocketHandle, WebSocketHandler, CLOSE_TIMEOUT};
+use super::{
+    accept, CloseCode, Message, Sender, WebSocketHandle, WebSocketHandler, CLOSE_TIMEOUT,
+    KEEPALIVE_INTERVAL,
+};
 use crate::http::server::{HttpServer, Request, Responder, Router};
 
 /// Echoes, and closes with 1000 when asked to.
@@ -138,4 +141,34 @@ fn a_handle_sends_from_outside_the_callbacks_until_the_connection_is_gone() {
     assert!(client.is_closed());
     assert!(handle.is_gone());
     assert!(!handle.send(test.reactor(), Message::Text("late".into())));
+}
+
+#[test]
+fn a_silent_peer_is_pinged_and_then_aborted_and_a_peer_that_answers_stays() {
+    let mut test = TestReactor::new();
+    let silent = upgraded(&mut test);
+    let answering = upgraded(&mut test);
+    test.advance(KEEPALIVE_INTERVAL);
+    // Both were silent for an interval: each gets an empty ping.
+    assert_eq!(silent.take_written(), b"\x89\x00");
+    assert_eq!(answering.take_written(), b"\x89\x00");
+    // The answering one pongs (masked, key zero); the silent one says nothing.
+    test.feed(&answering, b"\x8a\x80\0\0\0\0");
+    test.advance(KEEPALIVE_INTERVAL - Duration::from_millis(1));
+    assert!(!silent.is_closed());
+    test.advance(Duration::from_millis(1));
+    assert!(
+        silent.is_closed(),
+        "silent through a whole interval after its ping"
+    );
+    assert!(!answering.is_closed());
+    // Traffic counts as life: no ping while the peer talks.
+    test.feed(&answering, b"\x81\x82\0\0\0\0hi");
+    assert_eq!(answering.take_written(), b"\x81\x02hi");
+    test.advance(KEEPALIVE_INTERVAL);
+    assert_eq!(
+        answering.take_written(),
+        b"",
+        "heard from within the interval"
+    );
 }
