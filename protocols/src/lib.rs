@@ -58,6 +58,10 @@
 //! UTF-8, pings, the close handshake, a size limit) and the opening handshake, and, with the
 //! `reactor` feature, a server reached by upgrading an HTTP request and a client.
 //!
+//! [`ftp`] is the start of FTP: its command lines parsed (RFC 959 and the later RFCs'
+//! commands: `AUTH`, `PBSZ`, `PROT`, `FEAT`, `EPRT`, `EPSV`, `SIZE`, `MDTM`, `MLSD`, `REST`)
+//! and its replies written, sans-I/O.
+//!
 //! [`wire`] holds the smallest protocols (echo, discard); [`chat`] the multi-user chat of the
 //! `chat_server` example; [`terminal`] makes a peer's text safe to show on a terminal;
 //! [`reflection`] says which datagrams an echo-like service must leave unanswered.
@@ -72,6 +76,7 @@ mod flow;
 #[cfg(feature = "reactor")]
 pub mod framed;
 mod framer;
+pub mod ftp;
 pub mod http;
 mod input;
 pub mod line;
