@@ -58,6 +58,10 @@
 //! UTF-8, pings, the close handshake, a size limit) and the opening handshake, and, with the
 //! `reactor` feature, a server reached by upgrading an HTTP request and a client.
 //!
+//! [`cred`] is authentication and authorisation in `twisted.cred`'s shape: credentials,
+//! checkers (Argon2id password files, peer uids, client certificates), a portal into the
+//! application's realm, one failure message and a growing delay per address.
+//!
 //! [`ftp`] is the start of FTP: its command lines parsed (RFC 959 and the later RFCs'
 //! commands: `AUTH`, `PBSZ`, `PROT`, `FEAT`, `EPRT`, `EPSV`, `SIZE`, `MDTM`, `MLSD`, `REST`)
 //! and its replies written, sans-I/O.
@@ -70,6 +74,7 @@
 //! proves they import nothing from the reactor.
 
 pub mod chat;
+pub mod cred;
 pub mod dns;
 #[cfg(feature = "reactor")]
 mod flow;
