@@ -6,6 +6,7 @@ use torsion_reactor::Reactor;
 
 use super::middleware::Middleware;
 use super::{Handler, Request, Responder};
+use crate::cred::{constant_time_eq, Checker, Credentials};
 
 /// Longest `Authorization` value read (base64 of about 750 bytes of `user:password`); a
 /// longer one is refused like a wrong one.
@@ -46,6 +47,8 @@ const MAX_CREDENTIALS_LEN: usize = 1024;
 pub struct BasicAuth {
     challenge: HeaderValue,
     users: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Checks what the listed users do not match: a password file, say.
+    checker: Option<Box<dyn Checker>>,
 }
 
 impl BasicAuth {
@@ -66,12 +69,20 @@ impl BasicAuth {
             challenge: HeaderValue::from_str(&challenge)
                 .unwrap_or_else(|_| HeaderValue::from_static("Basic charset=\"UTF-8\"")),
             users: Vec::new(),
+            checker: None,
         }
     }
 
     /// Lets in `name` with `password` (UTF-8, as `charset="UTF-8"` announces).
     pub fn user(mut self, name: &str, password: &str) -> Self {
         self.users.push((name.into(), password.into()));
+        self
+    }
+
+    /// Also lets in whoever `checker` accepts (a [`PasswordFile`](crate::cred::PasswordFile)
+    /// of Argon2id hashes, say), with the name and password of the header.
+    pub fn checker(mut self, checker: impl Checker + 'static) -> Self {
+        self.checker = Some(Box::new(checker));
         self
     }
 
@@ -85,7 +96,18 @@ impl BasicAuth {
         for (name, secret) in &self.users {
             found |= constant_time_eq(name, &user) & constant_time_eq(secret, &password);
         }
-        found
+        let checked = || {
+            let (Ok(username), Ok(password)) =
+                (String::from_utf8(user), String::from_utf8(password))
+            else {
+                return false;
+            };
+            let credentials = Credentials::Password { username, password };
+            self.checker
+                .as_ref()
+                .is_some_and(|c| c.check(&credentials).is_some())
+        };
+        found | checked()
     }
 }
 
@@ -171,20 +193,6 @@ pub(super) fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
     (bits == 0).then_some(out)
 }
 
-/// Whether `a` and `b` are equal, in a time that depends on their lengths only: every byte
-/// of the longer is compared (the shorter read as zeros past its end), the differences
-/// gathered with OR, and the lengths' difference folded in.
-pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = u8::from(a.len() != b.len());
-    for i in 0..a.len().max(b.len()) {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= x ^ y;
-    }
-    // Keeps the optimiser from turning the loop back into a comparison that exits early.
-    std::hint::black_box(diff) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +266,22 @@ mod tests {
         assert!(!constant_time_eq(b"secret", b"secret\0"));
         assert!(!constant_time_eq(b"secret\0", b"secret"));
         assert!(!constant_time_eq(b"", b"\0"));
+    }
+
+    #[test]
+    fn a_checker_lets_in_its_users_beside_the_listed_ones() {
+        let file = format!("carol:{}\n", crate::cred::hash_password("hashed"));
+        let auth = BasicAuth::new("r")
+            .user("alice", "wonder")
+            .checker(crate::cred::PasswordFile::parse(&file).unwrap());
+        let basic = |user_pass: &str| {
+            let encoded = encode(user_pass.as_bytes());
+            authorization(format!("Basic {encoded}").as_bytes())
+        };
+        assert!(auth.authorizes(&basic("alice:wonder")));
+        assert!(auth.authorizes(&basic("carol:hashed")));
+        assert!(!auth.authorizes(&basic("carol:wonder")));
+        assert!(!auth.authorizes(&basic("dave:hashed")));
     }
 
     #[test]
