@@ -54,6 +54,9 @@ pub mod guide {
     #[doc = include_str!("../docs/async.md")]
     pub mod async_code {}
 
+    #[doc = include_str!("../docs/security.md")]
+    pub mod security {}
+
     #[doc = include_str!("../docs/embedding.md")]
     pub mod embedding {}
 
