@@ -1,9 +1,11 @@
 //! FTP (RFC 959, with the later RFCs' commands), sans-I/O: [`command`] parses the control
 //! connection's command lines into [`Command`]s, [`reply`] writes the server's replies. No
-//! sockets and no files here: the server and client drive these.
+//! sockets and no files here. With the `reactor` feature, [`server`] serves a directory.
 
 pub mod command;
 pub mod reply;
+#[cfg(feature = "reactor")]
+pub mod server;
 
 pub use command::{Command, CommandError, TransferType};
 pub use reply::Reply;
