@@ -198,6 +198,14 @@ try:
     g.storbinary("STOR bob.txt", io.BytesIO(b"x"))
 except ftplib.error_perm as e:
     print("bob stores:", str(e)[:3])
+# A second failure from the address is answered after the portal's delay, and the
+# commands sent behind it wait for that answer.
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+replies = s.makefile("rb")
+replies.readline()
+s.sendall(b"USER alice\r\nPASS x\r\nUSER alice\r\nPASS y\r\nNOOP\r\n")
+print("pipelined:", [replies.readline()[:3].decode() for _ in range(5)])
+s.close()
 s = socket.create_connection(("127.0.0.1", port), timeout=10)
 s.recv(100)
 s.sendall(b"NOOP " + b"x" * 5000 + b"\r\n")
@@ -223,6 +231,7 @@ STOR ../../outside.txt stored
 STOR escape -> 550
 230 Logged in.
 bob stores: 550
+pipelined: ['331', '530', '331', '530', '200']
 too long: b'500' True
 ";
     assert_eq!(out, expected);
