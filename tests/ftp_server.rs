@@ -180,6 +180,9 @@ f.af = socket.AF_INET6  # makes ftplib use EPSV
 print(f.storbinary("STOR up.txt", io.BytesIO(b"uploaded\n" * 1000)))
 f.af = socket.AF_INET
 print(f.size("up.txt"))
+buf = io.BytesIO()
+f.retrbinary("RETR big.bin", buf.write)
+print("big:", buf.getvalue() == bytes(range(256)) * 12289)
 print(f.sendcmd("MKD made")[:3], f.sendcmd("RNFR up.txt")[:3], f.sendcmd("RNTO made/up.txt")[:3])
 buf = io.BytesIO()
 f.retrbinary("RETR made/up.txt", buf.write)
@@ -219,12 +222,19 @@ fn named_users_log_in_through_the_portal_and_only_writers_upload() {
         return;
     }
     let (base, root) = served_directory("named");
+    // Over 3 MiB: sent in several windows.
+    fs::write(
+        root.join("big.bin"),
+        (0..=255u8).collect::<Vec<_>>().repeat(12289),
+    )
+    .unwrap();
     let out = run_client(&root, NAMED);
     let expected = "\
 wrong password: 530
 230 Logged in.
 226 Transfer complete.
 9000
+big: True
 257 350 250
 True
 STOR ../../outside.txt stored

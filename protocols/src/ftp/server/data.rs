@@ -7,14 +7,19 @@ use std::fs::File;
 use std::io::Write;
 use std::net::IpAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use log::{debug, warn};
 use torsion_reactor::{
     Address, ConnectionId, Context, DisconnectReason, Factory, FileSegment, ListeningPort,
-    Protocol, Reactor,
+    Protocol, Reactor, WriteProgress,
 };
 
 use crate::ftp::Reply;
+
+/// How much of a file is queued at a time: the next window goes once the last has left, so
+/// one fast client cannot hold the reactor's turn for a whole large file.
+const FILE_WINDOW: u64 = 1 << 20;
 
 /// What goes over a data connection.
 pub(super) enum Transfer {
@@ -115,6 +120,7 @@ impl Factory for DataFactory {
         Some(DataConnection {
             channel: self.channel.clone(),
             receiving: None,
+            sending: None,
             failed: false,
         })
     }
@@ -124,6 +130,8 @@ impl Factory for DataFactory {
 struct DataConnection {
     channel: SharedChannel,
     receiving: Option<File>,
+    /// The rest of a file being sent: the file, the next offset, the end.
+    sending: Option<(Arc<File>, u64, u64)>,
     /// Writing a received file failed.
     failed: bool,
 }
@@ -140,12 +148,29 @@ impl DataConnection {
                 cx.lose_connection();
             }
             Transfer::File(segment) => {
-                if !segment.is_empty() {
-                    cx.write_file(segment);
-                }
-                cx.lose_connection();
+                let start = segment.offset();
+                self.sending = Some((segment.file().clone(), start, start + segment.len()));
+                cx.watch_writes(true);
+                self.send_window(cx);
             }
             Transfer::Receive(file) => self.receiving = Some(file),
+        }
+    }
+
+    /// Queues the next window of the file being sent; closes once all is queued.
+    fn send_window(&mut self, cx: &mut Context<'_>) {
+        let Some((file, next, end)) = &mut self.sending else {
+            return;
+        };
+        let len = (*end - *next).min(FILE_WINDOW);
+        if len > 0 {
+            cx.write_file(FileSegment::new(file.clone(), *next, len));
+            *next += len;
+        }
+        if *next >= *end {
+            self.sending = None;
+            cx.watch_writes(false);
+            cx.lose_connection();
         }
     }
 }
@@ -179,6 +204,12 @@ impl Protocol for DataConnection {
             self.failed = true;
             self.receiving = None;
             cx.abort_connection();
+        }
+    }
+
+    fn write_progress(&mut self, cx: &mut Context<'_>, progress: WriteProgress) {
+        if progress.drained {
+            self.send_window(cx);
         }
     }
 
