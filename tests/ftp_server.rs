@@ -8,6 +8,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 use std::thread;
+use std::time::Duration;
 
 use common::examples::run_to_end;
 use common::machine::require_tool;
@@ -47,13 +48,22 @@ fn served_directory(name: &str) -> (PathBuf, PathBuf) {
 /// Serves `root` and runs `script` (with the server's port as its argument) against it;
 /// returns the script's output once it has exited.
 fn run_client(root: &PathBuf, script: &str) -> String {
+    run_client_with(root, script, |server| server)
+}
+
+/// [`run_client`], with the server changed by `configure` first.
+fn run_client_with(
+    root: &PathBuf,
+    script: &str,
+    configure: impl FnOnce(FtpServer<Users>) -> FtpServer<Users>,
+) -> String {
     let portal = Portal::new(Users).with_checker(
         InMemoryPasswords::new()
             .user("alice", "s3cret")
             .user("bob", "hunter2"),
     );
     let mut reactor = Reactor::new().unwrap();
-    let server = FtpServer::new(root, portal).unwrap();
+    let server = configure(FtpServer::new(root, portal).unwrap());
     let port = reactor
         .listen_tcp("127.0.0.1:0".parse().unwrap(), server)
         .unwrap()
@@ -249,5 +259,32 @@ too long: b'500' True
     assert!(root.join("outside.txt").exists());
     assert!(!base.join("outside.txt").exists());
     assert_eq!(fs::read(base.join("secret.txt")).unwrap(), b"not yours");
+    fs::remove_dir_all(base).unwrap();
+}
+
+const NEVER_CONNECTS: &str = r#"
+import ftplib, sys
+f = ftplib.FTP()
+f.connect("127.0.0.1", int(sys.argv[1]), timeout=10)
+f.login()
+host, data_port = ftplib.parse227(f.sendcmd("PASV"))
+print(f.sendcmd("RETR hello.txt")[:3])
+try:
+    f.getresp()
+except ftplib.error_temp as e:
+    print("then:", str(e))
+print(f.sendcmd("NOOP"))
+"#;
+
+#[test]
+fn a_transfer_whose_data_connection_never_comes_is_answered_425() {
+    if require_tool("python3", "--version").is_none() {
+        return;
+    }
+    let (base, root) = served_directory("never");
+    let out = run_client_with(&root, NEVER_CONNECTS, |server| {
+        server.with_data_timeout(Duration::from_millis(100))
+    });
+    assert_eq!(out, "150\nthen: 425 No data connection came.\n200 OK.\n");
     fs::remove_dir_all(base).unwrap();
 }

@@ -36,26 +36,36 @@ enum Login {
 /// [`FtpServer`](super::FtpServer) runs one per client in a `LineProtocol`.
 pub struct FtpSession<R: Realm<Avatar = Access>> {
     root: Rc<PathBuf>,
+    data_timeout: Duration,
     portal: Rc<RefCell<Portal<R>>>,
     login: Login,
     cwd: VirtualPath,
     rest: u64,
     rename_from: Option<PathBuf>,
+    /// The passive channel opened for the next transfer.
     channel: Option<SharedChannel>,
+    /// The channel of the transfer under way (closed with this connection).
+    transferring: Option<SharedChannel>,
     local_ip: Option<IpAddr>,
     peer_ip: Option<IpAddr>,
 }
 
 impl<R: Realm<Avatar = Access> + 'static> FtpSession<R> {
-    pub(super) fn new(root: Rc<PathBuf>, portal: Rc<RefCell<Portal<R>>>) -> Self {
+    pub(super) fn new(
+        root: Rc<PathBuf>,
+        data_timeout: Duration,
+        portal: Rc<RefCell<Portal<R>>>,
+    ) -> Self {
         FtpSession {
             root,
+            data_timeout,
             portal,
             login: Login::NoUser,
             cwd: VirtualPath::default(),
             rest: 0,
             rename_from: None,
             channel: None,
+            transferring: None,
             local_ip: None,
             peer_ip: None,
         }
@@ -319,6 +329,16 @@ impl<R: Realm<Avatar = Access> + 'static> FtpSession<R> {
             return Reply::new(425, "Use PASV or EPSV first.");
         };
         data::start(&channel, cx.transport().reactor(), transfer);
+        if let Some(previous) = self.transferring.replace(channel.clone()) {
+            data::close(&previous, cx.transport().reactor());
+        }
+        // A client that never connects must not hold the listener open for good.
+        cx.call_later(self.data_timeout, move |this: &mut Self, cx| {
+            if data::abandon_if_unconnected(&channel, cx.transport().reactor()) {
+                this.transferring = None;
+                send(cx, Reply::new(425, "No data connection came."));
+            }
+        });
         Reply::new(150, format!("Opening data connection for {what}."))
     }
 
@@ -429,7 +449,10 @@ impl<R: Realm<Avatar = Access> + 'static> LineReceiver for FtpSession<R> {
     }
 
     fn connection_lost(&mut self, cx: &mut LineContext<'_, '_>, _reason: &DisconnectReason) {
-        if let Some(channel) = self.channel.take() {
+        for channel in [self.channel.take(), self.transferring.take()]
+            .into_iter()
+            .flatten()
+        {
             data::close(&channel, cx.transport().reactor());
         }
     }

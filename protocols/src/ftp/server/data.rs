@@ -96,6 +96,19 @@ pub(super) fn close(channel: &SharedChannel, reactor: &mut Reactor) {
     }
 }
 
+/// Closes the channel if its transfer is still waiting for a data connection; whether it
+/// did.
+pub(super) fn abandon_if_unconnected(channel: &SharedChannel, reactor: &mut Reactor) -> bool {
+    let waiting = {
+        let state = channel.borrow();
+        state.pending.is_some() && state.connection.is_none()
+    };
+    if waiting {
+        close(channel, reactor);
+    }
+    waiting
+}
+
 /// Accepts exactly one connection, from the control connection's peer address.
 struct DataFactory {
     channel: SharedChannel,

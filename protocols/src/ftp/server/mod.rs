@@ -12,7 +12,7 @@
 //!   connection's peer address only (others are refused and logged). `LIST`, `NLST`, `RETR`
 //!   (after `REST`) and `STOR` answer `150`, then `226` once the data connection has sent or
 //!   received everything and closed (`426` if it broke), or `425` if no `PASV`/`EPSV` came
-//!   first.
+//!   first, or if the client does not connect within the data timeout.
 //! - **Writing** (`STOR`, `DELE`, `MKD`, `RMD`, `RNFR`/`RNTO`) is for [`Access::ReadWrite`]
 //!   users; others get `550`.
 //! - Command lines are at most [`MAX_COMMAND_LINE`] bytes; a longer one is answered `500` and
@@ -47,6 +47,7 @@ mod files;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::time::Duration;
 use std::{fmt, fs, io};
 
 use torsion_reactor::{Address, Factory};
@@ -57,6 +58,10 @@ pub use control::FtpSession;
 
 /// The longest command line taken, in bytes (without its `\r\n`).
 pub const MAX_COMMAND_LINE: usize = 4096;
+
+/// How long a transfer waits for its data connection, unless
+/// [`with_data_timeout`](FtpServer::with_data_timeout) says otherwise.
+pub const DEFAULT_DATA_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a logged-in user may do: the avatar an FTP server's realm gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +77,7 @@ pub enum Access {
 /// [`Reactor::listen_tcp`]: torsion_reactor::Reactor::listen_tcp
 pub struct FtpServer<R: Realm<Avatar = Access>> {
     root: Rc<PathBuf>,
+    data_timeout: Duration,
     portal: Rc<RefCell<Portal<R>>>,
 }
 
@@ -96,8 +102,16 @@ impl<R: Realm<Avatar = Access> + 'static> FtpServer<R> {
         }
         Ok(FtpServer {
             root: Rc::new(root),
+            data_timeout: DEFAULT_DATA_TIMEOUT,
             portal: Rc::new(RefCell::new(portal)),
         })
+    }
+
+    /// How long a transfer command waits for its data connection before it is answered
+    /// `425` and its listener closed (default [`DEFAULT_DATA_TIMEOUT`]).
+    pub fn with_data_timeout(mut self, timeout: Duration) -> FtpServer<R> {
+        self.data_timeout = timeout;
+        self
     }
 }
 
@@ -105,7 +119,7 @@ impl<R: Realm<Avatar = Access> + 'static> Factory for FtpServer<R> {
     type Protocol = LineProtocol<FtpSession<R>>;
 
     fn build_protocol(&mut self, _peer: Address) -> Option<Self::Protocol> {
-        let control = FtpSession::new(self.root.clone(), self.portal.clone());
+        let control = FtpSession::new(self.root.clone(), self.data_timeout, self.portal.clone());
         Some(LineProtocol::new(control).with_max_line_length(MAX_COMMAND_LINE))
     }
 }
