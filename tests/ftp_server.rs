@@ -190,6 +190,11 @@ f.af = socket.AF_INET6  # makes ftplib use EPSV
 print(f.storbinary("STOR up.txt", io.BytesIO(b"uploaded\n" * 1000)))
 f.af = socket.AF_INET
 print(f.size("up.txt"))
+f.storbinary("APPE log.txt", io.BytesIO(b"one\n"))
+f.storbinary("APPE log.txt", io.BytesIO(b"two\n"))
+buf = io.BytesIO()
+f.retrbinary("RETR log.txt", buf.write)
+print(buf.getvalue())
 buf = io.BytesIO()
 f.retrbinary("RETR big.bin", buf.write)
 print("big:", buf.getvalue() == bytes(range(256)) * 12289)
@@ -244,6 +249,7 @@ wrong password: 530
 230 Logged in.
 226 Transfer complete.
 9000
+b'one\\ntwo\\n'
 big: True
 257 350 250
 True

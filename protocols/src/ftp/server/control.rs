@@ -135,7 +135,8 @@ impl<R: Realm<Avatar = Access> + 'static> FtpSession<R> {
             Command::List(arg) => self.listing(cx, arg, true),
             Command::Nlst(arg) => self.listing(cx, arg, false),
             Command::Retr(arg) => self.retr(cx, &arg),
-            Command::Stor(arg) if access == Access::ReadWrite => self.stor(cx, &arg),
+            Command::Stor(arg) if access == Access::ReadWrite => self.stor(cx, &arg, false),
+            Command::Appe(arg) if access == Access::ReadWrite => self.stor(cx, &arg, true),
             Command::Dele(arg) if access == Access::ReadWrite => match self.file(&arg) {
                 Ok((path, _)) => done(fs::remove_file(path), 250, "File deleted."),
                 Err(reply) => reply,
@@ -393,7 +394,8 @@ impl<R: Realm<Avatar = Access> + 'static> FtpSession<R> {
         )
     }
 
-    fn stor(&mut self, cx: &mut LineContext<'_, '_>, arg: &str) -> Reply {
+    /// `STOR` (the file replaced) or `APPE` (`append`: added to its end).
+    fn stor(&mut self, cx: &mut LineContext<'_, '_>, arg: &str, append: bool) -> Reply {
         self.rest = 0;
         if self.channel.is_none() {
             return Reply::new(425, "Use PASV or EPSV first.");
@@ -405,7 +407,8 @@ impl<R: Realm<Avatar = Access> + 'static> FtpSession<R> {
         let opened = OpenOptions::new()
             .write(true)
             .create(true)
-            .truncate(true)
+            .append(append)
+            .truncate(!append)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&path);
         match opened {

@@ -10,10 +10,10 @@
 //! - **Data connections** are passive only (`PASV`, `EPSV`): a listener on the control
 //!   connection's local address, port 0, that takes one connection, from the control
 //!   connection's peer address only (others are refused and logged). `LIST`, `NLST`, `RETR`
-//!   (after `REST`) and `STOR` answer `150`, then `226` once the data connection has sent or
+//!   (after `REST`), `STOR` and `APPE` answer `150`, then `226` once the data connection has sent or
 //!   received everything and closed (`426` if it broke), or `425` if no `PASV`/`EPSV` came
 //!   first, or if the client does not connect within the data timeout.
-//! - **Writing** (`STOR`, `DELE`, `MKD`, `RMD`, `RNFR`/`RNTO`) is for [`Access::ReadWrite`]
+//! - **Writing** (`STOR`, `APPE`, `DELE`, `MKD`, `RMD`, `RNFR`/`RNTO`) is for [`Access::ReadWrite`]
 //!   users; others get `550`.
 //! - Command lines are at most [`MAX_COMMAND_LINE`] bytes; a longer one is answered `500` and
 //!   the connection closed.
