@@ -87,6 +87,8 @@ pub mod guide {
     pub mod http_client {}
     #[doc = include_str!("../docs/websocket.md")]
     pub mod websocket {}
+    #[doc = include_str!("../docs/ftp-server.md")]
+    pub mod ftp_server {}
     #[doc = include_str!("../docs/tls.md")]
     pub mod tls {}
     #[doc = include_str!("../docs/deployment.md")]

@@ -64,7 +64,8 @@
 //!
 //! [`ftp`] is the start of FTP: its command lines parsed (RFC 959 and the later RFCs'
 //! commands: `AUTH`, `PBSZ`, `PROT`, `FEAT`, `EPRT`, `EPSV`, `SIZE`, `MDTM`, `MLSD`, `REST`)
-//! and its replies written, sans-I/O.
+//! and its replies written, sans-I/O; `ftp::server` (feature `reactor`) serves a directory
+//! with passive data connections, logging users in through a [`cred`] portal.
 //!
 //! [`wire`] holds the smallest protocols (echo, discard); [`chat`] the multi-user chat of the
 //! `chat_server` example; [`terminal`] makes a peer's text safe to show on a terminal;

@@ -93,6 +93,7 @@ pub use conditional::{evaluate, if_range_holds, parse_http_date, Precondition, V
 pub use content_type::content_type;
 pub use listing::{html_escape, listing_html, percent_encode};
 pub use range::RangeRequest;
+pub(crate) use resolve::{inside, Refusal};
 pub use resolve::{Hidden, Resolved};
 
 use std::fs::File;

@@ -182,7 +182,7 @@ fn hex(digit: u8) -> Option<u8> {
 /// under `root`, component by component (`/srv/www2` is not under `/srv/www`), and, unless
 /// hidden files are served, that no component under the root is hidden: a symlink with a
 /// plain name leading to `.git/config` is refused as that path would be (404).
-pub(super) fn inside(
+pub(crate) fn inside(
     root: &Path,
     candidate: &Path,
     hidden: Hidden,
@@ -249,7 +249,7 @@ fn refusal(error: io::Error) -> Refusal {
 /// Why a target resolves to nothing: the small error of the helpers, so a `Result` does not
 /// carry a whole [`Resolved`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Refusal {
+pub(crate) enum Refusal {
     NotFound,
     Forbidden,
     BadRequest,
