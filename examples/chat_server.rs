@@ -24,6 +24,9 @@
 //! The rules live in `torsion::protocols::chat` (sans-I/O, unit-tested); this file only
 //! serves them.
 
+#[path = "shared/options.rs"]
+mod options;
+
 use std::process::ExitCode;
 
 use torsion::protocols::chat::ChatServer;
@@ -33,14 +36,14 @@ use torsion::{ConnectionLimits, EndpointError, Reactor, ServerEndpoint};
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let max_connections = match take_max_connections(&mut args) {
+    let max_connections = match options::take_max_connections(&mut args) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("chat_server: {e}");
             return ExitCode::from(2);
         }
     };
-    let web = match take_web(&mut args) {
+    let web = match options::take_option(&mut args, "--web").and_then(parse_web) {
         Ok(web) => web,
         Err(e) => {
             eprintln!("chat_server: {e}");
@@ -65,6 +68,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The `--web` endpoint, if given.
+fn parse_web(value: Option<String>) -> Result<Option<ServerEndpoint>, String> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    value
+        .parse()
+        .map(Some)
+        .map_err(|e| format!("--web: bad address {value:?}: {e}"))
 }
 
 fn serve(
@@ -99,45 +113,4 @@ fn serve(
         );
     }
     reactor.run().map_err(io)
-}
-
-/// Takes `--web ADDR` (or `--web=ADDR`) out of `args`, wherever it is: the HTTP endpoint
-/// that lets browsers into the room.
-fn take_web(args: &mut Vec<String>) -> Result<Option<ServerEndpoint>, String> {
-    let Some(at) = args
-        .iter()
-        .position(|a| a == "--web" || a.starts_with("--web="))
-    else {
-        return Ok(None);
-    };
-    let option = args.remove(at);
-    let value = match option.strip_prefix("--web=") {
-        Some(value) => value.to_string(),
-        None if at < args.len() => args.remove(at),
-        None => return Err("--web needs an address".to_string()),
-    };
-    value
-        .parse()
-        .map(Some)
-        .map_err(|e| format!("--web: bad address {value:?}: {e}"))
-}
-
-/// Takes `--max-connections N` (or `--max-connections=N`) out of `args`, wherever it is: at
-/// most N connections open at once, the next clients waiting in the kernel's backlog.
-fn take_max_connections(args: &mut Vec<String>) -> Result<Option<usize>, String> {
-    let Some(at) = args.iter().position(|a| a.starts_with("--max-connections")) else {
-        return Ok(None);
-    };
-    let option = args.remove(at);
-    let value = match option.strip_prefix("--max-connections=") {
-        Some(value) => value.to_string(),
-        None if option == "--max-connections" && at < args.len() => args.remove(at),
-        None => return Err(format!("{option} needs a number")),
-    };
-    match value.parse() {
-        Ok(n) if n > 0 => Ok(Some(n)),
-        _ => Err(format!(
-            "--max-connections: {value:?} is not a positive number"
-        )),
-    }
 }

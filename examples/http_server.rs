@@ -55,6 +55,9 @@
 //!   encoded dots and slashes, backslashes, absolute paths, symlinks leading out:
 //!   403/404/400), nor hidden paths (`/.git/config`, `/.env`: 404) without `--dotfiles`.
 
+#[path = "shared/options.rs"]
+mod options;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -91,7 +94,7 @@ struct Options {
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let max_connections = match take_max_connections(&mut args) {
+    let max_connections = match options::take_max_connections(&mut args) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("http_server: {e}\n{USAGE}");
@@ -422,24 +425,4 @@ fn typed(content_type: &'static str) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers
-}
-
-/// Takes `--max-connections N` (or `--max-connections=N`) out of `args`, wherever it is: at
-/// most N connections open at once, the next clients waiting in the kernel's backlog.
-fn take_max_connections(args: &mut Vec<String>) -> Result<Option<usize>, String> {
-    let Some(at) = args.iter().position(|a| a.starts_with("--max-connections")) else {
-        return Ok(None);
-    };
-    let option = args.remove(at);
-    let value = match option.strip_prefix("--max-connections=") {
-        Some(value) => value.to_string(),
-        None if option == "--max-connections" && at < args.len() => args.remove(at),
-        None => return Err(format!("{option} needs a number")),
-    };
-    match value.parse() {
-        Ok(n) if n > 0 => Ok(Some(n)),
-        _ => Err(format!(
-            "--max-connections: {value:?} is not a positive number"
-        )),
-    }
 }

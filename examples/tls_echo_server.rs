@@ -39,6 +39,9 @@
 //! Like `echo_server`, it holds bounded memory under a client that never reads: it stops
 //! reading from a client whose echoes back up, until they drain.
 
+#[path = "shared/options.rs"]
+mod options;
+
 use std::error::Error;
 use std::fs;
 use std::io::Write;
@@ -99,7 +102,7 @@ struct Options {
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let max_connections = match take_max_connections(&mut args) {
+    let max_connections = match options::take_max_connections(&mut args) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("tls_echo_server: {e}\n{USAGE}");
@@ -370,25 +373,5 @@ fn attribute_name(oid: &[u8]) -> String {
         [0x55, 0x04, 0x0a] => "O".into(),
         [0x55, 0x04, 0x0b] => "OU".into(),
         other => format!("OID({other:02x?})"),
-    }
-}
-
-/// Takes `--max-connections N` (or `--max-connections=N`) out of `args`, wherever it is: at
-/// most N connections open at once, the next clients waiting in the kernel's backlog.
-fn take_max_connections(args: &mut Vec<String>) -> Result<Option<usize>, String> {
-    let Some(at) = args.iter().position(|a| a.starts_with("--max-connections")) else {
-        return Ok(None);
-    };
-    let option = args.remove(at);
-    let value = match option.strip_prefix("--max-connections=") {
-        Some(value) => value.to_string(),
-        None if option == "--max-connections" && at < args.len() => args.remove(at),
-        None => return Err(format!("{option} needs a number")),
-    };
-    match value.parse() {
-        Ok(n) if n > 0 => Ok(Some(n)),
-        _ => Err(format!(
-            "--max-connections: {value:?} is not a positive number"
-        )),
     }
 }

@@ -53,6 +53,7 @@ fn find_example(name: &str) -> Result<PathBuf, String> {
 fn newer_source(name: &str, built: SystemTime) -> Option<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut sources = vec![root.join("examples").join(format!("{name}.rs"))];
+    collect_files(&root.join("examples/shared"), &mut sources);
     for dir in ["reactor/src", "protocols/src"] {
         collect_files(&root.join(dir), &mut sources);
     }
